@@ -1,0 +1,217 @@
+"""Losses J(T, A) over a batch of N samples, as the seeds write them, with ∂J/∂A.
+
+Seed 004 assumes only that J depends on the targets T and the output activations A = a[L]; its
+"output error" is Δ = ∂J/∂A (eq. 2.12). Back-propagation starts from δ[L] = Δ ⊙ σ_L′(z[L]) (eq. 2.13),
+or, for the canonical pairs (softmax + cross_entropy, sigmoid + binary_cross_entropy), from the
+fused form that cancels σ_L′ analytically — more accurate, and free of the 0·∞ that the two factors
+can produce separately.
+
+Sample weights w_n (optional, for the built-ins) replace the sum over samples Σ_n j_n by
+Σ_n w_n j_n and, for the mean losses, 1/N by 1/Σ_n w_n.
+
+Shapes: A, T and z are (N, S_L); w is (N,).
+"""
+
+from __future__ import annotations
+
+from ._array import array_namespace
+
+__all__ = ["Loss", "get_loss", "LOSSES", "half_sse", "sse", "mse", "cross_entropy", "binary_cross_entropy"]
+
+
+class Loss:
+    """A loss J(T, A) and its gradient ∂J/∂A (seed 004's general J, eq. 2.12).
+
+    Parameters
+    ----------
+    name : str
+    value : callable
+        ``value(A, T) -> J``, a scalar (0-d array or float) for the whole batch.
+    gradient : callable
+        ``gradient(A, T) -> ∂J/∂A``, shaped like A.
+    """
+
+    def __init__(self, name, value, gradient):
+        if not isinstance(name, str) or not name:
+            raise TypeError("Loss name must be a non-empty string")
+        if not callable(value) or not callable(gradient):
+            raise TypeError(f"Loss {name!r}: value and gradient must be callables")
+        self.name = name
+        self._value = value
+        self._gradient = gradient
+
+    weighted = False  # users' losses take no sample weights
+
+    def value(self, A, T, sample_weight=None):
+        """J(T, A): a scalar for the batch."""
+        self._no_weights(sample_weight)
+        return self._value(A, T)
+
+    def gradient(self, A, T, sample_weight=None):
+        """∂J/∂A, shaped like A (seed 004's Δ[L])."""
+        self._no_weights(sample_weight)
+        return self._gradient(A, T)
+
+    def fused(self, activation):
+        """The fused output error for a canonical pair, or None (see :class:`_Builtin`)."""
+        return None
+
+    def _no_weights(self, sample_weight):
+        if sample_weight is not None:
+            raise TypeError(f"loss {self.name!r} does not take sample weights")
+
+    def __repr__(self):
+        return f"Loss({self.name!r})"
+
+    def __eq__(self, other):
+        return isinstance(other, Loss) and self.name == other.name
+
+    def __hash__(self):
+        return hash(self.name)
+
+
+class _Builtin(Loss):
+    """A built-in loss: J = scale · Σ_n w_n Σ_k ℓ(A_nk, T_nk), scale 1, ½ or 1/N (1/Σw with weights)."""
+
+    weighted = True
+
+    def __init__(self, name, elementwise, elementwise_grad, factor, mean, canonical=None):
+        self.name = name
+        self._ell = elementwise
+        self._dell = elementwise_grad
+        self._factor = factor
+        self._mean = mean
+        self._canonical = canonical  # name of the output activation with a fused error
+
+    def _scale(self, xp, A, w):
+        if not self._mean:
+            return self._factor
+        total = A.shape[0] if w is None else xp.sum(w)
+        return self._factor / total
+
+    @staticmethod
+    def _per_sample(xp, E, w):
+        s = xp.sum(E, axis=-1)
+        return s if w is None else s * w
+
+    def value(self, A, T, sample_weight=None):
+        xp = array_namespace(A, T)
+        return self._scale(xp, A, sample_weight) * xp.sum(self._per_sample(xp, self._ell(xp, A, T), sample_weight))
+
+    def gradient(self, A, T, sample_weight=None):
+        xp = array_namespace(A, T)
+        G = self._dell(xp, A, T) * self._scale(xp, A, sample_weight)
+        return G if sample_weight is None else G * sample_weight[:, None]
+
+    def __reduce__(self):  # built-ins pickle by name: they are module-level singletons
+        return (get_loss, (self.name,))
+
+    def fused(self, activation):
+        if self._canonical is None or activation.name != self._canonical:
+            return None
+        return _FUSED[self._canonical](self)
+
+
+class _FusedSoftmaxCE:
+    """softmax + cross_entropy: δ[L] = (A · Σ_k T_k − T)/N, from J = −1/N Σ T (z − logsumexp z).
+
+    With one-hot (or any row-normalised) T this is the familiar (A − T)/N; the Σ_k T_k factor keeps it
+    exact for any non-negative T.
+    """
+
+    def __init__(self, loss):
+        self.loss = loss
+
+    def value(self, z, T, sample_weight=None):
+        xp = array_namespace(z, T)
+        m = xp.max(z, axis=-1, keepdims=True)
+        log_a = z - m - xp.log(xp.sum(xp.exp(z - m), axis=-1, keepdims=True))
+        return -self.loss._scale(xp, z, sample_weight) * xp.sum(
+            _Builtin._per_sample(xp, T * log_a, sample_weight))
+
+    def delta(self, z, A, T, sample_weight=None):
+        xp = array_namespace(A, T)
+        D = (A * xp.sum(T, axis=-1, keepdims=True) - T) * self.loss._scale(xp, A, sample_weight)
+        return D if sample_weight is None else D * sample_weight[:, None]
+
+
+class _FusedSigmoidBCE:
+    """sigmoid + binary_cross_entropy: δ[L] = (A − T)/N, from J = 1/N Σ [softplus(z) − T z]."""
+
+    def __init__(self, loss):
+        self.loss = loss
+
+    def value(self, z, T, sample_weight=None):
+        xp = array_namespace(z, T)
+        softplus = xp.maximum(z, 0.0) + xp.log1p(xp.exp(-xp.abs(z)))
+        return self.loss._scale(xp, z, sample_weight) * xp.sum(
+            _Builtin._per_sample(xp, softplus - T * z, sample_weight))
+
+    def delta(self, z, A, T, sample_weight=None):
+        xp = array_namespace(A, T)
+        D = (A - T) * self.loss._scale(xp, A, sample_weight)
+        return D if sample_weight is None else D * sample_weight[:, None]
+
+
+_FUSED = {"softmax": _FusedSoftmaxCE, "sigmoid": _FusedSigmoidBCE}
+
+
+def _clipped(xp, A):
+    eps = xp.finfo(A.dtype).eps
+    return xp.clip(A, eps, 1.0 - eps)
+
+
+def _sq(xp, A, T):
+    D = T - A
+    return D * D
+
+
+def _dsq(xp, A, T):
+    return 2.0 * (A - T)
+
+
+def _ce(xp, A, T):
+    return -T * xp.log(_clipped(xp, A))
+
+
+def _dce(xp, A, T):
+    return -T / _clipped(xp, A)
+
+
+def _bce(xp, A, T):
+    Ac = _clipped(xp, A)
+    return -(T * xp.log(Ac) + (1.0 - T) * xp.log1p(-Ac))
+
+
+def _dbce(xp, A, T):
+    Ac = _clipped(xp, A)
+    return (Ac - T) / (Ac * (1.0 - Ac))
+
+
+half_sse = _Builtin("half_sse", _sq, _dsq, 0.5, mean=False)
+half_sse.__doc__ = "J = ½ Σ_n Σ_k (T − A)² (seeds 000, 002); ∂J/∂A = A − T."
+sse = _Builtin("sse", _sq, _dsq, 1.0, mean=False)
+sse.__doc__ = "J = Σ_n Σ_k (T − A)² (seeds 001, 003); ∂J/∂A = 2(A − T)."
+mse = _Builtin("mse", _sq, _dsq, 0.5, mean=True)
+mse.__doc__ = "J = 1/(2N) Σ_n ‖a_n − t_n‖² (seed 004, eq. 2.16); ∂J/∂A = (A − T)/N (eq. 2.21)."
+cross_entropy = _Builtin("cross_entropy", _ce, _dce, 1.0, mean=True, canonical="softmax")
+cross_entropy.__doc__ = "J = −1/N Σ_n Σ_k T log A; ∂J/∂A = −T/(N A)."
+binary_cross_entropy = _Builtin("binary_cross_entropy", _bce, _dbce, 1.0, mean=True, canonical="sigmoid")
+binary_cross_entropy.__doc__ = ("J = −1/N Σ_n Σ_k [T log A + (1 − T) log(1 − A)]; "
+                                "∂J/∂A = (A − T)/(N A(1 − A)).")
+
+LOSSES = {l.name: l for l in (half_sse, sse, mse, cross_entropy, binary_cross_entropy)}
+_ALIASES = {"bce": "binary_cross_entropy", "ce": "cross_entropy", "log_loss": "cross_entropy"}
+
+
+def get_loss(spec) -> Loss:
+    """A :class:`Loss` from a name (see ``LOSSES``) or a :class:`Loss` itself."""
+    if isinstance(spec, Loss):
+        return spec
+    if isinstance(spec, str):
+        key = spec.strip().lower()
+        key = _ALIASES.get(key, key)
+        if key in LOSSES:
+            return LOSSES[key]
+        raise ValueError(f"unknown loss {spec!r}; known losses: {', '.join(sorted(LOSSES))}")
+    raise TypeError(f"a loss must be a name or an ffnn.Loss, got {type(spec).__name__}")

@@ -1,0 +1,40 @@
+import numpy as np
+import pytest
+
+import ffnn
+
+
+@pytest.mark.parametrize("hidden,out,loss", [
+    ("sigmoid", "sigmoid", "half_sse"), ("tanh", "softmax", "cross_entropy"),
+    ("gelu", "identity", "mse"), ("softplus", "sigmoid", "binary_cross_entropy"), ("elu", "tanh", "sse"),
+])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_backprop_passes_against_finite_differences(hidden, out, loss, dtype, xp):
+    net = ffnn.Network([3, 5, 4, 3], hidden, out, seed=3, dtype=dtype, xp=xp)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(4, 3))
+    T = np.eye(3)[[0, 2, 1, 1]] if out in ("softmax", "sigmoid") else rng.normal(size=(4, 3))
+    report = ffnn.gradcheck(net, xp.asarray(X), xp.asarray(T), loss)
+    assert report.passed, str(report)
+    assert set(report.errors) == {"W[1]", "W[2]", "W[3]", "b[1]", "b[2]", "b[3]", "X"}
+    assert report.worst < 1e-7
+    assert "PASSED" in str(report)
+
+
+def test_fails_on_a_wrong_gradient():
+    """A loss whose stated gradient is off by a factor is caught: the check can fail."""
+    wrong = ffnn.Loss("wrong", lambda A, T: np.sum((A - T) ** 2), lambda A, T: 1.01 * 2 * (A - T))
+    net = ffnn.Network([2, 3, 1], "tanh", seed=0)
+    report = ffnn.gradcheck(net, np.ones((2, 2)), np.zeros((2, 1)), wrong)
+    assert not report.passed
+    assert 4e-3 < report.worst < 2e-2
+    assert "FAIL" in str(report)
+
+
+def test_readme_example_seed_002_weight_173():
+    net = ffnn.Network([4, 8, 6, 5, 3, 2], "sigmoid", "sigmoid", seed=0)
+    rng = np.random.default_rng(0)
+    X, T = rng.normal(size=(10, 4)), rng.uniform(size=(10, 2))
+    J, grads = net.loss_and_gradients(X, T, "half_sse")
+    report = ffnn.gradcheck(net, X, T, "half_sse")
+    assert report.passed and grads.weights[1].shape == (4, 8)
