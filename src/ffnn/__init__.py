@@ -1,10 +1,19 @@
-"""ffnn: feed-forward neural networks trained by back-propagation, exactly as the seeds derive it."""
+"""ffnn: feed-forward neural networks trained by back-propagation, exactly as the seeds derive it.
 
+The public API, re-exported; nothing else lives here.
+"""
+
+from . import metrics, schedules
 from .activations import Activation
 from .gradcheck import GradcheckReport, gradcheck
+from .history import History
 from .losses import Loss
 from .network import Gradients, Network, Trace
+from .optim import SGD, Adam, AdamW, Optimizer, RMSprop
+from .training import EarlyStopping, TrainingDiverged, TrainingInterrupted, train
 
 __version__ = "0.1.0"
 
-__all__ = ["Activation", "Loss", "Network", "Trace", "Gradients", "gradcheck", "GradcheckReport", "__version__"]
+__all__ = ["Activation", "Loss", "Network", "Trace", "Gradients", "gradcheck", "GradcheckReport", "train",
+           "History", "EarlyStopping", "TrainingDiverged", "TrainingInterrupted", "Optimizer", "SGD", "Adam",
+           "AdamW", "RMSprop", "metrics", "schedules", "__version__"]

@@ -1,0 +1,75 @@
+"""The record of a training run, one entry per epoch."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+__all__ = ["History"]
+
+
+def _nan_to_none(values):
+    return [None if (isinstance(v, float) and not math.isfinite(v)) else v for v in values]
+
+
+@dataclass
+class History:
+    """Per-epoch training record returned by :func:`ffnn.train`.
+
+    Attributes
+    ----------
+    epoch : list of int
+        1-based epoch numbers.
+    loss : list of float
+        Mean training loss over the epoch's minibatches (weighted by batch size), including the L1/L2
+        penalty when ``loss_includes_penalty`` is True.
+    val_loss, val_metric : list of float or None
+        Loss (without penalty) and ``metric`` on the validation data, None without validation.
+    lr : list of float
+        The learning rate of the epoch's last step.
+    time : list of float
+        Wall-clock seconds per epoch.
+    metric : str
+        Name of the validation metric ("accuracy" or "r2").
+    loss_includes_penalty : bool
+    best_epoch : int or None
+        The epoch whose weights early stopping restored.
+    stopped_early, interrupted : bool
+    """
+
+    epoch: list = field(default_factory=list)
+    loss: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    val_metric: list = field(default_factory=list)
+    lr: list = field(default_factory=list)
+    time: list = field(default_factory=list)
+    metric: str = ""
+    loss_includes_penalty: bool = False
+    best_epoch: int | None = None
+    stopped_early: bool = False
+    interrupted: bool = False
+
+    def __len__(self):
+        return len(self.epoch)
+
+    def append(self, **values):
+        for k, v in values.items():
+            getattr(self, k).append(v)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for k in ("loss", "val_loss", "val_metric"):
+            d[k] = _nan_to_none(d[k])
+        return d
+
+    @classmethod
+    def from_dict(cls, d) -> "History":
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+    def __str__(self):
+        rows = [f"{'epoch':>5} {'loss':>12} {'val_loss':>12} {self.metric or 'metric':>10} {'lr':>10} {'time':>7}"]
+        for i in range(len(self)):
+            vl, vm = self.val_loss[i], self.val_metric[i]
+            rows.append(f"{self.epoch[i]:>5} {self.loss[i]:>12.6g} {'' if vl is None else f'{vl:.6g}':>12} "
+                        f"{'' if vm is None else f'{vm:.4f}':>10} {self.lr[i]:>10.3g} {self.time[i]:>6.2f}s")
+        return "\n".join(rows)

@@ -1,0 +1,194 @@
+"""Optimisers with explicit state, in the manner of optax: ``init(params) -> state`` and
+``update(grads, state, params, lr) -> (updates, state)``; the caller adds ``updates`` to ``params``.
+
+``params`` and ``grads`` are lists of arrays ``[W1, b1, W2, b2, …]`` (``Network.parameters()``);
+``lr`` is the learning rate η for this step (the base rate times the schedule's factor). The state
+is a dict of plain arrays and numbers, so checkpoints store it as safetensors + JSON; its arrays are
+updated in place for speed and returned. Each class stores its hyperparameters verbatim and pickles.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ._array import array_namespace
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "get_optimizer", "OPTIMIZERS"]
+
+
+def _positive(name, value, *, allow_zero=False, upper=None):
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}") from None
+    ok = math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
+    if upper is not None:
+        ok = ok and value < upper
+    if not ok:
+        bound = "non-negative" if allow_zero else "positive"
+        extra = f" and below {upper}" if upper is not None else ""
+        raise ValueError(f"{name} must be {bound}{extra}, got {value}")
+    return value
+
+
+class Optimizer:
+    """Base class: hyperparameters, the running state (``self.state`` after training), and the rule."""
+
+    name = "optimizer"
+    slots: tuple = ()  # names of per-parameter state arrays
+
+    def __init__(self, lr):
+        self.lr = _positive("learning rate", lr)
+        self.state = None
+
+    def init(self, params):
+        """Fresh state for ``params``: zero arrays for each slot and step 0."""
+        state = {"step": 0}
+        for slot in self.slots:
+            state[slot] = [array_namespace(p).zeros_like(p) for p in params]
+        return state
+
+    def update(self, grads, state, params, lr):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def config(self) -> dict:
+        """Hyperparameters, JSON-ready (checkpoints record them)."""
+        return {k: v for k, v in vars(self).items() if k != "state"}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({args})"
+
+    def __getstate__(self):
+        return dict(vars(self), state=None)  # pickles (for scikit-learn's clone) without buffers
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, optionally with momentum μ (heavy ball or Nesterov).
+
+    Plain (seeds 001–003):    θ ← θ − η g
+    Momentum:                 v ← μ v − η g;   θ ← θ + v
+    Nesterov (Sutskever et al. 2013, as scikit-learn and Keras write it):
+                              v ← μ v − η g;   θ ← θ + μ v − η g
+
+    This is the Nesterov form whose velocity already contains η, so a learning-rate schedule changes
+    the step without rescaling the stored velocity, and ffnn's scikit-learn estimators reproduce
+    scikit-learn's own updates. PyTorch's form (b ← μ b + g; θ ← θ − η(g + μ b)) takes the same steps
+    when η is constant: v = −η b.
+    """
+
+    name = "sgd"
+
+    def __init__(self, lr=0.01, momentum=0.0, nesterov=False):
+        super().__init__(lr)
+        self.momentum = _positive("momentum", momentum, allow_zero=True, upper=1.0)
+        self.nesterov = bool(nesterov)
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("nesterov=True needs a momentum above 0")
+
+    @property
+    def slots(self):
+        return ("velocity",) if self.momentum > 0 else ()
+
+    def update(self, grads, state, params, lr):
+        state["step"] += 1
+        if self.momentum == 0:
+            return [-lr * g for g in grads], state
+        mu = self.momentum
+        updates = []
+        for v, g in zip(state["velocity"], grads):
+            v *= mu
+            v -= lr * g
+            updates.append(mu * v - lr * g if self.nesterov else v)
+        return updates, state
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015), bias-corrected, t counting from 1:
+
+        m ← β₁ m + (1 − β₁) g;   s ← β₂ s + (1 − β₂) g²
+        m̂ = m / (1 − β₁ᵗ);       ŝ = s / (1 − β₂ᵗ)
+        θ ← θ − η m̂ / (√ŝ + ε)
+    """
+
+    name = "adam"
+    slots = ("m", "s")
+
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8):
+        super().__init__(lr)
+        self.beta1 = _positive("beta1", beta1, allow_zero=True, upper=1.0)
+        self.beta2 = _positive("beta2", beta2, allow_zero=True, upper=1.0)
+        self.eps = _positive("eps", eps)
+
+    def _adam_step(self, g, m, s, t, lr):
+        xp = array_namespace(g)
+        m *= self.beta1
+        m += (1 - self.beta1) * g
+        s *= self.beta2
+        s += (1 - self.beta2) * (g * g)
+        mhat = m / (1 - self.beta1 ** t)
+        shat = s / (1 - self.beta2 ** t)
+        return -lr * mhat / (xp.sqrt(shat) + self.eps)
+
+    def update(self, grads, state, params, lr):
+        state["step"] += 1
+        t = state["step"]
+        return [self._adam_step(g, m, s, t, lr) for g, m, s in zip(grads, state["m"], state["s"])], state
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay λ (Loshchilov & Hutter 2019), on the weights, not the biases:
+
+        θ ← θ − η (m̂ / (√ŝ + ε) + λ θ)      for weights;  Adam's step for biases
+    """
+
+    name = "adamw"
+
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
+        super().__init__(lr, beta1, beta2, eps)
+        self.weight_decay = _positive("weight_decay", weight_decay, allow_zero=True)
+
+    def update(self, grads, state, params, lr):
+        updates, state = super().update(grads, state, params, lr)
+        for i in range(0, len(params), 2):  # params alternate W, b: decay the weights only
+            updates[i] = updates[i] - (lr * self.weight_decay) * params[i]
+        return updates, state
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Tieleman & Hinton 2012):
+
+        s ← ρ s + (1 − ρ) g²;   θ ← θ − η g / (√s + ε)
+    """
+
+    name = "rmsprop"
+    slots = ("s",)
+
+    def __init__(self, lr=0.001, rho=0.9, eps=1e-8):
+        super().__init__(lr)
+        self.rho = _positive("rho", rho, allow_zero=True, upper=1.0)
+        self.eps = _positive("eps", eps)
+
+    def update(self, grads, state, params, lr):
+        state["step"] += 1
+        updates = []
+        for g, s in zip(grads, state["s"]):
+            xp = array_namespace(g)
+            s *= self.rho
+            s += (1 - self.rho) * (g * g)
+            updates.append(-lr * g / (xp.sqrt(s) + self.eps))
+        return updates, state
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
+
+
+def get_optimizer(spec) -> Optimizer:
+    """An :class:`Optimizer` from a name (with its defaults) or an optimizer object itself."""
+    if isinstance(spec, Optimizer):
+        return spec
+    if isinstance(spec, str) and spec.strip().lower() in OPTIMIZERS:
+        return OPTIMIZERS[spec.strip().lower()]()
+    if isinstance(spec, str):
+        raise ValueError(f"unknown optimizer {spec!r}; known optimizers: {', '.join(OPTIMIZERS)}")
+    raise TypeError(f"an optimizer must be a name or an ffnn optimizer object, got {type(spec).__name__}")

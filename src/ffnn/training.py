@@ -1,0 +1,420 @@
+"""Training by minibatch stochastic gradient descent, as seed 003 lists it — epochs, minibatches, a
+learning-rate schedule, Nesterov momentum, L1/L2 — and what users expect beyond.
+
+One step on a minibatch B of the (reshuffled) data, with penalties on the weights only:
+
+    J_B = J(T_B, a[L]) + λ₁ Σ_l Σ|W[l]| + (λ₂/2) Σ_l Σ W[l]²
+    g   = ∂J_B/∂θ           (back-propagation; + λ₁ sign(W) + λ₂ W for the weights)
+    g  ← g · min(1, c / ‖g‖)    when clipping by global norm c
+    θ  ← θ + optimiser.update(g, η₀ · s(t))    (seeds 001/002: Δw = −η ∂e/∂w for plain SGD)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from numbers import Integral
+
+import numpy as np
+
+from . import losses as _loss
+from ._array import resolve_dtype, to_numpy
+from ._files import check_writable
+from .checkpoint import load_checkpoint, optimizer_state_from, save_checkpoint
+from .history import History
+from .metrics import accuracy, r2
+from .optim import get_optimizer
+from .schedules import get_schedule
+
+__all__ = ["train", "EarlyStopping", "TrainingDiverged", "TrainingInterrupted"]
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss or an update became NaN or infinite; the network keeps its last finite weights."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training: the network keeps the weights of its last completed step.
+
+    ``history`` holds the epochs completed before the interruption.
+    """
+
+    def __init__(self, history):
+        super().__init__("training interrupted")
+        self.history = history
+
+
+class EarlyStopping:
+    """Stop when the monitored loss (validation loss, or training loss without validation) has not
+    improved by more than ``min_delta`` for ``patience`` epochs; restore the best epoch's weights."""
+
+    def __init__(self, patience=10, min_delta=0.0):
+        if isinstance(patience, bool) or not isinstance(patience, Integral) or patience < 1:
+            raise ValueError(f"early_stopping patience must be a positive integer, got {patience!r}")
+        if not (isinstance(min_delta, (int, float)) and math.isfinite(min_delta) and min_delta >= 0):
+            raise ValueError(f"early_stopping min_delta must be a non-negative number, got {min_delta!r}")
+        self.patience, self.min_delta = int(patience), float(min_delta)
+        self.best, self.best_epoch, self.wait = math.inf, None, 0
+
+    def update(self, epoch, value):
+        """Record an epoch; True when it is the best so far."""
+        if value < self.best - self.min_delta:
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            return True
+        self.wait += 1
+        return False
+
+    @property
+    def should_stop(self):
+        return self.wait >= self.patience
+
+    def state(self):
+        return {"best": self.best if math.isfinite(self.best) else None, "best_epoch": self.best_epoch,
+                "wait": self.wait}
+
+    def load_state(self, s):
+        self.best = math.inf if s["best"] is None else s["best"]
+        self.best_epoch, self.wait = s["best_epoch"], s["wait"]
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _non_negative(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+    return float(value)
+
+
+def _dropout_rates(dropout, n_hidden):
+    rates = list(dropout) if isinstance(dropout, (list, tuple)) else [dropout] * n_hidden
+    if len(rates) != n_hidden:
+        raise ValueError(f"dropout has {len(rates)} rates; the network has {n_hidden} hidden layers")
+    for r in rates:
+        if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 <= r < 1:
+            raise ValueError(f"dropout rates must be in [0, 1), got {r!r}")
+    return [float(r) for r in rates] if any(r > 0 for r in rates) else None
+
+
+def _is_one_hot(T):
+    Tn = to_numpy(T)
+    return Tn.shape[1] > 1 and bool(np.all((Tn == 0) | (Tn == 1))) and bool(np.all(Tn.sum(axis=1) == 1))
+
+
+def _split(n, fraction, T, rng):
+    """Indices (train, validation); stratified by class when T is one-hot."""
+    if T is not None and _is_one_hot(T):
+        labels = np.argmax(to_numpy(T), axis=1)
+        val = []
+        for c in np.unique(labels):
+            idx = rng.permutation(np.flatnonzero(labels == c))
+            k = int(round(fraction * len(idx)))
+            val.extend(idx[:k])
+        val = np.sort(np.asarray(val, dtype=np.int64))
+    else:
+        val = np.sort(rng.permutation(n)[: int(round(fraction * n))])
+    if len(val) == 0 or len(val) == n:
+        raise ValueError(f"validation fraction {fraction} of {n} samples leaves "
+                         f"{'no validation' if len(val) == 0 else 'no training'} samples")
+    train = np.setdiff1d(np.arange(n), val)
+    return train, val
+
+
+def _default_metric(net, loss):
+    out = net.activations[-1].name
+    if loss.name in ("cross_entropy", "binary_cross_entropy") or out == "softmax":
+        return "accuracy"
+    return "r2"
+
+
+def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0, l2=0.0, schedule=None,
+          validation=None, early_stopping=None, shuffle=True, seed=None, callbacks=(), progress=False,
+          checkpoint=None, checkpoint_every=1, resume=None, dropout=0.0, clip_norm=None, metric=None,
+          sample_weight=None):
+    """Train ``net`` in place by minibatch gradient descent; returns a :class:`History`.
+
+    Parameters
+    ----------
+    net : Network
+    X : array (N, S_0);  T : array (N, S_L) (or (N,) for one output)
+    loss : str or Loss
+    optimizer : str or Optimizer
+        ``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"`` (defaults) or an object such as
+        ``ffnn.SGD(0.1, momentum=0.9, nesterov=True)``. Passing the same object to a second call
+        continues its state (momentum buffers, Adam moments).
+    epochs : int
+        Total number of passes over the data (with ``resume``, the run's total, not the remainder).
+    batch_size : int
+        Minibatch size; 1 is online learning (seed 002's per-pattern updates). Capped at N.
+    l1, l2 : float
+        Penalties λ₁ Σ|W| + (λ₂/2) Σ W² on the weights (not the biases), in loss and gradient.
+    schedule : None, str or callable
+        Factor s(t) on the base learning rate (see ``ffnn.schedules``).
+    validation : (X_val, T_val) or float
+        Held-out data, or the fraction of (X, T) to hold out (stratified when T is one-hot).
+    early_stopping : int, EarlyStopping or None
+        Patience in epochs (or an EarlyStopping with min_delta); the best weights are restored.
+    shuffle : bool
+        Reshuffle once per epoch, from a Generator built from ``seed``.
+    seed : int, Generator or None
+        Source of the shuffles, the validation split and dropout. Same seed, data and machine: the
+        same weights bit for bit.
+    callbacks : sequence of callables
+        ``callback(net, history)`` after each epoch; returning True stops training.
+    progress : bool
+        A tqdm progress bar over batches with the running loss, and each epoch's metrics.
+    checkpoint : path, optional
+        Written exactly there, atomically, every ``checkpoint_every`` epochs and at the end.
+    resume : path, optional
+        Continue the run saved in this checkpoint (same network sizes).
+    dropout : float or list of float
+        Inverted dropout on the hidden layers during training (``predict`` never drops).
+    clip_norm : float, optional
+        Rescale the gradient to this global L2 norm when it is larger.
+    metric : "accuracy", "r2", "mse", "mae" or callable(T, A), optional
+        Validation metric; default accuracy for classification losses, R² otherwise.
+    sample_weight : array (N,), optional
+        Per-sample weights in the loss (built-in losses only).
+
+    Raises
+    ------
+    TrainingDiverged
+        When the loss or an update becomes non-finite; ``net`` keeps its last finite weights.
+    TrainingInterrupted
+        On Ctrl-C, after the current step (and a checkpoint, when one is asked for).
+    """
+    from .metrics import get_metric
+
+    # --- check everything before anything changes --------------------------------------------------
+    loss = _loss.get_loss(loss)
+    opt = get_optimizer(optimizer)
+    sched = get_schedule(schedule)
+    epochs = _positive_int("epochs", epochs)
+    batch_size = _positive_int("batch_size", batch_size)
+    checkpoint_every = _positive_int("checkpoint_every", checkpoint_every)
+    l1, l2 = _non_negative("l1", l1), _non_negative("l2", l2)
+    if clip_norm is not None and (not isinstance(clip_norm, (int, float)) or not clip_norm > 0
+                                  or not math.isfinite(clip_norm)):
+        raise ValueError(f"clip_norm must be a positive number, got {clip_norm!r}")
+    rates = _dropout_rates(dropout, net.n_layers - 1)
+    stopper = None
+    if early_stopping is not None and early_stopping is not False:
+        stopper = early_stopping if isinstance(early_stopping, EarlyStopping) else EarlyStopping(early_stopping)
+        stopper = EarlyStopping(stopper.patience, stopper.min_delta)  # fresh state for this run
+    if validation is not None and not isinstance(validation, (tuple, list)):
+        if isinstance(validation, bool) or not isinstance(validation, (int, float)) or not 0 < validation < 1:
+            raise ValueError(f"validation fraction must be in (0, 1), got {validation!r}")
+    if checkpoint is not None:
+        check_writable(checkpoint, "checkpoint")
+    for cb in callbacks:
+        if not callable(cb):
+            raise TypeError(f"callbacks must be callables, got {cb!r}")
+    metric_name = metric if isinstance(metric, str) else getattr(metric, "__name__", "metric")
+    metric_fn = get_metric(metric) if metric is not None else None
+
+    xp = net.xp
+    X = net._as_input(X)
+    T = net._as_target(T, X.shape[0])
+    w = None if sample_weight is None else net._as_weights(sample_weight, X.shape[0])
+    if w is not None and not loss.weighted:
+        raise TypeError(f"loss {loss.name!r} does not take sample weights")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+    if validation is None:
+        Xv = Tv = None
+    elif isinstance(validation, (tuple, list)):
+        if len(validation) != 2:
+            raise ValueError("validation must be (X_val, T_val) or a fraction in (0, 1)")
+        Xv = _val_input(net, validation[0])
+        Tv = net._as_target(validation[1], Xv.shape[0])
+    else:
+        tr_idx, va_idx = _split(X.shape[0], float(validation), T, rng)
+        Xv, Tv = xp.take(X, xp.asarray(va_idx), axis=0), xp.take(T, xp.asarray(va_idx), axis=0)
+        X, T = xp.take(X, xp.asarray(tr_idx), axis=0), xp.take(T, xp.asarray(tr_idx), axis=0)
+        if w is not None:
+            w = xp.take(w, xp.asarray(tr_idx), axis=0)
+    if metric_fn is None:
+        metric_name = _default_metric(net, loss)
+        metric_fn = accuracy if metric_name == "accuracy" else r2
+
+    n = X.shape[0]
+    batch_size = min(batch_size, n)
+    steps_per_epoch = math.ceil(n / batch_size)
+    params = net.parameters()
+    history = History(metric=metric_name if Xv is not None else "", loss_includes_penalty=(l1 > 0 or l2 > 0))
+    state = opt.state if _state_fits(opt.state, params) else opt.init(params)
+    start_epoch = 1
+    best_params = None
+
+    if resume is not None:
+        arrays, meta = load_checkpoint(resume, net)
+        if meta.get("loss") != loss.name:
+            raise ValueError(f"checkpoint file {str(resume)!r} was trained with loss {meta.get('loss')!r}, "
+                             f"not {loss.name!r}")
+        if meta["optimizer"]["name"] != opt.name:
+            raise ValueError(f"checkpoint file {str(resume)!r} was trained with optimizer "
+                             f"{meta['optimizer']['name']!r}, not {opt.name!r}")
+        d = resolve_dtype(xp, net.dtype)
+        for l in range(1, net.n_layers + 1):
+            net.weights[l][...] = xp.asarray(np.asarray(arrays[f"W.{l}"]), dtype=d)
+            net.biases[l][...] = xp.asarray(np.asarray(arrays[f"b.{l}"]), dtype=d)
+        state = optimizer_state_from(arrays, meta, xp, d)
+        rng.bit_generator.state = meta["rng"]
+        if hasattr(sched, "load_state") and meta.get("schedule"):
+            sched.load_state(meta["schedule"])
+        if stopper is not None and meta.get("stopper"):
+            stopper.load_state(meta["stopper"])
+            if "best.0" in arrays:
+                best_params = [xp.asarray(np.asarray(arrays[f"best.{i}"]), dtype=d) for i in range(len(params))]
+        history = History.from_dict(meta["history"])
+        start_epoch = int(meta["epoch"]) + 1
+
+    if hasattr(sched, "setup"):
+        sched.setup(steps_per_epoch, epochs * steps_per_epoch)
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=(epochs - start_epoch + 1) * steps_per_epoch, unit="batch", dynamic_ncols=True)
+
+    def write_checkpoint(epoch):
+        save_checkpoint(checkpoint, net, epoch=epoch, optimizer=opt, opt_state=state, rng=rng,
+                        schedule_state=sched.state() if hasattr(sched, "state") else None,
+                        stopper_state=stopper.state() if stopper is not None else None,
+                        best_params=best_params, history=history, loss_name=loss.name)
+
+    epoch = start_epoch - 1
+    try:
+        for epoch in range(start_epoch, epochs + 1):
+            t0 = time.perf_counter()
+            if shuffle:
+                perm = xp.asarray(rng.permutation(n))
+                Xs, Ts = xp.take(X, perm, axis=0), xp.take(T, perm, axis=0)
+                ws = None if w is None else xp.take(w, perm, axis=0)
+            else:
+                Xs, Ts, ws = X, T, w
+            total, lr = 0.0, opt.lr
+            for start in range(0, n, batch_size):
+                stop = min(start + batch_size, n)
+                Xb, Tb = Xs[start:stop, :], Ts[start:stop, :]
+                wb = None if ws is None else ws[start:stop]
+                lr = opt.lr * float(sched(state["step"]))
+                # Overflow shows up as a non-finite loss or update, which _step turns into TrainingDiverged.
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    J = _step(net, Xb, Tb, wb, loss, opt, state, params, lr, l1, l2, clip_norm, rates, rng)
+                total += J * (stop - start)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(epoch=epoch, loss=f"{J:.4g}", refresh=False)
+            train_loss = total / n
+            val_loss = val_metric = None
+            if Xv is not None:
+                tr = net._forward(Xv)
+                val_loss = float(net._loss_value(tr, Tv, loss))
+                val_metric = float(metric_fn(Tv, tr.output))
+            history.append(epoch=epoch, loss=train_loss, val_loss=val_loss, val_metric=val_metric, lr=lr,
+                           time=time.perf_counter() - t0)
+            monitored = train_loss if val_loss is None else val_loss
+            if hasattr(sched, "epoch_end"):
+                sched.epoch_end(monitored)
+            stop_now = False
+            if stopper is not None:
+                if stopper.update(epoch, monitored):
+                    best_params = [xp.asarray(p, copy=True) for p in params]
+                stop_now = stopper.should_stop
+            if bar is not None:
+                bar.write(_epoch_line(history))
+            for cb in callbacks:
+                if cb(net, history) is True:
+                    stop_now = True
+            if stop_now:
+                history.stopped_early = True
+            if checkpoint is not None and (epoch % checkpoint_every == 0 or epoch == epochs or stop_now):
+                write_checkpoint(epoch)
+            if stop_now:
+                break
+    except KeyboardInterrupt:
+        history.interrupted = True
+        _finish(net, params, stopper, best_params, history)
+        if bar is not None:
+            bar.close()
+        raise TrainingInterrupted(history) from None
+    finally:
+        if bar is not None:
+            bar.close()
+    opt.state = state
+    _finish(net, params, stopper, best_params, history)
+    return history
+
+
+def _val_input(net, Xv):
+    try:
+        return net._as_input(Xv)
+    except ValueError as exc:
+        raise ValueError(f"validation data: {exc}") from None
+
+
+def _finish(net, params, stopper, best_params, history):
+    if stopper is not None and best_params is not None:
+        for p, best in zip(params, best_params):
+            p[...] = best
+        history.best_epoch = stopper.best_epoch
+
+
+def _epoch_line(h):
+    i = len(h) - 1
+    parts = [f"epoch {h.epoch[i]}", f"loss {h.loss[i]:.5g}"]
+    if h.val_loss[i] is not None:
+        parts += [f"val_loss {h.val_loss[i]:.5g}", f"val_{h.metric} {h.val_metric[i]:.4f}"]
+    parts += [f"lr {h.lr[i]:.3g}", f"{h.time[i]:.2f}s"]
+    return "  ".join(parts)
+
+
+def _state_fits(state, params):
+    if not state:
+        return False
+    for key, values in state.items():
+        if key != "step" and (len(values) != len(params) or
+                              any(tuple(v.shape) != tuple(p.shape) for v, p in zip(values, params))):
+            return False
+    return True
+
+
+def _step(net, Xb, Tb, wb, loss, opt, state, params, lr, l1, l2, clip_norm, rates, rng):
+    """One minibatch update of ``params`` in place; returns the batch loss J_B (with penalties)."""
+    xp = net.xp
+    trace = net._forward(Xb, rates, rng)
+    J = float(net._loss_value(trace, Tb, loss, wb))
+    g = net._backward(trace, Tb, loss, wb, input_gradient=False)
+    grads = []
+    for W, gW, gb in zip(net.weights, g.weights, g.biases):
+        if l2 > 0:
+            gW = gW + l2 * W
+            J += 0.5 * l2 * float(xp.sum(W * W))
+        if l1 > 0:
+            gW = gW + l1 * xp.sign(W)
+            J += l1 * float(xp.sum(xp.abs(W)))
+        grads += [gW, gb]
+    if clip_norm is not None:
+        norm = math.sqrt(sum(float(xp.sum(gi * gi)) for gi in grads))
+        if norm > clip_norm:
+            grads = [gi * (clip_norm / norm) for gi in grads]
+    if not math.isfinite(J):
+        raise TrainingDiverged(_diverged("the loss"))
+    updates, _ = opt.update(grads, state, params, lr)
+    for u in updates:
+        if not bool(xp.all(xp.isfinite(u))):
+            raise TrainingDiverged(_diverged("a weight update"))
+    for p, u in zip(params, updates):
+        p += u
+    return J
+
+
+def _diverged(what):
+    return (f"training diverged: {what} became NaN or infinite; the network keeps its last finite weights. "
+            f"Try a smaller learning rate, scaled inputs (e.g. standardised features), or clip_norm")

@@ -1,0 +1,34 @@
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from ffnn import metrics
+
+rng = np.random.default_rng(0)
+
+
+def test_accuracy_multiclass_binary_multilabel(xp):
+    y = rng.integers(0, 4, size=50)
+    P = rng.uniform(size=(50, 4))
+    assert metrics.accuracy(xp.asarray(np.eye(4)[y]), xp.asarray(P)) == pytest.approx(
+        skm.accuracy_score(y, P.argmax(1)))
+    yb = rng.integers(0, 2, size=50).astype(float)
+    pb = rng.uniform(size=50)
+    assert metrics.accuracy(xp.asarray(yb), xp.asarray(pb)) == pytest.approx(skm.accuracy_score(yb, pb >= 0.5))
+    Y = rng.integers(0, 2, size=(50, 3)).astype(float)
+    assert metrics.accuracy(xp.asarray(Y), xp.asarray(P[:, :3]), multilabel=True) == pytest.approx(
+        skm.accuracy_score(Y, P[:, :3] >= 0.5))
+
+
+def test_regression_metrics_match_scikit_learn(xp):
+    T = rng.normal(size=(40, 2))
+    A = T + 0.3 * rng.normal(size=(40, 2))
+    assert metrics.mse(xp.asarray(T), xp.asarray(A)) == pytest.approx(skm.mean_squared_error(T, A))
+    assert metrics.mae(xp.asarray(T), xp.asarray(A)) == pytest.approx(skm.mean_absolute_error(T, A))
+    assert metrics.r2(xp.asarray(T), xp.asarray(A)) == pytest.approx(skm.r2_score(T, A))
+    assert metrics.r2(xp.asarray(T[:, 0]), xp.asarray(A[:, 0])) == pytest.approx(skm.r2_score(T[:, 0], A[:, 0]))
+
+
+def test_unknown_metric():
+    with pytest.raises(ValueError, match="unknown metric 'auc'"):
+        metrics.get_metric("auc")
