@@ -7,6 +7,7 @@ from . import metrics, schedules
 from .activations import Activation
 from .gradcheck import GradcheckReport, gradcheck
 from .history import History
+from .io import load, save
 from .losses import Loss
 from .network import Gradients, Network, Trace
 from .optim import SGD, Adam, AdamW, Optimizer, RMSprop
@@ -14,6 +15,6 @@ from .training import EarlyStopping, TrainingDiverged, TrainingInterrupted, trai
 
 __version__ = "0.1.0"
 
-__all__ = ["Activation", "Loss", "Network", "Trace", "Gradients", "gradcheck", "GradcheckReport", "train",
+__all__ = ["Activation", "Loss", "save", "load", "Network", "Trace", "Gradients", "gradcheck", "GradcheckReport", "train",
            "History", "EarlyStopping", "TrainingDiverged", "TrainingInterrupted", "Optimizer", "SGD", "Adam",
            "AdamW", "RMSprop", "metrics", "schedules", "__version__"]

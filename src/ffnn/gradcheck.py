@@ -8,9 +8,10 @@ the fourth-order central difference, computed in float64 on a float64 NumPy copy
 whatever the network's own dtype and namespace. With h = 1e-4 its truncation error (~h⁴) and its
 round-off (~1e-16·|J|/h) both stay near 1e-12, so agreement to 1e-9 is a real test.
 
-The relative error of one entry is |g_bp − g_fd| / max(|g_bp|, |g_fd|, floor · max|g_fd|): entries
-more than 1/floor (default 1e6) times smaller than the largest in their array are measured against
-that scale, so exact zeros are not divided by round-off.
+The relative error of one entry is |g_bp − g_fd| / max(|g_bp|, |g_fd|, floor · max|g_fd|, ν / tolerance),
+where ν = 10 · ε · max(1, |J|) / h is ten times the round-off of the difference quotient itself: entries
+more than 1/floor (default 1e6) times smaller than the largest in their array, or so small that the
+finite difference cannot resolve them, are measured against that scale rather than divided by noise.
 """
 
 from __future__ import annotations
@@ -56,10 +57,10 @@ class GradcheckReport:
         return "\n".join(lines)
 
 
-def _rel(bp, fd, floor):
+def _rel(bp, fd, floor, noise_floor):
     if not bp.size:
         return 0.0
-    scale = np.maximum(np.maximum(np.abs(bp), np.abs(fd)), floor * np.max(np.abs(fd)) + 1e-300)
+    scale = np.maximum(np.maximum(np.abs(bp), np.abs(fd)), max(floor * np.max(np.abs(fd)), noise_floor, 1e-300))
     return float(np.max(np.abs(bp - fd) / scale))
 
 
@@ -109,9 +110,10 @@ def gradcheck(net, X, T, loss, *, h=1e-4, tolerance=1e-6, floor=1e-6, sample_wei
     J0 = J()
     grads = ref._backward(ref._forward(Xd), Td, loss, w, True)
     errors = {}
+    noise_floor = 10 * np.finfo(np.float64).eps * max(1.0, abs(J0)) / h / tolerance
     for kind, params, gparams in (("W", ref.weights, grads.weights), ("b", ref.biases, grads.biases)):
         for l, P in params.items():
-            errors[f"{kind}[{l}]"] = _rel(gparams[l], _central_difference(J, P, h), floor)
+            errors[f"{kind}[{l}]"] = _rel(gparams[l], _central_difference(J, P, h), floor, noise_floor)
     Xv = Xd.copy()
-    errors["X"] = _rel(grads.inputs, _central_difference(lambda: J(Xv), Xv, h), floor)
+    errors["X"] = _rel(grads.inputs, _central_difference(lambda: J(Xv), Xv, h), floor, noise_floor)
     return GradcheckReport(errors, tolerance, J0)

@@ -12,7 +12,7 @@ One step on a minibatch B of the (reshuffled) data, with penalties on the weight
 from __future__ import annotations
 
 import math
-import os
+import sys
 import time
 from numbers import Integral
 
@@ -105,23 +105,27 @@ def _is_one_hot(T):
     return Tn.shape[1] > 1 and bool(np.all((Tn == 0) | (Tn == 1))) and bool(np.all(Tn.sum(axis=1) == 1))
 
 
-def _split(n, fraction, T, rng):
-    """Indices (train, validation); stratified by class when T is one-hot."""
-    if T is not None and _is_one_hot(T):
-        labels = np.argmax(to_numpy(T), axis=1)
-        val = []
+def split_indices(n, fraction, rng, labels=None):
+    """Index arrays (kept, held out) holding out ``fraction`` of n samples, stratified by ``labels``
+    (each class keeps its share) when given."""
+    if labels is not None:
+        held = []
         for c in np.unique(labels):
             idx = rng.permutation(np.flatnonzero(labels == c))
-            k = int(round(fraction * len(idx)))
-            val.extend(idx[:k])
-        val = np.sort(np.asarray(val, dtype=np.int64))
+            held.extend(idx[: int(round(fraction * len(idx)))])
+        held = np.sort(np.asarray(held, dtype=np.int64))
     else:
-        val = np.sort(rng.permutation(n)[: int(round(fraction * n))])
-    if len(val) == 0 or len(val) == n:
-        raise ValueError(f"validation fraction {fraction} of {n} samples leaves "
-                         f"{'no validation' if len(val) == 0 else 'no training'} samples")
-    train = np.setdiff1d(np.arange(n), val)
-    return train, val
+        held = np.sort(rng.permutation(n)[: int(round(fraction * n))])
+    if len(held) == 0 or len(held) == n:
+        raise ValueError(f"holding out a fraction {fraction} of {n} samples leaves "
+                         f"{'nothing held out' if len(held) == 0 else 'nothing to train on'}")
+    return np.setdiff1d(np.arange(n), held), held
+
+
+def _split(n, fraction, T, rng):
+    """Indices (train, validation); stratified by class when T is one-hot."""
+    labels = np.argmax(to_numpy(T), axis=1) if T is not None and _is_one_hot(T) else None
+    return split_indices(n, fraction, rng, labels)
 
 
 def _default_metric(net, loss):
@@ -328,7 +332,7 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
                     best_params = [xp.asarray(p, copy=True) for p in params]
                 stop_now = stopper.should_stop
             if bar is not None:
-                bar.write(_epoch_line(history))
+                bar.write(_epoch_line(history), file=sys.stderr)
             for cb in callbacks:
                 if cb(net, history) is True:
                     stop_now = True

@@ -1,0 +1,242 @@
+"""Reading data sets (CSV, NPZ, Parquet, the embedded default), task inference, scaling and splits.
+
+Every problem with a file is a :class:`DataError` naming the file and, where it applies, the
+column and line.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+
+import numpy as np
+
+from .training import split_indices as train_test_split
+
+__all__ = ["DataError", "Dataset", "read_dataset", "load_default", "infer_task", "Scaler", "train_test_split",
+           "encode_labels"]
+
+
+class DataError(ValueError):
+    """A data file that cannot be used as it is."""
+
+
+class Dataset:
+    """Features ``X`` (N, D) float64, the raw target ``y`` (N,) or None, and their names."""
+
+    def __init__(self, X, y, feature_names, target_name, source):
+        self.X, self.y = X, y
+        self.feature_names, self.target_name, self.source = list(feature_names), target_name, source
+
+    def __len__(self):
+        return self.X.shape[0]
+
+
+def load_default() -> Dataset:
+    """scikit-learn's bundled digits (1,797 8×8 images, 10 classes): no network needed."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return Dataset(d.data.astype(np.float64), d.target.astype(np.int64),
+                   [f"pixel_{i // 8}_{i % 8}" for i in range(64)], "digit", "digits (embedded default)")
+
+
+def read_dataset(path, target=None, *, require_target=True, expected_features=None) -> Dataset:
+    """Read CSV (header row), .npz (arrays ``X`` and ``y``) or Parquet.
+
+    ``target`` names the target column (default: the last column); with ``require_target=False`` a
+    file may lack it (prediction). ``expected_features`` (names) selects and orders feature columns
+    when the file has a header.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise DataError(f"data file {path!r} does not exist")
+    if os.path.isdir(path):
+        raise DataError(f"data file {path!r} is a folder")
+    if not os.access(path, os.R_OK):
+        raise DataError(f"data file {path!r} cannot be read (permission denied)")
+    if os.path.getsize(path) == 0:
+        raise DataError(f"data file {path!r} is empty")
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".npz":
+        return _read_npz(path, require_target)
+    if ext in (".parquet", ".pq"):
+        header, rows = _read_parquet(path)
+    else:
+        header, rows = _read_csv(path)
+    return _table_to_dataset(path, header, rows, target, require_target, expected_features)
+
+
+def _read_csv(path):
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            rows = [row for row in reader if row and any(cell.strip() for cell in row)]
+    except UnicodeDecodeError:
+        raise DataError(f"data file {path!r} is not a text CSV file (not UTF-8)") from None
+    except csv.Error as exc:
+        raise DataError(f"data file {path!r} is not valid CSV: {exc}") from None
+    if header is None or not any(h.strip() for h in header):
+        raise DataError(f"data file {path!r} has no header row")
+    header = [h.strip() for h in header]
+    for lineno, row in enumerate(rows, start=2):
+        if len(row) != len(header):
+            raise DataError(f"data file {path!r}, line {lineno}: {len(row)} cells where the header has {len(header)}")
+    if not rows:
+        raise DataError(f"data file {path!r} has a header but no data rows")
+    return header, rows
+
+
+def _read_parquet(path):
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError(f"reading Parquet ({path!r}) needs pyarrow: pip install pyarrow") from None
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:
+        raise DataError(f"data file {path!r} is not a readable Parquet file: {exc}") from None
+    header = list(table.column_names)
+    cols = [table.column(name).to_pylist() for name in header]
+    rows = [["" if v is None else str(v) for v in r] for r in zip(*cols)]
+    if not rows:
+        raise DataError(f"data file {path!r} has no rows")
+    return header, rows
+
+
+def _read_npz(path, require_target):
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "X" not in z.files:
+                raise DataError(f"data file {path!r} has no array 'X' (it has: {', '.join(z.files) or 'none'})")
+            X = z["X"]
+            y = z["y"] if "y" in z.files else None
+    except DataError:
+        raise
+    except ValueError as exc:
+        raise DataError(f"data file {path!r} is not a plain .npz of numeric arrays: {exc}") from None
+    except Exception as exc:
+        raise DataError(f"data file {path!r} is not a readable .npz file: {exc}") from None
+    if X.ndim != 2 or X.dtype.kind not in "biuf":
+        raise DataError(f"data file {path!r}: X must be a 2-D numeric array, got shape {X.shape} dtype {X.dtype}")
+    X = X.astype(np.float64)
+    if not np.all(np.isfinite(X)):
+        r, c = np.argwhere(~np.isfinite(X))[0]
+        raise DataError(f"data file {path!r}: X has a NaN or infinite value (row {r}, column {c})")
+    if y is None and require_target:
+        raise DataError(f"data file {path!r} has no array 'y' for the target")
+    if y is not None:
+        y = y.reshape(len(y), -1)[:, 0] if y.ndim > 1 and y.shape[1] == 1 else y
+        if y.ndim != 1 or len(y) != len(X):
+            raise DataError(f"data file {path!r}: y must be 1-D with one entry per row of X")
+    return Dataset(X, y, [f"x{i}" for i in range(X.shape[1])], "y", path)
+
+
+def _parse_float(cell):
+    cell = cell.strip()
+    if cell == "":
+        return math.nan
+    return float(cell)
+
+
+def _table_to_dataset(path, header, rows, target, require_target, expected_features):
+    if target is not None and target not in header:
+        if require_target:
+            raise DataError(f"data file {path!r} has no column {target!r} (columns: {', '.join(header)})")
+        t_idx = None
+    elif target is not None:
+        t_idx = header.index(target)
+    elif expected_features is not None:
+        t_idx = None
+    else:
+        t_idx = len(header) - 1 if require_target else None
+    feature_cols = [i for i in range(len(header)) if i != t_idx]
+    if expected_features is not None and all(f in header for f in expected_features):
+        feature_cols = [header.index(f) for f in expected_features]
+    elif expected_features is not None and len(feature_cols) != len(expected_features):
+        raise DataError(f"data file {path!r} has {len(feature_cols)} feature columns; the model expects "
+                        f"{len(expected_features)} ({', '.join(expected_features)})")
+    if not feature_cols:
+        raise DataError(f"data file {path!r} has no feature columns besides the target")
+    X = np.empty((len(rows), len(feature_cols)))
+    for j, c in enumerate(feature_cols):
+        for i, row in enumerate(rows):
+            try:
+                X[i, j] = _parse_float(row[c])
+            except ValueError:
+                raise DataError(f"data file {path!r}, line {i + 2}: column {header[c]!r} is not numeric "
+                                f"({row[c]!r}); encode it as numbers or drop it") from None
+        bad = ~np.isfinite(X[:, j])
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataError(f"data file {path!r}, line {i + 2}: column {header[c]!r} has a missing, NaN or "
+                            f"infinite value ({rows[i][c]!r})")
+    y = None
+    if t_idx is not None:
+        raw = [row[t_idx].strip() for row in rows]
+        for i, v in enumerate(raw):
+            if v == "" or v.lower() in ("nan", "na", "null", "none"):
+                raise DataError(f"data file {path!r}, line {i + 2}: target column {header[t_idx]!r} is missing")
+        try:
+            y = np.array([float(v) for v in raw])
+            if not np.all(np.isfinite(y)):
+                raise DataError(f"data file {path!r}: target column {header[t_idx]!r} has an infinite value")
+        except ValueError:
+            y = np.array(raw, dtype=object).astype(str)
+    return Dataset(X, y, [header[c] for c in feature_cols], header[t_idx] if t_idx is not None else target, path)
+
+
+def infer_task(y) -> tuple[str, str]:
+    """("classify" | "regress", the reason), from the target's values."""
+    if y.dtype.kind in "USO":
+        return "classify", "the target holds text labels"
+    values = np.unique(y)
+    if np.all(values == np.round(values)) and len(values) <= max(2, min(50, len(y) // 5)):
+        return "classify", f"the target holds {len(values)} distinct integer values"
+    return "regress", f"the target holds {len(values)} distinct numeric values"
+
+
+def encode_labels(y, classes=None):
+    """(class labels, integer codes): labels sorted; with ``classes`` given, unknown labels are an error."""
+    if classes is None:
+        classes = np.unique(y)
+    classes = np.asarray(classes)
+    lookup = {c: i for i, c in enumerate(classes.tolist())}
+    try:
+        codes = np.array([lookup[v] for v in y.tolist()], dtype=np.int64)
+    except KeyError as exc:
+        raise DataError(f"label {exc.args[0]!r} was not seen in training (classes: {classes.tolist()})") from None
+    return classes, codes
+
+
+class Scaler:
+    """x' = (x − shift) / scale per column: "standard" (mean, std), "minmax" (min, max − min), "none".
+
+    Constant columns get scale 1, so they map to 0 instead of dividing by zero.
+    """
+
+    KINDS = ("standard", "minmax", "none")
+
+    def __init__(self, kind="standard", shift=None, scale=None):
+        if kind not in self.KINDS:
+            raise ValueError(f"unknown scaling {kind!r}; known: {', '.join(self.KINDS)}")
+        self.kind, self.shift, self.scale = kind, shift, scale
+
+    def fit(self, X):
+        d = X.shape[1]
+        if self.kind == "standard":
+            self.shift, self.scale = X.mean(axis=0), X.std(axis=0)
+        elif self.kind == "minmax":
+            self.shift, self.scale = X.min(axis=0), X.max(axis=0) - X.min(axis=0)
+        else:
+            self.shift, self.scale = np.zeros(d), np.ones(d)
+        self.scale = np.where(self.scale > 0, self.scale, 1.0)
+        return self
+
+    def transform(self, X):
+        return (X - self.shift) / self.scale
+
+    def inverse(self, X):
+        return X * self.scale + self.shift
