@@ -226,10 +226,6 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"activation has {len(acts)} entries for {n_hidden} hidden layers")
         return [a if isinstance(a, _act.Activation) else _SK_ACTIVATIONS.get(a, a) for a in acts]
 
-    def _rng_seeds(self):
-        rs = check_random_state(self.random_state)
-        return int(rs.randint(np.iinfo(np.int32).max)), int(rs.randint(np.iinfo(np.int32).max))
-
     def _make_optimizer(self):
         lr = self.learning_rate_init
         if self.solver == "sgd":
@@ -241,10 +237,20 @@ class _BaseMLP(BaseEstimator):
         return RMSprop(lr, eps=self.epsilon)
 
     def _init_network(self, n_features, n_outputs, output):
+        """A fresh network initialised as scikit-learn initialises its MLP (Glorot uniform with bound
+        √(6/(fan_in + fan_out)), √(2/…) for logistic hidden units, biases drawn the same way, coef then
+        intercept per layer from ``check_random_state(random_state)``): the same starting weights."""
         hidden = self._hidden()
-        init_seed, _ = self._rng_seeds()
-        self.network_ = Network([n_features, *hidden, n_outputs], self._hidden_activations(len(hidden)), output,
-                                seed=init_seed, dtype=self.dtype)
+        acts = self._hidden_activations(len(hidden))
+        net = Network([n_features, *hidden, n_outputs], acts, output, seed=0, dtype=self.dtype)
+        rs = check_random_state(self.random_state)
+        factor = 2.0 if self.activation in ("logistic", "sigmoid") else 6.0
+        for l, (W, b) in enumerate(zip(net.weights, net.biases), start=1):
+            bound = np.sqrt(factor / (W.shape[0] + W.shape[1]))
+            net.weights[l] = rs.uniform(-bound, bound, W.shape).astype(W.dtype)
+            net.biases[l] = rs.uniform(-bound, bound, b.shape).astype(b.dtype)
+        self._shuffle_seed = int(rs.randint(np.iinfo(np.int32).max))
+        self.network_ = net
         self._optimizer = None
         self.t_ = 0
         self.n_iter_ = 0
@@ -272,7 +278,6 @@ class _BaseMLP(BaseEstimator):
         early = self.early_stopping and not incremental
         if early and (self.validation_fraction * n < 1 or (1 - self.validation_fraction) * n < 1):
             raise ValueError(f"validation_fraction={self.validation_fraction} leaves an empty split of {n} samples")
-        _, shuffle_seed = self._rng_seeds()
         stopper = _SklearnStopping(self, opt)
         self._stopped = False
         self._best_params = None
@@ -286,7 +291,7 @@ class _BaseMLP(BaseEstimator):
         hist = train(self.network_, X, T, loss=self._loss, optimizer=opt, epochs=epochs, batch_size=batch,
                      l1=self.l1, l2=self.alpha / weight_sum if weight_sum > 0 else 0.0, schedule=schedule,
                      validation=self.validation_fraction if early else None, shuffle=self.shuffle,
-                     seed=shuffle_seed + self.n_iter_, callbacks=() if incremental else [stopper],
+                     seed=self._shuffle_seed + self.n_iter_, callbacks=() if incremental else [stopper],
                      dropout=self.dropout, metric=metric, sample_weight=sample_weight,
                      progress=bool(self.verbose) and self.verbose > 1)
         if incremental:
