@@ -51,6 +51,13 @@ class Optimizer:
     def update(self, grads, state, params, lr):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def apply(self, grads, state, params, lr):
+        """Take one step in place: ``params += update(grads, …)``. ``grads`` may be overwritten."""
+        updates, state = self.update(grads, state, params, lr)
+        for p, u in zip(params, updates):
+            p += u
+        return state
+
     def config(self) -> dict:
         """Hyperparameters, JSON-ready (checkpoints record them)."""
         return {k: v for k, v in vars(self).items() if k != "state"}
@@ -89,6 +96,15 @@ class SGD(Optimizer):
     @property
     def slots(self):
         return ("velocity",) if self.momentum > 0 else ()
+
+    def apply(self, grads, state, params, lr):
+        if self.momentum > 0:
+            return super().apply(grads, state, params, lr)
+        state["step"] += 1
+        for p, g in zip(params, grads):  # θ ← θ − η g, reusing g's buffer: no allocation
+            g *= lr
+            p -= g
+        return state
 
     def update(self, grads, state, params, lr):
         state["step"] += 1

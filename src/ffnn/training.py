@@ -18,6 +18,7 @@ from numbers import Integral
 
 import numpy as np
 
+from . import fastpath as _fast
 from . import losses as _loss
 from ._array import resolve_dtype, to_numpy
 from ._files import check_writable
@@ -292,25 +293,36 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
                         stopper_state=stopper.state() if stopper is not None else None,
                         best_params=best_params, history=history, loss_name=loss.name)
 
+    fast = _fast.supports(net, loss, rates, w)
+    fused = fast and _fast.can_fuse_sgd(opt, l1, clip_norm)
+    workspaces = {}
     epoch = start_epoch - 1
     try:
         for epoch in range(start_epoch, epochs + 1):
             t0 = time.perf_counter()
-            if shuffle:
-                perm = xp.asarray(rng.permutation(n))
-                Xs, Ts = xp.take(X, perm, axis=0), xp.take(T, perm, axis=0)
-                ws = None if w is None else xp.take(w, perm, axis=0)
-            else:
-                Xs, Ts, ws = X, T, w
+            # One shuffle per epoch; each batch gathers its rows (no copy of the whole data set).
+            order = rng.permutation(n) if shuffle else np.arange(n)
             total, lr = 0.0, opt.lr
             for start in range(0, n, batch_size):
                 stop = min(start + batch_size, n)
-                Xb, Tb = Xs[start:stop, :], Ts[start:stop, :]
-                wb = None if ws is None else ws[start:stop]
+                idx = order[start:stop]
                 lr = opt.lr * float(sched(state["step"]))
-                # Overflow shows up as a non-finite loss or update, which _step turns into TrainingDiverged.
-                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    J = _step(net, Xb, Tb, wb, loss, opt, state, params, lr, l1, l2, clip_norm, rates, rng)
+                # Overflow shows up as a non-finite loss or gradient, which _step turns into TrainingDiverged.
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+                    if fast:
+                        ws_ = workspaces.get(stop - start) or workspaces.setdefault(
+                            stop - start, _fast.Workspace(net, stop - start))
+                        ws_.load(X, T, idx)
+                        if fused:
+                            J = _fused_sgd(net, ws_, loss, state, lr, l2)
+                        else:
+                            J = ws_.step(net, loss)
+                            J = _update(net, J, ws_.gW, ws_.gb, opt, state, params, lr, l1, l2, clip_norm)
+                    else:
+                        ii = xp.asarray(idx)
+                        Xb, Tb = xp.take(X, ii, axis=0), xp.take(T, ii, axis=0)
+                        wb = None if w is None else xp.take(w, ii, axis=0)
+                        J = _step(net, Xb, Tb, wb, loss, opt, state, params, lr, l1, l2, clip_norm, rates, rng)
                 total += J * (stop - start)
                 if bar is not None:
                     bar.update(1)
@@ -390,13 +402,32 @@ def _state_fits(state, params):
 
 
 def _step(net, Xb, Tb, wb, loss, opt, state, params, lr, l1, l2, clip_norm, rates, rng):
-    """One minibatch update of ``params`` in place; returns the batch loss J_B (with penalties)."""
-    xp = net.xp
+    """One minibatch update of ``params`` in place through the array-namespace core; returns J_B."""
     trace = net._forward(Xb, rates, rng)
     J = float(net._loss_value(trace, Tb, loss, wb))
     g = net._backward(trace, Tb, loss, wb, input_gradient=False)
+    return _update(net, J, list(g.weights), list(g.biases), opt, state, params, lr, l1, l2, clip_norm)
+
+
+def _fused_sgd(net, ws, loss, state, lr, l2):
+    """Plain SGD through the fast path's fused gemm update (see fastpath.Workspace.sgd_step)."""
+    penalty = 0.5 * l2 * sum(float(np.vdot(W, W)) for W in net.weights) if l2 > 0 else 0.0
+    J = ws.sgd_step(net, loss, lr, l2)
+    if J is None or not math.isfinite(J + penalty):
+        raise TrainingDiverged(_diverged("the loss or a gradient"))
+    state["step"] += 1
+    return J + penalty
+
+
+def _update(net, J, gWs, gbs, opt, state, params, lr, l1, l2, clip_norm):
+    """Add the penalties to J and the weight gradients, clip, check, and apply the optimiser's step.
+
+    Divergence is caught before anything changes: a non-finite J or bias gradient (Σ_n δ[l], which is
+    non-finite whenever any δ entry is) stops training with the weights of the last good step.
+    """
+    xp = net.xp
     grads = []
-    for W, gW, gb in zip(net.weights, g.weights, g.biases):
+    for W, gW, gb in zip(net.weights, gWs, gbs):
         if l2 > 0:
             gW = gW + l2 * W
             J += 0.5 * l2 * float(xp.sum(W * W))
@@ -404,18 +435,15 @@ def _step(net, Xb, Tb, wb, loss, opt, state, params, lr, l1, l2, clip_norm, rate
             gW = gW + l1 * xp.sign(W)
             J += l1 * float(xp.sum(xp.abs(W)))
         grads += [gW, gb]
+    if not math.isfinite(J):
+        raise TrainingDiverged(_diverged("the loss"))
+    if not all(bool(xp.all(xp.isfinite(gb))) for gb in gbs):
+        raise TrainingDiverged(_diverged("a gradient"))
     if clip_norm is not None:
         norm = math.sqrt(sum(float(xp.sum(gi * gi)) for gi in grads))
         if norm > clip_norm:
             grads = [gi * (clip_norm / norm) for gi in grads]
-    if not math.isfinite(J):
-        raise TrainingDiverged(_diverged("the loss"))
-    updates, _ = opt.update(grads, state, params, lr)
-    for u in updates:
-        if not bool(xp.all(xp.isfinite(u))):
-            raise TrainingDiverged(_diverged("a weight update"))
-    for p, u in zip(params, updates):
-        p += u
+    opt.apply(grads, state, params, lr)
     return J
 
 

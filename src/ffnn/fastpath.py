@@ -1,0 +1,216 @@
+"""The NumPy fast path for training steps: the same back-propagation as ``Network._forward`` and
+``Network._backward`` (seed 004's matrix form), computed into buffers allocated once per batch size.
+
+It is used by :func:`ffnn.train` when the network's arrays are NumPy arrays and every activation and
+the loss have in-place kernels here; anything else goes through the array-namespace core. Tests
+check that both paths give the same gradients and the same trained weights.
+
+Per step, for layers l = 1..L (buffers ``h[l]`` hold z[l] and then a[l] in place, because σ′ of
+every supported activation can be computed from its output):
+
+    h[l] = σ_l(h[l−1] @ W[l] + b[l])
+    d[L] = fused or ∂J/∂A ⊙ σ_L′                d[l] = (d[l+1] @ W[l+1]ᵀ) ⊙ σ_l′(h[l])
+    gW[l] = h[l−1]ᵀ @ d[l];   gb[l] = Σ_n d[l]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:  # BLAS gemm with beta = 1 fuses "gradient product, then SGD update" into one pass over W
+    from scipy.linalg import blas as _blas
+except ImportError:  # pragma: no cover - SciPy is optional; the unfused step is used without it
+    _blas = None
+
+__all__ = ["supports", "Workspace", "can_fuse_sgd"]
+
+
+# --- in-place activation kernels: forward overwrites z with a; backward multiplies g by σ′(a) --------
+
+def _relu_fwd(z):
+    np.maximum(z, 0, out=z)
+
+
+def _relu_bwd(g, a, mask):
+    np.greater(a, 0, out=mask)  # a preallocated boolean mask: ten times faster than g[a <= 0] = 0
+    np.multiply(g, mask, out=g)
+
+
+def _identity_fwd(z):
+    pass
+
+
+def _identity_bwd(g, a, mask):
+    pass
+
+
+def _sigmoid_fwd(z):
+    # 1/(1 + e^{−z}); e^{−z} may overflow to inf for very negative z, which gives the exact limit 0
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    z += 1
+    np.reciprocal(z, out=z)
+
+
+def _sigmoid_bwd(g, a, mask):
+    g *= a
+    g *= 1 - a
+
+
+def _tanh_fwd(z):
+    np.tanh(z, out=z)
+
+
+def _tanh_bwd(g, a, mask):
+    g *= 1 - a * a
+
+
+_KERNELS = {"relu": (_relu_fwd, _relu_bwd), "identity": (_identity_fwd, _identity_bwd),
+            "sigmoid": (_sigmoid_fwd, _sigmoid_bwd), "tanh": (_tanh_fwd, _tanh_bwd)}
+_OUTPUTS = {("softmax", "cross_entropy"), ("sigmoid", "binary_cross_entropy"), ("identity", "mse"),
+            ("identity", "half_sse"), ("identity", "sse")}
+
+
+def supports(net, loss, dropout=None, sample_weight=None) -> bool:
+    """Whether the fast path computes this network's training step."""
+    from ._array import is_numpy_namespace
+
+    if not is_numpy_namespace(net.xp) and net.xp is not np:
+        return False
+    if dropout is not None or sample_weight is not None:
+        return False
+    hidden_ok = all(a.name in _KERNELS for a in net.activations[:-1])
+    return hidden_ok and (net.activations[-1].name, loss.name) in _OUTPUTS
+
+
+SMALL_BATCH = 8  # at or below this batch size, SciPy's gemm updates W in place (NumPy's outer products are slow)
+
+
+def _gemm_into(gemm, A, B, out, alpha=1.0, beta=0.0):
+    """out ← alpha A @ B + beta out, in place, by a Fortran gemm on the transposes (outᵀ = Bᵀ Aᵀ).
+
+    A and B may be C-contiguous arrays or transposed views of them; out is C-contiguous.
+    """
+    def as_transpose(M):  # (operand, trans flag) that gemm reads as Mᵀ
+        return (M.T, 0) if M.flags.c_contiguous else (M, 1)
+
+    a, ta = as_transpose(B)
+    b, tb = as_transpose(A)
+    r = gemm(alpha, a, b, beta=beta, c=out.T, trans_a=ta, trans_b=tb, overwrite_c=1)
+    if not np.shares_memory(r, out):  # pragma: no cover - BLAS wrappers that copy
+        out[...] = r.T
+
+
+def can_fuse_sgd(opt, l1, clip_norm) -> bool:
+    """Plain SGD (momentum 0), no L1 and no clipping: the step folds the update into the products
+    (see :meth:`Workspace.sgd_step`)."""
+    from .optim import SGD
+
+    return type(opt) is SGD and opt.momentum == 0 and l1 == 0 and clip_norm is None
+
+
+class Workspace:
+    """Buffers for one batch size: activations, deltas and gradients, reused every step."""
+
+    def __init__(self, net, batch_size):
+        dt = np.dtype(net.dtype)
+        self.n = batch_size
+        self.h = [np.empty((batch_size, s), dt) for s in net.sizes]        # h[0] is the batch of X
+        self.t = np.empty((batch_size, net.sizes[-1]), dt)
+        self.d = [None] + [np.empty((batch_size, s), dt) for s in net.sizes[1:]]
+        self.mask = [np.empty((batch_size, s), bool) for s in net.sizes]
+        self.gW = [np.empty_like(W) for W in net.weights]
+        self.gb = [np.empty_like(b) for b in net.biases]
+        self.kernels = [_KERNELS.get(a.name) for a in net.activations]
+        self.out = net.activations[-1].name
+
+    def load(self, X, T, idx):
+        """Gather rows ``idx`` of X and T into the batch buffers (one shuffle per epoch, no data copy)."""
+        # mode="clip": with the default mode="raise", np.take buffers `out` (ten times slower); the
+        # indices come from a permutation, so they are always in range.
+        np.take(X, idx, axis=0, out=self.h[0], mode="clip")
+        np.take(T, idx, axis=0, out=self.t, mode="clip")
+
+    def step(self, net, loss):
+        """Forward and backward on the loaded batch; returns J (float). Gradients land in gW, gb."""
+        h, d, L = self.h, self.d, net.n_layers
+        Ws, bs = net.weights.to_list(), net.biases.to_list()
+        for l in range(1, L + 1):
+            np.matmul(h[l - 1], Ws[l - 1], out=h[l])
+            h[l] += bs[l - 1]
+            if l < L:
+                self.kernels[l - 1][0](h[l])
+        J = self._output(h[L], d[L], loss)
+        for l in range(L, 0, -1):
+            np.matmul(h[l - 1].T, d[l], out=self.gW[l - 1])
+            np.sum(d[l], axis=0, out=self.gb[l - 1])
+            if l > 1:
+                np.matmul(d[l], Ws[l - 1].T, out=d[l - 1])
+                self.kernels[l - 2][1](d[l - 1], h[l - 1], self.mask[l - 1])
+        return J
+
+    def sgd_step(self, net, loss, lr, l2):
+        """Forward, backward and the plain-SGD update W ← (1 − ηλ₂)W − η a[l−1]ᵀδ[l]; returns J (no penalty).
+
+        Every δ[l] is computed with the old weights first, J and Σ_n δ[l] are checked to be finite,
+        and only then is any parameter changed; returns None (nothing changed) when they are not.
+        Products go through NumPy. The update of W is one pass: for a few samples a BLAS gemm with
+        beta = 1 − ηλ₂ writes W in place (SciPy); otherwise −η is folded into δ (a small array) so
+        that W += a[l−1]ᵀ(−ηδ[l]) needs no separate scaling pass over the gradient.
+        """
+        h, d, L = self.h, self.d, net.n_layers
+        Ws, bs = net.weights.to_list(), net.biases.to_list()
+        for l in range(1, L + 1):
+            np.matmul(h[l - 1], Ws[l - 1], out=h[l])
+            h[l] += bs[l - 1]
+            if l < L:
+                self.kernels[l - 1][0](h[l])
+        J = self._output(h[L], d[L], loss)
+        for l in range(L, 1, -1):
+            np.matmul(d[l], Ws[l - 1].T, out=d[l - 1])
+            self.kernels[l - 2][1](d[l - 1], h[l - 1], self.mask[l - 1])
+        for l in range(1, L + 1):
+            np.sum(d[l], axis=0, out=self.gb[l - 1])
+        if not (np.isfinite(J) and all(np.isfinite(gb).all() for gb in self.gb)):
+            return None
+        decay = 1.0 - lr * l2
+        if self.n <= SMALL_BATCH and _blas is not None:
+            gemm = _blas.sgemm if h[0].dtype == np.float32 else _blas.dgemm
+            for l in range(1, L + 1):
+                _gemm_into(gemm, h[l - 1].T, d[l], Ws[l - 1], alpha=-lr, beta=decay)
+                bs[l - 1] -= lr * self.gb[l - 1]
+            return J
+        for l in range(1, L + 1):
+            d[l] *= -lr
+            np.matmul(h[l - 1].T, d[l], out=self.gW[l - 1])
+            if decay != 1.0:
+                Ws[l - 1] *= decay
+            Ws[l - 1] += self.gW[l - 1]
+            bs[l - 1] -= lr * self.gb[l - 1]
+        return J
+
+    def _output(self, z, delta, loss):
+        """J and δ[L] from the output layer's net input z (overwritten with a[L])."""
+        T, n = self.t, self.n
+        if self.out == "softmax":      # J = −1/N Σ T (z − logsumexp z);  δ = (A Σ_k T − T)/N
+            z -= z.max(axis=1, keepdims=True)
+            np.exp(z, out=delta)
+            s = delta.sum(axis=1, keepdims=True)
+            t_sum = T.sum(axis=1, keepdims=True)
+            J = -(float(np.vdot(T, z)) - float(np.vdot(t_sum, np.log(s)))) / n
+            delta *= t_sum / (n * s)
+            delta -= T * (1.0 / n)
+            return J
+        if self.out == "sigmoid":      # J = 1/N Σ [softplus(z) − T z];  δ = (A − T)/N
+            J = float(np.sum(np.logaddexp(0, z) - T * z)) / n
+            np.copyto(delta, z)
+            _sigmoid_fwd(delta)
+            delta -= T
+            delta *= 1.0 / n
+            return J
+        # identity output with a squared error: mse ½/N, half_sse ½, sse 1
+        np.subtract(z, T, out=delta)
+        scale = {"mse": 0.5 / n, "half_sse": 0.5, "sse": 1.0}[loss.name]
+        J = scale * float(np.vdot(delta, delta))
+        delta *= 2 * scale
+        return J
