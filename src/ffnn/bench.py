@@ -209,12 +209,15 @@ def main(quick=False, json_path=None, n_samples=60000):
                             if c == "scikit-learn" and b == 1 and r > 0:
                                 continue  # one round is enough at its speed
                             best[c] = min(best[c], CONTENDERS[c](X, y, T, b, dtype, seed=r))
-                    gemm = gemm_seconds(b, dtype, reps=20 if b > 1 else 200) * (n / b)
                     rate = {c: n / best[c] for c in names}
-                    eff = training_flops(n) / best["ffnn"] / (training_flops(n) / gemm)
+                    if b > 8:
+                        gemm = gemm_seconds(b, dtype, reps=20) * (n / b)
+                        eff = gemm / best["ffnn"]  # (training FLOP/s) / (the same products' FLOP/s alone)
+                    else:  # one sample's products are matrix-vector ones: no matrix-multiply rate to compare
+                        gemm, eff = None, None
                     row = {"dtype": np.dtype(dtype).name, "threads": nthreads, "batch": b, "samples": n,
                            "samples_per_s": rate, "efficiency": eff,
-                           "gemm_gflops": training_flops(n) / gemm / 1e9,
+                           "gemm_gflops": None if gemm is None else training_flops(n) / gemm / 1e9,
                            "ffnn_gflops": training_flops(n) / best["ffnn"] / 1e9}
                     results.append(row)
                     _print_row(row, names)
@@ -242,5 +245,8 @@ def _print_row(row, names):
     head = f"{row['dtype']:>7} {row['threads']}t b={row['batch']:<5}"
     cols = "  ".join(f"{c} {r[c]:>9,.0f}/s" for c in names)
     ratios = "  ".join(f"x{r['ffnn'] / r[c]:.2f} vs {c}" for c in names if c != "ffnn")
-    print(f"{head} {cols}  | {ratios} | efficiency {row['efficiency']:.2f} "
-          f"({row['ffnn_gflops']:.0f} of {row['gemm_gflops']:.0f} GFLOP/s)", flush=True)
+    if row["efficiency"] is None:
+        eff = f"efficiency n/a ({row['ffnn_gflops']:.1f} GFLOP/s; matrix-vector products, bound by memory)"
+    else:
+        eff = f"efficiency {row['efficiency']:.2f} ({row['ffnn_gflops']:.0f} of {row['gemm_gflops']:.0f} GFLOP/s)"
+    print(f"{head} {cols}  | {ratios} | {eff}", flush=True)
