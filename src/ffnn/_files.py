@@ -14,7 +14,7 @@ import tempfile
 
 import numpy as np
 
-__all__ = ["FileFormatError", "atomic_write", "check_writable", "write_arrays", "read_arrays"]
+__all__ = ["FileFormatError", "atomic_write", "check_readable", "check_writable", "write_arrays", "read_arrays"]
 
 # The header of a safetensors file is at most 100 MB (the format's own limit).
 _MAX_HEADER = 100_000_000
@@ -42,6 +42,19 @@ def check_writable(path, what="output file"):
         raise IsADirectoryError(f"{what} {path!r} is a folder")
     if not os.access(folder, os.W_OK):
         raise PermissionError(f"{what} {path!r}: folder {folder!r} is not writable")
+
+
+def check_readable(path, what, error=FileNotFoundError):
+    """Raise ``error`` naming ``path`` unless it is an existing, readable, non-empty file."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise error(f"{what} {path!r} does not exist")
+    if os.path.isdir(path):
+        raise error(f"{what} {path!r} is a folder")
+    if not os.access(path, os.R_OK):
+        raise error(f"{what} {path!r} cannot be read (permission denied)")
+    if os.path.getsize(path) == 0:
+        raise error(f"{what} {path!r} is empty")
 
 
 def atomic_write(path, data: bytes):
@@ -82,10 +95,7 @@ def write_arrays(path, arrays: dict, meta: dict, key: str):
 def read_arrays(path, key: str, what: str):
     """Read a file written by :func:`write_arrays`: ``(arrays, meta)``, or a clear FileFormatError."""
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{what} {path!r} does not exist")
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"{what} {path!r} is a folder")
+    check_readable(path, what)
     with open(path, "rb") as f:
         data = f.read()
     if len(data) < 8:

@@ -31,58 +31,25 @@ class _Parser(argparse.ArgumentParser):
 
 # --- argument types ------------------------------------------------------------------------------
 
-def _positive_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return v
+def _number(cast, low, low_open, high=None, what="a number"):
+    """An argparse type: ``cast(text)`` within [low or (low, high) or high); the error names the bound."""
+    def parse(text):
+        try:
+            v = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        ok = math.isfinite(v) and (v > low if low_open else v >= low) and (high is None or v < high)
+        if not ok:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
+        return v
+    return parse
 
 
-def _positive_float(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return v
-
-
-def _non_negative_float(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(v) and v >= 0):
-        raise argparse.ArgumentTypeError(f"must be a non-negative number, got {text}")
-    return v
-
-
-def _fraction(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a fraction, got {text!r}") from None
-    if not 0 < v < 1:
-        raise argparse.ArgumentTypeError(f"must be a fraction in (0, 1), got {text}")
-    return v
-
-
-def _dropout(text):
-    v = _non_negative_float(text)
-    if v >= 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return v
-
-
-def _momentum(text):
-    v = _non_negative_float(text)
-    if v >= 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return v
+_positive_int = _number(int, 1, False, what="a positive integer")
+_positive_float = _number(float, 0, True, what="a positive number")
+_non_negative_float = _number(float, 0, False, what="a non-negative number")
+_fraction = _number(float, 0, True, 1, what="a fraction in (0, 1)")
+_dropout = _momentum = _number(float, 0, False, 1, what="a number in [0, 1)")
 
 
 def _widths(text):

@@ -12,6 +12,7 @@ import os
 
 import numpy as np
 
+from ._files import check_readable
 from .training import split_indices as train_test_split
 
 __all__ = ["DataError", "Dataset", "read_dataset", "load_default", "infer_task", "Scaler", "train_test_split",
@@ -50,14 +51,7 @@ def read_dataset(path, target=None, *, require_target=True, expected_features=No
     when the file has a header.
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise DataError(f"data file {path!r} does not exist")
-    if os.path.isdir(path):
-        raise DataError(f"data file {path!r} is a folder")
-    if not os.access(path, os.R_OK):
-        raise DataError(f"data file {path!r} cannot be read (permission denied)")
-    if os.path.getsize(path) == 0:
-        raise DataError(f"data file {path!r} is empty")
+    check_readable(path, "data file", DataError)
     ext = os.path.splitext(path)[1].lower()
     if ext == ".npz":
         return _read_npz(path, require_target)

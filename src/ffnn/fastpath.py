@@ -131,33 +131,8 @@ class Workspace:
         np.take(X, idx, axis=0, out=self.h[0], mode="clip")
         np.take(T, idx, axis=0, out=self.t, mode="clip")
 
-    def step(self, net, loss):
-        """Forward and backward on the loaded batch; returns J (float). Gradients land in gW, gb."""
-        h, d, L = self.h, self.d, net.n_layers
-        Ws, bs = net.weights.to_list(), net.biases.to_list()
-        for l in range(1, L + 1):
-            np.matmul(h[l - 1], Ws[l - 1], out=h[l])
-            h[l] += bs[l - 1]
-            if l < L:
-                self.kernels[l - 1][0](h[l])
-        J = self._output(h[L], d[L], loss)
-        for l in range(L, 0, -1):
-            np.matmul(h[l - 1].T, d[l], out=self.gW[l - 1])
-            np.sum(d[l], axis=0, out=self.gb[l - 1])
-            if l > 1:
-                np.matmul(d[l], Ws[l - 1].T, out=d[l - 1])
-                self.kernels[l - 2][1](d[l - 1], h[l - 1], self.mask[l - 1])
-        return J
-
-    def sgd_step(self, net, loss, lr, l2):
-        """Forward, backward and the plain-SGD update W ← (1 − ηλ₂)W − η a[l−1]ᵀδ[l]; returns J (no penalty).
-
-        Every δ[l] is computed with the old weights first, J and Σ_n δ[l] are checked to be finite,
-        and only then is any parameter changed; returns None (nothing changed) when they are not.
-        Products go through NumPy. The update of W is one pass: for a few samples a BLAS gemm with
-        beta = 1 − ηλ₂ writes W in place (SciPy); otherwise −η is folded into δ (a small array) so
-        that W += a[l−1]ᵀ(−ηδ[l]) needs no separate scaling pass over the gradient.
-        """
+    def _forward_backward(self, net, loss):
+        """h[l] = a[l], then J and every δ[l] (with the current weights). Returns J."""
         h, d, L = self.h, self.d, net.n_layers
         Ws, bs = net.weights.to_list(), net.biases.to_list()
         for l in range(1, L + 1):
@@ -171,6 +146,27 @@ class Workspace:
             self.kernels[l - 2][1](d[l - 1], h[l - 1], self.mask[l - 1])
         for l in range(1, L + 1):
             np.sum(d[l], axis=0, out=self.gb[l - 1])
+        return J
+
+    def step(self, net, loss):
+        """Forward and backward on the loaded batch; returns J (float). Gradients land in gW, gb."""
+        J = self._forward_backward(net, loss)
+        for l in range(1, net.n_layers + 1):
+            np.matmul(self.h[l - 1].T, self.d[l], out=self.gW[l - 1])
+        return J
+
+    def sgd_step(self, net, loss, lr, l2):
+        """Forward, backward and the plain-SGD update W ← (1 − ηλ₂)W − η a[l−1]ᵀδ[l]; returns J (no penalty).
+
+        Every δ[l] is computed with the old weights first, J and Σ_n δ[l] are checked to be finite,
+        and only then is any parameter changed; returns None (nothing changed) when they are not.
+        Products go through NumPy. The update of W is one pass: for a few samples a BLAS gemm with
+        beta = 1 − ηλ₂ writes W in place (SciPy); otherwise −η is folded into δ (a small array) so
+        that W += a[l−1]ᵀ(−ηδ[l]) needs no separate scaling pass over the gradient.
+        """
+        J = self._forward_backward(net, loss)
+        h, d, L = self.h, self.d, net.n_layers
+        Ws, bs = net.weights.to_list(), net.biases.to_list()
         if not (np.isfinite(J) and all(np.isfinite(gb).all() for gb in self.gb)):
             return None
         decay = 1.0 - lr * l2

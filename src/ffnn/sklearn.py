@@ -430,8 +430,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.class_weight = class_weight
 
     def _targets_for(self, y):
-        T = self._label_binarizer.transform(y).astype(np.float64)
-        return T
+        return self._label_binarizer.transform(y).astype(np.float64)
+
+    def _start(self, X, T):
+        """A fresh network: one logistic unit per label (binary, multilabel) or a softmax layer."""
+        self.n_outputs_ = T.shape[1]
+        self._loss = "binary_cross_entropy" if self.n_outputs_ == 1 or self._multilabel else "cross_entropy"
+        self._init_network(X.shape[1], self.n_outputs_, "sigmoid" if self._loss == "binary_cross_entropy" else "softmax")
 
     def _setup_labels(self, y, classes=None):
         self._label_binarizer = LabelBinarizer()
@@ -463,10 +468,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             self._setup_labels(y)
         T = self._targets_for(y)
         if not warm or self.network_.sizes[0] != X.shape[1]:
-            self.n_outputs_ = T.shape[1]
-            self._loss = "binary_cross_entropy" if self.n_outputs_ == 1 or self._multilabel else "cross_entropy"
-            self._init_network(X.shape[1], self.n_outputs_,
-                               "sigmoid" if self._loss == "binary_cross_entropy" else "softmax")
+            self._start(X, T)
         self._fit_network(X, T, sample_weight, incremental=False)
         return self
 
@@ -482,10 +484,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 raise ValueError("classes must be passed on the first call to partial_fit.")
             self._setup_labels(y, classes)
             T = self._targets_for(y)
-            self.n_outputs_ = T.shape[1]
-            self._loss = "binary_cross_entropy" if self.n_outputs_ == 1 or self._multilabel else "cross_entropy"
-            self._init_network(X.shape[1], self.n_outputs_,
-                               "sigmoid" if self._loss == "binary_cross_entropy" else "softmax")
+            self._start(X, T)
         else:
             if classes is not None and not np.array_equal(np.sort(unique_labels(classes)), np.sort(self.classes_)):
                 raise ValueError(f"`classes={list(classes)}` is not the same as on last call to partial_fit, "
