@@ -351,3 +351,13 @@ def test_sample_weight_equals_repetition():
         net.loss_and_gradients(X, T, "cross_entropy", sample_weight=-np.ones(4))
     with pytest.raises(ValueError, match="sample_weight has 3 entries for 4 samples"):
         net.loss_and_gradients(X, T, "cross_entropy", sample_weight=np.ones(3))
+
+
+def test_import_ffnn_needs_only_numpy_and_array_api_compat():
+    import subprocess
+    import sys
+
+    code = ("import sys, ffnn; heavy = [m for m in ('sklearn', 'scipy', 'matplotlib', 'safetensors', 'tqdm', "
+            "'torch', 'autograd') if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

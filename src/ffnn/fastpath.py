@@ -17,10 +17,20 @@ from __future__ import annotations
 
 import numpy as np
 
-try:  # BLAS gemm with beta = 1 fuses "gradient product, then SGD update" into one pass over W
-    from scipy.linalg import blas as _blas
-except ImportError:  # pragma: no cover - SciPy is optional; the unfused step is used without it
-    _blas = None
+
+def _scipy_blas():
+    """SciPy's BLAS (gemm with beta ≠ 0 updates W in place), or None; imported on first use."""
+    global _BLAS
+    if _BLAS is False:
+        try:
+            from scipy.linalg import blas
+        except ImportError:  # pragma: no cover - SciPy is optional; NumPy does the update without it
+            blas = None
+        _BLAS = blas
+    return _BLAS
+
+
+_BLAS = False
 
 __all__ = ["supports", "Workspace", "can_fuse_sgd"]
 
@@ -170,8 +180,9 @@ class Workspace:
         if not (np.isfinite(J) and all(np.isfinite(gb).all() for gb in self.gb)):
             return None
         decay = 1.0 - lr * l2
-        if self.n <= SMALL_BATCH and _blas is not None:
-            gemm = _blas.sgemm if h[0].dtype == np.float32 else _blas.dgemm
+        blas = _scipy_blas() if self.n <= SMALL_BATCH else None
+        if blas is not None:
+            gemm = blas.sgemm if h[0].dtype == np.float32 else blas.dgemm
             for l in range(1, L + 1):
                 _gemm_into(gemm, h[l - 1].T, d[l], Ws[l - 1], alpha=-lr, beta=decay)
                 bs[l - 1] -= lr * self.gb[l - 1]
