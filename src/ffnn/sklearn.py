@@ -346,11 +346,11 @@ class _BaseMLP(BaseEstimator):
 
         theta0 = np.concatenate([p.ravel() for p in params]).astype(np.float64)
         res = scipy.optimize.minimize(objective, theta0, method="L-BFGS-B", jac=True,
-                                      options={"maxfun": self.max_fun, "maxiter": self.max_iter,
-                                               "iprint": self.verbose - 1 if self.verbose else -1,
-                                               "gtol": self.tol})
+                                      options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
         unpack(res.x)
         self.n_iter_ = int(res.nit)
+        if self.verbose:
+            print(f"L-BFGS-B: {res.nit} iterations, {res.nfev} evaluations, loss = {res.fun:.8f}: {res.message}")
         self.loss_ = float(res.fun)
         self.t_ += n * self.n_iter_
         if res.status == 1:
