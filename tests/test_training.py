@@ -360,3 +360,31 @@ def test_resume_from_a_different_network_is_refused(tmp_path):
     path2.write_bytes(b"not a checkpoint at all")
     with pytest.raises(ValueError, match="not a safetensors file"):
         ffnn.train(other, X, T, loss="cross_entropy", resume=path2)
+
+
+def test_ctrl_c_takes_effect_between_steps_only():
+    """SIGINT mid-training stops after a complete update: weights equal a run of exactly that many steps."""
+    X, T, _ = _blobs(200)
+    net = ffnn.Network([4, 8, 3], "relu", "softmax", seed=0)
+    steps = []
+
+    def schedule(t):  # called once per step, before it; the signal arrives during step 5
+        steps.append(t)
+        if t == 5:
+            os.kill(os.getpid(), signal.SIGINT)
+        return 1.0
+
+    opt = ffnn.SGD(0.1)
+    with pytest.raises(ffnn.TrainingInterrupted) as info:
+        ffnn.train(net, X, T, loss="cross_entropy", optimizer=opt, epochs=5, batch_size=10, seed=0,
+                   schedule=schedule)
+    assert info.value.history.interrupted and opt.state["step"] == 6
+    ref = ffnn.Network([4, 8, 3], "relu", "softmax", seed=0)
+    order = np.random.default_rng(0).permutation(200)
+    for k in range(6):
+        idx = order[10 * k:10 * (k + 1)]
+        _, g = ref.loss_and_gradients(X[idx], T[idx], "cross_entropy")
+        for p, gp in zip(ref.parameters(), [a for pair in zip(g.weights, g.biases) for a in pair]):
+            p -= 0.1 * gp
+    for a, b in zip(net.parameters(), ref.parameters()):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)

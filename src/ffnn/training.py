@@ -12,7 +12,9 @@ One step on a minibatch B of the (reshuffled) data, with penalties on the weight
 from __future__ import annotations
 
 import math
+import signal
 import sys
+import threading
 import time
 from numbers import Integral
 
@@ -190,7 +192,9 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
     TrainingDiverged
         When the loss or an update becomes non-finite; ``net`` keeps its last finite weights.
     TrainingInterrupted
-        On Ctrl-C, after the current step (and a checkpoint, when one is asked for).
+        On Ctrl-C, after the current step: the network keeps every completed update (early stopping's
+        best weights, when it has them); a checkpoint keeps the last completed epoch, so that a
+        resumed run stays exact. A second Ctrl-C interrupts at once.
     """
     from .metrics import get_metric
 
@@ -297,6 +301,7 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
     fused = fast and _fast.can_fuse_sgd(opt, l1, clip_norm)
     workspaces = {}
     epoch = start_epoch - 1
+    ctrl_c = _DeferredInterrupt()
     try:
         for epoch in range(start_epoch, epochs + 1):
             t0 = time.perf_counter()
@@ -324,6 +329,7 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
                         wb = None if w is None else xp.take(w, ii, axis=0)
                         J = _step(net, Xb, Tb, wb, loss, opt, state, params, lr, l1, l2, clip_norm, rates, rng)
                 total += J * (stop - start)
+                ctrl_c.check()  # Ctrl-C takes effect here, between steps, never halfway through an update
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(epoch=epoch, loss=f"{J:.4g}", refresh=False)
@@ -356,16 +362,46 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
                 break
     except KeyboardInterrupt:
         history.interrupted = True
+        opt.state = state
         _finish(net, params, stopper, best_params, history)
-        if bar is not None:
-            bar.close()
         raise TrainingInterrupted(history) from None
     finally:
+        ctrl_c.restore()
         if bar is not None:
             bar.close()
     opt.state = state
     _finish(net, params, stopper, best_params, history)
     return history
+
+
+class _DeferredInterrupt:
+    """Hold the first Ctrl-C until :meth:`check` (between steps); a second one interrupts at once.
+
+    Only in the main thread, where Python delivers signals; elsewhere Ctrl-C is untouched.
+    """
+
+    def __init__(self):
+        self.pending = False
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            try:
+                self.previous = signal.signal(signal.SIGINT, self._handler)
+            except (ValueError, OSError):  # pragma: no cover - embedded interpreters
+                self.previous = None
+
+    def _handler(self, signum, frame):
+        if self.pending:
+            raise KeyboardInterrupt
+        self.pending = True
+
+    def check(self):
+        if self.pending:
+            raise KeyboardInterrupt
+
+    def restore(self):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
 
 
 def _val_input(net, Xv):
