@@ -225,14 +225,53 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
     metric_name = metric if isinstance(metric, str) else getattr(metric, "__name__", "metric")
     metric_fn = get_metric(metric) if metric is not None else None
 
+    rng = _generator(seed)
+    X, T, w, Xv, Tv, metric_name, metric_fn = _prepare_data(net, X, T, sample_weight, validation, loss,
+                                                            metric_name, metric_fn, rng)
+    run = _Run(net, X, T, w, loss=loss, opt=opt, sched=sched, stopper=stopper, rng=rng, batch_size=batch_size,
+               l1=l1, l2=l2, clip_norm=clip_norm, rates=rates, shuffle=shuffle)
+    run.history = History(metric=metric_name if Xv is not None else "", loss_includes_penalty=(l1 > 0 or l2 > 0))
+    start_epoch = 1 if resume is None else run.restore(resume)
+    if hasattr(sched, "setup"):
+        sched.setup(run.steps_per_epoch, epochs * run.steps_per_epoch)
+    if progress:
+        from tqdm.auto import tqdm
+
+        run.bar = tqdm(total=(epochs - start_epoch + 1) * run.steps_per_epoch, unit="batch", dynamic_ncols=True)
+    ctrl_c = _DeferredInterrupt()
+    try:
+        for epoch in range(start_epoch, epochs + 1):
+            t0 = time.perf_counter()
+            train_loss, lr = run.epoch(epoch, ctrl_c)
+            stop_now = run.end_of_epoch(epoch, train_loss, lr, t0, Xv, Tv, metric_fn, callbacks)
+            if checkpoint is not None and (epoch % checkpoint_every == 0 or epoch == epochs or stop_now):
+                run.save(checkpoint, epoch)
+            if stop_now:
+                break
+    except KeyboardInterrupt:
+        run.history.interrupted = True
+        run.finish()
+        raise TrainingInterrupted(run.history) from None
+    finally:
+        ctrl_c.restore()
+        if run.bar is not None:
+            run.bar.close()
+    run.finish()
+    return run.history
+
+
+def _generator(seed):
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+def _prepare_data(net, X, T, sample_weight, validation, loss, metric_name, metric_fn, rng):
+    """Checked arrays, the validation split, and the validation metric."""
     xp = net.xp
     X = net._as_input(X)
     T = net._as_target(T, X.shape[0])
     w = None if sample_weight is None else net._as_weights(sample_weight, X.shape[0])
     if w is not None and not loss.weighted:
         raise TypeError(f"loss {loss.name!r} does not take sample weights")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-
     if validation is None:
         Xv = Tv = None
     elif isinstance(validation, (tuple, list)):
@@ -249,129 +288,132 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
     if metric_fn is None:
         metric_name = _default_metric(net, loss)
         metric_fn = accuracy if metric_name == "accuracy" else r2
+    return X, T, w, Xv, Tv, metric_name, metric_fn
 
-    n = X.shape[0]
-    batch_size = min(batch_size, n)
-    steps_per_epoch = math.ceil(n / batch_size)
-    params = net.parameters()
-    history = History(metric=metric_name if Xv is not None else "", loss_includes_penalty=(l1 > 0 or l2 > 0))
-    state = opt.state if _state_fits(opt.state, params) else opt.init(params)
-    start_epoch = 1
-    best_params = None
 
-    if resume is not None:
-        arrays, meta = load_checkpoint(resume, net)
+class _Run:
+    """One training run's moving parts: data, optimiser state, RNG, early stopping, History."""
+
+    def __init__(self, net, X, T, w, *, loss, opt, sched, stopper, rng, batch_size, l1, l2, clip_norm, rates,
+                 shuffle):
+        self.net, self.X, self.T, self.w = net, X, T, w
+        self.loss, self.opt, self.sched, self.stopper, self.rng = loss, opt, sched, stopper, rng
+        self.l1, self.l2, self.clip_norm, self.rates, self.shuffle = l1, l2, clip_norm, rates, shuffle
+        self.n = X.shape[0]
+        self.batch_size = min(batch_size, self.n)
+        self.steps_per_epoch = math.ceil(self.n / self.batch_size)
+        self.params = net.parameters()
+        self.state = opt.state if _state_fits(opt.state, self.params) else opt.init(self.params)
+        self.best_params = None
+        self.history = None
+        self.bar = None
+        self.fast = _fast.supports(net, loss, rates, w)
+        self.fused = self.fast and _fast.can_fuse_sgd(opt, l1, clip_norm)
+        self.workspaces = {}
+
+    def restore(self, path):
+        """Continue the run saved at ``path``; returns the first epoch still to train."""
+        net, xp, loss, opt = self.net, self.net.xp, self.loss, self.opt
+        arrays, meta = load_checkpoint(path, net)
         if meta.get("loss") != loss.name:
-            raise ValueError(f"checkpoint file {str(resume)!r} was trained with loss {meta.get('loss')!r}, "
+            raise ValueError(f"checkpoint file {str(path)!r} was trained with loss {meta.get('loss')!r}, "
                              f"not {loss.name!r}")
         if meta["optimizer"]["name"] != opt.name:
-            raise ValueError(f"checkpoint file {str(resume)!r} was trained with optimizer "
+            raise ValueError(f"checkpoint file {str(path)!r} was trained with optimizer "
                              f"{meta['optimizer']['name']!r}, not {opt.name!r}")
         d = resolve_dtype(xp, net.dtype)
         for l in range(1, net.n_layers + 1):
             net.weights[l][...] = xp.asarray(np.asarray(arrays[f"W.{l}"]), dtype=d)
             net.biases[l][...] = xp.asarray(np.asarray(arrays[f"b.{l}"]), dtype=d)
-        state = optimizer_state_from(arrays, meta, xp, d)
-        rng.bit_generator.state = meta["rng"]
-        if hasattr(sched, "load_state") and meta.get("schedule"):
-            sched.load_state(meta["schedule"])
-        if stopper is not None and meta.get("stopper"):
-            stopper.load_state(meta["stopper"])
+        self.state = optimizer_state_from(arrays, meta, xp, d)
+        self.rng.bit_generator.state = meta["rng"]
+        if hasattr(self.sched, "load_state") and meta.get("schedule"):
+            self.sched.load_state(meta["schedule"])
+        if self.stopper is not None and meta.get("stopper"):
+            self.stopper.load_state(meta["stopper"])
             if "best.0" in arrays:
-                best_params = [xp.asarray(np.asarray(arrays[f"best.{i}"]), dtype=d) for i in range(len(params))]
-        history = History.from_dict(meta["history"])
-        start_epoch = int(meta["epoch"]) + 1
+                self.best_params = [xp.asarray(np.asarray(arrays[f"best.{i}"]), dtype=d)
+                                    for i in range(len(self.params))]
+        self.history = History.from_dict(meta["history"])
+        return int(meta["epoch"]) + 1
 
-    if hasattr(sched, "setup"):
-        sched.setup(steps_per_epoch, epochs * steps_per_epoch)
+    def epoch(self, epoch, ctrl_c):
+        """One pass over the data; returns (mean training loss, the last step's learning rate)."""
+        # One shuffle per epoch; each batch gathers its rows (no copy of the whole data set).
+        order = self.rng.permutation(self.n) if self.shuffle else np.arange(self.n)
+        total, lr = 0.0, self.opt.lr
+        for start in range(0, self.n, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            lr = self.opt.lr * float(self.sched(self.state["step"]))
+            # Overflow shows up as a non-finite loss or gradient, which becomes TrainingDiverged.
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+                J = self.step(idx, lr)
+            total += J * len(idx)
+            ctrl_c.check()  # Ctrl-C takes effect here, between steps, never halfway through an update
+            if self.bar is not None:
+                self.bar.update(1)
+                self.bar.set_postfix(epoch=epoch, loss=f"{J:.4g}", refresh=False)
+        return total / self.n, lr
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+    def step(self, idx, lr):
+        """One update on the rows ``idx``: the NumPy fast path when it applies, else the core."""
+        net, opt, state, loss = self.net, self.opt, self.state, self.loss
+        if self.fast:
+            ws = self.workspaces.get(len(idx))
+            if ws is None:
+                ws = self.workspaces[len(idx)] = _fast.Workspace(net, len(idx))
+            ws.load(self.X, self.T, idx)
+            if self.fused:
+                return _fused_sgd(net, ws, loss, state, lr, self.l2)
+            J = ws.step(net, loss)
+            return _update(net, J, ws.gW, ws.gb, opt, state, self.params, lr, self.l1, self.l2, self.clip_norm)
+        xp = net.xp
+        ii = xp.asarray(idx)
+        Xb, Tb = xp.take(self.X, ii, axis=0), xp.take(self.T, ii, axis=0)
+        wb = None if self.w is None else xp.take(self.w, ii, axis=0)
+        return _step(net, Xb, Tb, wb, loss, opt, state, self.params, lr, self.l1, self.l2, self.clip_norm,
+                     self.rates, self.rng)
 
-        bar = tqdm(total=(epochs - start_epoch + 1) * steps_per_epoch, unit="batch", dynamic_ncols=True)
+    def end_of_epoch(self, epoch, train_loss, lr, t0, Xv, Tv, metric_fn, callbacks):
+        """Validate, record, schedule, early-stop and call back; True when training should stop."""
+        net, history, stopper = self.net, self.history, self.stopper
+        val_loss = val_metric = None
+        if Xv is not None:
+            tr = net._forward(Xv)
+            val_loss = float(net._loss_value(tr, Tv, self.loss))
+            val_metric = float(metric_fn(Tv, tr.output))
+        history.append(epoch=epoch, loss=train_loss, val_loss=val_loss, val_metric=val_metric, lr=lr,
+                       time=time.perf_counter() - t0)
+        monitored = train_loss if val_loss is None else val_loss
+        if hasattr(self.sched, "epoch_end"):
+            self.sched.epoch_end(monitored)
+        stop_now = False
+        if stopper is not None:
+            if stopper.update(epoch, monitored):
+                self.best_params = [net.xp.asarray(p, copy=True) for p in self.params]
+            stop_now = stopper.should_stop
+        if self.bar is not None:
+            self.bar.write(_epoch_line(history), file=sys.stderr)
+        for cb in callbacks:
+            if cb(net, history) is True:
+                stop_now = True
+        history.stopped_early = history.stopped_early or stop_now
+        return stop_now
 
-    def write_checkpoint(epoch):
-        save_checkpoint(checkpoint, net, epoch=epoch, optimizer=opt, opt_state=state, rng=rng,
+    def save(self, path, epoch):
+        sched, stopper = self.sched, self.stopper
+        save_checkpoint(path, self.net, epoch=epoch, optimizer=self.opt, opt_state=self.state, rng=self.rng,
                         schedule_state=sched.state() if hasattr(sched, "state") else None,
                         stopper_state=stopper.state() if stopper is not None else None,
-                        best_params=best_params, history=history, loss_name=loss.name)
+                        best_params=self.best_params, history=self.history, loss_name=self.loss.name)
 
-    fast = _fast.supports(net, loss, rates, w)
-    fused = fast and _fast.can_fuse_sgd(opt, l1, clip_norm)
-    workspaces = {}
-    epoch = start_epoch - 1
-    ctrl_c = _DeferredInterrupt()
-    try:
-        for epoch in range(start_epoch, epochs + 1):
-            t0 = time.perf_counter()
-            # One shuffle per epoch; each batch gathers its rows (no copy of the whole data set).
-            order = rng.permutation(n) if shuffle else np.arange(n)
-            total, lr = 0.0, opt.lr
-            for start in range(0, n, batch_size):
-                stop = min(start + batch_size, n)
-                idx = order[start:stop]
-                lr = opt.lr * float(sched(state["step"]))
-                # Overflow shows up as a non-finite loss or gradient, which _step turns into TrainingDiverged.
-                with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-                    if fast:
-                        ws_ = workspaces.get(stop - start) or workspaces.setdefault(
-                            stop - start, _fast.Workspace(net, stop - start))
-                        ws_.load(X, T, idx)
-                        if fused:
-                            J = _fused_sgd(net, ws_, loss, state, lr, l2)
-                        else:
-                            J = ws_.step(net, loss)
-                            J = _update(net, J, ws_.gW, ws_.gb, opt, state, params, lr, l1, l2, clip_norm)
-                    else:
-                        ii = xp.asarray(idx)
-                        Xb, Tb = xp.take(X, ii, axis=0), xp.take(T, ii, axis=0)
-                        wb = None if w is None else xp.take(w, ii, axis=0)
-                        J = _step(net, Xb, Tb, wb, loss, opt, state, params, lr, l1, l2, clip_norm, rates, rng)
-                total += J * (stop - start)
-                ctrl_c.check()  # Ctrl-C takes effect here, between steps, never halfway through an update
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(epoch=epoch, loss=f"{J:.4g}", refresh=False)
-            train_loss = total / n
-            val_loss = val_metric = None
-            if Xv is not None:
-                tr = net._forward(Xv)
-                val_loss = float(net._loss_value(tr, Tv, loss))
-                val_metric = float(metric_fn(Tv, tr.output))
-            history.append(epoch=epoch, loss=train_loss, val_loss=val_loss, val_metric=val_metric, lr=lr,
-                           time=time.perf_counter() - t0)
-            monitored = train_loss if val_loss is None else val_loss
-            if hasattr(sched, "epoch_end"):
-                sched.epoch_end(monitored)
-            stop_now = False
-            if stopper is not None:
-                if stopper.update(epoch, monitored):
-                    best_params = [xp.asarray(p, copy=True) for p in params]
-                stop_now = stopper.should_stop
-            if bar is not None:
-                bar.write(_epoch_line(history), file=sys.stderr)
-            for cb in callbacks:
-                if cb(net, history) is True:
-                    stop_now = True
-            if stop_now:
-                history.stopped_early = True
-            if checkpoint is not None and (epoch % checkpoint_every == 0 or epoch == epochs or stop_now):
-                write_checkpoint(epoch)
-            if stop_now:
-                break
-    except KeyboardInterrupt:
-        history.interrupted = True
-        opt.state = state
-        _finish(net, params, stopper, best_params, history)
-        raise TrainingInterrupted(history) from None
-    finally:
-        ctrl_c.restore()
-        if bar is not None:
-            bar.close()
-    opt.state = state
-    _finish(net, params, stopper, best_params, history)
-    return history
+    def finish(self):
+        """Keep the optimiser's state for a later call; restore early stopping's best weights."""
+        self.opt.state = self.state
+        if self.stopper is not None and self.best_params is not None:
+            for p, best in zip(self.params, self.best_params):
+                p[...] = best
+            self.history.best_epoch = self.stopper.best_epoch
 
 
 class _DeferredInterrupt:
@@ -409,13 +451,6 @@ def _val_input(net, Xv):
         return net._as_input(Xv)
     except ValueError as exc:
         raise ValueError(f"validation data: {exc}") from None
-
-
-def _finish(net, params, stopper, best_params, history):
-    if stopper is not None and best_params is not None:
-        for p, best in zip(params, best_params):
-            p[...] = best
-        history.best_epoch = stopper.best_epoch
 
 
 def _epoch_line(h):
