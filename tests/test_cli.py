@@ -1,7 +1,6 @@
 """The ``ffnn`` command, run as a user runs it: in a subprocess, on small files."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

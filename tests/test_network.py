@@ -9,7 +9,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ffnn
-from ffnn import activations as acts
 
 from .conftest import to_np
 from .reference import autodiff, seed002

@@ -175,7 +175,7 @@ def main(quick=False, json_path=None, n_samples=60000):
     from threadpoolctl import threadpool_limits
 
     try:
-        import torch  # noqa: F401
+        import torch
         have_torch = True
     except ImportError:
         have_torch = False
@@ -194,8 +194,6 @@ def main(quick=False, json_path=None, n_samples=60000):
         for nthreads in threads:
             with threadpool_limits(nthreads):
                 if have_torch:
-                    import torch
-
                     torch.set_num_threads(nthreads)
                 for b in batches:
                     # enough samples for a steady rate, capped so that batch 1 stays short

@@ -21,7 +21,6 @@ The whole batch goes through each step at once; no Python loop runs over samples
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from numbers import Integral
 

@@ -12,9 +12,7 @@ One step on a minibatch B of the (reshuffled) data, with penalties on the weight
 from __future__ import annotations
 
 import math
-import signal
 import sys
-import threading
 import time
 from numbers import Integral
 
@@ -29,56 +27,10 @@ from .history import History
 from .metrics import accuracy, r2
 from .optim import get_optimizer
 from .schedules import get_schedule
+from .steps import apply_update, core_step, fused_sgd_step
+from .stopping import EarlyStopping, TrainingDiverged, TrainingInterrupted, _DeferredInterrupt
 
 __all__ = ["train", "EarlyStopping", "TrainingDiverged", "TrainingInterrupted"]
-
-
-class TrainingDiverged(FloatingPointError):
-    """The loss or an update became NaN or infinite; the network keeps its last finite weights."""
-
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C during training: the network keeps the weights of its last completed step.
-
-    ``history`` holds the epochs completed before the interruption.
-    """
-
-    def __init__(self, history):
-        super().__init__("training interrupted")
-        self.history = history
-
-
-class EarlyStopping:
-    """Stop when the monitored loss (validation loss, or training loss without validation) has not
-    improved by more than ``min_delta`` for ``patience`` epochs; restore the best epoch's weights."""
-
-    def __init__(self, patience=10, min_delta=0.0):
-        if isinstance(patience, bool) or not isinstance(patience, Integral) or patience < 1:
-            raise ValueError(f"early_stopping patience must be a positive integer, got {patience!r}")
-        if not (isinstance(min_delta, (int, float)) and math.isfinite(min_delta) and min_delta >= 0):
-            raise ValueError(f"early_stopping min_delta must be a non-negative number, got {min_delta!r}")
-        self.patience, self.min_delta = int(patience), float(min_delta)
-        self.best, self.best_epoch, self.wait = math.inf, None, 0
-
-    def update(self, epoch, value):
-        """Record an epoch; True when it is the best so far."""
-        if value < self.best - self.min_delta:
-            self.best, self.best_epoch, self.wait = value, epoch, 0
-            return True
-        self.wait += 1
-        return False
-
-    @property
-    def should_stop(self):
-        return self.wait >= self.patience
-
-    def state(self):
-        return {"best": self.best if math.isfinite(self.best) else None, "best_epoch": self.best_epoch,
-                "wait": self.wait}
-
-    def load_state(self, s):
-        self.best = math.inf if s["best"] is None else s["best"]
-        self.best_epoch, self.wait = s["best_epoch"], s["wait"]
 
 
 def _positive_int(name, value):
@@ -364,14 +316,14 @@ class _Run:
                 ws = self.workspaces[len(idx)] = _fast.Workspace(net, len(idx))
             ws.load(self.X, self.T, idx)
             if self.fused:
-                return _fused_sgd(net, ws, loss, state, lr, self.l2)
+                return fused_sgd_step(net, ws, loss, state, lr, self.l2)
             J = ws.step(net, loss)
-            return _update(net, J, ws.gW, ws.gb, opt, state, self.params, lr, self.l1, self.l2, self.clip_norm)
+            return apply_update(net, J, ws.gW, ws.gb, opt, state, self.params, lr, self.l1, self.l2, self.clip_norm)
         xp = net.xp
         ii = xp.asarray(idx)
         Xb, Tb = xp.take(self.X, ii, axis=0), xp.take(self.T, ii, axis=0)
         wb = None if self.w is None else xp.take(self.w, ii, axis=0)
-        return _step(net, Xb, Tb, wb, loss, opt, state, self.params, lr, self.l1, self.l2, self.clip_norm,
+        return core_step(net, Xb, Tb, wb, loss, opt, state, self.params, lr, self.l1, self.l2, self.clip_norm,
                      self.rates, self.rng)
 
     def end_of_epoch(self, epoch, train_loss, lr, t0, Xv, Tv, metric_fn, callbacks):
@@ -416,36 +368,6 @@ class _Run:
             self.history.best_epoch = self.stopper.best_epoch
 
 
-class _DeferredInterrupt:
-    """Hold the first Ctrl-C until :meth:`check` (between steps); a second one interrupts at once.
-
-    Only in the main thread, where Python delivers signals; elsewhere Ctrl-C is untouched.
-    """
-
-    def __init__(self):
-        self.pending = False
-        self.previous = None
-        if threading.current_thread() is threading.main_thread():
-            try:
-                self.previous = signal.signal(signal.SIGINT, self._handler)
-            except (ValueError, OSError):  # pragma: no cover - embedded interpreters
-                self.previous = None
-
-    def _handler(self, signum, frame):
-        if self.pending:
-            raise KeyboardInterrupt
-        self.pending = True
-
-    def check(self):
-        if self.pending:
-            raise KeyboardInterrupt
-
-    def restore(self):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-            self.previous = None
-
-
 def _val_input(net, Xv):
     try:
         return net._as_input(Xv)
@@ -470,54 +392,3 @@ def _state_fits(state, params):
                               any(tuple(v.shape) != tuple(p.shape) for v, p in zip(values, params))):
             return False
     return True
-
-
-def _step(net, Xb, Tb, wb, loss, opt, state, params, lr, l1, l2, clip_norm, rates, rng):
-    """One minibatch update of ``params`` in place through the array-namespace core; returns J_B."""
-    trace = net._forward(Xb, rates, rng)
-    J = float(net._loss_value(trace, Tb, loss, wb))
-    g = net._backward(trace, Tb, loss, wb, input_gradient=False)
-    return _update(net, J, list(g.weights), list(g.biases), opt, state, params, lr, l1, l2, clip_norm)
-
-
-def _fused_sgd(net, ws, loss, state, lr, l2):
-    """Plain SGD through the fast path's fused gemm update (see fastpath.Workspace.sgd_step)."""
-    penalty = 0.5 * l2 * sum(float(np.vdot(W, W)) for W in net.weights) if l2 > 0 else 0.0
-    J = ws.sgd_step(net, loss, lr, l2)
-    if J is None or not math.isfinite(J + penalty):
-        raise TrainingDiverged(_diverged("the loss or a gradient"))
-    state["step"] += 1
-    return J + penalty
-
-
-def _update(net, J, gWs, gbs, opt, state, params, lr, l1, l2, clip_norm):
-    """Add the penalties to J and the weight gradients, clip, check, and apply the optimiser's step.
-
-    Divergence is caught before anything changes: a non-finite J or bias gradient (Σ_n δ[l], which is
-    non-finite whenever any δ entry is) stops training with the weights of the last good step.
-    """
-    xp = net.xp
-    grads = []
-    for W, gW, gb in zip(net.weights, gWs, gbs):
-        if l2 > 0:
-            gW = gW + l2 * W
-            J += 0.5 * l2 * float(xp.sum(W * W))
-        if l1 > 0:
-            gW = gW + l1 * xp.sign(W)
-            J += l1 * float(xp.sum(xp.abs(W)))
-        grads += [gW, gb]
-    if not math.isfinite(J):
-        raise TrainingDiverged(_diverged("the loss"))
-    if not all(bool(xp.all(xp.isfinite(gb))) for gb in gbs):
-        raise TrainingDiverged(_diverged("a gradient"))
-    if clip_norm is not None:
-        norm = math.sqrt(sum(float(xp.sum(gi * gi)) for gi in grads))
-        if norm > clip_norm:
-            grads = [gi * (clip_norm / norm) for gi in grads]
-    opt.apply(grads, state, params, lr)
-    return J
-
-
-def _diverged(what):
-    return (f"training diverged: {what} became NaN or infinite; the network keeps its last finite weights. "
-            f"Try a smaller learning rate, scaled inputs (e.g. standardised features), or clip_norm")
