@@ -6,10 +6,14 @@ Errors the user can fix are raised as :class:`ffnn.cli.UsageError` (exit 2) or
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import sys
 import time
+
+import numpy as np
 
 from .cli_errors import EXIT_ERROR, EXIT_INTERRUPTED, CommandError, UsageError
 
@@ -57,8 +61,6 @@ def _prepare_features(net, ds):
 
 def _outputs_to_predictions(net, A):
     """(predictions, probabilities or None) from network outputs, in the user's units and labels."""
-    import numpy as np
-
     meta = net.metadata
     if meta.get("task") == "classify":
         classes = np.asarray(meta["classes"])
@@ -72,8 +74,6 @@ def _outputs_to_predictions(net, A):
 # --- subcommands ---------------------------------------------------------------------------------
 
 def cmd_train(args):
-    import numpy as np
-
     import ffnn
 
     from .data import DataError, Scaler, encode_labels, infer_task, load_default, train_test_split
@@ -199,8 +199,6 @@ def cmd_train(args):
 
 
 def cmd_predict(args):
-    import numpy as np
-
     if args.out:
         _check_output(args.out, "--out")
     net = _load_model(args.model)
@@ -217,7 +215,11 @@ def cmd_predict(args):
     else:
         header = ["prediction"]
         rows = [[str(v) if meta.get("task") == "classify" else repr(float(v))] for v in pred]
-    text = ",".join(header) + "\n" + "\n".join(",".join(r) for r in rows) + "\n"
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")  # quotes labels that hold commas or quotes
+    writer.writerow(header)
+    writer.writerows(rows)
+    text = buf.getvalue()
     if args.out:
         from ._files import atomic_write
 
@@ -225,13 +227,10 @@ def cmd_predict(args):
         print(f"{len(rows)} predictions written to {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
-    del np
     return 0
 
 
 def cmd_evaluate(args):
-    import numpy as np
-
     import ffnn
 
     from .data import DataError, encode_labels
@@ -264,8 +263,6 @@ def cmd_evaluate(args):
 
 def _as_class_values(y, classes):
     """Numeric targets read from a file, matched to the stored labels' type (e.g. 3.0 -> 3)."""
-    import numpy as np
-
     if classes and isinstance(classes[0], str):
         return np.array([str(int(v)) if float(v).is_integer() else str(v) for v in y])
     if classes and isinstance(classes[0], int):
@@ -303,8 +300,6 @@ def cmd_info(args):
 
 
 def cmd_gradcheck(args):
-    import numpy as np
-
     import ffnn
 
     if args.model and args.sizes:
