@@ -21,7 +21,7 @@ The whole batch goes through each step at once; no Python loop runs over samples
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from numbers import Integral
 
 import numpy as np
@@ -80,7 +80,6 @@ class Gradients:
     biases: LayerList
     deltas: LayerList
     inputs: object = None
-    extra: dict = field(default_factory=dict)
 
 
 def _all_finite(xp, X):
