@@ -22,6 +22,7 @@ from . import losses as _losses
 from .metrics import accuracy, r2
 from .network import Network
 from .optim import SGD, Adam, AdamW, RMSprop
+from .steps import penalized_gradients, penalty
 from .training import train
 
 _SK_ACTIVATIONS = {"logistic": "sigmoid"}  # scikit-learn's names for ffnn's
@@ -307,7 +308,7 @@ class _BaseMLP(BaseEstimator):
         Tn = net._as_target(T, n)
         w = None if sample_weight is None else net._as_weights(sample_weight, n)
         loss = _losses.get_loss(self._loss)
-        total = float(n if w is None else np.sum(w))  # scikit-learn scales the penalty by Σ w
+        l2 = self.alpha / float(n if w is None else np.sum(w))  # scikit-learn scales the penalty by Σ w
 
         def unpack(theta):
             offset = 0
@@ -320,10 +321,9 @@ class _BaseMLP(BaseEstimator):
             trace = net._forward(Xn)
             J = float(net._loss_value(trace, Tn, loss, w))
             g = net._backward(trace, Tn, loss, w, input_gradient=False)
-            flat = []
-            for W, gW, gb in zip(net.weights, g.weights, g.biases):
-                J += 0.5 * self.alpha / total * float(np.sum(W * W)) + self.l1 * float(np.sum(np.abs(W)))
-                flat += [(gW + (self.alpha / total) * W + self.l1 * np.sign(W)).ravel(), gb.ravel()]
+            J += penalty(net, self.l1, l2)
+            gWs = penalized_gradients(net, list(g.weights), self.l1, l2)
+            flat = [a.ravel() for pair in zip(gWs, g.biases) for a in pair]
             return J, np.concatenate(flat).astype(np.float64)
 
         theta0 = np.concatenate([p.ravel() for p in params]).astype(np.float64)

@@ -10,11 +10,34 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from .stopping import TrainingDiverged
 
-__all__ = []
+__all__ = ["penalty", "penalized_gradients"]
+
+
+def penalty(net, l1, l2):
+    """λ₁ Σ_l Σ|W[l]| + (λ₂/2) Σ_l Σ W[l]², on the weights only (not the biases)."""
+    xp = net.xp
+    total = 0.0
+    for W in net.weights:
+        if l2 > 0:
+            total += 0.5 * l2 * float(xp.sum(W * W))
+        if l1 > 0:
+            total += l1 * float(xp.sum(xp.abs(W)))
+    return total
+
+
+def penalized_gradients(net, gWs, l1, l2):
+    """∂/∂W[l] of the loss plus :func:`penalty`: gW[l] + λ₁ sign(W[l]) + λ₂ W[l]."""
+    xp = net.xp
+    out = []
+    for W, gW in zip(net.weights, gWs):
+        if l2 > 0:
+            gW = gW + l2 * W
+        if l1 > 0:
+            gW = gW + l1 * xp.sign(W)
+        out.append(gW)
+    return out
 
 
 def core_step(net, Xb, Tb, wb, loss, opt, state, params, lr, l1, l2, clip_norm, rates, rng):
@@ -27,12 +50,12 @@ def core_step(net, Xb, Tb, wb, loss, opt, state, params, lr, l1, l2, clip_norm, 
 
 def fused_sgd_step(net, ws, loss, state, lr, l2):
     """Plain SGD through the fast path's fused gemm update (see fastpath.Workspace.sgd_step)."""
-    penalty = 0.5 * l2 * sum(float(np.vdot(W, W)) for W in net.weights) if l2 > 0 else 0.0
+    extra = penalty(net, 0.0, l2)  # of the weights this step starts from, as in apply_update
     J = ws.sgd_step(net, loss, lr, l2)
-    if J is None or not math.isfinite(J + penalty):
+    if J is None or not math.isfinite(J + extra):
         raise TrainingDiverged(_diverged("the loss or a gradient"))
     state["step"] += 1
-    return J + penalty
+    return J + extra
 
 
 def apply_update(net, J, gWs, gbs, opt, state, params, lr, l1, l2, clip_norm):
@@ -42,15 +65,8 @@ def apply_update(net, J, gWs, gbs, opt, state, params, lr, l1, l2, clip_norm):
     non-finite whenever any δ entry is) stops training with the weights of the last good step.
     """
     xp = net.xp
-    grads = []
-    for W, gW, gb in zip(net.weights, gWs, gbs):
-        if l2 > 0:
-            gW = gW + l2 * W
-            J += 0.5 * l2 * float(xp.sum(W * W))
-        if l1 > 0:
-            gW = gW + l1 * xp.sign(W)
-            J += l1 * float(xp.sum(xp.abs(W)))
-        grads += [gW, gb]
+    J += penalty(net, l1, l2)
+    grads = [g for pair in zip(penalized_gradients(net, gWs, l1, l2), gbs) for g in pair]
     if not math.isfinite(J):
         raise TrainingDiverged(_diverged("the loss"))
     if not all(bool(xp.all(xp.isfinite(gb))) for gb in gbs):

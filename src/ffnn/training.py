@@ -55,9 +55,12 @@ def _dropout_rates(dropout, n_hidden):
     return [float(r) for r in rates] if any(r > 0 for r in rates) else None
 
 
-def _is_one_hot(T):
+def _one_hot_labels(T):
+    """Class indices when T is one-hot (several columns of 0/1, one 1 per row), else None."""
     Tn = to_numpy(T)
-    return Tn.shape[1] > 1 and bool(np.all((Tn == 0) | (Tn == 1))) and bool(np.all(Tn.sum(axis=1) == 1))
+    if Tn.shape[1] > 1 and bool(np.all((Tn == 0) | (Tn == 1))) and bool(np.all(Tn.sum(axis=1) == 1)):
+        return np.argmax(Tn, axis=1)
+    return None
 
 
 def split_indices(n, fraction, rng, labels=None):
@@ -79,8 +82,7 @@ def split_indices(n, fraction, rng, labels=None):
 
 def _split(n, fraction, T, rng):
     """Indices (train, validation); stratified by class when T is one-hot."""
-    labels = np.argmax(to_numpy(T), axis=1) if T is not None and _is_one_hot(T) else None
-    return split_indices(n, fraction, rng, labels)
+    return split_indices(n, fraction, rng, None if T is None else _one_hot_labels(T))
 
 
 def _default_metric(net, loss):
