@@ -4,7 +4,7 @@ import importlib.util
 
 import numpy as np
 
-from ffnn import bench
+from ffnn.cli import bench
 
 
 def test_training_flops_counts_forward_backward_minus_input_gradient():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import ffnn
-from ffnn import fastpath
+from ffnn.training import fastpath
 from ffnn.losses import get_loss
 
 CONFIGS = [("relu", "softmax", "cross_entropy"), ("tanh", "sigmoid", "binary_cross_entropy"),

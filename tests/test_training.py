@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import ffnn
-from ffnn.training import _split
+from ffnn.training.loop import _split
 
 from .conftest import to_np
 

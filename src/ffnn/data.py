@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 from ._files import check_readable
-from .training import split_indices as train_test_split
+from .splits import split_indices as train_test_split
 
 __all__ = ["DataError", "Dataset", "read_dataset", "load_default", "infer_task", "Scaler", "train_test_split",
            "encode_labels"]

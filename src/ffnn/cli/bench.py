@@ -229,7 +229,7 @@ def main(quick=False, json_path=None, n_samples=60000):
           + f"; budget (data + params + grads + one batch of activations) {budget / 2**20:.1f} MiB; "
           f"ratio {max(peaks) / budget:.2f}")
     if json_path:
-        from ._files import atomic_write
+        from .._files import atomic_write
 
         doc = {"network": SIZES, "results": results, "square_gemm_gflops": square,
                "memory": {"peaks_bytes": peaks, "budget_bytes": budget}}

@@ -17,13 +17,13 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from . import activations as _act
-from . import losses as _losses
-from .metrics import accuracy, r2
-from .network import Network
-from .optim import SGD, Adam, AdamW, RMSprop
-from .steps import penalized_gradients, penalty
-from .training import train
+from .. import activations as _act
+from .. import losses as _losses
+from ..metrics import accuracy, r2
+from ..network import Network
+from ..optim import SGD, Adam, AdamW, RMSprop
+from ..training.steps import penalized_gradients, penalty
+from ..training import train
 
 _SK_ACTIVATIONS = {"logistic": "sigmoid"}  # scikit-learn's names for ffnn's
 

@@ -83,7 +83,7 @@ _OUTPUTS = {("softmax", "cross_entropy"), ("sigmoid", "binary_cross_entropy"), (
 
 def supports(net, loss, dropout=None, sample_weight=None) -> bool:
     """Whether the fast path computes this network's training step."""
-    from ._array import is_numpy_namespace
+    from .._array import is_numpy_namespace
 
     if not is_numpy_namespace(net.xp):
         return False
@@ -114,7 +114,7 @@ def _gemm_into(gemm, A, B, out, alpha=1.0, beta=0.0):
 def can_fuse_sgd(opt, l1, clip_norm) -> bool:
     """Plain SGD (momentum 0), no L1 and no clipping: the step folds the update into the products
     (see :meth:`Workspace.sgd_step`)."""
-    from .optim import SGD
+    from ..optim import SGD
 
     return type(opt) is SGD and opt.momentum == 0 and l1 == 0 and clip_norm is None
 

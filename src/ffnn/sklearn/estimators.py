@@ -26,7 +26,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from .sklearn_base import _BaseMLP, _constraints
+from ._base import _BaseMLP, _constraints
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 

@@ -10,7 +10,7 @@ import argparse
 import math
 import sys
 
-from .cli_errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, CommandError, UsageError
+from .errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, CommandError, UsageError
 from .commands import cmd_bench, cmd_evaluate, cmd_gradcheck, cmd_info, cmd_predict, cmd_train
 
 
@@ -59,7 +59,7 @@ def _widths(text):
 
 
 def _activation(text):
-    from .activations import get_activation
+    from ..activations import get_activation
 
     try:
         return get_activation(text).name
@@ -68,7 +68,7 @@ def _activation(text):
 
 
 def _loss_name(text):
-    from .losses import get_loss
+    from ..losses import get_loss
 
     try:
         return get_loss(text).name
@@ -77,7 +77,7 @@ def _loss_name(text):
 
 
 def _schedule(text):
-    from .schedules import SCHEDULES
+    from ..schedules import SCHEDULES
 
     if text not in SCHEDULES:
         raise argparse.ArgumentTypeError(f"unknown schedule {text!r}; known: {', '.join(SCHEDULES)}")
@@ -157,7 +157,7 @@ def build_parser():
 
 
 def _version():
-    from . import __version__
+    from .. import __version__
 
     return f"ffnn {__version__}"
 

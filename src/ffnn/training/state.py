@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._array import to_numpy
-from ._files import FileFormatError, read_arrays, write_arrays
-from .history import History
+from .._array import to_numpy
+from .._files import FileFormatError, read_arrays, write_arrays
+from ..history import History
 
 __all__ = ["save_checkpoint", "load_checkpoint", "CHECKPOINT_FORMAT"]
 

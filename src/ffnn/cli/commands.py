@@ -15,13 +15,13 @@ import time
 
 import numpy as np
 
-from .cli_errors import EXIT_ERROR, EXIT_INTERRUPTED, CommandError, UsageError
+from .errors import EXIT_ERROR, EXIT_INTERRUPTED, CommandError, UsageError
 
 
 # --- helpers -------------------------------------------------------------------------------------
 
 def _check_output(path, flag):
-    from ._files import check_writable
+    from .._files import check_writable
 
     try:
         check_writable(path, f"{flag}")
@@ -30,8 +30,8 @@ def _check_output(path, flag):
 
 
 def _load_model(path):
-    from . import load
-    from ._files import FileFormatError
+    from .. import load
+    from .._files import FileFormatError
 
     try:
         return load(path)
@@ -40,7 +40,7 @@ def _load_model(path):
 
 
 def _read(path, **kw):
-    from .data import DataError, read_dataset
+    from ..data import DataError, read_dataset
 
     try:
         return read_dataset(path, **kw)
@@ -76,7 +76,7 @@ def _outputs_to_predictions(net, A):
 def cmd_train(args):
     import ffnn
 
-    from .data import DataError, Scaler, encode_labels, infer_task, load_default, train_test_split
+    from ..data import DataError, Scaler, encode_labels, infer_task, load_default, train_test_split
 
     for path, flag in ((args.out, "--out"), (args.plot, "--plot"), (args.metrics, "--metrics"),
                        (args.checkpoint, "--checkpoint")):
@@ -186,12 +186,12 @@ def cmd_train(args):
     print(f"{headline}  ({len(history)} epochs in {seconds:.2f}s, {summary['samples_per_second'] or 0:.0f} training samples/s)")
     print(f"model saved to {args.out}")
     if args.plot:
-        from .plot import plot_history
+        from ..plot import plot_history
 
         plot_history(history, args.plot, title=f"ffnn on {os.path.basename(str(ds.source))}")
         print(f"curves saved to {args.plot}")
     if args.metrics:
-        from ._files import atomic_write
+        from .._files import atomic_write
 
         atomic_write(args.metrics, (json.dumps(summary, indent=2) + "\n").encode())
         print(f"metrics saved to {args.metrics}")
@@ -221,7 +221,7 @@ def cmd_predict(args):
     writer.writerows(rows)
     text = buf.getvalue()
     if args.out:
-        from ._files import atomic_write
+        from .._files import atomic_write
 
         atomic_write(args.out, text.encode())
         print(f"{len(rows)} predictions written to {args.out}", file=sys.stderr)
@@ -233,7 +233,7 @@ def cmd_predict(args):
 def cmd_evaluate(args):
     import ffnn
 
-    from .data import DataError, encode_labels
+    from ..data import DataError, encode_labels
 
     net = _load_model(args.model)
     meta = net.metadata
