@@ -30,7 +30,7 @@ def test_derivative_from_output_equals_derivative(name, xp):
 
 def test_values_from_their_definitions():
     z = np.array([-3.0, -0.5, 0.0, 0.7, 2.5])
-    np.testing.assert_allclose(A.sigmoid(z), 1 / (1 + np.exp(-z)), rtol=1e-15)  # seed 000's φ
+    np.testing.assert_allclose(A.sigmoid(z), 1 / (1 + np.exp(-z)), rtol=1e-15)  # Sheptunov's φ
     np.testing.assert_allclose(A.relu(z), np.maximum(z, 0))
     np.testing.assert_allclose(A.leaky_relu(0.2)(z), np.where(z > 0, z, 0.2 * z))
     np.testing.assert_allclose(A.elu(1.5)(z), np.where(z > 0, z, 1.5 * (np.exp(z) - 1)))

@@ -14,9 +14,9 @@ N = 6
 
 
 @pytest.mark.parametrize("name,expected", [
-    ("half_sse", 0.5 * np.sum((T_ - A_) ** 2)),                                     # seeds 000, 002
-    ("sse", np.sum((T_ - A_) ** 2)),                                                # seeds 001, 003
-    ("mse", np.sum(np.linalg.norm(A_ - T_, axis=1) ** 2) / (2 * N)),                # seed 004 eq. 2.16
+    ("half_sse", 0.5 * np.sum((T_ - A_) ** 2)),                                     # Sheptunov, Gashler
+    ("sse", np.sum((T_ - A_) ** 2)),                                                # Xing Chao, KolarâMcCulloch
+    ("mse", np.sum(np.linalg.norm(A_ - T_, axis=1) ** 2) / (2 * N)),                # Wichmann eq. 2.16
     ("cross_entropy", -np.sum(T_ * np.log(A_)) / N),
     ("binary_cross_entropy", -np.sum(T_ * np.log(A_) + (1 - T_) * np.log(1 - A_)) / N),
 ])

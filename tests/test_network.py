@@ -1,5 +1,5 @@
-"""The core math, proved three ways: seed 002's per-weight path sum, independent autodiff packages,
-and the seeds' hand-worked cases — plus finite differences in test_gradcheck.py."""
+"""The core math, proved three ways: Gashler's per-weight path sum, independent autodiff packages,
+and the derivations' hand-worked cases — plus finite differences in test_gradcheck.py."""
 
 import math
 
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import ffnn
 
 from .conftest import to_np
-from .reference import autodiff, seed002
+from .reference import autodiff, gashler
 
 RTOL = 1e-9
 
@@ -29,7 +29,7 @@ def _data(net, n, loss, seed=0):
     return X, T
 
 
-# --- seed 002's explicit formula (step 19) ---------------------------------------------------------
+# --- Gashler's explicit formula (step 19) ---------------------------------------------------------
 
 @pytest.mark.parametrize("acts_, loss", [
     (["sigmoid", "sigmoid", "sigmoid"], "half_sse"),
@@ -42,32 +42,32 @@ def test_against_seed_002_path_sum(acts_, loss, xp):
     net.biases[1][...] = xp.asarray([0.1, -0.2, 0.3])  # non-zero biases exercise ∂J/∂b too
     X, T = _data(net, 3, loss)
     J, g = net.loss_and_gradients(xp.asarray(X), xp.asarray(T), loss)
-    w, b = seed002.from_network(net)
+    w, b = gashler.from_network(net)
     names = [None] + list(acts_)
     for l, W in net.weights.items():
         for k in range(W.shape[0]):
             for j in range(W.shape[1]):
-                ref = seed002.weight_gradient(w, b, names, X, T, loss, l, j, k)
+                ref = gashler.weight_gradient(w, b, names, X, T, loss, l, j, k)
                 assert float(g.weights[l][k, j]) == pytest.approx(ref, rel=RTOL, abs=1e-15)
         for j in range(W.shape[1]):
-            assert float(g.biases[l][j]) == pytest.approx(seed002.bias_gradient(w, b, names, X, T, loss, l, j),
+            assert float(g.biases[l][j]) == pytest.approx(gashler.bias_gradient(w, b, names, X, T, loss, l, j),
                                                           rel=RTOL, abs=1e-15)
     for n in range(X.shape[0]):
         for k in range(X.shape[1]):
-            ref = seed002.input_gradient(w, b, names, X[n], T[n], loss, X.shape[0], k)
+            ref = gashler.input_gradient(w, b, names, X[n], T[n], loss, X.shape[0], k)
             assert float(g.inputs[n, k]) == pytest.approx(ref, rel=RTOL, abs=1e-15)
 
 
 def test_seed_002_five_layer_network_weight_173():
-    """Seed 002's own example: 5 layers, the weight into layer 1, node 7, from input node 3."""
+    """Gashler's own example: 5 layers, the weight into layer 1, node 7, from input node 3."""
     net = ffnn.Network([4, 8, 3, 3, 2, 2], "sigmoid", "sigmoid", seed=2)
     X, T = _data(net, 2, "half_sse")
     _, g = net.loss_and_gradients(X, T, "half_sse")
-    w, b = seed002.from_network(net)
+    w, b = gashler.from_network(net)
     names = [None] + ["sigmoid"] * 5
-    ref = seed002.weight_gradient(w, b, names, X, T, "half_sse", 1, 7, 3)
+    ref = gashler.weight_gradient(w, b, names, X, T, "half_sse", 1, 7, 3)
     assert g.weights[1][3, 7] == pytest.approx(ref, rel=RTOL)
-    # and seed 002's step 24: the gradient is −e_17 y_03, with e = −δ
+    # and Gashler's step 24: the gradient is −e_17 y_03, with e = −δ
     assert g.weights[1][3, 7] == pytest.approx(float(np.sum(g.deltas[1][:, 7] * X[:, 3])), rel=1e-14)
 
 
@@ -124,10 +124,10 @@ def test_array_api_strict_matches_numpy(out, loss, xp):
     _compare(net, X, T, loss, autodiff.autograd_gradients, xp)
 
 
-# --- the seeds' hand-worked cases ------------------------------------------------------------------
+# --- the derivations' hand-worked cases ------------------------------------------------------------------
 
 def test_seed_003_one_input_two_hidden_one_output():
-    """Seed 003: x → (Z₁⁽²⁾, Z₂⁽²⁾) → Z₁⁽³⁾ = f, L = (y − f)², g^L the identity."""
+    """Kolar and McCulloch: x → (Z₁⁽²⁾, Z₂⁽²⁾) → Z₁⁽³⁾ = f, L = (y − f)², g^L the identity."""
     w1 = np.array([[0.4, -0.7]])     # their w_11^(1), w_21^(1): input → hidden
     b1 = np.array([0.1, 0.2])
     w2 = np.array([[0.3], [-0.5]])   # their w_11^(2), w_12^(2): hidden → output
@@ -155,7 +155,7 @@ def test_seed_003_one_input_two_hidden_one_output():
 
 
 def test_seed_001_single_layer_update():
-    """Seed 001: o = f(wx − b), e = (t − o)², Δw = −2η(o − t)f′x (their b is minus ours)."""
+    """Xing Chao: o = f(wx − b), e = (t − o)², Δw = −2η(o − t)f′x (their b is minus ours)."""
     w, b_theirs, x, t, eta = 0.7, 0.2, 1.3, 0.1, 0.5
     net = ffnn.Network([1, 1], output="sigmoid", seed=0)
     net.weights[1][...] = w
@@ -167,7 +167,7 @@ def test_seed_001_single_layer_update():
 
 
 def test_seed_000_output_and_inner_deltas():
-    """Seed 000: δ_j = (o_j − t_j)o_j(1 − o_j) at the output, (Σ_ℓ w_jℓ δ_ℓ)o_j(1 − o_j) inside."""
+    """Sheptunov: δ_j = (o_j − t_j)o_j(1 − o_j) at the output, (Σ_ℓ w_jℓ δ_ℓ)o_j(1 − o_j) inside."""
     net = ffnn.Network([3, 4, 2], "sigmoid", "sigmoid", seed=4)
     X, T = _data(net, 5, "half_sse")
     tr = net.forward(X)

@@ -1,4 +1,4 @@
-"""ffnn: feed-forward neural networks trained by back-propagation, exactly as the seeds derive it.
+"""ffnn: feed-forward neural networks trained by back-propagation, exactly as the derivations cited in the README derive it.
 
 The public API, re-exported; nothing else lives here.
 """

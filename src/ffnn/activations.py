@@ -1,8 +1,8 @@
-"""Activation functions σ and their derivatives σ′, as the seeds use them.
+"""Activation functions σ and their derivatives σ′, as the derivations use them.
 
-Every non-input layer l has its own activation σ_l (seed 004, eq. 1.1): ``a[l] = σ_l(z[l])``.
+Every non-input layer l has its own activation σ_l (Wichmann, eq. 1.1): ``a[l] = σ_l(z[l])``.
 Back-propagation needs, per layer, the product of the incoming gradient with σ_l′
-(seed 004, eq. 2.13: H = Δ ⊙ ∂σ/∂Z). For an elementwise σ that is ``g * σ′(z)``; softmax is not
+(Wichmann, eq. 2.13: H = Δ ⊙ ∂σ/∂Z). For an elementwise σ that is ``g * σ′(z)``; softmax is not
 elementwise, so :meth:`Activation.vjp` multiplies by its full Jacobian instead.
 
 All functions take their operations from the namespace of their input array.
@@ -31,7 +31,7 @@ class Activation:
     derivative : callable
         ``derivative(z) -> σ′(z)``, elementwise, same shape as ``z``.
     derivative_from_output : callable, optional
-        ``σ′`` expressed through the output ``a = σ(z)`` (sigmoid: ``a(1 − a)``, seed 000), used when
+        ``σ′`` expressed through the output ``a = σ(z)`` (sigmoid: ``a(1 − a)``, Sheptunov), used when
         given because it saves recomputing σ.
     hidden_ok : bool
         False for activations that only make sense on the output layer (softmax).
@@ -54,7 +54,7 @@ class Activation:
         return self.fn(z)
 
     def vjp(self, z, a, g):
-        """Vector-Jacobian product ``g · ∂a/∂z``: for elementwise σ, ``g ⊙ σ′(z)`` (seed 004, eq. 2.13)."""
+        """Vector-Jacobian product ``g · ∂a/∂z``: for elementwise σ, ``g ⊙ σ′(z)`` (Wichmann, eq. 2.13)."""
         if self.derivative_from_output is not None:
             return g * self.derivative_from_output(a)
         return g * self.derivative(z)
@@ -108,14 +108,14 @@ def _ones(z):
 
 
 def _sigmoid(z):
-    # φ(z) = 1/(1 + e^{−z}) (seed 000), written with e^{−|z|} so no exponent ever overflows.
+    # φ(z) = 1/(1 + e^{−z}) (Sheptunov), written with e^{−|z|} so no exponent ever overflows.
     xp = array_namespace(z)
     e = xp.exp(-xp.abs(z))
     return xp.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def _sigmoid_from_output(a):
-    return a * (1.0 - a)  # φ′ = φ(1 − φ) (seed 000)
+    return a * (1.0 - a)  # φ′ = φ(1 − φ) (Sheptunov)
 
 
 def _sigmoid_derivative(z):

@@ -100,15 +100,15 @@ def gradcheck(net, X, T, loss, *, h=1e-4, tolerance=1e-6, floor=1e-6, sample_wei
     """
     loss = _loss.get_loss(loss)
     ref = net.to(np, "float64")
-    Xd = ref._as_input(to_numpy(X))
-    Td = ref._as_target(to_numpy(T), Xd.shape[0])
-    w = None if sample_weight is None else ref._as_weights(to_numpy(sample_weight), Xd.shape[0])
+    Xd = ref.check_inputs(to_numpy(X))
+    Td = ref.check_targets(to_numpy(T), Xd.shape[0])
+    w = None if sample_weight is None else ref.check_sample_weight(to_numpy(sample_weight), Xd.shape[0])
 
     def J(Xv=Xd):
-        return float(ref._loss_value(ref._forward(Xv), Td, loss, w))
+        return float(ref.trace_loss(ref.forward(Xv, checked=True), Td, loss, w))
 
     J0 = J()
-    grads = ref._backward(ref._forward(Xd), Td, loss, w, True)
+    grads = ref.backward(ref.forward(Xd, checked=True), Td, loss, sample_weight=w, checked=True)
     errors = {}
     noise_floor = 10 * np.finfo(np.float64).eps * max(1.0, abs(J0)) / h / tolerance
     for kind, params, gparams in (("W", ref.weights, grads.weights), ("b", ref.biases, grads.biases)):

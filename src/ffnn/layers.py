@@ -6,7 +6,7 @@ __all__ = ["LayerList"]
 
 
 class LayerList:
-    """A sequence of per-layer arrays indexed 1..L, as in the seeds (layer 0 is the input).
+    """A sequence of per-layer arrays indexed 1..L, as in the derivations (layer 0 is the input).
 
     ``items[l]`` for l in 1..L, negative indices from the end (``[-1]`` is layer L), ``len()`` is L and
     iteration yields layers 1..L in order. Assigning ``items[l] = array`` checks the shape (and

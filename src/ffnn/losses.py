@@ -1,6 +1,6 @@
-"""Losses J(T, A) over a batch of N samples, as the seeds write them, with ∂J/∂A.
+"""Losses J(T, A) over a batch of N samples, as the derivations write them, with ∂J/∂A.
 
-Seed 004 assumes only that J depends on the targets T and the output activations A = a[L]; its
+Wichmann assumes only that J depends on the targets T and the output activations A = a[L]; its
 "output error" is Δ = ∂J/∂A (eq. 2.12). Back-propagation starts from δ[L] = Δ ⊙ σ_L′(z[L]) (eq. 2.13),
 or, for the canonical pairs (softmax + cross_entropy, sigmoid + binary_cross_entropy), from the
 fused form that cancels σ_L′ analytically — more accurate, and free of the 0·∞ that the two factors
@@ -20,7 +20,7 @@ __all__ = ["Loss", "get_loss", "LOSSES", "half_sse", "sse", "mse", "cross_entrop
 
 
 class Loss:
-    """A loss J(T, A) and its gradient ∂J/∂A (seed 004's general J, eq. 2.12).
+    """A loss J(T, A) and its gradient ∂J/∂A (Wichmann's general J, eq. 2.12).
 
     Parameters
     ----------
@@ -48,7 +48,7 @@ class Loss:
         return self._value(A, T)
 
     def gradient(self, A, T, sample_weight=None):
-        """∂J/∂A, shaped like A (seed 004's Δ[L])."""
+        """∂J/∂A, shaped like A (Wichmann's Δ[L])."""
         self._no_weights(sample_weight)
         return self._gradient(A, T)
 
@@ -189,11 +189,11 @@ def _dbce(xp, A, T):
 
 
 half_sse = _Builtin("half_sse", _sq, _dsq, 0.5, mean=False)
-half_sse.__doc__ = "J = ½ Σ_n Σ_k (T − A)² (seeds 000, 002); ∂J/∂A = A − T."
+half_sse.__doc__ = "J = ½ Σ_n Σ_k (T − A)² (Sheptunov, Gashler); ∂J/∂A = A − T."
 sse = _Builtin("sse", _sq, _dsq, 1.0, mean=False)
-sse.__doc__ = "J = Σ_n Σ_k (T − A)² (seeds 001, 003); ∂J/∂A = 2(A − T)."
+sse.__doc__ = "J = Σ_n Σ_k (T − A)² (Xing Chao, KolarâMcCulloch); ∂J/∂A = 2(A − T)."
 mse = _Builtin("mse", _sq, _dsq, 0.5, mean=True)
-mse.__doc__ = "J = 1/(2N) Σ_n ‖a_n − t_n‖² (seed 004, eq. 2.16); ∂J/∂A = (A − T)/N (eq. 2.21)."
+mse.__doc__ = "J = 1/(2N) Σ_n ‖a_n − t_n‖² (Wichmann, eq. 2.16); ∂J/∂A = (A − T)/N (eq. 2.21)."
 cross_entropy = _Builtin("cross_entropy", _ce, _dce, 1.0, mean=True, canonical="softmax")
 cross_entropy.__doc__ = "J = −1/N Σ_n Σ_k T log A; ∂J/∂A = −T/(N A)."
 binary_cross_entropy = _Builtin("binary_cross_entropy", _bce, _dbce, 1.0, mean=True, canonical="sigmoid")

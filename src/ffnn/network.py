@@ -1,20 +1,20 @@
 """The feed-forward network: parameters, the forward pass, and back-propagation.
 
-Notation (batch-first; ../shared/DESIGN.md maps each seed's to it). Layers l = 1..L, layer 0 is the
+Notation (batch-first; the README's References section maps each author's to it). Layers l = 1..L, layer 0 is the
 input:
 
     a[0] = X                                  (N, S_0)
-    z[l] = a[l−1] @ W[l] + b[l]               (N, S_l)    seed 004 eq. 1.4, transposed
+    z[l] = a[l−1] @ W[l] + b[l]               (N, S_l)    Wichmann eq. 1.4, transposed
     a[l] = σ_l(z[l])
 
-Back-propagation (seed 004 §2 in matrix form, transposed; δ = H of seed 004 = δ of seeds 000/003 =
-minus the "error term" e of seed 002):
+Back-propagation (Wichmann §2 in matrix form, transposed; δ = H of Wichmann = δ of Sheptunov and KolarâMcCulloch =
+minus the "error term" e of Gashler):
 
     δ[L] = ∂J/∂A ⊙ σ_L′(z[L])                 (eq. 2.13; fused for the canonical pairs)
-    δ[l] = (δ[l+1] @ W[l+1]ᵀ) ⊙ σ_l′(z[l])     (eq. 2.32–2.34; seed 003's δ⁽ˡ⁾ = g′(Z) ⊙ Wᵀδ⁽ˡ⁺¹⁾)
-    ∂J/∂W[l] = a[l−1]ᵀ @ δ[l]                 (eq. 2.33; seed 000's ∂E/∂w_ij = δ_j o_i)
+    δ[l] = (δ[l+1] @ W[l+1]ᵀ) ⊙ σ_l′(z[l])     (eq. 2.32–2.34; Kolar and McCulloch's δ⁽ˡ⁾ = g′(Z) ⊙ Wᵀδ⁽ˡ⁺¹⁾)
+    ∂J/∂W[l] = a[l−1]ᵀ @ δ[l]                 (eq. 2.33; Sheptunov's ∂E/∂w_ij = δ_j o_i)
     ∂J/∂b[l] = Σ_n δ[l]                       (eq. 2.37)
-    ∂J/∂X    = δ[1] @ W[1]ᵀ                   (seed 002, gradient with respect to the inputs)
+    ∂J/∂X    = δ[1] @ W[1]ᵀ                   (Gashler, gradient with respect to the inputs)
 
 The whole batch goes through each step at once; no Python loop runs over samples.
 """
@@ -71,9 +71,9 @@ class Gradients:
     biases : LayerList
         ∂J/∂b[l], (S_l,), l = 1..L.
     deltas : LayerList
-        δ[l] = ∂J/∂z[l], (N, S_l): δ of seeds 000/003, H of seed 004, −e of seed 002.
+        δ[l] = ∂J/∂z[l], (N, S_l): δ of Sheptunov and KolarâMcCulloch, H of Wichmann, −e of Gashler.
     inputs : array or None
-        ∂J/∂X, (N, S_0) (seed 002's second derivation); None when not asked for.
+        ∂J/∂X, (N, S_0) (Gashler's second derivation); None when not asked for.
     """
 
     weights: LayerList
@@ -133,9 +133,9 @@ class Network:
     sizes : sequence of int
         Widths from input to output, ``[S_0, S_1, …, S_L]``; L = len(sizes) − 1 layers of weights.
     activation : str, Activation, or list of them
-        The hidden layers' σ: one for all, or one per hidden layer (seed 004's σ_l).
+        The hidden layers' σ: one for all, or one per hidden layer (Wichmann's σ_l).
     output : str or Activation
-        σ_L of the output layer ("identity" for a numeric outcome, seed 003).
+        σ_L of the output layer ("identity" for a numeric outcome, Kolar and McCulloch).
     init : str
         ``"auto"`` (He for the relu family, Glorot otherwise) or one of ``ffnn.init.INITIALIZERS``.
     seed : int, numpy.random.Generator or None
@@ -166,10 +166,73 @@ class Network:
         weights = [xp.asarray(draw_weights(rng, name, n_in, n_out), dtype=xp_dtype)
                    for name, n_in, n_out in zip(inits, sizes[:-1], sizes[1:])]
         biases = [xp.zeros((n_out,), dtype=xp_dtype) for n_out in sizes[1:]]
-        self.sizes = sizes
-        self.activations = acts
+        self._set(sizes, acts, weights, biases, xp, dtype_name(dtype), init)
+
+    @classmethod
+    def from_parameters(cls, weights, biases, activations, *, dtype=None, xp=None):
+        """A network made from given parameters, with no random draw.
+
+        Parameters
+        ----------
+        weights : sequence of arrays
+            ``[W[1], …, W[L]]``, W[l] of shape (S_{l−1}, S_l).
+        biases : sequence of arrays
+            ``[b[1], …, b[L]]``, b[l] of shape (S_l,).
+        activations : sequence of str or Activation
+            ``[σ_1, …, σ_L]``, one per layer, the output layer's last.
+        dtype : "float32" or "float64", optional
+            Default: the dtype of ``weights[0]`` when it is one of these, else float64.
+        xp : array namespace, optional
+            Where the parameters live; default NumPy. Arrays are copied into it.
+
+        Raises
+        ------
+        ValueError, TypeError
+            When the shapes do not chain (W[l] must be (S_{l−1}, S_l) and b[l] (S_l,)), a value is not
+            finite, or an activation is unknown — naming the layer.
+        """
+        weights, biases = list(weights), list(biases)
+        if not weights:
+            raise ValueError("from_parameters needs at least one layer of weights")
+        if len(biases) != len(weights) or len(activations) != len(weights):
+            raise ValueError(f"from_parameters got {len(weights)} weight matrices, {len(biases)} bias vectors "
+                             f"and {len(activations)} activations; they must be one per layer")
+        xp = np if xp is None else xp
+        if dtype is None:
+            dtype = dtype_name(getattr(weights[0], "dtype", "float64"))
+            dtype = dtype if dtype in ("float32", "float64") else "float64"
+        d = resolve_dtype(xp, dtype)
+        Ws = [np.asarray(to_numpy(W)) for W in weights]
+        bs = [np.asarray(to_numpy(b)) for b in biases]
+        sizes = []
+        for l, (W, b) in enumerate(zip(Ws, bs), start=1):
+            if W.ndim != 2:
+                raise ValueError(f"W[{l}] must be 2-D (S_{l - 1}, S_{l}), got shape {W.shape}")
+            if l > 1 and W.shape[0] != sizes[-1]:
+                raise ValueError(f"W[{l}] has {W.shape[0]} rows; layer {l - 1} has {sizes[-1]} units")
+            if b.shape != (W.shape[1],):
+                raise ValueError(f"b[{l}] must have shape ({W.shape[1]},), got {b.shape}")
+            for name, v in ((f"W[{l}]", W), (f"b[{l}]", b)):
+                if v.dtype.kind not in "fiu" or not np.all(np.isfinite(v)):
+                    raise ValueError(f"{name} must hold finite numbers")
+            if l == 1:
+                sizes.append(W.shape[0])
+            sizes.append(W.shape[1])
+        sizes = _check_sizes(sizes)
+        acts = tuple(_act.get_activation(a) for a in activations)
+        for l, a in enumerate(acts[:-1], start=1):
+            if not a.hidden_ok:
+                raise ValueError(f"{a.name} cannot be used on hidden layer {l}; it is for the output layer only")
+        net = object.__new__(cls)
+        net._set(sizes, acts, [xp.asarray(W, dtype=d) for W in Ws], [xp.asarray(b, dtype=d) for b in bs],
+                 xp, dtype_name(dtype), "given")
+        return net
+
+    def _set(self, sizes, activations, weights, biases, xp, dtype, init):
+        self.sizes = tuple(sizes)
+        self.activations = tuple(activations)
         self.init = init
-        self.dtype = dtype_name(dtype)
+        self.dtype = dtype
         self.xp = xp
         self.weights = LayerList(weights, "weights", check_shapes=True)
         self.biases = LayerList(biases, "biases", check_shapes=True)
@@ -235,12 +298,42 @@ class Network:
         state["biases"] = LayerList([xp.asarray(b) for b in state["biases"]], "biases", check_shapes=True)
         self.__dict__.update(state)
 
-    # --- input checks ------------------------------------------------------------------------------
+    # --- input checks: the public entry to the core -------------------------------------------------
+    #
+    # Everything that runs the math on user data (training, gradcheck, the estimators) checks it once
+    # with these, then calls forward/backward/trace_loss/predict with ``checked=True``.
 
-    def _as_input(self, X, what="X", width=None):
-        """X as a 2-D array of the network's dtype and namespace, checked for shape and finiteness."""
+    def check_inputs(self, X):
+        """X as a 2-D array of the network's namespace and dtype, (N, S_0), checked to be finite.
+
+        Raises TypeError for non-numeric data and ValueError for a wrong shape or NaN/inf, each
+        naming the problem.
+        """
+        return self._checked_matrix(X, "X", self.sizes[0])
+
+    def check_targets(self, T, n_samples):
+        """T as a 2-D array (N, S_L) matching ``n_samples``; a 1-D T is a column when S_L = 1."""
+        if self.sizes[-1] == 1:
+            T = _column(T)
+        T = self._checked_matrix(T, "T", self.sizes[-1])
+        if T.shape[0] != n_samples:
+            raise ValueError(f"X has {n_samples} samples but T has {T.shape[0]}")
+        return T
+
+    def check_sample_weight(self, sample_weight, n_samples):
+        """Sample weights as a 1-D array (N,) of non-negative finite numbers."""
+        w = _column(sample_weight)
+        if w.ndim != 2 or w.shape[1] != 1:
+            raise ValueError(f"sample_weight must be 1-D with one weight per sample, got shape {tuple(w.shape)}")
+        w = self._checked_matrix(w, "sample_weight", 1)[:, 0]
+        if w.shape[0] != n_samples:
+            raise ValueError(f"sample_weight has {w.shape[0]} entries for {n_samples} samples")
+        if bool(self.xp.any(w < 0)):
+            raise ValueError("sample_weight must be non-negative")
+        return w
+
+    def _checked_matrix(self, X, what, width):
         xp = self.xp
-        width = self.sizes[0] if width is None else width
         if not hasattr(X, "shape") or not hasattr(X, "dtype"):
             X = np.asarray(X)
         if X.dtype == object or getattr(X.dtype, "kind", "f") in "USO":
@@ -260,29 +353,12 @@ class Network:
             raise ValueError(f"{what} contains NaN or infinite values")
         return X
 
-    @staticmethod
-    def _column(v):
-        """A 1-D array as a column (n, 1); anything else unchanged."""
-        if not hasattr(v, "shape"):
-            v = np.asarray(v)
-        if v.ndim == 1:
-            v = array_namespace(v).reshape(v, (-1, 1))
-        return v
+    # --- forward ------------------------------------------------------------------------------------
 
-    def _as_target(self, T, n):
-        if self.sizes[-1] == 1:
-            T = self._column(T)
-        T = self._as_input(T, "T", self.sizes[-1])
-        if T.shape[0] != n:
-            raise ValueError(f"X has {n} samples but T has {T.shape[0]}")
-        return T
-
-    # --- forward -----------------------------------------------------------------------------------
-
-    def forward(self, X, *, dropout=None, rng=None):
+    def forward(self, X, *, dropout=None, rng=None, checked=False):
         """The caching forward pass: a :class:`Trace` with z[l] and a[l] for every layer.
 
-        ``z[l] = a[l−1] @ W[l] + b[l]``, ``a[l] = σ_l(z[l])`` (seed 004, eq. 1.4).
+        ``z[l] = a[l−1] @ W[l] + b[l]``, ``a[l] = σ_l(z[l])`` (Wichmann, eq. 1.4, transposed).
 
         Parameters
         ----------
@@ -291,35 +367,28 @@ class Network:
             Drop probability for each hidden layer (inverted dropout: kept activations are divided by
             the keep probability); needs ``rng``. Only training uses this.
         rng : numpy.random.Generator, optional
+        checked : bool
+            True when X already comes from :meth:`check_inputs` (skips the check).
         """
-        X = self._as_input(X)
-        return self._forward(X, dropout, rng)
-
-    def _forward(self, X, dropout=None, rng=None):
+        X = X if checked else self.check_inputs(X)
         xp = self.xp
-        a, zs, masks = [X], [], []
         L = self.n_layers
-        for l, (W, b, act) in enumerate(zip(self.weights, self.biases, self.activations), start=1):
-            z = a[-1] @ W + b
-            h = act(z)
-            if dropout is not None and l < L and dropout[l - 1] > 0:
-                keep = 1.0 - dropout[l - 1]
-                draw = rng.random(tuple(h.shape)) < keep
-                mask = xp.asarray(draw.astype(np.dtype(self.dtype)) / np.dtype(self.dtype).type(keep))
+        a, z, masks = [X], [], []
+        for l in range(1, L + 1):
+            z_l = a[l - 1] @ self.weights[l] + self.biases[l]
+            a_l = self.activations[l - 1](z_l)
+            if dropout is not None and l < L:
+                mask = _dropout_mask(xp, self.dtype, dropout[l - 1], tuple(a_l.shape), rng)
                 masks.append(mask)
-                h = h * mask
-            elif dropout is not None:
-                masks.append(None)
-            zs.append(z)
-            a.append(h)
-        return Trace(LayerList(zs, "z"), a, LayerList(masks, "masks") if dropout is not None else None)
+                if mask is not None:
+                    a_l = a_l * mask
+            z.append(z_l)
+            a.append(a_l)
+        return Trace(LayerList(z, "z"), a, LayerList(masks, "masks") if dropout is not None else None)
 
-    def predict(self, X):
-        """a[L] for inputs X (N, S_0): the fast path, which keeps nothing for back-propagation."""
-        return self._predict(self._as_input(X))
-
-    def _predict(self, X):
-        h = X
+    def predict(self, X, *, checked=False):
+        """a[L] for inputs X (N, S_0): the fast forward pass, which keeps nothing for back-propagation."""
+        h = X if checked else self.check_inputs(X)
         for W, b, act in zip(self.weights, self.biases, self.activations):
             h = act(h @ W + b)
         return h
@@ -329,76 +398,96 @@ class Network:
     # --- losses and back-propagation ---------------------------------------------------------------
 
     def loss(self, X, T, loss, sample_weight=None):
-        """J(T, a[L]) for the batch (X, T)."""
+        """J(T, a[L]) for the batch (X, T), a float."""
         loss = _loss.get_loss(loss)
-        X = self._as_input(X)
-        T = self._as_target(T, X.shape[0])
-        return float(self._loss_value(self._forward(X), T, loss, sample_weight))
+        X = self.check_inputs(X)
+        T = self.check_targets(T, X.shape[0])
+        w = None if sample_weight is None else self.check_sample_weight(sample_weight, X.shape[0])
+        return float(self.trace_loss(self.forward(X, checked=True), T, loss, w))
 
-    def _loss_value(self, trace, T, loss, sample_weight=None):
+    def trace_loss(self, trace, T, loss, sample_weight=None):
+        """J(T, a[L]) from a :class:`Trace` on checked T (a 0-d array): the fused form of a canonical
+        pair works from z[L], which stays exact where a[L] has rounded to 0 or 1."""
         fused = loss.fused(self.activations[-1])
         if fused is not None:
             return fused.value(trace.z[-1], T, sample_weight)
         return loss.value(trace.a[-1], T, sample_weight)
 
-    def backward(self, trace, T, loss, *, sample_weight=None, input_gradient=True):
-        """Back-propagate the loss through a :class:`Trace`; returns :class:`Gradients`.
-
-        ``δ[L] = ∂J/∂A ⊙ σ_L′(z[L])`` (or the fused error of a canonical pair),
-        ``δ[l] = (δ[l+1] @ W[l+1]ᵀ) ⊙ σ_l′(z[l])``, ``∂J/∂W[l] = a[l−1]ᵀ δ[l]``,
-        ``∂J/∂b[l] = Σ_n δ[l]``, ``∂J/∂X = δ[1] W[1]ᵀ`` (seed 004 §2; seed 002).
-        """
-        loss = _loss.get_loss(loss)
-        T = self._as_target(T, trace.a[0].shape[0])
-        if sample_weight is not None:
-            sample_weight = self._as_weights(sample_weight, T.shape[0])
-        return self._backward(trace, T, loss, sample_weight, input_gradient)
-
-    def _as_weights(self, w, n):
-        w = self._column(w)
-        if w.ndim != 2 or w.shape[1] != 1:
-            raise ValueError(f"sample_weight must be 1-D with one weight per sample, got shape {tuple(w.shape)}")
-        w = self._as_input(w, "sample_weight", 1)[:, 0]
-        if w.shape[0] != n:
-            raise ValueError(f"sample_weight has {w.shape[0]} entries for {n} samples")
-        if bool(self.xp.any(w < 0)):
-            raise ValueError("sample_weight must be non-negative")
-        return w
-
     def output_delta(self, trace, T, loss, sample_weight=None):
-        """δ[L] = ∂J/∂z[L] (seed 004 eq. 2.13, or the fused canonical form)."""
+        """δ[L] = ∂J/∂z[L] = ∂J/∂A ⊙ σ_L′(z[L]) (Wichmann, eq. 2.13), or the fused canonical form."""
         act = self.activations[-1]
         fused = loss.fused(act)
         if fused is not None:
             return fused.delta(trace.z[-1], trace.a[-1], T, sample_weight)
         return act.vjp(trace.z[-1], trace.a[-1], loss.gradient(trace.a[-1], T, sample_weight))
 
-    def _backward(self, trace, T, loss, sample_weight=None, input_gradient=True):
+    def backward(self, trace, T, loss, *, sample_weight=None, input_gradient=True, checked=False):
+        """Back-propagate the loss through a :class:`Trace`; returns :class:`Gradients`.
+
+        For l = L … 1, with W, z, σ and δ all indexed by layer as in the docstring of this module::
+
+            δ[L] = ∂J/∂A ⊙ σ_L′(z[L])                 (or the fused error of a canonical pair)
+            δ[l] = (δ[l+1] @ W[l+1]ᵀ) ⊙ σ_l′(z[l])     for l = L−1 … 1
+            ∂J/∂W[l] = a[l−1]ᵀ @ δ[l];   ∂J/∂b[l] = Σ_n δ[l];   ∂J/∂X = δ[1] @ W[1]ᵀ
+
+        (Wichmann §2; Gashler for ∂J/∂X.) With dropout, a[l] = σ_l(z[l]) ⊙ m[l], so δ[l] carries the
+        mask: δ[l] = (δ[l+1] @ W[l+1]ᵀ) ⊙ m[l] ⊙ σ_l′(z[l]).
+
+        ``checked=True`` when T (and sample_weight) come from :meth:`check_targets` and
+        :meth:`check_sample_weight`.
+        """
+        loss = _loss.get_loss(loss)
+        if not checked:
+            T = self.check_targets(T, trace.a[0].shape[0])
+            if sample_weight is not None:
+                sample_weight = self.check_sample_weight(sample_weight, T.shape[0])
         xp = self.xp
         L = self.n_layers
-        W, acts, a, z = self.weights, self.activations, trace.a, trace.z
-        masks = trace.masks
-        deltas = [None] * L
-        deltas[L - 1] = self.output_delta(trace, T, loss, sample_weight)
-        for l in range(L - 1, 0, -1):  # δ[l] from δ[l+1], l = L−1 … 1
-            g = deltas[l] @ W[l + 1].T
+        W, z, a, masks = self.weights, trace.z, trace.a, trace.masks
+        sigma = (None,) + tuple(self.activations)  # σ[l] for l = 1..L, like W[l] and z[l]
+        delta = [None] * (L + 1)                   # delta[l] for l = 1..L; delta[0] is unused
+        delta[L] = self.output_delta(trace, T, loss, sample_weight)
+        for l in range(L - 1, 0, -1):
+            g = delta[l + 1] @ W[l + 1].T
             mask = masks[l] if masks is not None else None
-            if mask is not None:  # a[l] was multiplied by the mask, so σ′ must come from z[l]
-                deltas[l - 1] = (g * mask) * acts[l - 1].derivative(z[l])
+            if mask is not None:  # a[l] holds the mask, so σ′ must come from z[l], not from a[l]
+                delta[l] = (g * mask) * sigma[l].derivative(z[l])
             else:
-                deltas[l - 1] = acts[l - 1].vjp(z[l], a[l], g)
-        gW = [a[l - 1].T @ deltas[l - 1] for l in range(1, L + 1)]
-        gb = [xp.sum(d, axis=0) for d in deltas]
-        gX = deltas[0] @ W[1].T if input_gradient else None
-        return Gradients(LayerList(gW, "dJ/dW"), LayerList(gb, "dJ/db"), LayerList(deltas, "delta"), gX)
+                delta[l] = sigma[l].vjp(z[l], a[l], g)
+        dW = [a[l - 1].T @ delta[l] for l in range(1, L + 1)]
+        db = [xp.sum(delta[l], axis=0) for l in range(1, L + 1)]
+        dX = delta[1] @ W[1].T if input_gradient else None
+        return Gradients(LayerList(dW, "dJ/dW"), LayerList(db, "dJ/db"), LayerList(delta[1:], "delta"), dX)
 
     def loss_and_gradients(self, X, T, loss, *, sample_weight=None, input_gradient=True):
         """``(J, gradients)`` for the batch (X, T): one forward and one backward pass."""
         loss = _loss.get_loss(loss)
-        X = self._as_input(X)
-        T = self._as_target(T, X.shape[0])
-        if sample_weight is not None:
-            sample_weight = self._as_weights(sample_weight, X.shape[0])
-        trace = self._forward(X)
-        J = float(self._loss_value(trace, T, loss, sample_weight))
-        return J, self._backward(trace, T, loss, sample_weight, input_gradient)
+        X = self.check_inputs(X)
+        T = self.check_targets(T, X.shape[0])
+        w = None if sample_weight is None else self.check_sample_weight(sample_weight, X.shape[0])
+        trace = self.forward(X, checked=True)
+        J = float(self.trace_loss(trace, T, loss, w))
+        return J, self.backward(trace, T, loss, sample_weight=w, input_gradient=input_gradient, checked=True)
+
+
+def _column(v):
+    """A 1-D array as a column (n, 1); anything else unchanged."""
+    if not hasattr(v, "shape"):
+        v = np.asarray(v)
+    if v.ndim == 1:
+        v = array_namespace(v).reshape(v, (-1, 1))
+    return v
+
+
+def _dropout_mask(xp, dtype, rate, shape, rng):
+    """The inverted-dropout mask m of one hidden layer, or None when nothing is dropped.
+
+    m = B / (1 − p) with B ~ Bernoulli(1 − p) drawn as ``rng.random(shape) < 1 − p``: one uniform
+    draw per activation, row-major over (N, S_l), from a NumPy Generator whatever the namespace, so
+    the same seed drops the same units on every array library and device.
+    """
+    if rate <= 0:
+        return None
+    keep = 1.0 - rate
+    draw = rng.random(shape) < keep
+    return xp.asarray(draw.astype(np.dtype(dtype)) / np.dtype(dtype).type(keep))

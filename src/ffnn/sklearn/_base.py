@@ -304,9 +304,9 @@ class _BaseMLP(BaseEstimator):
         params = net.parameters()
         shapes = [p.shape for p in params]
         sizes = [p.size for p in params]
-        Xn = net._as_input(X)
-        Tn = net._as_target(T, n)
-        w = None if sample_weight is None else net._as_weights(sample_weight, n)
+        Xn = net.check_inputs(X)
+        Tn = net.check_targets(T, n)
+        w = None if sample_weight is None else net.check_sample_weight(sample_weight, n)
         loss = _losses.get_loss(self._loss)
         l2 = self.alpha / float(n if w is None else np.sum(w))  # scikit-learn scales the penalty by Σ w
 
@@ -318,9 +318,9 @@ class _BaseMLP(BaseEstimator):
 
         def objective(theta):
             unpack(theta)
-            trace = net._forward(Xn)
-            J = float(net._loss_value(trace, Tn, loss, w))
-            g = net._backward(trace, Tn, loss, w, input_gradient=False)
+            trace = net.forward(Xn, checked=True)
+            J = float(net.trace_loss(trace, Tn, loss, w))
+            g = net.backward(trace, Tn, loss, sample_weight=w, input_gradient=False, checked=True)
             J += penalty(net, self.l1, l2)
             gWs = penalized_gradients(net, list(g.weights), self.l1, l2)
             flat = [a.ravel() for pair in zip(gWs, g.biases) for a in pair]
@@ -355,7 +355,7 @@ class _BaseMLP(BaseEstimator):
         return True
 
     def input_gradient(self, X, y=None):
-        """Seed 002's gradient with respect to the inputs, one row per sample: (n_samples, n_features).
+        """Gashler's gradient with respect to the inputs, one row per sample: (n_samples, n_features).
 
         With ``y``: ∂ℓ_n/∂x_n, the gradient of sample n's own training loss ℓ_n (log loss for the
         classifier, ½‖ŷ − y‖² for 'squared_error'; no penalty) with respect to its input row.
@@ -365,7 +365,7 @@ class _BaseMLP(BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
         net = self.network_
-        trace = net._forward(net._as_input(X))
+        trace = net.forward(X)
         if y is None:
             if isinstance(self, ClassifierMixin):
                 T = self._targets_for(self.predict(X))
@@ -376,7 +376,7 @@ class _BaseMLP(BaseEstimator):
         else:
             T = self._targets_for(y)
             loss = _losses.get_loss(self._loss)
-        g = net._backward(trace, net._as_target(T, X.shape[0]), loss, None, True)
+        g = net.backward(trace, T, loss)
         scale = X.shape[0] if loss.name in ("cross_entropy", "binary_cross_entropy", "mse") else 1
         return np.asarray(g.inputs) * scale
 

@@ -1,5 +1,5 @@
-"""The NumPy fast path for training steps: the same back-propagation as ``Network._forward`` and
-``Network._backward`` (seed 004's matrix form), computed into buffers allocated once per batch size.
+"""The NumPy fast path for training steps: the same back-propagation as ``Network.forward`` and
+``Network.backward`` (Wichmann's matrix form), computed into buffers allocated once per batch size.
 
 It is used by :func:`ffnn.train` when the network's arrays are NumPy arrays and every activation and
 the loss have in-place kernels here; anything else goes through the array-namespace core. Tests

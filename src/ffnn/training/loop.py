@@ -1,4 +1,4 @@
-"""Training by minibatch stochastic gradient descent, as seed 003 lists it — epochs, minibatches, a
+"""Training by minibatch stochastic gradient descent, as Kolar and McCulloch lists it — epochs, minibatches, a
 learning-rate schedule, Nesterov momentum, L1/L2 — and what users expect beyond.
 
 One step on a minibatch B of the (reshuffled) data, with penalties on the weights only:
@@ -6,7 +6,7 @@ One step on a minibatch B of the (reshuffled) data, with penalties on the weight
     J_B = J(T_B, a[L]) + λ₁ Σ_l Σ|W[l]| + (λ₂/2) Σ_l Σ W[l]²
     g   = ∂J_B/∂θ           (back-propagation; + λ₁ sign(W) + λ₂ W for the weights)
     g  ← g · min(1, c / ‖g‖)    when clipping by global norm c
-    θ  ← θ + optimiser.update(g, η₀ · s(t))    (seeds 001/002: Δw = −η ∂e/∂w for plain SGD)
+    θ  ← θ + optimiser.update(g, η₀ · s(t))    (Xing Chao, Gashler: Δw = −η ∂e/∂w for plain SGD)
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
     epochs : int
         Total number of passes over the data (with ``resume``, the run's total, not the remainder).
     batch_size : int
-        Minibatch size; 1 is online learning (seed 002's per-pattern updates). Capped at N.
+        Minibatch size; 1 is online learning (Gashler's per-pattern updates). Capped at N.
     l1, l2 : float
         Penalties λ₁ Σ|W| + (λ₂/2) Σ W² on the weights (not the biases), in loss and gradient.
     schedule : None, str or callable
@@ -193,9 +193,9 @@ def _generator(seed):
 def _prepare_data(net, X, T, sample_weight, validation, loss, metric_name, metric_fn, rng):
     """Checked arrays, the validation split, and the validation metric."""
     xp = net.xp
-    X = net._as_input(X)
-    T = net._as_target(T, X.shape[0])
-    w = None if sample_weight is None else net._as_weights(sample_weight, X.shape[0])
+    X = net.check_inputs(X)
+    T = net.check_targets(T, X.shape[0])
+    w = None if sample_weight is None else net.check_sample_weight(sample_weight, X.shape[0])
     if w is not None and not loss.weighted:
         raise TypeError(f"loss {loss.name!r} does not take sample weights")
     if validation is None:
@@ -204,7 +204,7 @@ def _prepare_data(net, X, T, sample_weight, validation, loss, metric_name, metri
         if len(validation) != 2:
             raise ValueError("validation must be (X_val, T_val) or a fraction in (0, 1)")
         Xv = _val_input(net, validation[0])
-        Tv = net._as_target(validation[1], Xv.shape[0])
+        Tv = net.check_targets(validation[1], Xv.shape[0])
     else:
         tr_idx, va_idx = _split(X.shape[0], float(validation), T, rng)
         Xv, Tv = xp.take(X, xp.asarray(va_idx), axis=0), xp.take(T, xp.asarray(va_idx), axis=0)
@@ -219,6 +219,6 @@ def _prepare_data(net, X, T, sample_weight, validation, loss, metric_name, metri
 
 def _val_input(net, Xv):
     try:
-        return net._as_input(Xv)
+        return net.check_inputs(Xv)
     except ValueError as exc:
         raise ValueError(f"validation data: {exc}") from None

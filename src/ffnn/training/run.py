@@ -103,8 +103,8 @@ class _Run:
         net, history, stopper = self.net, self.history, self.stopper
         val_loss = val_metric = None
         if Xv is not None:
-            tr = net._forward(Xv)
-            val_loss = float(net._loss_value(tr, Tv, self.loss))
+            tr = net.forward(Xv, checked=True)
+            val_loss = float(net.trace_loss(tr, Tv, self.loss))
             val_metric = float(metric_fn(Tv, tr.output))
         history.append(epoch=epoch, loss=train_loss, val_loss=val_loss, val_metric=val_metric, lr=lr,
                        time=time.perf_counter() - t0)

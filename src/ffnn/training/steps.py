@@ -42,9 +42,9 @@ def penalized_gradients(net, gWs, l1, l2):
 
 def core_step(net, Xb, Tb, wb, loss, opt, state, params, lr, l1, l2, clip_norm, rates, rng):
     """One minibatch update of ``params`` in place through the array-namespace core; returns J_B."""
-    trace = net._forward(Xb, rates, rng)
-    J = float(net._loss_value(trace, Tb, loss, wb))
-    g = net._backward(trace, Tb, loss, wb, input_gradient=False)
+    trace = net.forward(Xb, dropout=rates, rng=rng, checked=True)
+    J = float(net.trace_loss(trace, Tb, loss, wb))
+    g = net.backward(trace, Tb, loss, sample_weight=wb, input_gradient=False, checked=True)
     return apply_update(net, J, list(g.weights), list(g.biases), opt, state, params, lr, l1, l2, clip_norm)
 
 

@@ -1,4 +1,4 @@
-"""Seed 002's explicit per-weight formula (step 19), written independently of ffnn.
+"""Gashler's explicit per-weight formula (step 19), written independently of ffnn.
 
     ∂J/∂w_ijk = Σ_paths ∂J/∂y_L · f_L′(x_L) · w · f′ · … · w_{i+1,·,j} · f_i′(x_ij) · y_{i−1,k}
 
@@ -6,7 +6,7 @@ a sum over every path from weight w_ijk (into layer i, node j, from node k) to t
 evaluated literally, by recursion over paths and without caching, so it costs exponential time: use
 it on tiny networks only. Scalars and Python's ``math`` only; nothing from ffnn's activations.
 
-Weights follow seed 002: ``w[i][j][k]`` feeds layer i node j from node k of layer i−1 (so it is
+Weights follow Gashler: ``w[i][j][k]`` feeds layer i node j from node k of layer i−1 (so it is
 ffnn's ``W[i][k, j]``); layers and nodes are numbered from 0 here, with layer 0 the inputs.
 """
 
@@ -28,14 +28,14 @@ SCALAR_ACTIVATIONS = {
 
 # dJ/dy for one output of one sample, as a function of (y, t, n_samples).
 SCALAR_LOSS_GRADIENTS = {
-    "half_sse": lambda y, t, n: -(t - y),          # seed 002 step 3: −(t − y)
-    "sse": lambda y, t, n: -2 * (t - y),           # seed 001: 2(o − t)
-    "mse": lambda y, t, n: (y - t) / n,            # seed 004 eq. 2.20
+    "half_sse": lambda y, t, n: -(t - y),          # Gashler step 3: −(t − y)
+    "sse": lambda y, t, n: -2 * (t - y),           # Xing Chao: 2(o − t)
+    "mse": lambda y, t, n: (y - t) / n,            # Wichmann eq. 2.20
 }
 
 
 def forward(w, b, acts, x):
-    """Net inputs xs[i][j] and outputs ys[i][j] for one sample, layer by layer (seed 002's x and y)."""
+    """Net inputs xs[i][j] and outputs ys[i][j] for one sample, layer by layer (Gashler's x and y)."""
     ys, xs = [list(x)], [None]
     for i in range(1, len(w)):
         f = SCALAR_ACTIVATIONS[acts[i]][0]
@@ -55,7 +55,7 @@ def _paths(i, j, w, acts, xs, ys, dJdy):
 
 
 def weight_gradient(w, b, acts, X, T, loss, i, j, k):
-    """∂J/∂w_ijk by seed 002's step 19, summed over samples."""
+    """∂J/∂w_ijk by Gashler's step 19, summed over samples."""
     total = 0.0
     for x, t in zip(X, T):
         xs, ys = forward(w, b, acts, x)
@@ -75,14 +75,14 @@ def bias_gradient(w, b, acts, X, T, loss, i, j):
 
 
 def input_gradient(w, b, acts, x, t, loss, n_samples, k):
-    """∂J/∂y_0k for one sample: seed 002's second derivation, −Σ_m e_1m w_1mk."""
+    """∂J/∂y_0k for one sample: Gashler's second derivation, −Σ_m e_1m w_1mk."""
     xs, ys = forward(w, b, acts, x)
     dJdy = [SCALAR_LOSS_GRADIENTS[loss](y, tt, n_samples) for y, tt in zip(ys[-1], t)]
     return sum(_paths(1, m, w, acts, xs, ys, dJdy) * w[1][m][k] for m in range(len(w[1])))
 
 
 def from_network(net):
-    """Seed 002's w[i][j][k] and b[i][j] (index 0 unused) from an ffnn Network's W[i][k, j]."""
+    """Gashler's w[i][j][k] and b[i][j] (index 0 unused) from an ffnn Network's W[i][k, j]."""
     w, b = [None], [None]
     for W, bias in zip(net.weights, net.biases):
         w.append([[float(W[k, j]) for k in range(W.shape[0])] for j in range(W.shape[1])])
