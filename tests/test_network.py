@@ -287,10 +287,10 @@ def test_pickle_roundtrip():
 # --- bad input -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kwargs,exc,match", [
-    (dict(sizes=[3, 0, 1]), ValueError, r"sizes\[1\] = 0: every layer width must be a positive integer"),
+    (dict(sizes=[3, 0, 1]), ValueError, r"sizes\[1\] must be a positive integer, got 0"),
     (dict(sizes=[3, -2, 1]), ValueError, "positive integer"),
     (dict(sizes=[3]), ValueError, "at least an input and an output"),
-    (dict(sizes=[3, 2.5, 1]), TypeError, r"sizes\[1\] must be an int"),
+    (dict(sizes=[3, 2.5, 1]), ValueError, r"sizes\[1\] must be a positive integer, got 2.5"),
     (dict(sizes=[3, 4, 1], activation="swish"), ValueError, "unknown activation 'swish'; known activations:"),
     (dict(sizes=[3, 4, 1], output="nope"), ValueError, "unknown activation 'nope'"),
     (dict(sizes=[3, 4, 1], activation="softmax"), ValueError, "softmax cannot be used on hidden layer 1"),

@@ -119,10 +119,10 @@ def test_injected_state_is_used():
 
 
 @pytest.mark.parametrize("make,match", [
-    (lambda: ffnn.SGD(0), "learning rate must be positive"),
-    (lambda: ffnn.SGD(-1), "learning rate must be positive"),
+    (lambda: ffnn.SGD(0), "learning rate must be a positive number"),
+    (lambda: ffnn.SGD(-1), "learning rate must be a positive number"),
     (lambda: ffnn.Adam(float("nan")), "learning rate"),
-    (lambda: ffnn.SGD(0.1, momentum=1.0), "momentum must be non-negative and below 1"),
+    (lambda: ffnn.SGD(0.1, momentum=1.0), r"momentum must be a number in \[0, 1\)"),
     (lambda: ffnn.SGD(0.1, nesterov=True), "nesterov=True needs a momentum"),
     (lambda: ffnn.Adam(beta1=1.2), "beta1"),
     (lambda: ffnn.RMSprop(eps=0), "eps"),

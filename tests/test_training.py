@@ -316,10 +316,10 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
     (dict(batch_size=2.5), ValueError, "batch_size must be a positive integer"),
     (dict(optimizer="lbfgs"), ValueError, "unknown optimizer 'lbfgs'"),
     (dict(schedule="linear"), ValueError, "unknown schedule 'linear'"),
-    (dict(validation=1.5), ValueError, r"validation fraction must be in \(0, 1\), got 1.5"),
-    (dict(validation=0.0), ValueError, "validation fraction must be in"),
+    (dict(validation=1.5), ValueError, r"validation fraction must be a fraction in \(0, 1\), got 1.5"),
+    (dict(validation=0.0), ValueError, "validation fraction must be a fraction in"),
     (dict(l2=-1), ValueError, "l2 must be a non-negative number"),
-    (dict(dropout=1.0), ValueError, r"dropout rates must be in \[0, 1\)"),
+    (dict(dropout=1.0), ValueError, r"dropout rate must be a number in \[0, 1\)"),
     (dict(early_stopping=0), ValueError, "patience must be a positive integer"),
     (dict(clip_norm=0), ValueError, "clip_norm must be a positive number"),
     (dict(checkpoint="/no/such/folder/x.ckpt"), FileNotFoundError, "folder '/no/such/folder' does not exist"),
@@ -337,7 +337,7 @@ def test_bad_arguments_change_nothing(kwargs, exc, match):
 
 
 def test_bad_learning_rate_and_data():
-    with pytest.raises(ValueError, match="learning rate must be positive, got -0.1"):
+    with pytest.raises(ValueError, match="learning rate must be a positive number, got -0.1"):
         ffnn.SGD(-0.1)
     net = ffnn.Network([4, 5, 3], "tanh", "softmax", seed=0)
     X, T, _ = _blobs(30)

@@ -22,12 +22,12 @@ The whole batch goes through each step at once; no Python loop runs over samples
 from __future__ import annotations
 
 from dataclasses import dataclass
-from numbers import Integral
 
 import numpy as np
 
 from . import activations as _act
 from . import losses as _loss
+from ._checks import layer_sizes
 from ._array import array_namespace, dtype_name, resolve_dtype, to_numpy
 from .init import draw_weights, resolve_init
 from .layers import LayerList
@@ -95,23 +95,6 @@ def _all_finite(xp, X):
         return bool(xp.all(probe == 0))
 
 
-def _check_sizes(sizes):
-    try:
-        sizes = list(sizes)
-    except TypeError:
-        raise TypeError(f"sizes must be a sequence of layer widths, got {type(sizes).__name__}") from None
-    if len(sizes) < 2:
-        raise ValueError(f"sizes needs at least an input and an output width, got {sizes}")
-    out = []
-    for i, s in enumerate(sizes):
-        if isinstance(s, bool) or not isinstance(s, Integral):
-            raise TypeError(f"sizes[{i}] must be an int, got {s!r}")
-        if s <= 0:
-            raise ValueError(f"sizes[{i}] = {s}: every layer width must be a positive integer")
-        out.append(int(s))
-    return tuple(out)
-
-
 def _resolve_activations(activation, output, n_hidden):
     if isinstance(activation, (list, tuple)):
         if len(activation) != n_hidden:
@@ -157,7 +140,7 @@ class Network:
 
     def __init__(self, sizes, activation="sigmoid", output="identity", *, init="auto", seed=None,
                  dtype="float64", xp=None):
-        sizes = _check_sizes(sizes)
+        sizes = layer_sizes(sizes)
         acts = _resolve_activations(activation, output, len(sizes) - 2)
         xp = np if xp is None else xp
         xp_dtype = resolve_dtype(xp, dtype)
@@ -218,7 +201,7 @@ class Network:
             if l == 1:
                 sizes.append(W.shape[0])
             sizes.append(W.shape[1])
-        sizes = _check_sizes(sizes)
+        sizes = layer_sizes(sizes)
         acts = tuple(_act.get_activation(a) for a in activations)
         for l, a in enumerate(acts[:-1], start=1):
             if not a.hidden_ok:

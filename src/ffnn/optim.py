@@ -9,26 +9,10 @@ updated in place for speed and returned. Each class stores its hyperparameters v
 
 from __future__ import annotations
 
-import math
-
 from ._array import array_namespace
+from ._checks import number
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "get_optimizer", "OPTIMIZERS"]
-
-
-def _positive(name, value, *, allow_zero=False, upper=None):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {value!r}") from None
-    ok = math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
-    if upper is not None:
-        ok = ok and value < upper
-    if not ok:
-        bound = "non-negative" if allow_zero else "positive"
-        extra = f" and below {upper}" if upper is not None else ""
-        raise ValueError(f"{name} must be {bound}{extra}, got {value}")
-    return value
 
 
 class Optimizer:
@@ -38,7 +22,7 @@ class Optimizer:
     slots: tuple = ()  # names of per-parameter state arrays
 
     def __init__(self, lr):
-        self.lr = _positive("learning rate", lr)
+        self.lr = number("learning rate", lr, low=0, low_open=True)
         self.state = None
 
     def init(self, params):
@@ -88,7 +72,7 @@ class SGD(Optimizer):
 
     def __init__(self, lr=0.01, momentum=0.0, nesterov=False):
         super().__init__(lr)
-        self.momentum = _positive("momentum", momentum, allow_zero=True, upper=1.0)
+        self.momentum = number("momentum", momentum, low=0, high=1, high_open=True)
         self.nesterov = bool(nesterov)
         if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs a momentum above 0")
@@ -132,9 +116,9 @@ class Adam(Optimizer):
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8):
         super().__init__(lr)
-        self.beta1 = _positive("beta1", beta1, allow_zero=True, upper=1.0)
-        self.beta2 = _positive("beta2", beta2, allow_zero=True, upper=1.0)
-        self.eps = _positive("eps", eps)
+        self.beta1 = number("beta1", beta1, low=0, high=1, high_open=True)
+        self.beta2 = number("beta2", beta2, low=0, high=1, high_open=True)
+        self.eps = number("eps", eps, low=0, low_open=True)
 
     def _adam_step(self, g, m, s, t, lr):
         xp = array_namespace(g)
@@ -162,7 +146,7 @@ class AdamW(Adam):
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
         super().__init__(lr, beta1, beta2, eps)
-        self.weight_decay = _positive("weight_decay", weight_decay, allow_zero=True)
+        self.weight_decay = number("weight_decay", weight_decay, low=0)
 
     def update(self, grads, state, params, lr):
         updates, state = super().update(grads, state, params, lr)
@@ -182,8 +166,8 @@ class RMSprop(Optimizer):
 
     def __init__(self, lr=0.001, rho=0.9, eps=1e-8):
         super().__init__(lr)
-        self.rho = _positive("rho", rho, allow_zero=True, upper=1.0)
-        self.eps = _positive("eps", eps)
+        self.rho = number("rho", rho, low=0, high=1, high_open=True)
+        self.eps = number("eps", eps, low=0, low_open=True)
 
     def update(self, grads, state, params, lr):
         state["step"] += 1

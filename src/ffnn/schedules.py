@@ -12,18 +12,10 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["Constant", "StepDecay", "Exponential", "InverseScaling", "Cosine", "ReduceOnPlateau",
+from ._checks import integer, number
+
+__all__ = ["Plateau", "Constant", "StepDecay", "Exponential", "InverseScaling", "Cosine", "ReduceOnPlateau",
            "get_schedule", "SCHEDULES"]
-
-
-def _check(name, value, lo=0.0, lo_open=True, hi=None, hi_open=False):
-    value = float(value)
-    bad = not math.isfinite(value) or (value <= lo if lo_open else value < lo)
-    if hi is not None:
-        bad = bad or (value >= hi if hi_open else value > hi)
-    if bad:
-        raise ValueError(f"{name} = {value} is out of range")
-    return value
 
 
 class Schedule:
@@ -62,8 +54,8 @@ class StepDecay(Schedule):
     """s(t) = γ^⌊epoch / every⌋: multiply the rate by γ every ``every`` epochs."""
 
     def __init__(self, every=10, gamma=0.5):
-        self.every = int(_check("every", every))
-        self.gamma = _check("gamma", gamma, hi=1.0)
+        self.every = integer("every", every, low=1)
+        self.gamma = number("gamma", gamma, low=0, low_open=True, high=1)
 
     def __call__(self, t):
         return self.gamma ** ((t // self.steps_per_epoch) // self.every)
@@ -73,7 +65,7 @@ class Exponential(Schedule):
     """s(t) = γ^(t / steps_per_epoch): a smooth decay by γ per epoch."""
 
     def __init__(self, gamma=0.95):
-        self.gamma = _check("gamma", gamma, hi=1.0)
+        self.gamma = number("gamma", gamma, low=0, low_open=True, high=1)
 
     def __call__(self, t):
         return self.gamma ** (t / self.steps_per_epoch)
@@ -83,7 +75,7 @@ class InverseScaling(Schedule):
     """s(t) = 1 / (t + 1)^p (scikit-learn's 'invscaling', per update)."""
 
     def __init__(self, power=0.5):
-        self.power = _check("power", power, lo_open=False)
+        self.power = number("power", power, low=0)
 
     def __call__(self, t):
         return 1.0 / (t + 1) ** self.power
@@ -97,8 +89,8 @@ class Cosine(Schedule):
     """
 
     def __init__(self, warmup=0, floor=0.0, total_epochs=None):
-        self.warmup = _check("warmup", warmup, lo_open=False)
-        self.floor = _check("floor", floor, lo_open=False, hi=1.0)
+        self.warmup = number("warmup", warmup, low=0)
+        self.floor = number("floor", floor, low=0, high=1)
         self.total_epochs = total_epochs
 
     def __call__(self, t):
@@ -110,37 +102,64 @@ class Cosine(Schedule):
         return self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+class Plateau:
+    """The plateau counter that early stopping and reduce-on-plateau share.
+
+    An epoch improves when its monitored value < best − min_delta; ``wait`` counts the epochs since
+    the last improvement.
+    """
+
+    def __init__(self, min_delta=0.0):
+        self.min_delta = number("min_delta", min_delta, low=0)
+        self.best, self.best_epoch, self.wait = math.inf, None, 0
+
+    def update(self, value, epoch=None):
+        """Record one epoch's value; True when it improves on the best so far."""
+        if value < self.best - self.min_delta:
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            return True
+        self.wait += 1
+        return False
+
+    def state(self) -> dict:
+        return {"best": self.best if math.isfinite(self.best) else None, "best_epoch": self.best_epoch,
+                "wait": self.wait}
+
+    def load_state(self, state):
+        self.best = math.inf if state["best"] is None else state["best"]
+        self.best_epoch, self.wait = state.get("best_epoch"), state["wait"]
+
+
 class ReduceOnPlateau(Schedule):
     """Multiply the factor by ``factor`` when the monitored loss has not improved by ``min_delta`` for
-    ``patience`` epochs (improvement: value < best − min_delta), never below ``min_factor``."""
+    more than ``patience`` epochs (a :class:`Plateau`), never below ``min_factor``."""
 
     def __init__(self, factor=0.1, patience=5, min_delta=1e-4, min_factor=1e-6):
-        self.factor = _check("factor", factor, hi=1.0, hi_open=True)
-        self.patience = int(_check("patience", patience, lo_open=False))
-        self.min_delta = _check("min_delta", min_delta, lo_open=False)
-        self.min_factor = _check("min_factor", min_factor, lo_open=False)
+        self.factor = number("factor", factor, low=0, low_open=True, high=1, high_open=True)
+        self.patience = integer("patience", patience, low=0)
+        self.min_factor = number("min_factor", min_factor, low=0)
         self.scale = 1.0
-        self.best = math.inf
-        self.wait = 0
+        self._plateau = Plateau(min_delta)
+
+    min_delta = property(lambda self: self._plateau.min_delta)
+    best = property(lambda self: self._plateau.best)
+    wait = property(lambda self: self._plateau.wait)
 
     def epoch_end(self, value):
-        if value < self.best - self.min_delta:
-            self.best, self.wait = value, 0
-        else:
-            self.wait += 1
-            if self.wait > self.patience:
-                self.scale = max(self.min_factor, self.scale * self.factor)
-                self.wait = 0
+        self._plateau.update(value)
+        if self._plateau.wait > self.patience:
+            self.scale = max(self.min_factor, self.scale * self.factor)
+            self._plateau.wait = 0
 
     def __call__(self, t):
         return self.scale
 
     def state(self):
-        return {"scale": self.scale, "best": self.best if math.isfinite(self.best) else None, "wait": self.wait}
+        return {"scale": self.scale, **self._plateau.state()}
 
     def load_state(self, state):
-        self.scale, self.wait = state["scale"], state["wait"]
-        self.best = math.inf if state["best"] is None else state["best"]
+        self.scale = state["scale"]
+        self._plateau.load_state(state)
 
 
 SCHEDULES = {"constant": Constant, "step": StepDecay, "exponential": Exponential,

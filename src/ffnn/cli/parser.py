@@ -7,9 +7,9 @@ Exit codes: 0 success; 1 a problem with data, files or training (one line on std
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
+from .._checks import describe, integer, layer_sizes, number
 from .errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, CommandError, UsageError
 from .commands import cmd_bench, cmd_evaluate, cmd_gradcheck, cmd_info, cmd_predict, cmd_train
 
@@ -21,41 +21,41 @@ class _Parser(argparse.ArgumentParser):
 
 # --- argument types ------------------------------------------------------------------------------
 
-def _number(cast, low, low_open, high=None, what="a number"):
-    """An argparse type: ``cast(text)`` within [low or (low, high) or high); the error names the bound."""
+def _argument(check, cast, **bounds):
+    """An argparse type: ``cast(text)`` checked by ``ffnn._checks`` (the library's own range check)."""
     def parse(text):
         try:
-            v = cast(text)
+            value = cast(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        ok = math.isfinite(v) and (v > low if low_open else v >= low) and (high is None or v < high)
-        if not ok:
-            raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
-        return v
+            raise argparse.ArgumentTypeError(f"expected {describe(integer=cast is int, **bounds)}, got {text!r}") from None
+        try:
+            return check("value", value, **bounds)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {describe(integer=cast is int, **bounds)}, got {text}") from None
     return parse
 
 
-_positive_int = _number(int, 1, False, what="a positive integer")
-_positive_float = _number(float, 0, True, what="a positive number")
-_non_negative_float = _number(float, 0, False, what="a non-negative number")
-_fraction = _number(float, 0, True, 1, what="a fraction in (0, 1)")
-_dropout = _momentum = _number(float, 0, False, 1, what="a number in [0, 1)")
+_positive_int = _argument(integer, int, low=1)
+_positive_float = _argument(number, float, low=0, low_open=True)
+_non_negative_float = _argument(number, float, low=0)
+_fraction = _argument(number, float, low=0, low_open=True, high=1, high_open=True)
+_dropout = _momentum = _argument(number, float, low=0, high=1, high_open=True)
 
 
 def _widths(text):
+    """Hidden widths "64,32": positive integers, checked as the library checks layer sizes."""
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if not parts:
         raise argparse.ArgumentTypeError("expected comma-separated layer widths such as 64,32")
-    out = []
-    for p in parts:
-        try:
-            v = int(p)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-        if v < 1:
-            raise argparse.ArgumentTypeError(f"every width must be a positive integer, got {v}")
-        out.append(v)
-    return out
+    try:
+        widths = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    try:
+        return list(layer_sizes([1, *widths])[1:])
+    except ValueError:
+        bad = next(w for w in widths if w < 1)
+        raise argparse.ArgumentTypeError(f"every width must be a positive integer, got {bad}") from None
 
 
 def _activation(text):

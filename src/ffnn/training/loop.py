@@ -11,13 +11,12 @@ One step on a minibatch B of the (reshuffled) data, with penalties on the weight
 
 from __future__ import annotations
 
-import math
 import time
-from numbers import Integral
 
 import numpy as np
 
 from .. import losses as _loss
+from .._checks import integer, number
 from .._files import check_writable
 from ..history import History
 from ..metrics import accuracy, r2
@@ -30,26 +29,12 @@ from .stopping import EarlyStopping, TrainingDiverged, TrainingInterrupted, _Def
 __all__ = ["train", "EarlyStopping", "TrainingDiverged", "TrainingInterrupted"]
 
 
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _non_negative(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
-    return float(value)
-
-
 def _dropout_rates(dropout, n_hidden):
     rates = list(dropout) if isinstance(dropout, (list, tuple)) else [dropout] * n_hidden
     if len(rates) != n_hidden:
         raise ValueError(f"dropout has {len(rates)} rates; the network has {n_hidden} hidden layers")
-    for r in rates:
-        if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 <= r < 1:
-            raise ValueError(f"dropout rates must be in [0, 1), got {r!r}")
-    return [float(r) for r in rates] if any(r > 0 for r in rates) else None
+    rates = [number("dropout rate", r, low=0, high=1, high_open=True) for r in rates]
+    return rates if any(r > 0 for r in rates) else None
 
 
 def _split(n, fraction, T, rng):
@@ -128,21 +113,19 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
     loss = _loss.get_loss(loss)
     opt = get_optimizer(optimizer)
     sched = get_schedule(schedule)
-    epochs = _positive_int("epochs", epochs)
-    batch_size = _positive_int("batch_size", batch_size)
-    checkpoint_every = _positive_int("checkpoint_every", checkpoint_every)
-    l1, l2 = _non_negative("l1", l1), _non_negative("l2", l2)
-    if clip_norm is not None and (not isinstance(clip_norm, (int, float)) or not clip_norm > 0
-                                  or not math.isfinite(clip_norm)):
-        raise ValueError(f"clip_norm must be a positive number, got {clip_norm!r}")
+    epochs = integer("epochs", epochs, low=1)
+    batch_size = integer("batch_size", batch_size, low=1)
+    checkpoint_every = integer("checkpoint_every", checkpoint_every, low=1)
+    l1, l2 = number("l1", l1, low=0), number("l2", l2, low=0)
+    if clip_norm is not None:
+        clip_norm = number("clip_norm", clip_norm, low=0, low_open=True)
     rates = _dropout_rates(dropout, net.n_layers - 1)
     stopper = None
     if early_stopping is not None and early_stopping is not False:
         stopper = early_stopping if isinstance(early_stopping, EarlyStopping) else EarlyStopping(early_stopping)
         stopper = EarlyStopping(stopper.patience, stopper.min_delta)  # fresh state for this run
     if validation is not None and not isinstance(validation, (tuple, list)):
-        if isinstance(validation, bool) or not isinstance(validation, (int, float)) or not 0 < validation < 1:
-            raise ValueError(f"validation fraction must be in (0, 1), got {validation!r}")
+        validation = number("validation fraction", validation, low=0, low_open=True, high=1, high_open=True)
     if checkpoint is not None:
         check_writable(checkpoint, "checkpoint")
     for cb in callbacks:

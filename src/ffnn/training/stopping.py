@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import math
 import signal
 import threading
-from numbers import Integral
+
+from .._checks import integer, number
+from ..schedules import Plateau
 
 __all__ = ["TrainingDiverged", "TrainingInterrupted", "EarlyStopping"]
 
@@ -27,35 +28,33 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 class EarlyStopping:
     """Stop when the monitored loss (validation loss, or training loss without validation) has not
-    improved by more than ``min_delta`` for ``patience`` epochs; restore the best epoch's weights."""
+    improved by more than ``min_delta`` for ``patience`` epochs; restore the best epoch's weights.
+
+    The counting is a :class:`ffnn.schedules.Plateau`, the same as reduce-on-plateau's.
+    """
 
     def __init__(self, patience=10, min_delta=0.0):
-        if isinstance(patience, bool) or not isinstance(patience, Integral) or patience < 1:
-            raise ValueError(f"early_stopping patience must be a positive integer, got {patience!r}")
-        if not (isinstance(min_delta, (int, float)) and math.isfinite(min_delta) and min_delta >= 0):
-            raise ValueError(f"early_stopping min_delta must be a non-negative number, got {min_delta!r}")
-        self.patience, self.min_delta = int(patience), float(min_delta)
-        self.best, self.best_epoch, self.wait = math.inf, None, 0
+        self.patience = integer("early_stopping patience", patience, low=1)
+        self._plateau = Plateau(number("early_stopping min_delta", min_delta, low=0))
+
+    min_delta = property(lambda self: self._plateau.min_delta)
+    best = property(lambda self: self._plateau.best)
+    best_epoch = property(lambda self: self._plateau.best_epoch)
+    wait = property(lambda self: self._plateau.wait)
 
     def update(self, epoch, value):
         """Record an epoch; True when it is the best so far."""
-        if value < self.best - self.min_delta:
-            self.best, self.best_epoch, self.wait = value, epoch, 0
-            return True
-        self.wait += 1
-        return False
+        return self._plateau.update(value, epoch)
 
     @property
     def should_stop(self):
-        return self.wait >= self.patience
+        return self._plateau.wait >= self.patience
 
     def state(self):
-        return {"best": self.best if math.isfinite(self.best) else None, "best_epoch": self.best_epoch,
-                "wait": self.wait}
+        return self._plateau.state()
 
     def load_state(self, s):
-        self.best = math.inf if s["best"] is None else s["best"]
-        self.best_epoch, self.wait = s["best_epoch"], s["wait"]
+        self._plateau.load_state(s)
 
 
 class _DeferredInterrupt:

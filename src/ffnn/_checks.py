@@ -1,0 +1,78 @@
+"""Argument checks shared by the library and the command line: one place that says what a valid
+number, count or list of layer widths is, and one wording for the error."""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+__all__ = ["number", "integer", "layer_sizes", "describe"]
+
+
+def describe(*, low=None, low_open=False, high=None, high_open=False, integer=False) -> str:
+    """The range in words: "a positive integer", "a non-negative number", "a number in [0, 1)"."""
+    noun = "integer" if integer else "number"
+    if high is None and low == 0:
+        return f"a {'positive' if low_open else 'non-negative'} {noun}"
+    if high is None and low == 1 and integer and not low_open:
+        return "a positive integer"
+    if (low, low_open, high, high_open, integer) == (0, True, 1, True, False):
+        return "a fraction in (0, 1)"
+    if high is None and low is None:
+        return f"a finite {noun}"
+    if high is None:
+        return f"a {noun} {'>' if low_open else '≥'} {low}"
+    lo = "(-inf" if low is None else ("(" if low_open else "[") + f"{low:g}"
+    return f"a {noun} in {lo}, {high:g}{')' if high_open else ']'}"
+
+
+def number(name, value, *, low=None, low_open=False, high=None, high_open=False):
+    """``value`` as a float, checked to be a finite real number in the given range.
+
+    Python and NumPy numbers are accepted (``np.float32(1.0)`` too); bools and strings are not.
+    Raises TypeError for a non-number, ValueError for a number out of range, naming ``name``.
+    """
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be {describe(low=low, low_open=low_open, high=high, high_open=high_open)}, "
+                        f"got {value!r}")
+    v = float(value)
+    _in_range(name, v, value, low, low_open, high, high_open, False)
+    return v
+
+
+def integer(name, value, *, low=None, low_open=False, high=None, high_open=False):
+    """``value`` as an int, checked to be an integer (Python or NumPy, not bool) in the given range.
+
+    Raises TypeError for a non-number and ValueError for a fractional number or one out of range.
+    """
+    if not isinstance(value, bool) and isinstance(value, Real) and not isinstance(value, Integral):
+        raise ValueError(f"{name} must be {describe(low=low, low_open=low_open, high=high, high_open=high_open, integer=True)}, "
+                         f"got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be {describe(low=low, low_open=low_open, high=high, high_open=high_open, integer=True)}, "
+                        f"got {value!r}")
+    v = int(value)
+    _in_range(name, v, value, low, low_open, high, high_open, True)
+    return v
+
+
+def _in_range(name, v, given, low, low_open, high, high_open, is_int):
+    ok = math.isfinite(v)
+    if low is not None:
+        ok = ok and (v > low if low_open else v >= low)
+    if high is not None:
+        ok = ok and (v < high if high_open else v <= high)
+    if not ok:
+        what = describe(low=low, low_open=low_open, high=high, high_open=high_open, integer=is_int)
+        raise ValueError(f"{name} must be {what}, got {given!r}")
+
+
+def layer_sizes(sizes) -> tuple:
+    """Layer widths ``[S_0, …, S_L]`` as a tuple of positive ints (at least an input and an output)."""
+    try:
+        sizes = list(sizes)
+    except TypeError:
+        raise TypeError(f"sizes must be a sequence of layer widths, got {type(sizes).__name__}") from None
+    if len(sizes) < 2:
+        raise ValueError(f"sizes needs at least an input and an output width, got {sizes}")
+    return tuple(integer(f"sizes[{i}]", s, low=1) for i, s in enumerate(sizes))
