@@ -360,3 +360,54 @@ def test_import_ffnn_needs_only_numpy_and_array_api_compat():
             "'torch', 'autograd') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# --- the public core: checks, then forward/backward on checked arrays; a network from arrays ---------
+
+def test_check_then_run_on_checked_arrays_gives_the_public_results():
+    net = ffnn.Network([3, 5, 2], "tanh", "softmax", seed=0)
+    rng = np.random.default_rng(0)
+    X, T = rng.normal(size=(6, 3)), np.eye(2)[rng.integers(0, 2, 6)]
+    w = rng.uniform(0.5, 2, 6)
+    Xc, Tc, wc = net.check_inputs(X.tolist()), net.check_targets(T, 6), net.check_sample_weight(w, 6)
+    trace = net.forward(Xc, checked=True)
+    g = net.backward(trace, Tc, "cross_entropy", sample_weight=wc, checked=True)
+    J, g2 = net.loss_and_gradients(X, T, "cross_entropy", sample_weight=w)
+    assert float(net.trace_loss(trace, Tc, ffnn.losses.get_loss("cross_entropy"), wc)) == J
+    for l in (1, 2):
+        np.testing.assert_array_equal(g.weights[l], g2.weights[l])
+    np.testing.assert_array_equal(net.predict(Xc, checked=True), net.predict(X))
+    with pytest.raises(ValueError, match="X has 6 samples but T has 5"):
+        net.check_targets(T[:5], 6)
+    with pytest.raises(ValueError, match="sample_weight must be non-negative"):
+        net.check_sample_weight(-w, 6)
+
+
+def test_from_parameters_builds_without_a_random_draw():
+    rng = np.random.default_rng(1)
+    Ws = [rng.normal(size=(3, 4)).astype(np.float32), rng.normal(size=(4, 2)).astype(np.float32)]
+    bs = [rng.normal(size=4).astype(np.float32), rng.normal(size=2).astype(np.float32)]
+    net = ffnn.Network.from_parameters(Ws, bs, ["relu", "softmax"])
+    assert net.sizes == (3, 4, 2) and net.dtype == "float32" and net.weights[1].dtype == np.float32
+    np.testing.assert_array_equal(net.weights[2], Ws[1])
+    X = rng.normal(size=(5, 3)).astype(np.float32)
+    z = np.maximum(X @ Ws[0] + bs[0], 0) @ Ws[1] + bs[1]
+    e = np.exp(z - z.max(1, keepdims=True))
+    np.testing.assert_allclose(net.predict(X), e / e.sum(1, keepdims=True), rtol=1e-6)
+    Ws[0][0, 0] = 99.0  # copied, not shared
+    assert net.weights[1][0, 0] != 99.0
+    assert ffnn.Network.from_parameters(Ws, bs, ["relu", "softmax"], dtype="float64").dtype == "float64"
+
+
+@pytest.mark.parametrize("weights,biases,acts,match", [
+    ([np.zeros((3, 4)), np.zeros((5, 2))], [np.zeros(4), np.zeros(2)], ["relu", "identity"], r"W\[2\] has 5 rows; layer 1 has 4"),
+    ([np.zeros((3, 4))], [np.zeros(3)], ["identity"], r"b\[1\] must have shape \(4,\)"),
+    ([np.zeros((3, 4))], [np.zeros(4)], ["identity", "relu"], "one per layer"),
+    ([np.full((3, 4), np.nan)], [np.zeros(4)], ["identity"], r"W\[1\] must hold finite numbers"),
+    ([np.zeros(3)], [np.zeros(3)], ["identity"], r"W\[1\] must be 2-D"),
+    ([np.zeros((3, 4)), np.zeros((4, 2))], [np.zeros(4), np.zeros(2)], ["softmax", "identity"], "output layer only"),
+    ([np.zeros((3, 4))], [np.zeros(4)], ["swish"], "unknown activation 'swish'"),
+])
+def test_from_parameters_names_what_is_wrong(weights, biases, acts, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        ffnn.Network.from_parameters(weights, biases, acts)

@@ -28,7 +28,7 @@ def _run(opt, xp, steps=3, lr=0.1):
     return out, state
 
 
-def test_plain_sgd_is_seed_001_rule(xp):
+def test_plain_sgd_is_xing_chaos_rule(xp):
     out, state = _run(ffnn.SGD(0.1), xp, steps=1, lr=0.25)
     for p, p0, g in zip(out[0], P, G):
         np.testing.assert_allclose(p, p0 - 0.25 * g, rtol=1e-15)  # Δw = −η ∂e/∂w
@@ -90,6 +90,24 @@ def test_adamw_decays_weights_not_biases(xp):
     for a, r in zip(out, ref):
         for x, y in zip(a, r):
             np.testing.assert_allclose(x, y, rtol=1e-13)
+
+
+def test_adamw_decays_what_its_mask_selects_not_what_a_list_position_says():
+    # the parameters in another order ([b, W]): the default mask still decays the matrix only
+    order = [1, 0]
+    params = [P[i].copy() for i in order]
+    opt = ffnn.AdamW(0.1, weight_decay=0.3)
+    assert opt.decays(params) == [False, True]
+    state = opt.init(params)
+    updates, _ = opt.update([G[i].copy() for i in order], state, params, 0.1)
+    plain, _ = ffnn.Adam(0.1).update([G[i].copy() for i in order], ffnn.Adam(0.1).init(params), params, 0.1)
+    np.testing.assert_array_equal(updates[0], plain[0])
+    np.testing.assert_allclose(updates[1], plain[1] - 0.1 * 0.3 * params[1], rtol=1e-15)
+    # an explicit mask: decay everything, or nothing
+    assert ffnn.AdamW(mask=[True, True]).decays(params) == [True, True]
+    assert ffnn.AdamW(mask=lambda ps: [False] * len(ps)).decays(params) == [False, False]
+    with pytest.raises(ValueError, match="mask has 1 entries for 2 parameters"):
+        ffnn.AdamW(mask=[True]).decays(params)
 
 
 def test_rmsprop_formula(xp):

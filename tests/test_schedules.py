@@ -60,3 +60,21 @@ def test_names_callables_and_errors():
         S.get_schedule(3)
     with pytest.raises(ValueError, match="gamma"):
         S.StepDecay(gamma=0)
+
+
+def test_early_stopping_and_reduce_on_plateau_count_with_one_plateau():
+    from ffnn.training import EarlyStopping
+
+    values = [1.0, 0.9, 0.95, 0.9, 0.89, 0.92, 0.93, 0.94]
+    stop, sched = EarlyStopping(patience=3, min_delta=0.005), S.ReduceOnPlateau(factor=0.5, patience=2, min_delta=0.005)
+    plateau = S.Plateau(min_delta=0.005)
+    waits = []
+    for epoch, v in enumerate(values, start=1):
+        stop.update(epoch, v)
+        sched.epoch_end(v)
+        plateau.update(v, epoch)
+        waits.append(plateau.wait)
+        assert stop.wait == plateau.wait and stop.best == plateau.best
+    assert waits == [0, 0, 1, 2, 0, 1, 2, 3]  # 0.89 < 0.9 − 0.005 improves; 0.9 does not
+    assert stop.should_stop and stop.best_epoch == 5
+    assert sched.scale == 0.5  # reduced once, when wait passed its patience of 2

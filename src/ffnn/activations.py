@@ -13,9 +13,12 @@ from __future__ import annotations
 import math
 from functools import partial
 
-from ._array import array_namespace
+import numpy as np
 
-__all__ = ["Activation", "get_activation", "ACTIVATIONS", "identity", "sigmoid", "tanh", "relu",
+from ._array import array_namespace
+from .init import INITIALIZERS
+
+__all__ = ["Activation", "Kernels", "get_activation", "ACTIVATIONS", "identity", "sigmoid", "tanh", "relu",
            "leaky_relu", "elu", "softplus", "gelu", "softmax"]
 
 
@@ -25,7 +28,9 @@ class Activation:
     Parameters
     ----------
     name : str
-        Shown in reprs, model files and error messages.
+        Shown in reprs, model files and error messages. Only the name of a built-in is looked up
+        (in files and in ``get_activation``); a user's activation is always computed with its own
+        functions, whatever its name.
     fn : callable
         ``fn(z) -> a``, elementwise, for ``z`` of shape (N, S_l).
     derivative : callable
@@ -35,20 +40,34 @@ class Activation:
         given because it saves recomputing σ.
     hidden_ok : bool
         False for activations that only make sense on the output layer (softmax).
+    inplace : Kernels, optional
+        NumPy in-place forms of σ and σ′ for the training fast path (see :class:`Kernels`). Without
+        them, a network using this activation trains through the array-namespace core.
+    init : str
+        The initialiser ``Network(init="auto")`` uses for layers with this activation (one of
+        ``ffnn.init.INITIALIZERS``; He for the built-in relu family, Glorot for the rest).
     """
 
     elementwise = True
+    _builtin = False
 
-    def __init__(self, name, fn, derivative, *, derivative_from_output=None, hidden_ok=True):
+    def __init__(self, name, fn, derivative, *, derivative_from_output=None, hidden_ok=True, inplace=None,
+                 init="glorot_uniform"):
         if not isinstance(name, str) or not name:
             raise TypeError("Activation name must be a non-empty string")
         if not callable(fn) or not callable(derivative):
             raise TypeError(f"Activation {name!r}: fn and derivative must be callables")
+        if init not in INITIALIZERS:
+            raise ValueError(f"Activation {name!r}: init must be one of {', '.join(INITIALIZERS)}, got {init!r}")
+        if inplace is not None and not isinstance(inplace, Kernels):
+            raise TypeError(f"Activation {name!r}: inplace must be an ffnn.activations.Kernels")
         self.name = name
         self.fn = fn
         self.derivative = derivative
         self.derivative_from_output = derivative_from_output
         self.hidden_ok = hidden_ok
+        self.inplace = inplace
+        self.init = init
 
     def __call__(self, z):
         return self.fn(z)
@@ -62,21 +81,48 @@ class Activation:
     def __repr__(self):
         return f"Activation({self.name!r})"
 
+    def _identity(self):
+        # Built-ins are the same function when their names agree (the name carries any parameter,
+        # "leaky_relu(slope=0.2)"); a user's activation is the same only as itself or one made of
+        # the very same functions — never a built-in, whatever its name.
+        if self._builtin:
+            return ("builtin", self.name)
+        return ("user", self.name, self.fn, self.derivative, self.derivative_from_output)
+
     def __eq__(self, other):
-        # The name carries any parameter ("leaky_relu(slope=0.2)"), so it identifies the function.
-        return isinstance(other, Activation) and self.name == other.name
+        return isinstance(other, Activation) and self._identity() == other._identity()
 
     def __hash__(self):
-        return hash(self.name)
+        return hash(self._identity())
 
     def __reduce__(self):
         # Built-ins (parameterised ones too) pickle by name; users' own pickle their functions.
-        try:
-            if get_activation(self.name) == self and type(get_activation(self.name)) is type(self):
-                return (get_activation, (self.name,))
-        except (ValueError, TypeError):
-            pass
+        if self._builtin:
+            return (get_activation, (self.name,))
         return super().__reduce__()
+
+
+class Kernels:
+    """The NumPy in-place forms of an activation, for the training fast path.
+
+    ``forward(z)`` overwrites z (N, S_l) with σ(z); ``backward(g, a, mask)`` multiplies g in place by
+    σ′ written through the output a = σ(z) (so the fast path keeps one buffer per layer); ``mask`` is
+    a boolean scratch buffer shaped like g. Each must compute exactly what the activation's
+    array-API formulas compute: the tests train every built-in both ways and compare.
+    """
+
+    __slots__ = ("forward", "backward")
+
+    def __init__(self, forward, backward):
+        if not callable(forward) or not callable(backward):
+            raise TypeError("Kernels needs two callables, forward(z) and backward(g, a, mask)")
+        self.forward, self.backward = forward, backward
+
+
+def _builtin(name, fn, derivative, **kw):
+    act = Activation(name, fn, derivative, **kw)
+    act._builtin = True
+    return act
 
 
 class _Softmax(Activation):
@@ -87,6 +133,8 @@ class _Softmax(Activation):
     """
 
     elementwise = False
+
+    _builtin = True
 
     def __init__(self):
         super().__init__("softmax", _softmax, _softmax_diag, hidden_ok=False)
@@ -118,6 +166,19 @@ def _sigmoid_from_output(a):
     return a * (1.0 - a)  # φ′ = φ(1 − φ) (Sheptunov)
 
 
+def _sigmoid_inplace(z):
+    # 1/(1 + e^{−z}); e^{−z} may overflow to inf for very negative z, which gives the exact limit 0
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    z += 1
+    np.reciprocal(z, out=z)
+
+
+def _sigmoid_backward_inplace(g, a, mask):
+    g *= a
+    g *= 1 - a
+
+
 def _sigmoid_derivative(z):
     return _sigmoid_from_output(_sigmoid(z))
 
@@ -128,6 +189,14 @@ def _tanh(z):
 
 def _tanh_from_output(a):
     return 1.0 - a * a
+
+
+def _tanh_inplace(z):
+    np.tanh(z, out=z)
+
+
+def _tanh_backward_inplace(g, a, mask):
+    g *= 1 - a * a
 
 
 def _tanh_derivative(z):
@@ -142,6 +211,33 @@ def _leaky_relu(z, slope=0.0):
 def _leaky_relu_derivative(z, slope=0.0):
     xp = array_namespace(z)
     return xp.where(z > 0, xp.ones_like(z), xp.full_like(z, slope))
+
+
+def _relu_inplace(z):
+    np.maximum(z, 0, out=z)
+
+
+def _relu_backward_inplace(g, a, mask):
+    np.greater(a, 0, out=mask)  # a preallocated boolean mask: ten times faster than g[a <= 0] = 0
+    np.multiply(g, mask, out=g)
+
+
+def _leaky_relu_inplace(z, slope):
+    np.multiply(z, np.where(z > 0, 1.0, slope).astype(z.dtype, copy=False), out=z)
+
+
+def _leaky_relu_backward_inplace(g, a, mask, slope):
+    # a > 0 exactly where z > 0 (slope > 0 keeps the sign; slope = 0 gives a = 0 there)
+    np.greater(a, 0, out=mask)
+    g *= np.where(mask, 1.0, slope).astype(g.dtype, copy=False)
+
+
+def _identity_inplace(z):
+    pass
+
+
+def _identity_backward_inplace(g, a, mask):
+    pass
 
 
 def _elu(z, alpha=1.0):
@@ -188,12 +284,16 @@ def _softmax_diag(z):
     return a * (1.0 - a)  # the Jacobian's diagonal only; vjp() uses the full Jacobian
 
 
-identity = Activation("identity", _identity, _ones)
-sigmoid = Activation("sigmoid", _sigmoid, _sigmoid_derivative, derivative_from_output=_sigmoid_from_output)
-tanh = Activation("tanh", _tanh, _tanh_derivative, derivative_from_output=_tanh_from_output)
-relu = Activation("relu", _leaky_relu, _leaky_relu_derivative)
-softplus = Activation("softplus", _softplus, _sigmoid)
-gelu = Activation("gelu", _gelu, _gelu_derivative)
+identity = _builtin("identity", _identity, _ones,
+                    inplace=Kernels(_identity_inplace, _identity_backward_inplace))
+sigmoid = _builtin("sigmoid", _sigmoid, _sigmoid_derivative, derivative_from_output=_sigmoid_from_output,
+                   inplace=Kernels(_sigmoid_inplace, _sigmoid_backward_inplace))
+tanh = _builtin("tanh", _tanh, _tanh_derivative, derivative_from_output=_tanh_from_output,
+                inplace=Kernels(_tanh_inplace, _tanh_backward_inplace))
+relu = _builtin("relu", _leaky_relu, _leaky_relu_derivative,
+                inplace=Kernels(_relu_inplace, _relu_backward_inplace), init="he_uniform")
+softplus = _builtin("softplus", _softplus, _sigmoid, init="he_uniform")
+gelu = _builtin("gelu", _gelu, _gelu_derivative, init="he_uniform")
 softmax = _Softmax()
 
 
@@ -202,8 +302,11 @@ def leaky_relu(slope=0.01):
     slope = float(slope)
     if not math.isfinite(slope):
         raise ValueError(f"leaky_relu slope must be finite, got {slope}")
-    return Activation(f"leaky_relu(slope={slope!r})" if slope != 0.01 else "leaky_relu",
-                      partial(_leaky_relu, slope=slope), partial(_leaky_relu_derivative, slope=slope))
+    return _builtin(f"leaky_relu(slope={slope!r})" if slope != 0.01 else "leaky_relu",
+                    partial(_leaky_relu, slope=slope), partial(_leaky_relu_derivative, slope=slope),
+                    inplace=Kernels(partial(_leaky_relu_inplace, slope=slope),
+                                    partial(_leaky_relu_backward_inplace, slope=slope)) if slope >= 0 else None,
+                    init="he_uniform")
 
 
 def elu(alpha=1.0):
@@ -211,8 +314,8 @@ def elu(alpha=1.0):
     alpha = float(alpha)
     if not math.isfinite(alpha) or alpha <= 0:
         raise ValueError(f"elu alpha must be positive and finite, got {alpha}")
-    return Activation(f"elu(alpha={alpha!r})" if alpha != 1.0 else "elu",
-                      partial(_elu, alpha=alpha), partial(_elu_derivative, alpha=alpha))
+    return _builtin(f"elu(alpha={alpha!r})" if alpha != 1.0 else "elu",
+                    partial(_elu, alpha=alpha), partial(_elu_derivative, alpha=alpha), init="he_uniform")
 
 
 ACTIVATIONS = {

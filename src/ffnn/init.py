@@ -23,8 +23,6 @@ import numpy as np
 
 __all__ = ["INITIALIZERS", "draw_weights", "resolve_init"]
 
-_RELU_FAMILY = ("relu", "leaky_relu", "elu", "gelu", "softplus")
-
 INITIALIZERS = tuple(f"{family}_{dist}" for family in ("glorot", "he", "lecun") for dist in ("uniform", "normal"))
 
 
@@ -36,11 +34,11 @@ def _scale(family, dist, fan_in, fan_out):
     return math.sqrt((3.0 if dist == "uniform" else 1.0) / fan_in)
 
 
-def resolve_init(init, activation_name):
-    """The initialiser name for one layer: ``init`` itself, or the choice ``"auto"`` makes."""
+def resolve_init(init, activation):
+    """The initialiser name for one layer: ``init`` itself, or, for ``"auto"``, the one the layer's
+    activation asks for (``Activation.init``: He for the built-in relu family, Glorot otherwise)."""
     if init == "auto":
-        base = activation_name.split("(", 1)[0]
-        return "he_uniform" if base in _RELU_FAMILY else "glorot_uniform"
+        return activation.init
     if init in ("glorot", "he", "lecun"):
         return f"{init}_uniform"
     if init not in INITIALIZERS:

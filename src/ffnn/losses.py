@@ -14,9 +14,13 @@ Shapes: A, T and z are (N, S_L); w is (N,).
 
 from __future__ import annotations
 
-from ._array import array_namespace
+import numpy as np
 
-__all__ = ["Loss", "get_loss", "LOSSES", "half_sse", "sse", "mse", "cross_entropy", "binary_cross_entropy"]
+from . import activations as _act
+from ._array import array_namespace
+from ._checks import number
+
+__all__ = ["Loss", "Penalty", "get_loss", "LOSSES", "half_sse", "sse", "mse", "cross_entropy", "binary_cross_entropy"]
 
 
 class Loss:
@@ -56,6 +60,16 @@ class Loss:
         """The fused output error for a canonical pair, or None (see :class:`_Builtin`)."""
         return None
 
+    def fast_output(self, activation):
+        """The NumPy in-place output kernel for this loss after ``activation``, or None.
+
+        A kernel ``kernel(z, delta, T) -> J`` takes the output layer's net input z (N, S_L), which it
+        overwrites with a[L], writes δ[L] = ∂J/∂z[L] into ``delta`` and returns J as a float — the
+        same numbers as :meth:`value` and the core's δ[L]. Users' losses have none: they train
+        through the array-namespace core with their own functions.
+        """
+        return None
+
     def _no_weights(self, sample_weight):
         if sample_weight is not None:
             raise TypeError(f"loss {self.name!r} does not take sample weights")
@@ -63,11 +77,15 @@ class Loss:
     def __repr__(self):
         return f"Loss({self.name!r})"
 
+    def _identity(self):
+        # A built-in is itself by name; a user's loss is the same only as one of the same functions.
+        return ("user", self.name, self._value, self._gradient)
+
     def __eq__(self, other):
-        return isinstance(other, Loss) and self.name == other.name
+        return isinstance(other, Loss) and self._identity() == other._identity()
 
     def __hash__(self):
-        return hash(self.name)
+        return hash(self._identity())
 
 
 class _Builtin(Loss):
@@ -81,7 +99,7 @@ class _Builtin(Loss):
         self._dell = elementwise_grad
         self._factor = factor
         self._mean = mean
-        self._canonical = canonical  # name of the output activation with a fused error
+        self._canonical = canonical  # the built-in output activation with a fused error, or None
 
     def _scale(self, xp, A, w):
         if not self._mean:
@@ -106,10 +124,30 @@ class _Builtin(Loss):
     def __reduce__(self):  # built-ins pickle by name: they are module-level singletons
         return (get_loss, (self.name,))
 
+    def _identity(self):
+        return ("builtin", self.name)
+
     def fused(self, activation):
-        if self._canonical is None or activation.name != self._canonical:
+        """The fused form when ``activation`` is the built-in canonical partner (never by name alone)."""
+        if self._canonical is None or activation != self._canonical:
             return None
-        return _FUSED[self._canonical](self)
+        return _FUSED[self._canonical.name](self)
+
+    def fast_output(self, activation):
+        fused = self.fused(activation)
+        if fused is not None:
+            return fused.inplace
+        if self._ell is _sq and activation == _act.identity:
+            return self._squared_error_inplace
+        return None
+
+    def _squared_error_inplace(self, z, delta, T):
+        """Identity output, J = c Σ (A − T)² with c = factor (·1/N for the mean); δ = 2c (A − T)."""
+        np.subtract(z, T, out=delta)
+        c = self._factor / z.shape[0] if self._mean else self._factor
+        J = c * float(np.vdot(delta, delta))
+        delta *= 2 * c
+        return J
 
 
 class _FusedSoftmaxCE:
@@ -134,6 +172,18 @@ class _FusedSoftmaxCE:
         D = (A * xp.sum(T, axis=-1, keepdims=True) - T) * self.loss._scale(xp, A, sample_weight)
         return D if sample_weight is None else D * sample_weight[:, None]
 
+    def inplace(self, z, delta, T):
+        """The NumPy fast form of :meth:`value` and :meth:`delta` (see :meth:`Loss.fast_output`)."""
+        n = z.shape[0]
+        z -= z.max(axis=1, keepdims=True)
+        np.exp(z, out=delta)
+        s = delta.sum(axis=1, keepdims=True)
+        t_sum = T.sum(axis=1, keepdims=True)
+        J = -(float(np.vdot(T, z)) - float(np.vdot(t_sum, np.log(s)))) / n
+        delta *= t_sum / (n * s)
+        delta -= T * (1.0 / n)
+        return J
+
 
 class _FusedSigmoidBCE:
     """sigmoid + binary_cross_entropy: δ[L] = (A − T)/N, from J = 1/N Σ [softplus(z) − T z]."""
@@ -152,8 +202,18 @@ class _FusedSigmoidBCE:
         D = (A - T) * self.loss._scale(xp, A, sample_weight)
         return D if sample_weight is None else D * sample_weight[:, None]
 
+    def inplace(self, z, delta, T):
+        """The NumPy fast form of :meth:`value` and :meth:`delta` (see :meth:`Loss.fast_output`)."""
+        n = z.shape[0]
+        J = float(np.sum(np.logaddexp(0, z) - T * z)) / n
+        np.copyto(delta, z)
+        _act.sigmoid.inplace.forward(delta)
+        delta -= T
+        delta *= 1.0 / n
+        return J
 
-_FUSED = {"softmax": _FusedSoftmaxCE, "sigmoid": _FusedSigmoidBCE}
+
+_FUSED = {"softmax": _FusedSoftmaxCE, "sigmoid": _FusedSigmoidBCE}  # keyed by the built-in partner's name
 
 
 def _clipped(xp, A):
@@ -194,11 +254,52 @@ sse = _Builtin("sse", _sq, _dsq, 1.0, mean=False)
 sse.__doc__ = "J = Σ_n Σ_k (T − A)² (Xing Chao, KolarâMcCulloch); ∂J/∂A = 2(A − T)."
 mse = _Builtin("mse", _sq, _dsq, 0.5, mean=True)
 mse.__doc__ = "J = 1/(2N) Σ_n ‖a_n − t_n‖² (Wichmann, eq. 2.16); ∂J/∂A = (A − T)/N (eq. 2.21)."
-cross_entropy = _Builtin("cross_entropy", _ce, _dce, 1.0, mean=True, canonical="softmax")
+cross_entropy = _Builtin("cross_entropy", _ce, _dce, 1.0, mean=True, canonical=_act.softmax)
 cross_entropy.__doc__ = "J = −1/N Σ_n Σ_k T log A; ∂J/∂A = −T/(N A)."
-binary_cross_entropy = _Builtin("binary_cross_entropy", _bce, _dbce, 1.0, mean=True, canonical="sigmoid")
+binary_cross_entropy = _Builtin("binary_cross_entropy", _bce, _dbce, 1.0, mean=True, canonical=_act.sigmoid)
 binary_cross_entropy.__doc__ = ("J = −1/N Σ_n Σ_k [T log A + (1 − T) log(1 − A)]; "
                                 "∂J/∂A = (A − T)/(N A(1 − A)).")
+
+class Penalty:
+    """The L1/L2 term of the training objective, on the weights only (not the biases):
+
+        J_B = J(T_B, a[L]) + λ₁ Σ_l Σ|W[l]| + (λ₂/2) Σ_l Σ W[l]²
+        ∂/∂W[l] adds λ₁ sign(W[l]) + λ₂ W[l]
+
+    (Kolar and McCulloch's L1/L2 regularisation; λ₂/2 so that the gradient is λ₂ W.)
+    """
+
+    def __init__(self, l1=0.0, l2=0.0):
+        self.l1, self.l2 = number("l1", l1, low=0), number("l2", l2, low=0)
+
+    def __bool__(self):
+        return self.l1 > 0 or self.l2 > 0
+
+    def value(self, weights) -> float:
+        """λ₁ Σ_l Σ|W[l]| + (λ₂/2) Σ_l Σ W[l]² for the weight matrices ``weights``."""
+        total = 0.0
+        for W in weights:
+            xp = array_namespace(W)
+            if self.l2 > 0:
+                total += 0.5 * self.l2 * float(xp.sum(W * W))
+            if self.l1 > 0:
+                total += self.l1 * float(xp.sum(xp.abs(W)))
+        return total
+
+    def gradients(self, weights, dW):
+        """``dW[l] + λ₁ sign(W[l]) + λ₂ W[l]`` for each layer (new arrays; ``dW`` is not changed)."""
+        out = []
+        for W, g in zip(weights, dW):
+            if self.l2 > 0:
+                g = g + self.l2 * W
+            if self.l1 > 0:
+                g = g + self.l1 * array_namespace(W).sign(W)
+            out.append(g)
+        return out
+
+    def __repr__(self):
+        return f"Penalty(l1={self.l1!r}, l2={self.l2!r})"
+
 
 LOSSES = {l.name: l for l in (half_sse, sse, mse, cross_entropy, binary_cross_entropy)}
 _ALIASES = {"bce": "binary_cross_entropy", "ce": "cross_entropy", "log_loss": "cross_entropy"}

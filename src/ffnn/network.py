@@ -144,7 +144,7 @@ class Network:
         acts = _resolve_activations(activation, output, len(sizes) - 2)
         xp = np if xp is None else xp
         xp_dtype = resolve_dtype(xp, dtype)
-        inits = [resolve_init(init, a.name) for a in acts]
+        inits = [resolve_init(init, a) for a in acts]
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         weights = [xp.asarray(draw_weights(rng, name, n_in, n_out), dtype=xp_dtype)
                    for name, n_in, n_out in zip(inits, sizes[:-1], sizes[1:])]
@@ -185,8 +185,8 @@ class Network:
             dtype = dtype_name(getattr(weights[0], "dtype", "float64"))
             dtype = dtype if dtype in ("float32", "float64") else "float64"
         d = resolve_dtype(xp, dtype)
-        Ws = [np.asarray(to_numpy(W)) for W in weights]
-        bs = [np.asarray(to_numpy(b)) for b in biases]
+        Ws = [np.array(to_numpy(W), copy=True) for W in weights]  # copies: the network owns its parameters
+        bs = [np.array(to_numpy(b), copy=True) for b in biases]
         sizes = []
         for l, (W, b) in enumerate(zip(Ws, bs), start=1):
             if W.ndim != 2:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from ._array import array_namespace
 from ._checks import number
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "get_optimizer", "OPTIMIZERS"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "weights_only", "get_optimizer", "OPTIMIZERS"]
 
 
 class Optimizer:
@@ -136,23 +136,50 @@ class Adam(Optimizer):
         return [self._adam_step(g, m, s, t, lr) for g, m, s in zip(grads, state["m"], state["s"])], state
 
 
-class AdamW(Adam):
-    """Adam with decoupled weight decay λ (Loshchilov & Hutter 2019), on the weights, not the biases:
+def weights_only(params):
+    """The default decay mask: the weight matrices W[l] (2-D), not the bias vectors b[l] (1-D)."""
+    return [p.ndim >= 2 for p in params]
 
-        θ ← θ − η (m̂ / (√ŝ + ε) + λ θ)      for weights;  Adam's step for biases
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay λ (Loshchilov & Hutter 2019) on the parameters a mask selects:
+
+        θ ← θ − η (m̂ / (√ŝ + ε) + λ θ)      where mask(θ) is True;  Adam's step elsewhere
+
+    Parameters
+    ----------
+    mask : sequence of bool or callable, optional
+        Which parameters decay, one flag per entry of ``params`` (``[W1, b1, W2, b2, …]`` in training),
+        or ``mask(params) -> flags`` as optax's ``add_decayed_weights`` takes it. Default
+        :func:`weights_only`: the weight matrices, not the biases.
     """
 
     name = "adamw"
 
-    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, mask=None):
         super().__init__(lr, beta1, beta2, eps)
         self.weight_decay = number("weight_decay", weight_decay, low=0)
+        self.mask = mask
+
+    def decays(self, params):
+        """One bool per parameter: whether weight decay applies to it."""
+        mask = weights_only if self.mask is None else self.mask
+        flags = list(mask(params)) if callable(mask) else list(mask)
+        if len(flags) != len(params):
+            raise ValueError(f"AdamW mask has {len(flags)} entries for {len(params)} parameters")
+        return [bool(f) for f in flags]
 
     def update(self, grads, state, params, lr):
         updates, state = super().update(grads, state, params, lr)
-        for i in range(0, len(params), 2):  # params alternate W, b: decay the weights only
-            updates[i] = updates[i] - (lr * self.weight_decay) * params[i]
+        for i, decay in enumerate(self.decays(params)):
+            if decay:
+                updates[i] = updates[i] - (lr * self.weight_decay) * params[i]
         return updates, state
+
+    def config(self) -> dict:
+        cfg = super().config()
+        cfg["mask"] = None if self.mask is None or callable(self.mask) else [bool(f) for f in self.mask]
+        return cfg
 
 
 class RMSprop(Optimizer):

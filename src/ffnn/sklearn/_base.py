@@ -22,7 +22,6 @@ from .. import losses as _losses
 from ..metrics import accuracy, r2
 from ..network import Network
 from ..optim import SGD, Adam, AdamW, RMSprop
-from ..training.steps import penalized_gradients, penalty
 from ..training import train
 
 _SK_ACTIVATIONS = {"logistic": "sigmoid"}  # scikit-learn's names for ffnn's
@@ -309,6 +308,7 @@ class _BaseMLP(BaseEstimator):
         w = None if sample_weight is None else net.check_sample_weight(sample_weight, n)
         loss = _losses.get_loss(self._loss)
         l2 = self.alpha / float(n if w is None else np.sum(w))  # scikit-learn scales the penalty by Σ w
+        penalty = _losses.Penalty(self.l1, l2)
 
         def unpack(theta):
             offset = 0
@@ -321,8 +321,8 @@ class _BaseMLP(BaseEstimator):
             trace = net.forward(Xn, checked=True)
             J = float(net.trace_loss(trace, Tn, loss, w))
             g = net.backward(trace, Tn, loss, sample_weight=w, input_gradient=False, checked=True)
-            J += penalty(net, self.l1, l2)
-            gWs = penalized_gradients(net, list(g.weights), self.l1, l2)
+            J += penalty.value(net.weights)
+            gWs = penalty.gradients(net.weights, list(g.weights))
             flat = [a.ravel() for pair in zip(gWs, g.biases) for a in pair]
             return J, np.concatenate(flat).astype(np.float64)
 

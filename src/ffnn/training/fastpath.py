@@ -1,8 +1,10 @@
 """The NumPy fast path for training steps: the same back-propagation as ``Network.forward`` and
 ``Network.backward`` (Wichmann's matrix form), computed into buffers allocated once per batch size.
 
-It is used by :func:`ffnn.train` when the network's arrays are NumPy arrays and every activation and
-the loss have in-place kernels here; anything else goes through the array-namespace core. Tests
+It is used by :func:`ffnn.train` when the network's arrays are NumPy arrays and the objects supply
+their fast forms — each hidden activation its in-place kernels (``Activation.inplace``), the loss an
+in-place output kernel for the output activation (``Loss.fast_output``); anything else goes through
+the array-namespace core. Tests
 check that both paths give the same gradients and the same trained weights.
 
 Per step, for layers l = 1..L (buffers ``h[l]`` hold z[l] and then a[l] in place, because σ′ of
@@ -34,63 +36,20 @@ _BLAS = False
 
 __all__ = ["supports", "Workspace", "can_fuse_sgd"]
 
-
-# --- in-place activation kernels: forward overwrites z with a; backward multiplies g by σ′(a) --------
-
-def _relu_fwd(z):
-    np.maximum(z, 0, out=z)
-
-
-def _relu_bwd(g, a, mask):
-    np.greater(a, 0, out=mask)  # a preallocated boolean mask: ten times faster than g[a <= 0] = 0
-    np.multiply(g, mask, out=g)
-
-
-def _identity_fwd(z):
-    pass
-
-
-def _identity_bwd(g, a, mask):
-    pass
-
-
-def _sigmoid_fwd(z):
-    # 1/(1 + e^{−z}); e^{−z} may overflow to inf for very negative z, which gives the exact limit 0
-    np.negative(z, out=z)
-    np.exp(z, out=z)
-    z += 1
-    np.reciprocal(z, out=z)
-
-
-def _sigmoid_bwd(g, a, mask):
-    g *= a
-    g *= 1 - a
-
-
-def _tanh_fwd(z):
-    np.tanh(z, out=z)
-
-
-def _tanh_bwd(g, a, mask):
-    g *= 1 - a * a
-
-
-_KERNELS = {"relu": (_relu_fwd, _relu_bwd), "identity": (_identity_fwd, _identity_bwd),
-            "sigmoid": (_sigmoid_fwd, _sigmoid_bwd), "tanh": (_tanh_fwd, _tanh_bwd)}
-_OUTPUTS = {("softmax", "cross_entropy"), ("sigmoid", "binary_cross_entropy"), ("identity", "mse"),
-            ("identity", "half_sse"), ("identity", "sse")}
+from .._array import is_numpy_namespace
 
 
 def supports(net, loss, dropout=None, sample_weight=None) -> bool:
-    """Whether the fast path computes this network's training step."""
-    from .._array import is_numpy_namespace
-
+    """Whether the fast path computes this network's training step: NumPy arrays, every hidden
+    activation with in-place kernels (``Activation.inplace``) and the loss with an in-place output
+    kernel for the output activation (``Loss.fast_output``) — asked of the objects themselves, so a
+    user's activation or loss always trains with its own functions, whatever its name."""
     if not is_numpy_namespace(net.xp):
         return False
     if dropout is not None or sample_weight is not None:
         return False
-    hidden_ok = all(a.name in _KERNELS for a in net.activations[:-1])
-    return hidden_ok and (net.activations[-1].name, loss.name) in _OUTPUTS
+    hidden_ok = all(a.inplace is not None for a in net.activations[:-1])
+    return hidden_ok and loss.fast_output(net.activations[-1]) is not None
 
 
 SMALL_BATCH = 8  # at or below this batch size, SciPy's gemm updates W in place (NumPy's outer products are slow)
@@ -122,7 +81,7 @@ def can_fuse_sgd(opt, l1, clip_norm) -> bool:
 class Workspace:
     """Buffers for one batch size: activations, deltas and gradients, reused every step."""
 
-    def __init__(self, net, batch_size):
+    def __init__(self, net, batch_size, loss):
         dt = np.dtype(net.dtype)
         self.n = batch_size
         self.h = [np.empty((batch_size, s), dt) for s in net.sizes]        # h[0] is the batch of X
@@ -131,8 +90,8 @@ class Workspace:
         self.mask = [np.empty((batch_size, s), bool) for s in net.sizes]
         self.gW = [np.empty_like(W) for W in net.weights]
         self.gb = [np.empty_like(b) for b in net.biases]
-        self.kernels = [_KERNELS.get(a.name) for a in net.activations]
-        self.out = net.activations[-1].name
+        self.output = loss.fast_output(net.activations[-1])  # z[L] → a[L], δ[L] and J, in place
+        self.kernels = [a.inplace for a in net.activations[:-1]]  # hidden layers 1..L−1
 
     def load(self, X, T, idx):
         """Gather rows ``idx`` of X and T into the batch buffers (one shuffle per epoch, no data copy)."""
@@ -141,31 +100,35 @@ class Workspace:
         np.take(X, idx, axis=0, out=self.h[0], mode="clip")
         np.take(T, idx, axis=0, out=self.t, mode="clip")
 
-    def _forward_backward(self, net, loss):
-        """h[l] = a[l], then J and every δ[l] (with the current weights). Returns J."""
+    def _forward_backward(self, net):
+        """h[l] = a[l], then J and every δ[l] (with the current weights). Returns J.
+
+        Lists here are 0-based: W[l] is ``Ws[l − 1]`` and σ_l's kernels are ``self.kernels[l − 1]``,
+        while h, d and mask are indexed by layer (h[0] is the batch of X).
+        """
         h, d, L = self.h, self.d, net.n_layers
         Ws, bs = net.weights.to_list(), net.biases.to_list()
         for l in range(1, L + 1):
             np.matmul(h[l - 1], Ws[l - 1], out=h[l])
             h[l] += bs[l - 1]
             if l < L:
-                self.kernels[l - 1][0](h[l])
-        J = self._output(h[L], d[L], loss)
-        for l in range(L, 1, -1):
-            np.matmul(d[l], Ws[l - 1].T, out=d[l - 1])
-            self.kernels[l - 2][1](d[l - 1], h[l - 1], self.mask[l - 1])
+                self.kernels[l - 1].forward(h[l])
+        J = self.output(h[L], d[L], self.t)
+        for l in range(L - 1, 0, -1):  # δ[l] = (δ[l+1] @ W[l+1]ᵀ) ⊙ σ_l′, σ_l′ from a[l] = h[l]
+            np.matmul(d[l + 1], Ws[l].T, out=d[l])
+            self.kernels[l - 1].backward(d[l], h[l], self.mask[l])
         for l in range(1, L + 1):
             np.sum(d[l], axis=0, out=self.gb[l - 1])
         return J
 
-    def step(self, net, loss):
+    def step(self, net):
         """Forward and backward on the loaded batch; returns J (float). Gradients land in gW, gb."""
-        J = self._forward_backward(net, loss)
+        J = self._forward_backward(net)
         for l in range(1, net.n_layers + 1):
             np.matmul(self.h[l - 1].T, self.d[l], out=self.gW[l - 1])
         return J
 
-    def sgd_step(self, net, loss, lr, l2):
+    def sgd_step(self, net, lr, l2):
         """Forward, backward and the plain-SGD update W ← (1 − ηλ₂)W − η a[l−1]ᵀδ[l]; returns J (no penalty).
 
         Every δ[l] is computed with the old weights first, J and Σ_n δ[l] are checked to be finite,
@@ -174,7 +137,7 @@ class Workspace:
         beta = 1 − ηλ₂ writes W in place (SciPy); otherwise −η is folded into δ (a small array) so
         that W += a[l−1]ᵀ(−ηδ[l]) needs no separate scaling pass over the gradient.
         """
-        J = self._forward_backward(net, loss)
+        J = self._forward_backward(net)
         h, d, L = self.h, self.d, net.n_layers
         Ws, bs = net.weights.to_list(), net.biases.to_list()
         if not (np.isfinite(J) and all(np.isfinite(gb).all() for gb in self.gb)):
@@ -194,30 +157,4 @@ class Workspace:
                 Ws[l - 1] *= decay
             Ws[l - 1] += self.gW[l - 1]
             bs[l - 1] -= lr * self.gb[l - 1]
-        return J
-
-    def _output(self, z, delta, loss):
-        """J and δ[L] from the output layer's net input z (overwritten with a[L])."""
-        T, n = self.t, self.n
-        if self.out == "softmax":      # J = −1/N Σ T (z − logsumexp z);  δ = (A Σ_k T − T)/N
-            z -= z.max(axis=1, keepdims=True)
-            np.exp(z, out=delta)
-            s = delta.sum(axis=1, keepdims=True)
-            t_sum = T.sum(axis=1, keepdims=True)
-            J = -(float(np.vdot(T, z)) - float(np.vdot(t_sum, np.log(s)))) / n
-            delta *= t_sum / (n * s)
-            delta -= T * (1.0 / n)
-            return J
-        if self.out == "sigmoid":      # J = 1/N Σ [softplus(z) − T z];  δ = (A − T)/N
-            J = float(np.sum(np.logaddexp(0, z) - T * z)) / n
-            np.copyto(delta, z)
-            _sigmoid_fwd(delta)
-            delta -= T
-            delta *= 1.0 / n
-            return J
-        # identity output with a squared error: mse ½/N, half_sse ½, sse 1
-        np.subtract(z, T, out=delta)
-        scale = {"mse": 0.5 / n, "half_sse": 0.5, "sse": 1.0}[loss.name]
-        J = scale * float(np.vdot(delta, delta))
-        delta *= 2 * scale
         return J

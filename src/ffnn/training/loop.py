@@ -1,20 +1,17 @@
-"""Training by minibatch stochastic gradient descent, as Kolar and McCulloch lists it — epochs, minibatches, a
-learning-rate schedule, Nesterov momentum, L1/L2 — and what users expect beyond.
+""":func:`train`: minibatch stochastic gradient descent as Kolar and McCulloch list it — epochs,
+minibatches, a learning-rate schedule, Nesterov momentum, L1/L2 — and what users expect beyond
+(validation, early stopping, dropout, clipping, checkpoints, callbacks).
 
-One step on a minibatch B of the (reshuffled) data, with penalties on the weights only:
-
-    J_B = J(T_B, a[L]) + λ₁ Σ_l Σ|W[l]| + (λ₂/2) Σ_l Σ W[l]²
-    g   = ∂J_B/∂θ           (back-propagation; + λ₁ sign(W) + λ₂ W for the weights)
-    g  ← g · min(1, c / ‖g‖)    when clipping by global norm c
-    θ  ← θ + optimiser.update(g, η₀ · s(t))    (Xing Chao, Gashler: Δw = −η ∂e/∂w for plain SGD)
+This module checks the arguments and prepares the data; :mod:`ffnn.training.run` holds the step's
+formula and the epoch loop.
 """
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 
+from .. import activations as _act
 from .. import losses as _loss
 from .._checks import integer, number
 from .._files import check_writable
@@ -23,8 +20,8 @@ from ..metrics import accuracy, r2
 from ..splits import one_hot_labels, split_indices
 from ..optim import get_optimizer
 from ..schedules import get_schedule
-from .run import _Run
-from .stopping import EarlyStopping, TrainingDiverged, TrainingInterrupted, _DeferredInterrupt
+from .run import Data, Run, Settings
+from .stopping import EarlyStopping, TrainingDiverged, TrainingInterrupted
 
 __all__ = ["train", "EarlyStopping", "TrainingDiverged", "TrainingInterrupted"]
 
@@ -43,8 +40,7 @@ def _split(n, fraction, T, rng):
 
 
 def _default_metric(net, loss):
-    out = net.activations[-1].name
-    if loss.name in ("cross_entropy", "binary_cross_entropy") or out == "softmax":
+    if loss.name in ("cross_entropy", "binary_cross_entropy") or net.activations[-1] == _act.softmax:
         return "accuracy"
     return "r2"
 
@@ -107,74 +103,54 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
         best weights, when it has them); a checkpoint keeps the last completed epoch, so that a
         resumed run stays exact. A second Ctrl-C interrupts at once.
     """
+    settings = _settings(net, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size, l1=l1, l2=l2,
+                         schedule=schedule, early_stopping=early_stopping, shuffle=shuffle, callbacks=callbacks,
+                         progress=progress, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+                         dropout=dropout, clip_norm=clip_norm, metric=metric)
+    if validation is not None and not isinstance(validation, (tuple, list)):
+        validation = number("validation fraction", validation, low=0, low_open=True, high=1, high_open=True)
+    rng = _generator(seed)
+    data = _prepare_data(net, X, T, sample_weight, validation, settings.loss, rng)
+    if settings.metric_fn is None:
+        settings.metric_name = _default_metric(net, settings.loss)
+        settings.metric_fn = accuracy if settings.metric_name == "accuracy" else r2
+    history = History(metric=settings.metric_name if data.X_val is not None else "",
+                      loss_includes_penalty=bool(settings.penalty))
+    return Run(net, data, settings, rng, history).fit(resume)
+
+
+def _settings(net, *, loss, optimizer, epochs, batch_size, l1, l2, schedule, early_stopping, shuffle, callbacks,
+              progress, checkpoint, checkpoint_every, dropout, clip_norm, metric):
+    """Every argument of :func:`train` but the data, checked before anything changes."""
     from ..metrics import get_metric
 
-    # --- check everything before anything changes --------------------------------------------------
-    loss = _loss.get_loss(loss)
-    opt = get_optimizer(optimizer)
-    sched = get_schedule(schedule)
-    epochs = integer("epochs", epochs, low=1)
-    batch_size = integer("batch_size", batch_size, low=1)
-    checkpoint_every = integer("checkpoint_every", checkpoint_every, low=1)
-    l1, l2 = number("l1", l1, low=0), number("l2", l2, low=0)
-    if clip_norm is not None:
-        clip_norm = number("clip_norm", clip_norm, low=0, low_open=True)
-    rates = _dropout_rates(dropout, net.n_layers - 1)
     stopper = None
     if early_stopping is not None and early_stopping is not False:
         stopper = early_stopping if isinstance(early_stopping, EarlyStopping) else EarlyStopping(early_stopping)
         stopper = EarlyStopping(stopper.patience, stopper.min_delta)  # fresh state for this run
-    if validation is not None and not isinstance(validation, (tuple, list)):
-        validation = number("validation fraction", validation, low=0, low_open=True, high=1, high_open=True)
     if checkpoint is not None:
         check_writable(checkpoint, "checkpoint")
     for cb in callbacks:
         if not callable(cb):
             raise TypeError(f"callbacks must be callables, got {cb!r}")
-    metric_name = metric if isinstance(metric, str) else getattr(metric, "__name__", "metric")
-    metric_fn = get_metric(metric) if metric is not None else None
-
-    rng = _generator(seed)
-    X, T, w, Xv, Tv, metric_name, metric_fn = _prepare_data(net, X, T, sample_weight, validation, loss,
-                                                            metric_name, metric_fn, rng)
-    run = _Run(net, X, T, w, loss=loss, opt=opt, sched=sched, stopper=stopper, rng=rng, batch_size=batch_size,
-               l1=l1, l2=l2, clip_norm=clip_norm, rates=rates, shuffle=shuffle)
-    run.history = History(metric=metric_name if Xv is not None else "", loss_includes_penalty=(l1 > 0 or l2 > 0))
-    start_epoch = 1 if resume is None else run.restore(resume)
-    if hasattr(sched, "setup"):
-        sched.setup(run.steps_per_epoch, epochs * run.steps_per_epoch)
-    if progress:
-        from tqdm.auto import tqdm
-
-        run.bar = tqdm(total=(epochs - start_epoch + 1) * run.steps_per_epoch, unit="batch", dynamic_ncols=True)
-    ctrl_c = _DeferredInterrupt()
-    try:
-        for epoch in range(start_epoch, epochs + 1):
-            t0 = time.perf_counter()
-            train_loss, lr = run.epoch(epoch, ctrl_c)
-            stop_now = run.end_of_epoch(epoch, train_loss, lr, t0, Xv, Tv, metric_fn, callbacks)
-            if checkpoint is not None and (epoch % checkpoint_every == 0 or epoch == epochs or stop_now):
-                run.save(checkpoint, epoch)
-            if stop_now:
-                break
-    except KeyboardInterrupt:
-        run.history.interrupted = True
-        run.finish()
-        raise TrainingInterrupted(run.history) from None
-    finally:
-        ctrl_c.restore()
-        if run.bar is not None:
-            run.bar.close()
-    run.finish()
-    return run.history
+    return Settings(
+        loss=_loss.get_loss(loss), optimizer=get_optimizer(optimizer), schedule=get_schedule(schedule),
+        penalty=_loss.Penalty(l1, l2), epochs=integer("epochs", epochs, low=1),
+        batch_size=integer("batch_size", batch_size, low=1), dropout=_dropout_rates(dropout, net.n_layers - 1),
+        clip_norm=None if clip_norm is None else number("clip_norm", clip_norm, low=0, low_open=True),
+        shuffle=bool(shuffle), stopper=stopper, callbacks=tuple(callbacks),
+        metric_fn=get_metric(metric) if metric is not None else None,
+        metric_name=metric if isinstance(metric, str) else getattr(metric, "__name__", "metric"),
+        checkpoint=checkpoint, checkpoint_every=integer("checkpoint_every", checkpoint_every, low=1),
+        progress=bool(progress))
 
 
 def _generator(seed):
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
-def _prepare_data(net, X, T, sample_weight, validation, loss, metric_name, metric_fn, rng):
-    """Checked arrays, the validation split, and the validation metric."""
+def _prepare_data(net, X, T, sample_weight, validation, loss, rng):
+    """Checked arrays and the validation split, as a :class:`Data`."""
     xp = net.xp
     X = net.check_inputs(X)
     T = net.check_targets(T, X.shape[0])
@@ -182,22 +158,16 @@ def _prepare_data(net, X, T, sample_weight, validation, loss, metric_name, metri
     if w is not None and not loss.weighted:
         raise TypeError(f"loss {loss.name!r} does not take sample weights")
     if validation is None:
-        Xv = Tv = None
-    elif isinstance(validation, (tuple, list)):
+        return Data(X, T, w)
+    if isinstance(validation, (tuple, list)):
         if len(validation) != 2:
             raise ValueError("validation must be (X_val, T_val) or a fraction in (0, 1)")
         Xv = _val_input(net, validation[0])
-        Tv = net.check_targets(validation[1], Xv.shape[0])
-    else:
-        tr_idx, va_idx = _split(X.shape[0], float(validation), T, rng)
-        Xv, Tv = xp.take(X, xp.asarray(va_idx), axis=0), xp.take(T, xp.asarray(va_idx), axis=0)
-        X, T = xp.take(X, xp.asarray(tr_idx), axis=0), xp.take(T, xp.asarray(tr_idx), axis=0)
-        if w is not None:
-            w = xp.take(w, xp.asarray(tr_idx), axis=0)
-    if metric_fn is None:
-        metric_name = _default_metric(net, loss)
-        metric_fn = accuracy if metric_name == "accuracy" else r2
-    return X, T, w, Xv, Tv, metric_name, metric_fn
+        return Data(X, T, w, Xv, net.check_targets(validation[1], Xv.shape[0]))
+    tr_idx, va_idx = (xp.asarray(i) for i in _split(X.shape[0], float(validation), T, rng))
+    Xv, Tv = xp.take(X, va_idx, axis=0), xp.take(T, va_idx, axis=0)
+    X, T = xp.take(X, tr_idx, axis=0), xp.take(T, tr_idx, axis=0)
+    return Data(X, T, None if w is None else xp.take(w, tr_idx, axis=0), Xv, Tv)
 
 
 def _val_input(net, Xv):

@@ -1,74 +1,128 @@
-"""One training run: its data, optimiser state, RNG, early stopping and History, and its steps."""
+"""One training run: its settings, data, optimiser state, RNG, early stopping and History, and the
+step that changes the weights.
+
+One step on a minibatch B of the (reshuffled) data (Kolar and McCulloch's SGD with epochs and
+minibatches; Xing Chao's and Gashler's Δw = −η ∂e/∂w for plain SGD):
+
+    J_B = J(T_B, a[L]) + penalty(W)              (the loss term ``losses.Penalty``: λ₁ Σ|W| + λ₂/2 Σ W²)
+    g   = ∂J_B/∂θ                                  (back-propagation, by the core or the NumPy fast path)
+    g  ← g · min(1, c / ‖g‖)                      when clipping by global norm c
+    θ  ← θ + optimiser.update(g, η₀ · s(t))       (s: the schedule's factor at step t)
+
+Divergence is caught before anything changes: a non-finite J or bias gradient (Σ_n δ[l], which is
+non-finite whenever any δ entry is) stops training with the weights of the last good step.
+"""
 
 from __future__ import annotations
 
 import math
 import sys
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
-from .._array import resolve_dtype
-from ..history import History
 from . import fastpath as _fast
-from .state import load_checkpoint, optimizer_state_from, save_checkpoint
-from .steps import apply_update, core_step, fused_sgd_step
+from .state import restore_run, save_run
+from .stopping import TrainingDiverged, TrainingInterrupted, _DeferredInterrupt
+
+__all__ = ["Settings", "Data", "Run"]
 
 
-class _Run:
-    """One training run's moving parts: data, optimiser state, RNG, early stopping, History."""
+@dataclass
+class Settings:
+    """Everything :func:`ffnn.train` was asked for, checked (see its docstring for each)."""
 
-    def __init__(self, net, X, T, w, *, loss, opt, sched, stopper, rng, batch_size, l1, l2, clip_norm, rates,
-                 shuffle):
-        self.net, self.X, self.T, self.w = net, X, T, w
-        self.loss, self.opt, self.sched, self.stopper, self.rng = loss, opt, sched, stopper, rng
-        self.l1, self.l2, self.clip_norm, self.rates, self.shuffle = l1, l2, clip_norm, rates, shuffle
-        self.n = X.shape[0]
-        self.batch_size = min(batch_size, self.n)
+    loss: object
+    optimizer: object
+    schedule: object
+    penalty: object
+    epochs: int
+    batch_size: int
+    dropout: list | None
+    clip_norm: float | None
+    shuffle: bool
+    stopper: object
+    callbacks: tuple
+    metric_fn: object
+    metric_name: str
+    checkpoint: object
+    checkpoint_every: int
+    progress: bool
+
+
+@dataclass
+class Data:
+    """Checked training arrays X (N, S_0), T (N, S_L), sample weights (N,) or None, and the
+    validation arrays or None."""
+
+    X: object
+    T: object
+    w: object = None
+    X_val: object = None
+    T_val: object = None
+
+
+class Run:
+    """One training run of ``net`` on ``data`` with ``settings``; :meth:`fit` trains it."""
+
+    def __init__(self, net, data, settings, rng, history):
+        self.net, self.data, self.s, self.rng, self.history = net, data, settings, rng, history
+        self.n = data.X.shape[0]
+        self.batch_size = min(settings.batch_size, self.n)
         self.steps_per_epoch = math.ceil(self.n / self.batch_size)
         self.params = net.parameters()
+        opt = settings.optimizer
         self.state = opt.state if _state_fits(opt.state, self.params) else opt.init(self.params)
         self.best_params = None
-        self.history = None
         self.bar = None
-        self.fast = _fast.supports(net, loss, rates, w)
-        self.fused = self.fast and _fast.can_fuse_sgd(opt, l1, clip_norm)
+        self.fast = _fast.supports(net, settings.loss, settings.dropout, data.w)
+        self.fused = self.fast and _fast.can_fuse_sgd(opt, settings.penalty.l1, settings.clip_norm)
         self.workspaces = {}
 
-    def restore(self, path):
-        """Continue the run saved at ``path``; returns the first epoch still to train."""
-        net, xp, loss, opt = self.net, self.net.xp, self.loss, self.opt
-        arrays, meta = load_checkpoint(path, net)
-        if meta.get("loss") != loss.name:
-            raise ValueError(f"checkpoint file {str(path)!r} was trained with loss {meta.get('loss')!r}, "
-                             f"not {loss.name!r}")
-        if meta["optimizer"]["name"] != opt.name:
-            raise ValueError(f"checkpoint file {str(path)!r} was trained with optimizer "
-                             f"{meta['optimizer']['name']!r}, not {opt.name!r}")
-        d = resolve_dtype(xp, net.dtype)
-        for l in range(1, net.n_layers + 1):
-            net.weights[l][...] = xp.asarray(np.asarray(arrays[f"W.{l}"]), dtype=d)
-            net.biases[l][...] = xp.asarray(np.asarray(arrays[f"b.{l}"]), dtype=d)
-        self.state = optimizer_state_from(arrays, meta, xp, d)
-        self.rng.bit_generator.state = meta["rng"]
-        if hasattr(self.sched, "load_state") and meta.get("schedule"):
-            self.sched.load_state(meta["schedule"])
-        if self.stopper is not None and meta.get("stopper"):
-            self.stopper.load_state(meta["stopper"])
-            if "best.0" in arrays:
-                self.best_params = [xp.asarray(np.asarray(arrays[f"best.{i}"]), dtype=d)
-                                    for i in range(len(self.params))]
-        self.history = History.from_dict(meta["history"])
-        return int(meta["epoch"]) + 1
+    # --- the epochs --------------------------------------------------------------------------------
+
+    def fit(self, resume=None):
+        """Train from the first epoch (or the one after ``resume``'s) to the last; returns History."""
+        s = self.s
+        start_epoch = 1 if resume is None else restore_run(self, resume)
+        if hasattr(s.schedule, "setup"):
+            s.schedule.setup(self.steps_per_epoch, s.epochs * self.steps_per_epoch)
+        if s.progress:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=(s.epochs - start_epoch + 1) * self.steps_per_epoch, unit="batch",
+                            dynamic_ncols=True)
+        ctrl_c = _DeferredInterrupt()
+        try:
+            for epoch in range(start_epoch, s.epochs + 1):
+                t0 = time.perf_counter()
+                train_loss, lr = self.epoch(epoch, ctrl_c)
+                stop_now = self.end_of_epoch(epoch, train_loss, lr, t0)
+                if s.checkpoint is not None and (epoch % s.checkpoint_every == 0 or epoch == s.epochs or stop_now):
+                    save_run(self, s.checkpoint, epoch)
+                if stop_now:
+                    break
+        except KeyboardInterrupt:
+            self.history.interrupted = True
+            self.finish()
+            raise TrainingInterrupted(self.history) from None
+        finally:
+            ctrl_c.restore()
+            if self.bar is not None:
+                self.bar.close()
+        self.finish()
+        return self.history
 
     def epoch(self, epoch, ctrl_c):
         """One pass over the data; returns (mean training loss, the last step's learning rate)."""
         # One shuffle per epoch; each batch gathers its rows (no copy of the whole data set).
-        order = self.rng.permutation(self.n) if self.shuffle else np.arange(self.n)
-        total, lr = 0.0, self.opt.lr
+        opt, schedule = self.s.optimizer, self.s.schedule
+        order = self.rng.permutation(self.n) if self.s.shuffle else np.arange(self.n)
+        total, lr = 0.0, opt.lr
         for start in range(0, self.n, self.batch_size):
             idx = order[start:start + self.batch_size]
-            lr = self.opt.lr * float(self.sched(self.state["step"]))
+            lr = opt.lr * float(schedule(self.state["step"]))
             # Overflow shows up as a non-finite loss or gradient, which becomes TrainingDiverged.
             with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
                 J = self.step(idx, lr)
@@ -79,65 +133,100 @@ class _Run:
                 self.bar.set_postfix(epoch=epoch, loss=f"{J:.4g}", refresh=False)
         return total / self.n, lr
 
-    def step(self, idx, lr):
-        """One update on the rows ``idx``: the NumPy fast path when it applies, else the core."""
-        net, opt, state, loss = self.net, self.opt, self.state, self.loss
-        if self.fast:
-            ws = self.workspaces.get(len(idx))
-            if ws is None:
-                ws = self.workspaces[len(idx)] = _fast.Workspace(net, len(idx))
-            ws.load(self.X, self.T, idx)
-            if self.fused:
-                return fused_sgd_step(net, ws, loss, state, lr, self.l2)
-            J = ws.step(net, loss)
-            return apply_update(net, J, ws.gW, ws.gb, opt, state, self.params, lr, self.l1, self.l2, self.clip_norm)
-        xp = net.xp
-        ii = xp.asarray(idx)
-        Xb, Tb = xp.take(self.X, ii, axis=0), xp.take(self.T, ii, axis=0)
-        wb = None if self.w is None else xp.take(self.w, ii, axis=0)
-        return core_step(net, Xb, Tb, wb, loss, opt, state, self.params, lr, self.l1, self.l2, self.clip_norm,
-                     self.rates, self.rng)
+    # --- one step ----------------------------------------------------------------------------------
 
-    def end_of_epoch(self, epoch, train_loss, lr, t0, Xv, Tv, metric_fn, callbacks):
+    def step(self, idx, lr):
+        """One update on the rows ``idx`` with learning rate η = ``lr``; returns J_B (with penalty)."""
+        if not self.fast:
+            return self._core_step(idx, lr)
+        ws = self.workspaces.get(len(idx))
+        if ws is None:
+            ws = self.workspaces[len(idx)] = _fast.Workspace(self.net, len(idx), self.s.loss)
+        ws.load(self.data.X, self.data.T, idx)
+        if self.fused:
+            return self._fused_sgd_step(ws, lr)
+        J = ws.step(self.net)
+        return self._update(J, ws.gW, ws.gb, lr)
+
+    def _core_step(self, idx, lr):
+        """Back-propagation through the array-namespace core (``Network.forward``/``backward``)."""
+        net, loss, data, xp = self.net, self.s.loss, self.data, self.net.xp
+        ii = xp.asarray(idx)
+        Xb, Tb = xp.take(data.X, ii, axis=0), xp.take(data.T, ii, axis=0)
+        wb = None if data.w is None else xp.take(data.w, ii, axis=0)
+        trace = net.forward(Xb, dropout=self.s.dropout, rng=self.rng, checked=True)
+        J = float(net.trace_loss(trace, Tb, loss, wb))
+        g = net.backward(trace, Tb, loss, sample_weight=wb, input_gradient=False, checked=True)
+        return self._update(J, list(g.weights), list(g.biases), lr)
+
+    def _fused_sgd_step(self, ws, lr):
+        """Plain SGD with the update folded into the products (see ``fastpath.Workspace.sgd_step``)."""
+        extra = self.s.penalty.value(self.net.weights)  # of the weights this step starts from
+        J = ws.sgd_step(self.net, lr, self.s.penalty.l2)
+        if J is None or not math.isfinite(J + extra):
+            raise TrainingDiverged(_diverged("the loss or a gradient"))
+        self.state["step"] += 1
+        return J + extra
+
+    def _update(self, J, dW, db, lr):
+        """Add the penalty to J and ∂J/∂W, clip, check for divergence, and apply the optimiser."""
+        xp, penalty = self.net.xp, self.s.penalty
+        if penalty:
+            J += penalty.value(self.net.weights)
+            dW = penalty.gradients(self.net.weights, dW)
+        grads = [g for pair in zip(dW, db) for g in pair]  # [dW1, db1, dW2, …] like net.parameters()
+        if not math.isfinite(J):
+            raise TrainingDiverged(_diverged("the loss"))
+        if not all(bool(xp.all(xp.isfinite(g))) for g in db):
+            raise TrainingDiverged(_diverged("a gradient"))
+        c = self.s.clip_norm
+        if c is not None:
+            norm = math.sqrt(sum(float(xp.sum(g * g)) for g in grads))
+            if norm > c:
+                grads = [g * (c / norm) for g in grads]
+        self.s.optimizer.apply(grads, self.state, self.params, lr)
+        return J
+
+    # --- after each epoch --------------------------------------------------------------------------
+
+    def end_of_epoch(self, epoch, train_loss, lr, t0):
         """Validate, record, schedule, early-stop and call back; True when training should stop."""
-        net, history, stopper = self.net, self.history, self.stopper
+        net, s, history, data = self.net, self.s, self.history, self.data
         val_loss = val_metric = None
-        if Xv is not None:
-            tr = net.forward(Xv, checked=True)
-            val_loss = float(net.trace_loss(tr, Tv, self.loss))
-            val_metric = float(metric_fn(Tv, tr.output))
+        if data.X_val is not None:
+            trace = net.forward(data.X_val, checked=True)
+            val_loss = float(net.trace_loss(trace, data.T_val, s.loss))
+            val_metric = float(s.metric_fn(data.T_val, trace.output))
         history.append(epoch=epoch, loss=train_loss, val_loss=val_loss, val_metric=val_metric, lr=lr,
                        time=time.perf_counter() - t0)
         monitored = train_loss if val_loss is None else val_loss
-        if hasattr(self.sched, "epoch_end"):
-            self.sched.epoch_end(monitored)
+        if hasattr(s.schedule, "epoch_end"):
+            s.schedule.epoch_end(monitored)
         stop_now = False
-        if stopper is not None:
-            if stopper.update(epoch, monitored):
+        if s.stopper is not None:
+            if s.stopper.update(epoch, monitored):
                 self.best_params = [net.xp.asarray(p, copy=True) for p in self.params]
-            stop_now = stopper.should_stop
+            stop_now = s.stopper.should_stop
         if self.bar is not None:
             self.bar.write(_epoch_line(history), file=sys.stderr)
-        for cb in callbacks:
+        for cb in s.callbacks:
             if cb(net, history) is True:
                 stop_now = True
         history.stopped_early = history.stopped_early or stop_now
         return stop_now
 
-    def save(self, path, epoch):
-        sched, stopper = self.sched, self.stopper
-        save_checkpoint(path, self.net, epoch=epoch, optimizer=self.opt, opt_state=self.state, rng=self.rng,
-                        schedule_state=sched.state() if hasattr(sched, "state") else None,
-                        stopper_state=stopper.state() if stopper is not None else None,
-                        best_params=self.best_params, history=self.history, loss_name=self.loss.name)
-
     def finish(self):
         """Keep the optimiser's state for a later call; restore early stopping's best weights."""
-        self.opt.state = self.state
-        if self.stopper is not None and self.best_params is not None:
+        self.s.optimizer.state = self.state
+        if self.s.stopper is not None and self.best_params is not None:
             for p, best in zip(self.params, self.best_params):
                 p[...] = best
-            self.history.best_epoch = self.stopper.best_epoch
+            self.history.best_epoch = self.s.stopper.best_epoch
+
+
+def _diverged(what):
+    return (f"training diverged: {what} became NaN or infinite; the network keeps its last finite weights. "
+            f"Try a smaller learning rate, scaled inputs (e.g. standardised features), or clip_norm")
 
 
 def _epoch_line(h):

@@ -1,4 +1,5 @@
-"""Training checkpoints: everything needed to continue a run exactly where it stopped.
+"""A run's state on disk: writing a checkpoint and restoring a run from it, in one place, so that
+what is written and what is read can never drift apart.
 
 One safetensors file: the network's W[l] and b[l], the optimiser's state arrays and the best
 weights kept by early stopping as tensors; the epoch, optimiser step and hyperparameters, the RNG's
@@ -9,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._array import to_numpy
+from .._array import resolve_dtype, to_numpy
 from .._files import FileFormatError, read_arrays, write_arrays
 from ..history import History
 
-__all__ = ["save_checkpoint", "load_checkpoint", "CHECKPOINT_FORMAT"]
+__all__ = ["save_run", "restore_run", "save_checkpoint", "load_checkpoint", "CHECKPOINT_FORMAT"]
 
 CHECKPOINT_FORMAT = 1
 _KEY = "ffnn_checkpoint"
@@ -79,3 +80,38 @@ def optimizer_state_from(arrays, meta, xp, dtype):
             i += 1
         state[slot] = values
     return state
+
+
+def save_run(run, path, epoch):
+    """Write ``run``'s state after ``epoch`` to ``path`` (atomically)."""
+    s = run.s
+    save_checkpoint(path, run.net, epoch=epoch, optimizer=s.optimizer, opt_state=run.state, rng=run.rng,
+                    schedule_state=s.schedule.state() if hasattr(s.schedule, "state") else None,
+                    stopper_state=s.stopper.state() if s.stopper is not None else None,
+                    best_params=run.best_params, history=run.history, loss_name=s.loss.name)
+
+
+def restore_run(run, path):
+    """Put ``run`` back in the state saved at ``path``; returns the first epoch still to train."""
+    net, xp, s = run.net, run.net.xp, run.s
+    arrays, meta = load_checkpoint(path, net)
+    if meta.get("loss") != s.loss.name:
+        raise ValueError(f"checkpoint file {str(path)!r} was trained with loss {meta.get('loss')!r}, "
+                         f"not {s.loss.name!r}")
+    if meta["optimizer"]["name"] != s.optimizer.name:
+        raise ValueError(f"checkpoint file {str(path)!r} was trained with optimizer "
+                         f"{meta['optimizer']['name']!r}, not {s.optimizer.name!r}")
+    d = resolve_dtype(xp, net.dtype)
+    for l in range(1, net.n_layers + 1):
+        net.weights[l][...] = xp.asarray(np.asarray(arrays[f"W.{l}"]), dtype=d)
+        net.biases[l][...] = xp.asarray(np.asarray(arrays[f"b.{l}"]), dtype=d)
+    run.state = optimizer_state_from(arrays, meta, xp, d)
+    run.rng.bit_generator.state = meta["rng"]
+    if hasattr(s.schedule, "load_state") and meta.get("schedule"):
+        s.schedule.load_state(meta["schedule"])
+    if s.stopper is not None and meta.get("stopper"):
+        s.stopper.load_state(meta["stopper"])
+        if "best.0" in arrays:
+            run.best_params = [xp.asarray(np.asarray(arrays[f"best.{i}"]), dtype=d) for i in range(len(run.params))]
+    run.history = History.from_dict(meta["history"])
+    return int(meta["epoch"]) + 1
