@@ -9,7 +9,9 @@ __all__ = ["History"]
 
 
 def _nan_to_none(values):
-    return [None if (isinstance(v, float) and not math.isfinite(v)) else v for v in values]
+    """JSON has no NaN or infinity: they become None, in nested per-layer lists too."""
+    return [_nan_to_none(v) if isinstance(v, list) else (None if isinstance(v, float) and not math.isfinite(v) else v)
+            for v in values]
 
 
 @dataclass
@@ -29,6 +31,13 @@ class History:
         The learning rate of the epoch's last step.
     time : list of float
         Wall-clock seconds per epoch.
+    grad_norm, delta_mean, update_ratio : list of list of float
+        Gradient-flow diagnostics per epoch, one value per layer l = 1..L: ‖∂J/∂W[l]‖, mean |δ[l]| and
+        ‖ΔW[l]‖/‖W[l]‖ on the epoch's last minibatch (see :mod:`ffnn.training.diagnostics`); empty
+        lists when training ran with ``diagnostics=False``.
+    dead_fraction : list of list of float or None
+        Per epoch, one value per hidden layer: the fraction of relu units that were 0 for every
+        sample of the epoch (None for other activations).
     metric : str
         Name of the validation metric ("accuracy" or "r2").
     loss_includes_penalty : bool
@@ -43,6 +52,10 @@ class History:
     val_metric: list = field(default_factory=list)
     lr: list = field(default_factory=list)
     time: list = field(default_factory=list)
+    grad_norm: list = field(default_factory=list)
+    delta_mean: list = field(default_factory=list)
+    update_ratio: list = field(default_factory=list)
+    dead_fraction: list = field(default_factory=list)
     metric: str = ""
     loss_includes_penalty: bool = False
     best_epoch: int | None = None
@@ -58,9 +71,23 @@ class History:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        for k in ("loss", "val_loss", "val_metric"):
+        for k in ("loss", "val_loss", "val_metric", "grad_norm", "delta_mean", "update_ratio", "dead_fraction"):
             d[k] = _nan_to_none(d[k])
         return d
+
+    @property
+    def has_diagnostics(self) -> bool:
+        return any(len(v) > 0 for v in self.grad_norm)
+
+    def plot(self, path=None, title="ffnn training"):
+        """The loss curves and, when recorded, the gradient-flow diagnostics per layer, as a
+        matplotlib Figure (shown inline in a notebook); also written as a PNG when ``path`` is given."""
+        from .plot import history_figure, save_figure
+
+        fig = history_figure(self, title)
+        if path is not None:
+            save_figure(fig, path)
+        return fig
 
     @classmethod
     def from_dict(cls, d) -> "History":

@@ -144,7 +144,8 @@ def cmd_train(args):
             net, X_train, T_train, loss=loss, optimizer=opt, epochs=args.epochs, batch_size=args.batch_size,
             l1=args.l1, l2=args.l2, schedule=args.schedule, validation=args.validation,
             early_stopping=args.early_stopping or None, seed=args.seed, progress=not args.quiet,
-            checkpoint=args.checkpoint, resume=args.resume, dropout=args.dropout, metric=metric)
+            checkpoint=args.checkpoint, resume=args.resume, dropout=args.dropout, metric=metric,
+            diagnostics=args.diagnostics)
     except ffnn.TrainingInterrupted as exc:
         history, interrupted = exc.history, True
         print(f"ffnn: interrupted after {len(history)} complete epochs; saving what was asked for", file=sys.stderr)

@@ -119,7 +119,9 @@ def build_parser():
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     t.add_argument("--out", default="model.safetensors", help="model file (default model.safetensors)")
-    t.add_argument("--plot", help="PNG of the loss and validation curves")
+    t.add_argument("--plot", help="PNG of the loss and validation curves and the per-layer gradient flow")
+    t.add_argument("--no-diagnostics", dest="diagnostics", action="store_false",
+                   help="do not record the per-layer gradient-flow diagnostics")
     t.add_argument("--metrics", help="JSON file of the final metrics")
     t.add_argument("--checkpoint", metavar="PATH", help="write a checkpoint here every epoch")
     t.add_argument("--resume", metavar="PATH", help="continue from a checkpoint")

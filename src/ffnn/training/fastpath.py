@@ -126,7 +126,22 @@ class Workspace:
         J = self._forward_backward(net)
         for l in range(1, net.n_layers + 1):
             np.matmul(self.h[l - 1].T, self.d[l], out=self.gW[l - 1])
+        self._scale, self._gW_ready = 1.0, True
         return J
+
+    def last_gradients(self):
+        """``(dW, deltas, scale)`` of the last step, for diagnostics: ∂J/∂W[l] and δ[l] for l = 1..L,
+        each times ``scale`` (−η after a fused SGD step, which scales δ in place; 1 otherwise). The
+        products a[l−1]ᵀδ[l] are computed here when that step did not need them."""
+        if not self._gW_ready:
+            for l in range(1, len(self.d)):
+                np.matmul(self.h[l - 1].T, self.d[l], out=self.gW[l - 1])
+            self._gW_ready = True
+        return self.gW, self.d[1:], self._scale
+
+    def hidden_activations(self):
+        """a[1], …, a[L−1] of the last step (views of the buffers)."""
+        return self.h[1:-1]
 
     def sgd_step(self, net, lr, l2):
         """Forward, backward and the plain-SGD update W ← (1 − ηλ₂)W − η a[l−1]ᵀδ[l]; returns J (no penalty).
@@ -142,6 +157,7 @@ class Workspace:
         Ws, bs = net.weights.to_list(), net.biases.to_list()
         if not (np.isfinite(J) and all(np.isfinite(gb).all() for gb in self.gb)):
             return None
+        self._scale = 1.0  # what d (and, when computed, gW) hold: δ times this
         decay = 1.0 - lr * l2
         blas = _scipy_blas() if self.n <= SMALL_BATCH else None
         if blas is not None:
@@ -149,7 +165,9 @@ class Workspace:
             for l in range(1, L + 1):
                 _gemm_into(gemm, h[l - 1].T, d[l], Ws[l - 1], alpha=-lr, beta=decay)
                 bs[l - 1] -= lr * self.gb[l - 1]
+            self._gW_ready = False
             return J
+        self._scale, self._gW_ready = -lr, True
         for l in range(1, L + 1):
             d[l] *= -lr
             np.matmul(h[l - 1].T, d[l], out=self.gW[l - 1])

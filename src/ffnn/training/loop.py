@@ -48,7 +48,7 @@ def _default_metric(net, loss):
 def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0, l2=0.0, schedule=None,
           validation=None, early_stopping=None, shuffle=True, seed=None, callbacks=(), progress=False,
           checkpoint=None, checkpoint_every=1, resume=None, dropout=0.0, clip_norm=None, metric=None,
-          sample_weight=None):
+          sample_weight=None, diagnostics=True):
     """Train ``net`` in place by minibatch gradient descent; returns a :class:`History`.
 
     Parameters
@@ -93,6 +93,9 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
         Validation metric; default accuracy for classification losses, R² otherwise.
     sample_weight : array (N,), optional
         Per-sample weights in the loss (built-in losses only).
+    diagnostics : bool
+        Record the gradient-flow diagnostics in the History (per layer: ‖∂J/∂W[l]‖, mean |δ[l]|,
+        ‖ΔW[l]‖/‖W[l]‖, dead relu units; see :mod:`ffnn.training.diagnostics`).
 
     Raises
     ------
@@ -106,7 +109,7 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
     settings = _settings(net, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size, l1=l1, l2=l2,
                          schedule=schedule, early_stopping=early_stopping, shuffle=shuffle, callbacks=callbacks,
                          progress=progress, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                         dropout=dropout, clip_norm=clip_norm, metric=metric)
+                         dropout=dropout, clip_norm=clip_norm, metric=metric, diagnostics=diagnostics)
     if validation is not None and not isinstance(validation, (tuple, list)):
         validation = number("validation fraction", validation, low=0, low_open=True, high=1, high_open=True)
     rng = _generator(seed)
@@ -120,7 +123,7 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
 
 
 def _settings(net, *, loss, optimizer, epochs, batch_size, l1, l2, schedule, early_stopping, shuffle, callbacks,
-              progress, checkpoint, checkpoint_every, dropout, clip_norm, metric):
+              progress, checkpoint, checkpoint_every, dropout, clip_norm, metric, diagnostics):
     """Every argument of :func:`train` but the data, checked before anything changes."""
     from ..metrics import get_metric
 
@@ -142,7 +145,7 @@ def _settings(net, *, loss, optimizer, epochs, batch_size, l1, l2, schedule, ear
         metric_fn=get_metric(metric) if metric is not None else None,
         metric_name=metric if isinstance(metric, str) else getattr(metric, "__name__", "metric"),
         checkpoint=checkpoint, checkpoint_every=integer("checkpoint_every", checkpoint_every, low=1),
-        progress=bool(progress))
+        progress=bool(progress), diagnostics=bool(diagnostics))
 
 
 def _generator(seed):

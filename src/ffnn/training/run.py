@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import fastpath as _fast
+from .diagnostics import Diagnostics
 from .state import restore_run, save_run
 from .stopping import TrainingDiverged, TrainingInterrupted, _DeferredInterrupt
 
@@ -49,6 +50,7 @@ class Settings:
     checkpoint: object
     checkpoint_every: int
     progress: bool
+    diagnostics: bool = True
 
 
 @dataclass
@@ -79,6 +81,7 @@ class Run:
         self.fast = _fast.supports(net, settings.loss, settings.dropout, data.w)
         self.fused = self.fast and _fast.can_fuse_sgd(opt, settings.penalty.l1, settings.clip_norm)
         self.workspaces = {}
+        self.diag = Diagnostics(net) if settings.diagnostics else None
 
     # --- the epochs --------------------------------------------------------------------------------
 
@@ -120,12 +123,17 @@ class Run:
         opt, schedule = self.s.optimizer, self.s.schedule
         order = self.rng.permutation(self.n) if self.s.shuffle else np.arange(self.n)
         total, lr = 0.0, opt.lr
+        if self.diag is not None:
+            self.diag.start_epoch()
         for start in range(0, self.n, self.batch_size):
             idx = order[start:start + self.batch_size]
             lr = opt.lr * float(schedule(self.state["step"]))
+            last = start + self.batch_size >= self.n
+            if last and self.diag is not None:
+                self.diag.before_last_step()
             # Overflow shows up as a non-finite loss or gradient, which becomes TrainingDiverged.
             with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-                J = self.step(idx, lr)
+                J = self.step(idx, lr, last)
             total += J * len(idx)
             ctrl_c.check()  # Ctrl-C takes effect here, between steps, never halfway through an update
             if self.bar is not None:
@@ -135,20 +143,31 @@ class Run:
 
     # --- one step ----------------------------------------------------------------------------------
 
-    def step(self, idx, lr):
-        """One update on the rows ``idx`` with learning rate η = ``lr``; returns J_B (with penalty)."""
+    def step(self, idx, lr, last=False):
+        """One update on the rows ``idx`` with learning rate η = ``lr``; returns J_B (with penalty).
+
+        ``last``: the epoch's last step, whose gradients the diagnostics record.
+        """
         if not self.fast:
-            return self._core_step(idx, lr)
+            return self._core_step(idx, lr, last)
         ws = self.workspaces.get(len(idx))
         if ws is None:
             ws = self.workspaces[len(idx)] = _fast.Workspace(self.net, len(idx), self.s.loss)
         ws.load(self.data.X, self.data.T, idx)
         if self.fused:
-            return self._fused_sgd_step(ws, lr)
-        J = ws.step(self.net)
-        return self._update(J, ws.gW, ws.gb, lr)
+            J = self._fused_sgd_step(ws, lr)
+        else:
+            J = ws.step(self.net)
+            if last and self.diag is not None:
+                self.diag.gradients(*ws.last_gradients())
+            J = self._update(J, ws.gW, ws.gb, lr)
+        if self.diag is not None:
+            self.diag.hidden_activations(ws.hidden_activations())
+            if last and self.fused:
+                self.diag.gradients(*ws.last_gradients())
+        return J
 
-    def _core_step(self, idx, lr):
+    def _core_step(self, idx, lr, last=False):
         """Back-propagation through the array-namespace core (``Network.forward``/``backward``)."""
         net, loss, data, xp = self.net, self.s.loss, self.data, self.net.xp
         ii = xp.asarray(idx)
@@ -157,6 +176,10 @@ class Run:
         trace = net.forward(Xb, dropout=self.s.dropout, rng=self.rng, checked=True)
         J = float(net.trace_loss(trace, Tb, loss, wb))
         g = net.backward(trace, Tb, loss, sample_weight=wb, input_gradient=False, checked=True)
+        if self.diag is not None:
+            self.diag.hidden_activations(trace.a[1:-1])
+            if last:
+                self.diag.gradients(list(g.weights), list(g.deltas))
         return self._update(J, list(g.weights), list(g.biases), lr)
 
     def _fused_sgd_step(self, ws, lr):
@@ -198,7 +221,7 @@ class Run:
             val_loss = float(net.trace_loss(trace, data.T_val, s.loss))
             val_metric = float(s.metric_fn(data.T_val, trace.output))
         history.append(epoch=epoch, loss=train_loss, val_loss=val_loss, val_metric=val_metric, lr=lr,
-                       time=time.perf_counter() - t0)
+                       time=time.perf_counter() - t0, **(self.diag.epoch_record() if self.diag is not None else {}))
         monitored = train_loss if val_loss is None else val_loss
         if hasattr(s.schedule, "epoch_end"):
             s.schedule.epoch_end(monitored)

@@ -1,0 +1,91 @@
+"""Gradient-flow diagnostics: what happens inside the network during training, per epoch and layer.
+
+For each epoch and each layer l = 1..L, :class:`ffnn.History` records
+
+    grad_norm[l]     ‖∂J/∂W[l]‖_F                 (the loss's gradient, without the L1/L2 term)
+    delta_mean[l]    mean_n,k |δ[l]_nk|            (Wichmann's H, the error term back-propagation caches)
+    update_ratio[l]  ‖ΔW[l]‖_F / ‖W[l]‖_F          (the step's size against the weights' size)
+
+measured on the epoch's last minibatch, from the arrays that step computes anyway; and for each
+hidden layer l = 1..L−1
+
+    dead_fraction[l] for a relu layer, the fraction of units whose activation a[l] was 0 for every
+                     sample of the epoch: a dead ReLU, whose σ′ = 0 passes no gradient (None for
+                     other activations, whose σ′ never vanishes outright)
+
+accumulated over every minibatch of the epoch. A vanishing gradient shows as grad_norm and
+delta_mean falling by orders of magnitude from layer L down to layer 1.
+
+The cost is one maximum over each hidden layer's activations per step and, once per epoch, a copy
+and a few norms of the weights; ``train(..., diagnostics=False)`` turns it all off.
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["Diagnostics"]
+
+
+class Diagnostics:
+    """Collects one epoch's diagnostics for a network with L layers; :meth:`epoch_record` returns them."""
+
+    def __init__(self, net):
+        from ..activations import relu
+
+        self.net = net
+        self.watched = [i for i, act in enumerate(net.activations[:-1]) if act == relu]  # hidden layers i + 1
+        self.alive = {}  # hidden layer index → units with a > 0 so far this epoch
+        self.before = None
+        self.last = {}
+
+    def start_epoch(self):
+        self.alive = {}
+        self.last = {}
+
+    def hidden_activations(self, a):
+        """Fold one minibatch's hidden activations ``a = [a[1], …, a[L−1]]`` into the alive units."""
+        for i in self.watched:
+            xp = _namespace(a[i])
+            seen = xp.max(a[i], axis=0) > 0
+            self.alive[i] = seen if i not in self.alive else (self.alive[i] | seen)
+
+    def before_last_step(self):
+        """Keep the weights the epoch's last step starts from (for the update ratio)."""
+        xp = self.net.xp
+        self.before = [xp.asarray(W, copy=True) for W in self.net.weights]
+
+    def gradients(self, dW, deltas, scale=1.0):
+        """The last step's ∂J/∂W[l] and δ[l] (each times ``scale``: the fused SGD step holds −η·them)."""
+        s = abs(scale) or math.nan  # η = 0: the fused step kept nothing to measure
+        self.last["grad_norm"] = [_norm(g) / s for g in dW]
+        self.last["delta_mean"] = [float(_namespace(d).mean(_namespace(d).abs(d))) / s for d in deltas]
+
+    def epoch_record(self):
+        """This epoch's values: a dict of per-layer lists (empty lists when nothing was measured)."""
+        rec = {"grad_norm": self.last.get("grad_norm", []), "delta_mean": self.last.get("delta_mean", [])}
+        if self.before is not None:
+            rec["update_ratio"] = [_norm(W - W0) / w0 if (w0 := _norm(W0)) > 0 else math.inf
+                                   for W, W0 in zip(self.net.weights, self.before)]
+        else:
+            rec["update_ratio"] = []
+        rec["dead_fraction"] = [1.0 - float(_namespace(self.alive[i]).mean(_as_float(self.alive[i])))
+                                if i in self.alive else None for i in range(self.net.n_layers - 1)]
+        self.before = None
+        return rec
+
+
+def _namespace(x):
+    from .._array import array_namespace
+
+    return array_namespace(x)
+
+
+def _norm(x):
+    xp = _namespace(x)
+    return math.sqrt(float(xp.sum(x * x)))
+
+
+def _as_float(mask):
+    xp = _namespace(mask)
+    return xp.astype(mask, xp.float64)
