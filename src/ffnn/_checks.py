@@ -32,12 +32,10 @@ def number(name, value, *, low=None, low_open=False, high=None, high_open=False)
     Python and NumPy numbers are accepted (``np.float32(1.0)`` too); bools and strings are not.
     Raises TypeError for a non-number, ValueError for a number out of range, naming ``name``.
     """
+    bounds = dict(low=low, low_open=low_open, high=high, high_open=high_open)
     if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be {describe(low=low, low_open=low_open, high=high, high_open=high_open)}, "
-                        f"got {value!r}")
-    v = float(value)
-    _in_range(name, v, value, low, low_open, high, high_open, False)
-    return v
+        raise _refusal(TypeError, name, value, bounds, False)
+    return _in_range(name, float(value), value, bounds, False)
 
 
 def integer(name, value, *, low=None, low_open=False, high=None, high_open=False):
@@ -45,26 +43,29 @@ def integer(name, value, *, low=None, low_open=False, high=None, high_open=False
 
     Raises TypeError for a non-number and ValueError for a fractional number or one out of range.
     """
-    if not isinstance(value, bool) and isinstance(value, Real) and not isinstance(value, Integral):
-        raise ValueError(f"{name} must be {describe(low=low, low_open=low_open, high=high, high_open=high_open, integer=True)}, "
-                         f"got {value!r}")
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be {describe(low=low, low_open=low_open, high=high, high_open=high_open, integer=True)}, "
-                        f"got {value!r}")
-    v = int(value)
-    _in_range(name, v, value, low, low_open, high, high_open, True)
+    bounds = dict(low=low, low_open=low_open, high=high, high_open=high_open)
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise _refusal(TypeError, name, value, bounds, True)
+    if not isinstance(value, Integral):
+        raise _refusal(ValueError, name, value, bounds, True)
+    return _in_range(name, int(value), value, bounds, True)
+
+
+def _in_range(name, v, given, bounds, is_int):
+    """``v`` when it is finite and within ``bounds``; otherwise a ValueError naming ``name``."""
+    low, high = bounds["low"], bounds["high"]
+    ok = math.isfinite(v)
+    if low is not None:
+        ok = ok and (v > low if bounds["low_open"] else v >= low)
+    if high is not None:
+        ok = ok and (v < high if bounds["high_open"] else v <= high)
+    if not ok:
+        raise _refusal(ValueError, name, given, bounds, is_int)
     return v
 
 
-def _in_range(name, v, given, low, low_open, high, high_open, is_int):
-    ok = math.isfinite(v)
-    if low is not None:
-        ok = ok and (v > low if low_open else v >= low)
-    if high is not None:
-        ok = ok and (v < high if high_open else v <= high)
-    if not ok:
-        what = describe(low=low, low_open=low_open, high=high, high_open=high_open, integer=is_int)
-        raise ValueError(f"{name} must be {what}, got {given!r}")
+def _refusal(kind, name, given, bounds, is_int):
+    return kind(f"{name} must be {describe(integer=is_int, **bounds)}, got {given!r}")
 
 
 def layer_sizes(sizes) -> tuple:
