@@ -17,4 +17,27 @@ __version__ = "0.1.0"
 
 __all__ = ["Activation", "Loss", "save", "load", "Network", "Trace", "Gradients", "gradcheck", "GradcheckReport", "train",
            "History", "EarlyStopping", "TrainingDiverged", "TrainingInterrupted", "Optimizer", "SGD", "Adam",
-           "AdamW", "RMSprop", "metrics", "schedules", "__version__"]
+           "AdamW", "RMSprop", "metrics", "schedules", "export_onnx", "export_c", "from_sklearn", "to_sklearn",
+           "from_torch", "__version__"]
+
+# Converters, loaded on first use so that ``import ffnn`` imports neither onnx, scikit-learn nor torch.
+_EXPORTS = ("export_onnx", "export_c", "from_sklearn", "to_sklearn", "from_torch")
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        from . import export
+
+        return getattr(export, name)
+    raise AttributeError(f"module 'ffnn' has no attribute {name!r}")
+
+
+def _network_to_torch(self):
+    """A ``torch.nn.Sequential`` computing this network (see :func:`ffnn.export.to_torch`)."""
+    from .export.torch_bridge import to_torch
+
+    return to_torch(self)
+
+
+# net.to_torch(): the converter lives in ffnn.export, which imports network.py, not the other way round.
+Network.to_torch = _network_to_torch

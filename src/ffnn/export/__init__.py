@@ -1,0 +1,35 @@
+"""Models leave and enter ffnn.
+
+- :func:`export_onnx` (onnx.py): an ONNX graph, verified in onnxruntime by the tests;
+  :func:`register_skl2onnx` lets skl2onnx convert ffnn's estimators inside a Pipeline.
+- :func:`export_c` (c.py): one dependency-free C99 header with constant weights and a predict function.
+- :func:`from_sklearn`, :func:`to_sklearn` (sklearn_bridge.py): scikit-learn's fitted MLPs to and from
+  ffnn networks and estimators.
+- :func:`from_torch`, :func:`to_torch` (torch_bridge.py): ``nn.Sequential`` of ``nn.Linear`` layers and
+  activations to and from ffnn networks.
+
+The modules import onnx, scikit-learn or torch only when a function runs, so importing this package
+(or ``ffnn``) stays light. Whatever a format cannot represent raises :class:`ConversionError` naming it.
+"""
+
+from importlib import import_module
+
+from ._model import ConversionError
+
+__all__ = ["export_onnx", "register_skl2onnx", "export_c", "from_sklearn", "to_sklearn", "from_torch", "to_torch",
+           "ConversionError"]
+
+_WHERE = {"export_onnx": "onnx", "register_skl2onnx": "onnx", "export_c": "c", "from_sklearn": "sklearn_bridge",
+          "to_sklearn": "sklearn_bridge", "from_torch": "torch_bridge", "to_torch": "torch_bridge"}
+
+
+def __getattr__(name):
+    if name in _WHERE:
+        value = getattr(import_module(f".{_WHERE[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
