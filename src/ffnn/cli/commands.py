@@ -334,6 +334,53 @@ def cmd_gradcheck(args):
     return 0 if report.passed else EXIT_ERROR
 
 
+def cmd_export(args):
+    fmt = args.format or ("c" if os.path.splitext(args.out)[1].lower() in (".h", ".hpp") else "onnx")
+    if fmt == "c" and args.dtype == "float64":
+        raise UsageError("ffnn export: the C header is float32; --dtype float64 is for --format onnx")
+    if fmt == "c" and args.opset is not None:
+        raise UsageError("ffnn export: --opset is for --format onnx")
+    if fmt == "onnx" and args.name != "model":
+        raise UsageError("ffnn export: --name is for --format c")
+    if fmt == "c":
+        from ..export.c import _C_KEYWORDS, _IDENT
+
+        if not _IDENT.match(args.name) or args.name in _C_KEYWORDS:
+            raise UsageError(f"ffnn export: --name must be a C identifier (letters, digits, underscores), "
+                             f"got {args.name!r}")
+    if fmt == "onnx":
+        from ..export.onnx import DEFAULT_OPSET, _check_opset
+
+        try:
+            opset = _check_opset(DEFAULT_OPSET if args.opset is None else args.opset)
+        except ImportError as exc:
+            raise CommandError(str(exc)) from None
+        except ValueError as exc:
+            raise UsageError(f"ffnn export: --opset: {exc}") from None
+    _check_output(args.out, "OUT")
+    if os.path.exists(args.out) and not args.force:
+        raise CommandError(f"output file {args.out!r} exists; pass --force to overwrite it")
+    net = _load_model(args.model)
+    from ..export import ConversionError
+
+    try:
+        if fmt == "onnx":
+            from ..export.onnx import export_onnx
+
+            export_onnx(net, args.out, dtype=args.dtype, opset=opset)
+        else:
+            from ..export.c import export_c
+
+            export_c(net, args.out, name=args.name)
+    except ConversionError as exc:
+        raise CommandError(f"model file {args.model!r}: {exc}") from None
+    except OSError as exc:
+        raise CommandError(str(exc)) from None
+    what = "C header" if fmt == "c" else "ONNX model"
+    print(f"{what} written to {args.out}")
+    return 0
+
+
 def cmd_bench(args):
     from .bench import main as bench_main
 

@@ -11,7 +11,7 @@ import sys
 
 from .._checks import describe, integer, layer_sizes, number
 from .errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, CommandError, UsageError
-from .commands import cmd_bench, cmd_evaluate, cmd_gradcheck, cmd_info, cmd_predict, cmd_train
+from .commands import cmd_bench, cmd_evaluate, cmd_export, cmd_gradcheck, cmd_info, cmd_predict, cmd_train
 
 
 class _Parser(argparse.ArgumentParser):
@@ -151,6 +151,19 @@ def build_parser():
     gc.add_argument("--samples", type=_positive_int, default=5)
     gc.add_argument("--seed", type=int, default=0)
 
+    ex = sub.add_parser("export", help="write a saved model as ONNX or as a C header",
+                        description="Write a saved model as an ONNX model (run by onnxruntime and other runtimes) "
+                                    "or as one dependency-free C99 header. The input scaling, classes and feature "
+                                    "names stored with the model go along.")
+    ex.add_argument("model", metavar="MODEL")
+    ex.add_argument("out", metavar="OUT", help="output file (.onnx or .h)")
+    ex.add_argument("--format", choices=["onnx", "c"], help="default: from OUT's extension (.h: c; else onnx)")
+    ex.add_argument("--dtype", choices=["float32", "float64"],
+                    help="ONNX float type (default: the model's); the C header is always float32")
+    ex.add_argument("--opset", type=int, metavar="N", help="ONNX opset (default 17)")
+    ex.add_argument("--name", default="model", help="C identifier prefix of the header's names (default model)")
+    ex.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+
     bench = sub.add_parser("bench", help="compare training speed with PyTorch and scikit-learn")
     bench.add_argument("--quick", action="store_true", help="a short run (fewer batches and settings)")
     bench.add_argument("--json", metavar="PATH", help="also write the numbers as JSON")
@@ -165,7 +178,7 @@ def _version():
 
 
 COMMANDS = {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate, "info": cmd_info,
-            "gradcheck": cmd_gradcheck, "bench": cmd_bench}
+            "gradcheck": cmd_gradcheck, "export": cmd_export, "bench": cmd_bench}
 
 
 def main(argv=None):
