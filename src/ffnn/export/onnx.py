@@ -210,7 +210,10 @@ def _check_opset(opset):
 
 
 def _graph_dtype(d, dtype):
-    name = d.dtype if dtype is None else str(np.dtype(dtype)) if not isinstance(dtype, str) else dtype
+    try:
+        name = d.dtype if dtype is None else np.dtype(dtype).name
+    except TypeError:
+        name = None
     if name not in ("float32", "float64"):
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
     return np.dtype(name)

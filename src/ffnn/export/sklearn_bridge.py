@@ -64,8 +64,8 @@ def from_sklearn(mlp, *, estimator=False):
         raise ConversionError(f"this {kind} is not fitted yet; call fit before converting it")
     for what, name in (("activation", mlp.activation), ("out_activation_", mlp.out_activation_)):
         if name not in _TO_FFNN:
-            raise ConversionError(f"{kind} {what}={name!r} has no ffnn equivalent (ffnn has "
-                                  f"{', '.join(sorted(_TO_FFNN))} among scikit-learn's)")
+            raise ConversionError(f"{kind} {what}={name!r} has no ffnn equivalent (ffnn takes scikit-learn's "
+                                  f"identity, logistic, tanh, relu and softmax)")
     hidden, out = _TO_FFNN[mlp.activation], _TO_FFNN[mlp.out_activation_]
     acts = [hidden] * (len(mlp.coefs_) - 1) + [out]
     dtype = np.dtype(mlp.coefs_[0].dtype).name
