@@ -14,7 +14,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Stochastic Optimizer:UserWarning
 
 
 def test_import_ffnn_loads_no_converter_dependency():
-    code = ("import sys, ffnn; ffnn.export_onnx; ffnn.from_torch; ffnn.Network.to_torch; "
+    code = ("import sys, ffnn; ffnn.export_onnx; ffnn.from_torch; ffnn.Network.to_torch; ffnn.export.register_skl2onnx; "
             "print([m for m in ('onnx', 'onnxruntime', 'skl2onnx', 'torch', 'sklearn') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -25,10 +25,11 @@ _EXPORTS = ("export_onnx", "export_c", "from_sklearn", "to_sklearn", "from_torch
 
 
 def __getattr__(name):
-    if name in _EXPORTS:
-        from . import export
+    if name in _EXPORTS or name == "export":
+        from importlib import import_module
 
-        return getattr(export, name)
+        export = import_module(".export", __name__)
+        return export if name == "export" else getattr(export, name)
     raise AttributeError(f"module 'ffnn' has no attribute {name!r}")
 
 
