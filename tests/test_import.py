@@ -14,7 +14,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:Stochastic Optimizer:UserWarning
 
 
 def test_import_ffnn_loads_no_converter_dependency():
-    code = ("import sys, ffnn; ffnn.export_onnx; ffnn.from_torch; ffnn.Network.to_torch; ffnn.export.register_skl2onnx; "
+    code = ("import sys, ffnn; ffnn.export_onnx; ffnn.from_torch; ffnn.Network.to_torch; "
+            "ffnn.export.register_skl2onnx; "
             "print([m for m in ('onnx', 'onnxruntime', 'skl2onnx', 'torch', 'sklearn') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
@@ -29,7 +30,8 @@ def _fitted(kind, dtype=np.float64):
     X = rng.normal(size=(90, 4)).astype(dtype)
     codes = np.argmax(X[:, :3] + 0.3 * rng.normal(size=(90, 3)), axis=1)
     if kind == "regressor":
-        return MLPRegressor(hidden_layer_sizes=(7, 5), activation="tanh", max_iter=30, random_state=0).fit(X, X[:, 0]), X
+        sk = MLPRegressor(hidden_layer_sizes=(7, 5), activation="tanh", max_iter=30, random_state=0)
+        return sk.fit(X, X[:, 0]), X
     if kind == "regressor2":
         return MLPRegressor(hidden_layer_sizes=(6,), activation="identity", max_iter=30, random_state=0).fit(
             X, X[:, :2]), X

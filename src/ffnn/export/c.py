@@ -139,7 +139,8 @@ def export_c(model, path=None, *, name="model", classes=None) -> str:
                   f"static const float {p}_input_scale[{sizes[0]}] = {{\n    {_floats(d.input_scale)}\n}};", ""]
     for l, (W, b) in enumerate(zip(d.weights, d.biases), start=1):
         rows = ",\n".join("    {" + _floats(row, indent="     ") + "}" for row in np.asarray(W).T)
-        lines += [f"/* layer {l}: {d.activation_names[l - 1]}; W[{l}] transposed: row j holds the weights into unit j */",
+        lines += [f"/* layer {l}: {d.activation_names[l - 1]}; W[{l}] transposed: row j holds the weights "
+                  f"into unit j */",
                   f"static const float {p}_W{l}[{sizes[l]}][{sizes[l - 1]}] = {{\n{rows}\n}};",
                   f"static const float {p}_b{l}[{sizes[l]}] = {{\n    {_floats(b)}\n}};", ""]
     if d.target_shift is not None:
