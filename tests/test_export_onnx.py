@@ -118,6 +118,14 @@ def test_float32_graph_of_a_float64_network():
     assert rel_err(out["prediction"], net.to(dtype="float32").predict(X)) <= 1e-6
 
 
+def test_network_on_another_array_namespace():
+    xp = pytest.importorskip("array_api_strict")
+    net = ffnn.Network([3, 5, 2], "gelu", "softmax", seed=0, xp=xp)
+    X = inputs(3, "float64")
+    want = np.asarray(ffnn._array.to_numpy(net.predict(xp.asarray(X))))
+    assert rel_err(run(ffnn.export_onnx(net), X)["probabilities"], want) <= 1e-12
+
+
 def test_bare_network_with_classes_and_a_single_sigmoid_unit():
     net = ffnn.Network([3, 4, 1], "relu", "sigmoid", seed=0)
     X = inputs(3, "float64")
@@ -306,7 +314,7 @@ def test_cli_export_onnx_and_its_errors(cli_models, tmp_path, capsys):
     model = models[("classify", "float64", "standard")]
     out = tmp_path / "m.onnx"
     assert main(["export", str(model), str(out)]) == 0
-    assert "ONNX model written to" in capsys.readouterr().out
+    assert "outputs probabilities, label" in capsys.readouterr().out
     net = ffnn.load(model)
     assert rel_err(run(onnx.load(str(out)), X)["probabilities"], _cli_predictions(net, X)[1]) <= 1e-12
     before = out.read_bytes()

@@ -367,17 +367,19 @@ def cmd_export(args):
         if fmt == "onnx":
             from ..export.onnx import export_onnx
 
-            export_onnx(net, args.out, dtype=args.dtype, opset=opset)
+            m = export_onnx(net, args.out, dtype=args.dtype, opset=opset)
+            outputs = ", ".join(o.name for o in m.graph.output)
+            print(f"ONNX model written to {args.out} (opset {opset}): input X (N, {net.sizes[0]}); outputs {outputs}")
         else:
             from ..export.c import export_c
 
-            export_c(net, args.out, name=args.name)
+            text = export_c(net, args.out, name=args.name)
+            functions = [f"{args.name}_{f}" for f in ("predict", "predict_label", "class_name", "feature_name")]
+            print(f"C header written to {args.out}: {', '.join(f for f in functions if f + '(' in text)}")
     except ConversionError as exc:
         raise CommandError(f"model file {args.model!r}: {exc}") from None
     except OSError as exc:
         raise CommandError(str(exc)) from None
-    what = "C header" if fmt == "c" else "ONNX model"
-    print(f"{what} written to {args.out}")
     return 0
 
 
