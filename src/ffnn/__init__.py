@@ -3,7 +3,7 @@
 The public API, re-exported; nothing else lives here.
 """
 
-from . import metrics, schedules
+from . import export, metrics, schedules  # export is light: its converters load on first use
 from .activations import Activation
 from .gradcheck import GradcheckReport, gradcheck
 from .history import History
@@ -20,25 +20,11 @@ __all__ = ["Activation", "Loss", "save", "load", "Network", "Trace", "Gradients"
            "AdamW", "RMSprop", "metrics", "schedules", "export_onnx", "export_c", "from_sklearn", "to_sklearn",
            "from_torch", "__version__"]
 
-# Converters, loaded on first use so that ``import ffnn`` imports neither onnx, scikit-learn nor torch.
 _EXPORTS = ("export_onnx", "export_c", "from_sklearn", "to_sklearn", "from_torch")
 
 
 def __getattr__(name):
-    if name in _EXPORTS or name == "export":
-        from importlib import import_module
-
-        export = import_module(".export", __name__)
-        return export if name == "export" else getattr(export, name)
+    # The converters load on first use, so that ``import ffnn`` imports neither onnx, scikit-learn nor torch.
+    if name in _EXPORTS:
+        return getattr(export, name)
     raise AttributeError(f"module 'ffnn' has no attribute {name!r}")
-
-
-def _network_to_torch(self):
-    """A ``torch.nn.Sequential`` computing this network (see :func:`ffnn.export.to_torch`)."""
-    from .export.torch_bridge import to_torch
-
-    return to_torch(self)
-
-
-# net.to_torch(): the converter lives in ffnn.export, which imports network.py, not the other way round.
-Network.to_torch = _network_to_torch
