@@ -21,7 +21,7 @@ def _driver(name, n_in, n_out, label):
     """A C program that reads rows of n_in numbers from stdin and prints the outputs (and the label)."""
     body = [f'#include "{name}.h"', "#include <stdio.h>", "int main(void)", "{",
             f"    float x[{n_in}], y[{n_out}];", "    int i;",
-            f"    while (scanf(\"%f\", &x[0]) == 1) {{",
+            "    while (scanf(\"%f\", &x[0]) == 1) {",
             f"        for (i = 1; i < {n_in}; ++i) if (scanf(\"%f\", &x[i]) != 1) return 1;",
             f"        {name}_predict(x, y);",
             f"        for (i = 0; i < {n_out}; ++i) printf(\"%.9g \", y[i]);"]

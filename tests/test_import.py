@@ -173,7 +173,7 @@ def test_to_torch_draws_no_random_numbers_and_converts_every_built_in():
 
 
 def test_what_torch_conversion_cannot_represent_is_named():
-    torch = _torch()
+    _torch()
     from torch import nn
 
     from ffnn.activations import Activation

@@ -265,6 +265,13 @@ class Network:
         new.biases = LayerList([convert(b) for b in self.biases], "biases", check_shapes=True)
         return new
 
+    def to_torch(self):
+        """A ``torch.nn.Sequential`` computing this network's forward pass (:func:`ffnn.export.to_torch`;
+        imports torch only when called)."""
+        from .export.torch_bridge import to_torch
+
+        return to_torch(self)
+
     def __getstate__(self):
         state = dict(self.__dict__)
         state["xp"] = None if self.xp is np else self.xp.__name__

@@ -6,7 +6,7 @@
 - :func:`from_sklearn`, :func:`to_sklearn` (sklearn_bridge.py): scikit-learn's fitted MLPs to and from
   ffnn networks and estimators.
 - :func:`from_torch`, :func:`to_torch` (torch_bridge.py): ``nn.Sequential`` of ``nn.Linear`` layers and
-  activations to and from ffnn networks; ``Network.to_torch`` is attached here.
+  activations to and from ffnn networks (``Network.to_torch`` calls :func:`to_torch`).
 
 The modules import onnx, scikit-learn or torch only when a function runs, so importing this package
 (or ``ffnn``) stays light. Whatever a format cannot represent raises :class:`ConversionError` naming it.
@@ -14,7 +14,6 @@ The modules import onnx, scikit-learn or torch only when a function runs, so imp
 
 from importlib import import_module
 
-from ..network import Network
 from ._model import ConversionError
 
 __all__ = ["export_onnx", "register_skl2onnx", "export_c", "from_sklearn", "to_sklearn", "from_torch", "to_torch",
@@ -34,12 +33,3 @@ def __getattr__(name):
 
 def __dir__():
     return sorted(set(globals()) | set(__all__))
-
-
-def _network_to_torch(self):
-    """A ``torch.nn.Sequential`` computing this network's forward pass (see :func:`to_torch`)."""
-    return __getattr__("to_torch")(self)
-
-
-# net.to_torch(): attached here because this package imports network.py, never the other way round.
-Network.to_torch = _network_to_torch

@@ -120,7 +120,6 @@ def export_c(model, path=None, *, name="model", classes=None) -> str:
     d = describe(model, classes=classes, what="export_c")
     p, P = name, name.upper()
     sizes = d.sizes
-    L = len(d.weights)
     k = d.n_outputs
     width = max(sizes)
     guard = f"{P}_H_INCLUDED"
@@ -134,7 +133,7 @@ def export_c(model, path=None, *, name="model", classes=None) -> str:
         f"#define {P}_N_INPUTS {sizes[0]}", f"#define {P}_N_OUTPUTS {k}", "",
     ]
     if d.input_shift is not None:
-        lines += [f"/* x' = (x - shift) / scale, the input scaling stored with the model */",
+        lines += ["/* x' = (x - shift) / scale, the input scaling stored with the model */",
                   f"static const float {p}_input_shift[{sizes[0]}] = {{\n    {_floats(d.input_shift)}\n}};",
                   f"static const float {p}_input_scale[{sizes[0]}] = {{\n    {_floats(d.input_scale)}\n}};", ""]
     for l, (W, b) in enumerate(zip(d.weights, d.biases), start=1):
@@ -144,7 +143,7 @@ def export_c(model, path=None, *, name="model", classes=None) -> str:
                   f"static const float {p}_W{l}[{sizes[l]}][{sizes[l - 1]}] = {{\n{rows}\n}};",
                   f"static const float {p}_b{l}[{sizes[l]}] = {{\n    {_floats(b)}\n}};", ""]
     if d.target_shift is not None:
-        lines += [f"/* prediction = a[L] * scale + shift, the target scaling stored with the model */",
+        lines += ["/* prediction = a[L] * scale + shift, the target scaling stored with the model */",
                   f"static const float {p}_target_shift[{sizes[-1]}] = {{\n    {_floats(d.target_shift)}\n}};",
                   f"static const float {p}_target_scale[{sizes[-1]}] = {{\n    {_floats(d.target_scale)}\n}};", ""]
 
@@ -173,11 +172,11 @@ def export_c(model, path=None, *, name="model", classes=None) -> str:
         body += [f"for (i = 0; i < {n_last}; ++i) y[i] = in[i] * {p}_target_scale[i] + {p}_target_shift[i];"]
     else:
         body += [f"for (i = 0; i < {n_last}; ++i) y[i] = in[i];"]
-    lines += [f"/* y = the network's outputs for one sample x */",
+    lines += ["/* y = the network's outputs for one sample x */",
               f"static inline void {p}_predict(const float *x, float *y)", "{"]
     lines += ["    " + s for s in body] + ["}", ""]
     if d.task == "classify" and d.output != "multilabel":
-        lines += [f"/* the index of the largest probability (the first on ties) */",
+        lines += ["/* the index of the largest probability (the first on ties) */",
                   f"static inline int {p}_predict_label(const float *x)", "{",
                   f"    float y[{k}];", "    int i, best = 0;", f"    {p}_predict(x, y);",
                   f"    for (i = 1; i < {k}; ++i) if (y[i] > y[best]) best = i;", "    return best;", "}", ""]
