@@ -28,3 +28,16 @@ def to_np(x):
     from ffnn._array import to_numpy
 
     return np.asarray(to_numpy(x))
+
+
+def blobs(n=120, k=3, d=4, seed=0):
+    """n samples of k Gaussian classes in d dimensions: (X, one-hot T, labels)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, k, size=n)
+    centers = rng.normal(scale=3, size=(k, d))
+    return centers[y] + rng.normal(size=(n, d)), np.eye(k)[y], y
+
+
+def same_weights(a, b):
+    """Whether two networks have bitwise equal parameters."""
+    return all(np.array_equal(to_np(x), to_np(y)) for x, y in zip(a.parameters(), b.parameters()))
