@@ -32,6 +32,17 @@ def test_to_dict_is_json_and_from_dict_restores_it():
     assert History.from_dict({}).epoch == []
 
 
+def test_per_layer_diagnostics_are_json_too():
+    h = _history()
+    h.grad_norm += [[0.5, math.inf], [0.25, 0.125]]
+    h.dead_fraction += [[None], [math.nan]]
+    d = h.to_dict()
+    assert d["grad_norm"] == [[0.5, None], [0.25, 0.125]] and d["dead_fraction"] == [[None], [None]]
+    back = History.from_dict(json.loads(json.dumps(d, allow_nan=False)))
+    assert back.grad_norm == [[0.5, None], [0.25, 0.125]] and back.has_diagnostics
+    assert not History().has_diagnostics
+
+
 def test_str_is_a_table_with_one_row_per_epoch():
     h = History(metric="r2")
     h.append(epoch=1, loss=0.5, val_loss=None, val_metric=None, lr=0.01, time=1.5)

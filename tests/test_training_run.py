@@ -52,25 +52,27 @@ def _run(net, X, T, w=None, **kwargs):
     settings = _settings(net, **{**dict(loss="cross_entropy", optimizer="sgd", epochs=1, batch_size=32, l1=0.0,
                                         l2=0.0, schedule=None, early_stopping=None, shuffle=False, callbacks=(),
                                         progress=False, checkpoint=None, checkpoint_every=1, dropout=0.0,
-                                        clip_norm=None, metric=None), **kwargs})
+                                        clip_norm=None, metric=None, diagnostics=True), **kwargs})
     data = Data(net.check_inputs(X), net.check_targets(T, X.shape[0]),
                 None if w is None else net.check_sample_weight(w, X.shape[0]))
     return Run(net, data, settings, np.random.default_rng(0), History())
 
 
-# (path, namespace, l1, l2, clip_norm): fused needs plain SGD without L1 or clipping; sample weights
-# (all ones: the same objective) and array-api-strict arrays take the core path.
+# (path, namespace, l1, l2, clip_norm, diagnostics): fused needs plain SGD without L1 or clipping;
+# sample weights (all ones: the same objective) and array-api-strict arrays take the core path.
 CASES = [
-    ("fused", "numpy", 0.0, 0.03, None),
-    ("fast", "numpy", 0.01, 0.03, None),
-    ("fast", "numpy", 0.01, 0.03, 0.05),
-    ("core", "numpy", 0.01, 0.03, 0.05),
-    ("core", "array_api_strict", 0.01, 0.03, 0.05),
+    ("fused", "numpy", 0.0, 0.03, None, True),
+    ("fused", "numpy", 0.0, 0.03, None, False),
+    ("fast", "numpy", 0.01, 0.03, None, True),
+    ("fast", "numpy", 0.01, 0.03, 0.05, True),
+    ("fast", "numpy", 0.01, 0.03, 0.05, False),
+    ("core", "numpy", 0.01, 0.03, 0.05, True),
+    ("core", "array_api_strict", 0.01, 0.03, 0.05, True),
 ]
 
 
-@pytest.mark.parametrize("path,ns,l1,l2,clip", CASES)
-def test_steps_follow_the_formula_on_every_path(path, ns, l1, l2, clip):
+@pytest.mark.parametrize("path,ns,l1,l2,clip,diagnostics", CASES)
+def test_steps_follow_the_formula_on_every_path(path, ns, l1, l2, clip, diagnostics):
     xp = np if ns == "numpy" else pytest.importorskip("array_api_strict")
     X, T, _ = _blobs(20)
     net = ffnn.Network([4, 5, 3], "tanh", "softmax", seed=0, xp=xp)
@@ -79,7 +81,7 @@ def test_steps_follow_the_formula_on_every_path(path, ns, l1, l2, clip):
         net.biases[l] = xp.asarray(bs[l - 1].copy())  # the reference keeps its own copy
     w = np.ones(20) if path == "core" and ns == "numpy" else None
     run = _run(net, xp.asarray(X), xp.asarray(T), w=w, optimizer=ffnn.SGD(0.1), epochs=2, batch_size=10,
-               l1=l1, l2=l2, clip_norm=clip)
+               l1=l1, l2=l2, clip_norm=clip, diagnostics=diagnostics)
     assert (run.fast, run.fused) == {"fused": (True, True), "fast": (True, False), "core": (False, False)}[path]
     h = run.fit()
     batches = [np.arange(0, 10), np.arange(10, 20)] * 2
