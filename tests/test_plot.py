@@ -1,9 +1,10 @@
-"""ffnn.plot: training curves written as a PNG, atomically, with or without validation data."""
+"""ffnn.plot: training curves (and the per-layer diagnostics when recorded) as a figure, and as a PNG
+written atomically."""
 
 import pytest
 
 from ffnn import History
-from ffnn.plot import plot_history
+from ffnn.plot import history_figure, plot_history, save_figure
 
 pytest.importorskip("matplotlib")
 
@@ -18,11 +19,9 @@ def _history(validation):
     return h
 
 
-@pytest.mark.parametrize("validation", [True, False])
-def test_writes_a_png_at_exactly_the_path(tmp_path, validation):
-    h = _history(validation)
-    if validation:
-        h.best_epoch = 3
+def test_writes_a_png_at_exactly_the_path(tmp_path):
+    h = _history(True)
+    h.best_epoch = 3
     path = tmp_path / "curves.png"
     plot_history(h, path, title="a title")
     data = path.read_bytes()
@@ -32,15 +31,17 @@ def test_writes_a_png_at_exactly_the_path(tmp_path, validation):
     assert [p.name for p in tmp_path.iterdir()] == ["curves.png"]
 
 
-def test_an_unwritable_path_leaves_nothing(tmp_path):
-    with pytest.raises(OSError):
-        plot_history(_history(True), tmp_path / "no" / "such" / "folder" / "c.png")
-    assert list(tmp_path.iterdir()) == []
+def test_panels_with_and_without_validation():
+    fig = history_figure(_history(True), "t")
+    loss, metric = fig.axes
+    assert loss.get_title() == "loss" and metric.get_title() == "validation accuracy"
+    assert len(loss.get_lines()) == 2 and len(metric.get_lines()) == 1
+    loss, metric = history_figure(_history(False)).axes
+    assert len(loss.get_lines()) == 1 and metric.get_title() == "no validation data"
+    assert len(metric.get_lines()) == 0
 
 
-def test_diagnostics_add_a_row_of_per_layer_panels(tmp_path):
-    from ffnn.plot import history_figure
-
+def test_diagnostics_add_a_row_of_per_layer_panels():
     h = _history(True)
     for e in range(4):
         h.grad_norm.append([0.5 / (e + 1), 0.25])
@@ -51,7 +52,12 @@ def test_diagnostics_add_a_row_of_per_layer_panels(tmp_path):
     titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
     assert len(titles) == 6 and titles[:2] == ["loss", "validation accuracy"]
     assert [len(ax.get_lines()) for ax in fig.axes[2:]] == [2, 2, 2, 1]  # one line per layer
-    path = tmp_path / "d.png"
-    assert h.plot(path) is not None
-    data = path.read_bytes()
-    assert (int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")) == (1300, 750)
+    assert tuple(fig.get_size_inches()) == (13, 7.5)
+
+
+def test_an_unwritable_path_leaves_nothing(tmp_path):
+    from matplotlib.figure import Figure
+
+    with pytest.raises(OSError):
+        save_figure(Figure(figsize=(1, 1)), tmp_path / "no" / "such" / "folder" / "c.png")
+    assert list(tmp_path.iterdir()) == []
