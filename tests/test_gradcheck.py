@@ -31,7 +31,7 @@ def test_fails_on_a_wrong_gradient():
     assert "FAIL" in str(report)
 
 
-def test_readme_example_seed_002_weight_173():
+def test_readme_example_gashlers_weight_173():
     net = ffnn.Network([4, 8, 6, 5, 3, 2], "sigmoid", "sigmoid", seed=0)
     rng = np.random.default_rng(0)
     X, T = rng.normal(size=(10, 4)), rng.uniform(size=(10, 2))

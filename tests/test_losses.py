@@ -37,7 +37,7 @@ def test_gradient_matches_central_difference(name, xp):
         assert G[idx] == pytest.approx(fd, rel=1e-6, abs=1e-9)
 
 
-def test_mse_gradient_is_seed_004_eq_2_21():
+def test_mse_gradient_is_wichmanns_eq_2_21():
     np.testing.assert_allclose(get_loss("mse").gradient(A_, T_), (A_ - T_) / N, rtol=1e-15)
 
 

@@ -36,7 +36,7 @@ def _data(net, n, loss, seed=0):
     (["tanh", "elu", "identity"], "sse"),
     (["softplus", "tanh", "sigmoid"], "mse"),
 ])
-def test_against_seed_002_path_sum(acts_, loss, xp):
+def test_against_gashlers_path_sum(acts_, loss, xp):
     sizes = [3, 3, 2, 2]
     net = ffnn.Network(sizes, acts_[:-1], acts_[-1], seed=7, xp=xp)
     net.biases[1][...] = xp.asarray([0.1, -0.2, 0.3])  # non-zero biases exercise ∂J/∂b too
@@ -58,7 +58,7 @@ def test_against_seed_002_path_sum(acts_, loss, xp):
             assert float(g.inputs[n, k]) == pytest.approx(ref, rel=RTOL, abs=1e-15)
 
 
-def test_seed_002_five_layer_network_weight_173():
+def test_gashlers_five_layer_network_weight_173():
     """Gashler's own example: 5 layers, the weight into layer 1, node 7, from input node 3."""
     net = ffnn.Network([4, 8, 3, 3, 2, 2], "sigmoid", "sigmoid", seed=2)
     X, T = _data(net, 2, "half_sse")
@@ -126,7 +126,7 @@ def test_array_api_strict_matches_numpy(out, loss, xp):
 
 # --- the derivations' hand-worked cases ------------------------------------------------------------------
 
-def test_seed_003_one_input_two_hidden_one_output():
+def test_kolar_mcculloch_one_input_two_hidden_one_output():
     """Kolar and McCulloch: x → (Z₁⁽²⁾, Z₂⁽²⁾) → Z₁⁽³⁾ = f, L = (y − f)², g^L the identity."""
     w1 = np.array([[0.4, -0.7]])     # their w_11^(1), w_21^(1): input → hidden
     b1 = np.array([0.1, 0.2])
@@ -154,7 +154,7 @@ def test_seed_003_one_input_two_hidden_one_output():
     assert grads.biases[1][1] == pytest.approx(d22, rel=1e-14)
 
 
-def test_seed_001_single_layer_update():
+def test_xing_chaos_single_layer_update():
     """Xing Chao: o = f(wx − b), e = (t − o)², Δw = −2η(o − t)f′x (their b is minus ours)."""
     w, b_theirs, x, t, eta = 0.7, 0.2, 1.3, 0.1, 0.5
     net = ffnn.Network([1, 1], output="sigmoid", seed=0)
@@ -166,7 +166,7 @@ def test_seed_001_single_layer_update():
     assert -eta * g.weights[1][0, 0] == pytest.approx(-2 * eta * (o - t) * fprime * x, rel=1e-14)
 
 
-def test_seed_000_output_and_inner_deltas():
+def test_sheptunovs_output_and_inner_deltas():
     """Sheptunov: δ_j = (o_j − t_j)o_j(1 − o_j) at the output, (Σ_ℓ w_jℓ δ_ℓ)o_j(1 − o_j) inside."""
     net = ffnn.Network([3, 4, 2], "sigmoid", "sigmoid", seed=4)
     X, T = _data(net, 5, "half_sse")

@@ -13,7 +13,7 @@ XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
 XOR_T = np.array([[0], [1], [1], [0]], dtype=float)
 
 
-def test_seed_000_network_learns_xor_with_plain_sgd():
+def test_sheptunovs_sigmoid_network_learns_xor_with_plain_sgd():
     net = ffnn.Network([2, 3, 1], "sigmoid", "sigmoid", seed=1)
     h = ffnn.train(net, XOR_X, XOR_T, loss="half_sse", optimizer=ffnn.SGD(2.0), epochs=3000, batch_size=4, seed=0)
     assert h.loss[-1] < 0.01
