@@ -15,7 +15,7 @@ N = 6
 
 @pytest.mark.parametrize("name,expected", [
     ("half_sse", 0.5 * np.sum((T_ - A_) ** 2)),                                     # Sheptunov, Gashler
-    ("sse", np.sum((T_ - A_) ** 2)),                                                # Xing Chao, KolarâMcCulloch
+    ("sse", np.sum((T_ - A_) ** 2)),                                                # Xing Chao, Kolar and McCulloch
     ("mse", np.sum(np.linalg.norm(A_ - T_, axis=1) ** 2) / (2 * N)),                # Wichmann eq. 2.16
     ("cross_entropy", -np.sum(T_ * np.log(A_)) / N),
     ("binary_cross_entropy", -np.sum(T_ * np.log(A_) + (1 - T_) * np.log(1 - A_)) / N),

@@ -251,7 +251,7 @@ def _dbce(xp, A, T):
 half_sse = _Builtin("half_sse", _sq, _dsq, 0.5, mean=False)
 half_sse.__doc__ = "J = ½ Σ_n Σ_k (T − A)² (Sheptunov, Gashler); ∂J/∂A = A − T."
 sse = _Builtin("sse", _sq, _dsq, 1.0, mean=False)
-sse.__doc__ = "J = Σ_n Σ_k (T − A)² (Xing Chao, KolarâMcCulloch); ∂J/∂A = 2(A − T)."
+sse.__doc__ = "J = Σ_n Σ_k (T − A)² (Xing Chao, Kolar and McCulloch); ∂J/∂A = 2(A − T)."
 mse = _Builtin("mse", _sq, _dsq, 0.5, mean=True)
 mse.__doc__ = "J = 1/(2N) Σ_n ‖a_n − t_n‖² (Wichmann, eq. 2.16); ∂J/∂A = (A − T)/N (eq. 2.21)."
 cross_entropy = _Builtin("cross_entropy", _ce, _dce, 1.0, mean=True, canonical=_act.softmax)

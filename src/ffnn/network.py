@@ -7,7 +7,7 @@ input:
     z[l] = a[l−1] @ W[l] + b[l]               (N, S_l)    Wichmann eq. 1.4, transposed
     a[l] = σ_l(z[l])
 
-Back-propagation (Wichmann §2 in matrix form, transposed; δ = H of Wichmann = δ of Sheptunov and KolarâMcCulloch =
+Back-propagation (Wichmann §2 in matrix form, transposed; δ = H of Wichmann = δ of Sheptunov and Kolar and McCulloch =
 minus the "error term" e of Gashler):
 
     δ[L] = ∂J/∂A ⊙ σ_L′(z[L])                 (eq. 2.13; fused for the canonical pairs)
@@ -71,7 +71,7 @@ class Gradients:
     biases : LayerList
         ∂J/∂b[l], (S_l,), l = 1..L.
     deltas : LayerList
-        δ[l] = ∂J/∂z[l], (N, S_l): δ of Sheptunov and KolarâMcCulloch, H of Wichmann, −e of Gashler.
+        δ[l] = ∂J/∂z[l], (N, S_l): δ of Sheptunov and Kolar and McCulloch, H of Wichmann, −e of Gashler.
     inputs : array or None
         ∂J/∂X, (N, S_0) (Gashler's second derivation); None when not asked for.
     """

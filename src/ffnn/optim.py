@@ -57,7 +57,7 @@ class Optimizer:
 class SGD(Optimizer):
     """Stochastic gradient descent, optionally with momentum μ (heavy ball or Nesterov).
 
-    Plain (seeds 001–003):    θ ← θ − η g
+    Plain (Xing Chao, Gashler, Kolar and McCulloch):   θ ← θ − η g
     Momentum:                 v ← μ v − η g;   θ ← θ + v
     Nesterov (Sutskever et al. 2013, as scikit-learn and Keras write it):
                               v ← μ v − η g;   θ ← θ + μ v − η g
