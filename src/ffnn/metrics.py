@@ -35,7 +35,7 @@ def mse(T, A):
 
 
 def mae(T, A):
-    """1/(N K) Σ |T − A|."""
+    """1/(N K) Σ ``|T − A|``, the mean absolute error over every entry."""
     xp = array_namespace(T, A)
     return float(xp.mean(xp.abs(_2d(xp, T) - _2d(xp, A))))
 

@@ -57,10 +57,12 @@ class Optimizer:
 class SGD(Optimizer):
     """Stochastic gradient descent, optionally with momentum μ (heavy ball or Nesterov).
 
-    Plain (Xing Chao, Gashler, Kolar and McCulloch):   θ ← θ − η g
-    Momentum:                 v ← μ v − η g;   θ ← θ + v
-    Nesterov (Sutskever et al. 2013, as scikit-learn and Keras write it):
-                              v ← μ v − η g;   θ ← θ + μ v − η g
+    The updates::
+
+        Plain (Xing Chao, Gashler, Kolar and McCulloch):   θ ← θ − η g
+        Momentum:                 v ← μ v − η g;   θ ← θ + v
+        Nesterov (Sutskever et al. 2013, as scikit-learn and Keras write it):
+                                  v ← μ v − η g;   θ ← θ + μ v − η g
 
     This is the Nesterov form whose velocity already contains η, so a learning-rate schedule changes
     the step without rescaling the stored velocity, and ffnn's scikit-learn estimators reproduce
@@ -104,7 +106,9 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba 2015), bias-corrected, t counting from 1:
+    """Adam (Kingma & Ba 2015), bias-corrected.
+
+    The update, with t counting from 1::
 
         m ← β₁ m + (1 − β₁) g;   s ← β₂ s + (1 − β₂) g²
         m̂ = m / (1 − β₁ᵗ);       ŝ = s / (1 − β₂ᵗ)
@@ -142,7 +146,9 @@ def weights_only(params):
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay λ (Loshchilov & Hutter 2019) on the parameters a mask selects:
+    """Adam with decoupled weight decay λ (Loshchilov & Hutter 2019) on the parameters a mask selects.
+
+    The update::
 
         θ ← θ − η (m̂ / (√ŝ + ε) + λ θ)      where mask(θ) is True;  Adam's step elsewhere
 
@@ -183,7 +189,9 @@ class AdamW(Adam):
 
 
 class RMSprop(Optimizer):
-    """RMSprop (Tieleman & Hinton 2012):
+    """RMSprop (Tieleman & Hinton 2012).
+
+    The update::
 
         s ← ρ s + (1 − ρ) g²;   θ ← θ − η g / (√s + ε)
     """

@@ -82,7 +82,9 @@ class InverseScaling(Schedule):
 
 
 class Cosine(Schedule):
-    """Linear warm-up over ``warmup`` epochs, then a cosine from 1 down to ``floor`` at the last step:
+    """Linear warm-up over ``warmup`` epochs, then a cosine from 1 down to ``floor`` at the last step.
+
+    The factor::
 
         s(t) = (t + 1) / w                                       for t < w (w in steps)
         s(t) = floor + (1 − floor) · ½ (1 + cos(π (t − w) / (T − w)))   otherwise

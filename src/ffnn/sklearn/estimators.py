@@ -5,7 +5,7 @@ MLPRegressor wherever they mean the same thing, so code written for scikit-learn
 ffnn adds per-layer activations, l1, dropout, more losses, more optimisers, class_weight and dtype.
 Importing this module imports scikit-learn; ``import ffnn`` alone never does.
 
-Mapping to ffnn's training (the same objective as scikit-learn's):
+Mapping to ffnn's training (the same objective as scikit-learn's)::
 
     loss_ = J + (alpha / 2B) Σ_l Σ W[l]² (+ l1 Σ|W|)      B = batch size ('lbfgs': the whole set)
     classifier: J = cross-entropy (softmax) or binary cross-entropy (one logistic unit, or one per
