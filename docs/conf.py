@@ -103,7 +103,8 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version", "theme-version"],
 }
-html_sidebars = {"index": [], "getting_started": [], "references": []}
+# No section navigation where it would only repeat the page list (and the examples need the width).
+html_sidebars = {"index": [], "getting_started": [], "references": [], "auto_examples/**": []}
 
 # Examples import matplotlib and scikit-learn; their own deprecation chatter is not ours to fix.
 warnings.filterwarnings("ignore", category=DeprecationWarning, module="matplotlib")
