@@ -63,6 +63,10 @@ sphinx_gallery_conf = {
     "capture_repr": ("_repr_html_",),
     "show_memory": False,
     "plot_gallery": "True",
+    # "Examples using X" on each API page (the minigallery in _templates/autosummary)
+    "doc_module": ("ffnn",),
+    "backreferences_dir": "api/generated/backreferences",
+    "reference_url": {"ffnn": None},
 }
 
 # --- the command line's --help, written at build time for user_guide/command_line.rst ------------

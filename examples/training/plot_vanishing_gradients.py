@@ -81,7 +81,8 @@ fig.tight_layout()
 # its loss stays at log 10 ≈ 2.30, the loss of guessing; tanh and relu bring every layer's
 # gradient down together as the loss falls.
 
-fig, axes = plt.subplots(1, 4, figsize=(13, 3.8))
+fig, axes = plt.subplots(2, 2, figsize=(10, 7.5))
+axes = axes.ravel()
 colors = plt.cm.viridis(np.linspace(0, 0.9, L))
 for ax, (activation, norms) in zip(axes, flow.items()):
     for l in range(L):
@@ -90,8 +91,9 @@ for ax, (activation, norms) in zip(axes, flow.items()):
     ax.set_xlabel("epoch")
     ax.set_ylim(1e-6, 10)
     ax.grid(True, which="major", alpha=0.3)
-axes[0].set_ylabel("‖∂J/∂W[l]‖")
-axes[2].legend(fontsize=7, ncol=2, loc="lower left")
+axes[0].set_ylabel("‖∂J/∂W[l]‖ (log scale)")
+axes[2].set_ylabel("‖∂J/∂W[l]‖ (log scale)")
+axes[2].legend(fontsize=8, ncol=3, loc="lower left")
 for activation, loss in curves.items():
     axes[3].plot(range(1, epochs + 1), loss, label=activation)
 axes[3].axhline(np.log(10), color="0.5", ls=":", label="log 10")

@@ -24,7 +24,7 @@ __all__ = ["Loss", "Penalty", "get_loss", "LOSSES", "half_sse", "sse", "mse", "c
 
 
 class Loss:
-    """A loss J(T, A) and its gradient ∂J/∂A (Wichmann's general J, eq. 2.12).
+    """A loss J(T, A) and its gradient ∂J/∂A (Wichmann's general J, his equation 2.12).
 
     Parameters
     ----------
@@ -253,7 +253,7 @@ half_sse.__doc__ = "J = ½ Σ_n Σ_k (T − A)² (Sheptunov, Gashler); ∂J/∂A
 sse = _Builtin("sse", _sq, _dsq, 1.0, mean=False)
 sse.__doc__ = "J = Σ_n Σ_k (T − A)² (Xing Chao, Kolar and McCulloch); ∂J/∂A = 2(A − T)."
 mse = _Builtin("mse", _sq, _dsq, 0.5, mean=True)
-mse.__doc__ = "J = 1/(2N) Σ_n ‖a_n − t_n‖² (Wichmann, eq. 2.16); ∂J/∂A = (A − T)/N (eq. 2.21)."
+mse.__doc__ = "J = 1/(2N) Σ_n ‖a_n − t_n‖² (Wichmann, equation 2.16); ∂J/∂A = (A − T)/N (equation 2.21)."
 cross_entropy = _Builtin("cross_entropy", _ce, _dce, 1.0, mean=True, canonical=_act.softmax)
 cross_entropy.__doc__ = "J = −1/N Σ_n Σ_k T log A; ∂J/∂A = −T/(N A)."
 binary_cross_entropy = _Builtin("binary_cross_entropy", _bce, _dbce, 1.0, mean=True, canonical=_act.sigmoid)
