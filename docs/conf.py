@@ -35,6 +35,7 @@ templates_path = ["_templates"]
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "sg_execution_times.rst", "auto_examples/*.ipynb"]
 source_suffix = {".rst": "restructuredtext"}
 root_doc = "index"
+highlight_language = "text"  # literal blocks hold formulas; Python examples are >>> doctests
 
 # --- API reference ------------------------------------------------------------------------------
 autosummary_generate = True
