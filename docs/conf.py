@@ -4,6 +4,7 @@ Build (warnings are errors):  sphinx-build -W --keep-going -b html docs docs/_bu
 """
 
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -126,5 +127,18 @@ def _skip_member(app, what, name, obj, skip, options):
     return None
 
 
+_ABSOLUTE_VALUE = re.compile(r"(?<![\\`|])\|(?=[^\s|`])([^|`\n]*?[^\s|`\\])\|(?![_`|])")
+
+
+def _escape_absolute_values(app, what, name, obj, options, lines):
+    """Docstrings write absolute values and norms as |x| (mean |δ[l]|, Σ|W|), which reST would
+    read as a substitution reference; escape the bars. Lines of grid tables and line blocks, which
+    start with a bar, are left alone."""
+    for i, line in enumerate(lines):
+        if not line.lstrip().startswith(("|", "+")):
+            lines[i] = _ABSOLUTE_VALUE.sub(r"\\|\1\\|", line)
+
+
 def setup(app):
     app.connect("autodoc-skip-member", _skip_member)
+    app.connect("autodoc-process-docstring", _escape_absolute_values, priority=400)
