@@ -99,6 +99,19 @@ ffnn("predict", "iris.safetensors", "iris.csv", "--proba", lines=6)
 ffnn("evaluate", "iris.safetensors", "iris.csv")
 
 # %%
+# Export
+# ------
+#
+# ``ffnn export`` writes a saved model as an ONNX model (``pip install 'ffnn[export]'``) or, with
+# no dependency at all, as one C99 header: the weights as constants and a predict function, the
+# input scaling and the class names included.
+
+ffnn("export", "iris.safetensors", "iris.h")
+# Its comments and function signatures (the weight arrays left out):
+header = (workdir / "iris.h").read_text().splitlines()
+print("\n".join(line for line in header if line.startswith(("/*", " *", "static inline"))))
+
+# %%
 # Check the gradients
 # -------------------
 #
