@@ -78,7 +78,7 @@ def _write_cli_help():
 
     from ffnn.cli.parser import build_parser
 
-    os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal; fix the width
+    os.environ["COLUMNS"] = "80"  # argparse wraps to the terminal; fix the width
     parser = build_parser()
     out = ROOT / "docs" / "_generated"
     out.mkdir(exist_ok=True)

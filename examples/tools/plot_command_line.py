@@ -3,7 +3,7 @@
 A command-line tour
 =====================
 
-``pip install 'ffnn[cli]'`` installs the ``ffnn`` command. This page runs it, as a subprocess, on
+``pip install '.[cli]'`` installs the ``ffnn`` command. This page runs it, as a subprocess, on
 ``examples/iris.csv`` (150 flowers, four measurements and the species) and shows what it prints.
 Every choice has a flag; ``ffnn <command> --help`` lists them.
 """
@@ -102,7 +102,7 @@ ffnn("evaluate", "iris.safetensors", "iris.csv")
 # Export
 # ------
 #
-# ``ffnn export`` writes a saved model as an ONNX model (``pip install 'ffnn[export]'``) or, with
+# ``ffnn export`` writes a saved model as an ONNX model (``pip install '.[export]'``) or, with
 # no dependency at all, as one C99 header: the weights as constants and a predict function, the
 # input scaling and the class names included.
 
