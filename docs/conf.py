@@ -6,7 +6,6 @@ Build (warnings are errors):  sphinx-build -W --keep-going -b html docs docs/_bu
 import os
 import re
 import sys
-import warnings
 from pathlib import Path
 
 import matplotlib
@@ -26,7 +25,6 @@ version = release = ffnn.__version__
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
-    "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
@@ -65,7 +63,7 @@ sphinx_gallery_conf = {
     "capture_repr": ("_repr_html_",),
     "show_memory": False,
     "plot_gallery": "True",
-    # "Examples using X" on each API page (the minigallery in _templates/autosummary)
+    # "Examples using X" on each API page (the minigallery in _templates/class.rst, function.rst)
     "doc_module": ("ffnn",),
     "backreferences_dir": "api/generated/backreferences",
     "reference_url": {"ffnn": None},
@@ -111,10 +109,6 @@ html_theme_options = {
 }
 # No section navigation where it would only repeat the page list (and the examples need the width).
 html_sidebars = {"index": [], "getting_started": [], "references": [], "auto_examples/**": []}
-
-# Examples import matplotlib and scikit-learn; their own deprecation chatter is not ours to fix.
-warnings.filterwarnings("ignore", category=DeprecationWarning, module="matplotlib")
-os.environ.setdefault("PYTHONHASHSEED", "0")
 
 
 # --- hooks --------------------------------------------------------------------------------------
