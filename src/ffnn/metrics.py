@@ -60,6 +60,8 @@ METRICS = {"accuracy": accuracy, "mse": mse, "mae": mae, "r2": r2}
 
 
 def get_metric(name):
+    """The metric function ``f(T, A) -> float`` named ``name`` in ``METRICS``, or ``name`` itself when
+    it is a callable."""
     if callable(name):
         return name
     if name in METRICS:
