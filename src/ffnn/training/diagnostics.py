@@ -16,13 +16,15 @@ hidden layer l = 1..L−1
 accumulated over every minibatch of the epoch. A vanishing gradient shows as grad_norm and
 delta_mean falling by orders of magnitude from layer L down to layer 1.
 
-The cost is one maximum over each hidden layer's activations per step and, once per epoch, a copy
+The cost is one running maximum over each relu layer's activations per step and, once per epoch, a copy
 and a few norms of the weights; ``train(..., diagnostics=False)`` turns it all off.
 """
 
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 __all__ = ["Diagnostics"]
 
@@ -31,24 +33,37 @@ class Diagnostics:
     """Collects one epoch's diagnostics for a network with L layers; :meth:`epoch_record` returns them."""
 
     def __init__(self, net):
+        from .._array import is_numpy_namespace
         from ..activations import relu
 
         self.net = net
         self.watched = [i for i, act in enumerate(net.activations[:-1]) if act == relu]  # hidden layers i + 1
-        self.alive = {}  # hidden layer index → units with a > 0 so far this epoch
+        self.numpy = is_numpy_namespace(net.xp)
+        self.peak = {}  # hidden layer index → each unit's largest activation so far this epoch
         self.before = None
         self.last = {}
 
     def start_epoch(self):
-        self.alive = {}
+        self.peak = {}
         self.last = {}
 
     def hidden_activations(self, a):
-        """Fold one minibatch's hidden activations ``a = [a[1], …, a[L−1]]`` into the alive units."""
+        """Fold one minibatch's hidden activations ``a = [a[1], …, a[L−1]]`` into each watched unit's
+        largest activation so far (a unit is dead when that stays ≤ 0): one running maximum per layer,
+        written in place with NumPy, as cheap at batch 1 as the step allows."""
         for i in self.watched:
-            xp = _namespace(a[i])
-            seen = xp.max(a[i], axis=0) > 0
-            self.alive[i] = seen if i not in self.alive else (self.alive[i] | seen)
+            a_i = a[i]
+            peak = self.peak.get(i)
+            if self.numpy:
+                row = a_i[0] if a_i.shape[0] == 1 else a_i.max(axis=0)
+                if peak is None:
+                    self.peak[i] = row.copy()
+                else:
+                    np.maximum(peak, row, out=peak)
+            else:
+                xp = _namespace(a_i)
+                row = xp.max(a_i, axis=0)
+                self.peak[i] = row if peak is None else xp.maximum(peak, row)
 
     def before_last_step(self):
         """Keep the weights the epoch's last step starts from (for the update ratio)."""
@@ -69,8 +84,7 @@ class Diagnostics:
                                    for W, W0 in zip(self.net.weights, self.before)]
         else:
             rec["update_ratio"] = []
-        rec["dead_fraction"] = [1.0 - float(_namespace(self.alive[i]).mean(_as_float(self.alive[i])))
-                                if i in self.alive else None for i in range(self.net.n_layers - 1)]
+        rec["dead_fraction"] = [_dead(self.peak[i]) if i in self.peak else None for i in range(self.net.n_layers - 1)]
         self.before = None
         return rec
 
@@ -86,6 +100,7 @@ def _norm(x):
     return math.sqrt(float(xp.sum(x * x)))
 
 
-def _as_float(mask):
-    xp = _namespace(mask)
-    return xp.astype(mask, xp.float64)
+def _dead(peak):
+    """The fraction of units whose largest activation over the epoch was ≤ 0."""
+    xp = _namespace(peak)
+    return float(xp.sum(xp.astype(peak <= 0, xp.float64))) / peak.shape[0]

@@ -139,10 +139,6 @@ class Workspace:
             self._gW_ready = True
         return self.gW, self.d[1:], self._scale
 
-    def hidden_activations(self):
-        """a[1], …, a[L−1] of the last step (views of the buffers)."""
-        return self.h[1:-1]
-
     def sgd_step(self, net, lr, l2):
         """Forward, backward and the plain-SGD update W ← (1 − ηλ₂)W − η a[l−1]ᵀδ[l]; returns J (no penalty).
 

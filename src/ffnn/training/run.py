@@ -82,6 +82,7 @@ class Run:
         self.fused = self.fast and _fast.can_fuse_sgd(opt, settings.penalty.l1, settings.clip_norm)
         self.workspaces = {}
         self.diag = Diagnostics(net) if settings.diagnostics else None
+        self.watch_units = self.diag is not None and bool(self.diag.watched)  # any relu layer to watch
 
     # --- the epochs --------------------------------------------------------------------------------
 
@@ -161,10 +162,10 @@ class Run:
             if last and self.diag is not None:
                 self.diag.gradients(*ws.last_gradients())
             J = self._update(J, ws.gW, ws.gb, lr)
-        if self.diag is not None:
-            self.diag.hidden_activations(ws.hidden_activations())
-            if last and self.fused:
-                self.diag.gradients(*ws.last_gradients())
+        if self.watch_units:
+            self.diag.hidden_activations(ws.h[1:-1])
+        if last and self.fused and self.diag is not None:
+            self.diag.gradients(*ws.last_gradients())
         return J
 
     def _core_step(self, idx, lr, last=False):
@@ -176,10 +177,10 @@ class Run:
         trace = net.forward(Xb, dropout=self.s.dropout, rng=self.rng, checked=True)
         J = float(net.trace_loss(trace, Tb, loss, wb))
         g = net.backward(trace, Tb, loss, sample_weight=wb, input_gradient=False, checked=True)
-        if self.diag is not None:
+        if self.watch_units:
             self.diag.hidden_activations(trace.a[1:-1])
-            if last:
-                self.diag.gradients(list(g.weights), list(g.deltas))
+        if last and self.diag is not None:
+            self.diag.gradients(list(g.weights), list(g.deltas))
         return self._update(J, list(g.weights), list(g.biases), lr)
 
     def _fused_sgd_step(self, ws, lr):
