@@ -45,7 +45,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, l1=0.0,
-                 dropout=0.0, weight_decay=0.01, class_weight=None, dtype="float64"):
+                 dropout=0.0, weight_decay=0.01, class_weight=None, dtype=None):
         super().__init__(hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
                          learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
                          max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
@@ -55,77 +55,96 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                          l1=l1, dropout=dropout, weight_decay=weight_decay, dtype=dtype)
         self.class_weight = class_weight
 
-    def _targets_for(self, y):
-        return self._label_binarizer.transform(y).astype(np.float64)
+    @property
+    def _multilabel(self):
+        return self._label_binarizer.y_type_.startswith("multilabel")
 
-    def _start(self, X, T):
-        """A fresh network: one logistic unit per label (binary, multilabel) or a softmax layer."""
-        self.n_outputs_ = T.shape[1]
-        self._loss = "binary_cross_entropy" if self.n_outputs_ == 1 or self._multilabel else "cross_entropy"
-        self._init_network(X.shape[1], self.n_outputs_, "sigmoid" if self._loss == "binary_cross_entropy" else "softmax")
+    @property
+    def _loss(self):
+        return "cross_entropy" if self.out_activation_ == "softmax" else "binary_cross_entropy"
 
-    def _setup_labels(self, y, classes=None):
-        self._label_binarizer = LabelBinarizer()
-        self._label_binarizer.fit(classes if classes is not None else y)
-        self.classes_ = self._label_binarizer.classes_
-        self._multilabel = self._label_binarizer.y_type_.startswith("multilabel")
-        if len(self.classes_) < 2 and not self._multilabel:
-            raise ValueError(f"The number of classes has to be greater than one; got {len(self.classes_)} class")
+    def _out_activation_name(self):
+        return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
 
-    def _validate_input(self, X, y, reset):
-        X, y = validate_data(self, X, y, reset=reset, multi_output=True, dtype=(np.float64, np.float32),
-                             y_numeric=False)
+    def _targets_for(self, y, dtype=np.float64):
+        return self._label_binarizer.transform(y).astype(dtype)
+
+    def _labels_for(self, T):
+        return self._label_binarizer.inverse_transform(T)
+
+    def _decode(self, A):
+        return self._label_binarizer.inverse_transform(A.ravel() if self.n_outputs_ == 1 else A)
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, reset=reset, accept_sparse=["csr", "csc"], multi_output=True,
+                             dtype=self._input_dtype())
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
+        # A fresh fit defines the classes; a warm start needs the same classes, partial_fit a subset.
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(f"warm_start can only be used where `y` has the same classes as in the "
+                                     f"previous call to fit. Previously got {self.classes_}, `y` has {classes}")
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. "
+                                 f"'y' has {classes}.")
         return X, y
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
-        """Fit to data X (n_samples, n_features) and labels y (n_samples,) or an indicator matrix."""
-        X, y = self._validate_input(X, y, reset=True)
-        type_of_target(y, input_name="y", raise_unknown=True)
-        sample_weight = self._validate_sample_weight(X, sample_weight, y)
-        warm = self.warm_start and hasattr(self, "network_") and hasattr(self, "classes_")
-        if warm:
-            if set(unique_labels(y)) - set(self.classes_):
-                raise ValueError(f"warm_start can only be used where `y` has the same classes as in the previous "
-                                 f"call to fit. Previously got {self.classes_}, `y` has {unique_labels(y)}")
-        else:
-            self._setup_labels(y)
-        T = self._targets_for(y)
-        if not warm or self.network_.sizes[0] != X.shape[1]:
-            self._start(X, T)
-        self._fit_network(X, T, sample_weight, incremental=False)
-        return self
+        """Fit the model to data X and labels y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels, or a label indicator matrix for multilabel targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : MLPClassifier
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
     @available_if(_BaseMLP._check_partial_fit_solver)
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
-        """One epoch over (X, y), keeping the optimiser's state; ``classes`` is needed on the first call."""
-        first = not hasattr(self, "network_")
-        if first:
-            self._validate_params()
-        X, y = self._validate_input(X, y, reset=first)
-        if first:
-            if classes is None and not type_of_target(y).startswith("multilabel"):
+        """One epoch over (X, y), keeping the optimiser's state between calls.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+        classes : array-like of shape (n_classes,), default=None
+            Every class of all calls; required on the first call, may be omitted later.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : MLPClassifier
+        """
+        if getattr(self, "classes_", None) is None:
+            if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit.")
-            self._setup_labels(y, classes)
-            T = self._targets_for(y)
-            self._start(X, T)
-        else:
-            if classes is not None and not np.array_equal(np.sort(unique_labels(classes)), np.sort(self.classes_)):
-                raise ValueError(f"`classes={list(classes)}` is not the same as on last call to partial_fit, "
-                                 f"was: {list(self.classes_)}")
-            if set(unique_labels(y)) - set(self.classes_):
-                raise ValueError(f"Expected only labels in classes_ = {self.classes_}, got {unique_labels(y)}")
-            T = self._targets_for(y)
-        self._fit_network(X, T, self._validate_sample_weight(X, sample_weight, y), incremental=True)
-        return self
+            self.classes_ = unique_labels(classes)
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y if type_of_target(y).startswith("multilabel") else classes)
+        elif classes is not None and not np.array_equal(self.classes_, unique_labels(classes)):
+            raise ValueError(f"`classes={classes!r}` is not the same as on last call to partial_fit, was: "
+                             f"{self.classes_!r}")
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
     def predict_proba(self, X):
         """Class probabilities (n_samples, n_classes); binary: [1 − p, p]; multilabel: p per label."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        A = np.asarray(self.network_.predict(X))
+        A = self._forward(self._check_X(X))
         if self.n_outputs_ == 1 and not self._multilabel:
             return np.hstack([1 - A, A])
         if self._multilabel:  # per-label probabilities stay strictly inside (0, 1), as scikit-learn expects
@@ -141,13 +160,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def predict(self, X):
         """Labels (n_samples,), or an indicator matrix for multilabel targets."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        A = np.asarray(self.network_.predict(X))
-        if self._multilabel:
-            return self._label_binarizer.inverse_transform(A, threshold=0.5)
-        if self.n_outputs_ == 1:
-            return self.classes_[(A[:, 0] > 0.5).astype(int)]
-        return self.classes_[np.argmax(A, axis=1)]
+        return self._decode(self._forward(self._check_X(X)))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -162,14 +175,14 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     or ffnn's 'half_sse' and 'sse'. The output layer is the identity.
     """
 
-    _parameter_constraints = {**_constraints, "loss": [StrOptions({"squared_error", "mse", "half_sse", "sse"})]}
+    _parameter_constraints = {**_constraints, "loss": [StrOptions({"squared_error", "poisson", "mse", "half_sse", "sse"})]}
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, l1=0.0,
-                 dropout=0.0, weight_decay=0.01, dtype="float64"):
+                 dropout=0.0, weight_decay=0.01, dtype=None):
         super().__init__(hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
                          learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
                          max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
@@ -181,52 +194,62 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     @property
     def _loss(self):
-        return "mse" if self.loss == "squared_error" else self.loss
+        return {"squared_error": "mse", "poisson": "poisson"}.get(self.loss, self.loss)
 
-    def _targets_for(self, y):
-        y = np.asarray(y, dtype=np.float64)
+    def _out_activation_name(self):
+        return "exp" if self.loss == "poisson" else "identity"
+
+    def _targets_for(self, y, dtype=np.float64):
+        y = np.asarray(y, dtype=dtype)
         return y.reshape(-1, 1) if y.ndim == 1 else y
 
-    def _validate_input(self, X, y, reset):
-        X, y = validate_data(self, X, y, reset=reset, multi_output=True, y_numeric=True,
-                             dtype=(np.float64, np.float32))
+    def _labels_for(self, T):
+        return T[:, 0] if T.shape[1] == 1 else T
+
+    def _decode(self, A):
+        return A.ravel() if A.shape[1] == 1 else A
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, reset=reset, accept_sparse=["csr", "csc"], multi_output=True,
+                             y_numeric=True, dtype=self._input_dtype())
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         return X, y
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
-        """Fit to data X (n_samples, n_features) and targets y (n_samples,) or (n_samples, n_targets)."""
-        X, y = self._validate_input(X, y, reset=True)
-        sample_weight = self._validate_sample_weight(X, sample_weight)
-        T = self._targets_for(y)
-        self._y_ndim = y.ndim
-        warm = self.warm_start and hasattr(self, "network_") and self.network_.sizes[0] == X.shape[1] \
-            and self.network_.sizes[-1] == T.shape[1]
-        if not warm:
-            self.n_outputs_ = T.shape[1]
-            self._init_network(X.shape[1], self.n_outputs_, "identity")
-        self._fit_network(X, T, sample_weight, incremental=False)
-        return self
+        """Fit the model to data X and targets y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : MLPRegressor
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
     @available_if(_BaseMLP._check_partial_fit_solver)
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
-        """One epoch over (X, y), keeping the optimiser's state."""
-        first = not hasattr(self, "network_")
-        if first:
-            self._validate_params()
-        X, y = self._validate_input(X, y, reset=first)
-        T = self._targets_for(y)
-        if first:
-            self._y_ndim = y.ndim
-            self.n_outputs_ = T.shape[1]
-            self._init_network(X.shape[1], self.n_outputs_, "identity")
-        self._fit_network(X, T, self._validate_sample_weight(X, sample_weight), incremental=True)
-        return self
+        """One epoch over (X, y), keeping the optimiser's state between calls.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : MLPRegressor
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
     def predict(self, X):
         """Predictions (n_samples,) for one target, (n_samples, n_targets) for several."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        A = np.asarray(self.network_.predict(X))
-        return A[:, 0] if self._y_ndim == 1 else A
+        return self._decode(self._forward(self._check_X(X)))
