@@ -198,3 +198,35 @@ def test_scikit_learn_messages_for_bad_data():
     clf.fit(X, y)
     with pytest.raises(ValueError, match="X has 3 features, but MLPClassifier is expecting 4 features"):
         clf.predict(X[:, :3])
+
+
+def test_coefs_and_intercepts_are_settable_and_persist():
+    X, y = _iris()
+    clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=20, random_state=0).fit(X, y)
+    W = np.zeros_like(clf.coefs_[1])
+    clf.coefs_[1] = W
+    assert clf.coefs_[1] is W and clf.network_.weights[2] is W
+    P = clf.predict_proba(X)
+    np.testing.assert_allclose(P, np.broadcast_to(P[0], P.shape))  # the output no longer sees X
+    clf.intercepts_ = [np.zeros_like(b) for b in clf.intercepts_]
+    assert clf.network_.biases[2] is clf.intercepts_[1]
+    clf.partial_fit(X, y)  # trains the arrays the user set, in place
+    assert clf.coefs_[1] is W and np.any(W != 0)
+
+
+def test_sparse_float32_and_single_class():
+    import scipy.sparse as sp
+
+    X, y = _iris()
+    dense = MLPClassifier(hidden_layer_sizes=(6,), max_iter=30, random_state=0, shuffle=False)
+    sparse = MLPClassifier(hidden_layer_sizes=(6,), max_iter=30, random_state=0, dropout=0.2, learning_rate_init=0.05)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        dense.fit(sp.csr_matrix(X.astype(np.float32)), y)
+        sparse.fit(sp.csr_array(X), y)
+    assert dense.coefs_[0].dtype == np.float32 and dense.predict_proba(X.astype(np.float32)).dtype == np.float32
+    assert sparse.score(sp.csr_array(X), y) > 0.6
+    one = MLPRegressor(max_iter=5).fit(X, np.zeros(len(X)))
+    assert one.predict(X).shape == (150,)
+    single = MLPClassifier(max_iter=5).fit(X, np.ones(len(X), dtype=int))
+    assert set(single.predict(X)) == {1}

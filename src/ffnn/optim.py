@@ -121,7 +121,7 @@ class Adam(Optimizer):
 
         η_t = η √(1 − β₂ᵗ) / (1 − β₁ᵗ);   θ ← θ − η_t m / (√s + ε)
 
-    the same step as the default with ε replaced by ε √(1 − β₂ᵗ).
+    the same step as the default form with ε replaced by ε / √(1 − β₂ᵗ).
     """
 
     name = "adam"

@@ -5,15 +5,38 @@ MLPRegressor wherever they mean the same thing, so code written for scikit-learn
 ffnn adds per-layer activations, l1, dropout, more losses, more optimisers, class_weight and dtype.
 Importing this module imports scikit-learn; ``import ffnn`` alone never does.
 
-Mapping to ffnn's training (the same objective as scikit-learn's)::
+With scikit-learn's parameters, training takes scikit-learn's steps (in float64 without shuffling,
+the same coefs_, intercepts_, loss_curve_ and n_iter_ to rounding). One step on a batch B with
+sample weights w (all 1 without weights), s_B = Σ_B w_n::
 
-    loss_ = J + (alpha / 2B) Σ_l Σ W[l]² (+ l1 Σ|W|)      B = batch size ('lbfgs': the whole set)
+    loss  = J_B + (alpha / 2 s_B) Σ_l Σ W[l]²
+    grad  = ∂J_B/∂θ + (alpha / s_B) W        (weights only; biases carry no penalty)
     classifier: J = cross-entropy (softmax) or binary cross-entropy (one logistic unit, or one per
-                label for multilabel targets), averaged over the batch
-    regressor:  J = 1/(2N) Σ_n ‖ŷ_n − y_n‖²  ('squared_error'; also 'half_sse', 'sse', 'mse')
-    solver 'sgd': ffnn.SGD(learning_rate_init, momentum, nesterov=nesterovs_momentum) — the same
-    Nesterov form as scikit-learn; 'adam': ffnn.Adam; 'adamw', 'rmsprop': ffnn's additions;
-    'lbfgs': SciPy's L-BFGS-B on the full-batch objective, as scikit-learn does.
+                label for multilabel targets), weighted mean over the batch
+    regressor:  'squared_error': J = Σ_n w_n ‖ŷ_n − y_n‖² / (2 s_B); loss_curve_ reports J / K for K
+                outputs (scikit-learn's mean over the outputs), the gradient is that of J
+                'poisson': J = Σ_n w_n Σ_k [y log(y/ŷ) − y + ŷ] / s_B with ŷ = exp(z[L])
+    loss_ = Σ_B |B| loss_B / N over the epoch;  'lbfgs': one batch, the whole set
+
+    solver 'sgd': v ← μ v − η g; θ ← θ + v (Nesterov: θ ← θ + μ v − η g), ffnn.SGD
+    solver 'adam': ffnn.Adam(step_size_correction=True), scikit-learn's placement of ε:
+                   η_t = η √(1 − β₂ᵗ)/(1 − β₁ᵗ);  θ ← θ − η_t m / (√s + ε)
+    'invscaling': η = η₀/(t + 1)^power_t with t the samples seen, changed after each epoch;
+    'adaptive': η / 5 whenever the stopping rule fires, until η ≤ 1e-6.
+
+Every ``fit`` starts a new optimiser (also with ``warm_start=True``, whose weights carry over);
+``partial_fit`` keeps it between calls. ``n_iter_`` counts the epochs of the last call.
+
+Where ffnn's additions change this (all off by default)::
+
+    l1 = λ₁ > 0           loss += λ₁ Σ_l Σ|W[l]|, grad += λ₁ sign(W) (not scaled by s_B)
+    dropout = p > 0       inverted dropout on the hidden layers while training (never in predict)
+    activation = [...]    one activation per hidden layer; any ffnn activation
+    solver 'adamw'        ffnn.AdamW with weight_decay λ: θ ← θ − η_t m/(√s + ε) − η λ W
+    solver 'rmsprop'      ffnn.RMSprop: s ← 0.9 s + 0.1 g²; θ ← θ − η g/(√s + ε)
+    class_weight          multiplies each sample's weight by its class's weight (so s_B changes too)
+    loss 'mse', 'half_sse', 'sse' (regressor)   ffnn's definitions, reported without the 1/K
+    dtype                 'float32' or 'float64' forces the dtype; None follows X (scikit-learn's)
 """
 
 from __future__ import annotations
@@ -31,11 +54,14 @@ from ._base import _BaseMLP, _constraints
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
-    """scikit-learn's MLPClassifier, computed by ffnn (same parameters; see the module docstring).
+    """scikit-learn's MLPClassifier, computed by ffnn (same parameters and steps; see the module
+    docstring for the objective and for where ffnn's additions change it).
 
     ffnn's additions: ``activation`` may be a list (one per hidden layer) and any ffnn activation;
     ``l1``; ``dropout``; ``solver`` 'adamw' (with ``weight_decay``) and 'rmsprop'; ``class_weight``
-    ('balanced' or a dict); ``dtype``; ``network_`` (the ffnn.Network) and :meth:`input_gradient`.
+    ('balanced' or a dict); ``dtype``; ``network_`` (the ffnn.Network holding ``coefs_`` and
+    ``intercepts_``) and :meth:`input_gradient`. Sparse (CSR/CSC) X is accepted: each batch is
+    densified in turn, so only the first layer's product sees the sparse matrix.
     """
 
     _parameter_constraints = {**_constraints, "class_weight": [StrOptions({"balanced"}), dict, None]}
@@ -169,10 +195,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
-    """scikit-learn's MLPRegressor, computed by ffnn (same parameters; see the module docstring).
+    """scikit-learn's MLPRegressor, computed by ffnn (same parameters and steps; see the module
+    docstring for the objective and for where ffnn's additions change it).
 
-    ``loss``: 'squared_error' (scikit-learn's: ½ mean squared error, ffnn's 'mse' = 1/(2N) Σ‖ŷ − y‖²),
-    or ffnn's 'half_sse' and 'sse'. The output layer is the identity.
+    ``loss``: 'squared_error' (scikit-learn's: ½ squared error, averaged over samples and outputs
+    in ``loss_curve_``; identity output) or 'poisson' (half Poisson deviance, exp output), and ffnn's
+    'mse' = 1/(2N) Σ‖ŷ − y‖², 'half_sse' and 'sse' (identity output).
     """
 
     _parameter_constraints = {**_constraints, "loss": [StrOptions({"squared_error", "poisson", "mse", "half_sse", "sse"})]}
