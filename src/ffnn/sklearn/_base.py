@@ -12,6 +12,7 @@ and the same stopping rule; ffnn's Network, fast path and optimisers compute eac
 
 from __future__ import annotations
 
+import time
 import warnings
 from numbers import Integral, Real
 
@@ -29,6 +30,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from .. import activations as _act
 from .. import losses as _losses
+from ..history import History
 from ..network import Network
 from ..optim import SGD, Adam, AdamW, RMSprop
 from ..training import fastpath as _fast
@@ -140,7 +142,7 @@ _constraints = {
     "random_state": ["random_state"],
     "tol": [Interval(Real, 0, None, closed="left")],
     "verbose": ["verbose"],
-    "warm_start": ["boolean"],
+    "warm_start": ["boolean", StrOptions({"keep_optimizer"})],
     "momentum": [Interval(Real, 0, 1, closed="both")],
     "nesterovs_momentum": ["boolean"],
     "early_stopping": ["boolean"],
@@ -153,6 +155,7 @@ _constraints = {
     "weight_decay": [Interval(Real, 0, None, closed="left")],
     "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
     "dtype": [StrOptions({"float32", "float64"}), None],
+    "callbacks": [list, tuple, None],
 }
 
 
@@ -193,6 +196,15 @@ class _Optimizer:
         if verbose:
             print(msg + " Setting learning rate to %f" % self.learning_rate)
         return False
+
+
+def _progress_bar(total):
+    """A tqdm progress bar over epochs, or None when tqdm is not installed."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm is optional
+        return None
+    return tqdm(total=total, unit="epoch", dynamic_ncols=True)
 
 
 def _rows(X, idx):
@@ -267,7 +279,7 @@ class _BaseMLP(BaseEstimator):
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, l1=0.0,
-                 dropout=0.0, weight_decay=0.01, dtype=None):
+                 dropout=0.0, weight_decay=0.01, dtype=None, callbacks=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -295,6 +307,7 @@ class _BaseMLP(BaseEstimator):
         self.dropout = dropout
         self.weight_decay = weight_decay
         self.dtype = dtype
+        self.callbacks = callbacks
 
     # --- the ffnn network behind coefs_ and intercepts_ ----------------------------------------------
 
@@ -383,6 +396,7 @@ class _BaseMLP(BaseEstimator):
         if self.solver in _STOCHASTIC:
             self.loss_curve_ = []
             self._no_improvement_count = 0
+            self.validation_loss_curve_ = [] if self.early_stopping else None
             if self.early_stopping:
                 self.validation_scores_ = []
                 self.best_validation_score_ = -np.inf
@@ -395,22 +409,33 @@ class _BaseMLP(BaseEstimator):
     def _input_dtype(self):
         return (np.float64, np.float32) if self.dtype is None else self.dtype
 
-    def _fit(self, X, y, sample_weight=None, incremental=False):
+    def _fit(self, X, y, sample_weight=None, incremental=False, *, X_val=None, y_val=None, epochs=1):
         if incremental and self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
+        if (X_val is None) != (y_val is None):
+            raise ValueError("X_val and y_val must be given together")
+        if isinstance(epochs, bool) or not isinstance(epochs, Integral) or epochs < 1:
+            raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
         hidden = self._hidden()
         self._hidden_activations(len(hidden))
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         sample_weight = self._validate_sample_weight(X, sample_weight, y)
         T = self._targets_for(y, X.dtype)
+        val = None if X_val is None else self._validation_data(X_val, y_val, X.dtype)
         self.n_outputs_ = T.shape[1]
         layer_units = [X.shape[1], *hidden, self.n_outputs_]
-        self._random_state = check_random_state(self.random_state)
+        # warm_start="keep_optimizer": a later fit continues the optimiser, the schedule and the
+        # random stream (shuffles, dropout), so that fit(k) + fit(m) takes the steps of fit(k + m)
+        continuing = (self.warm_start == "keep_optimizer" and not first_pass and not incremental
+                      and getattr(self, "_optimizer", None) is not None
+                      and isinstance(getattr(self, "_random_state", None), np.random.RandomState))
+        if not continuing:
+            self._random_state = check_random_state(self.random_state)
         if first_pass:
             self._initialize(T, layer_units, X.dtype)
         if self.solver in _STOCHASTIC:
-            self._fit_stochastic(X, T, sample_weight, incremental)
+            self._fit_stochastic(X, T, sample_weight, incremental, val=val, epochs=epochs, continuing=continuing)
         else:
             self._fit_lbfgs(X, T, sample_weight)
         if not all(np.isfinite(p).all() for p in [*self.coefs_, *self.intercepts_]):
@@ -418,34 +443,58 @@ class _BaseMLP(BaseEstimator):
                              "values and need to be preprocessed.")
         return self
 
+    def _validation_data(self, X_val, y_val, dtype):
+        """The user's validation set, checked like the training data: (X, T, y, sample_weight=None)."""
+        X_val, y_val = validate_data(self, X_val, y_val, reset=False, accept_sparse=["csr", "csc"], multi_output=True,
+                                     dtype=dtype, y_numeric=not isinstance(self, ClassifierMixin))
+        if y_val.ndim == 2 and y_val.shape[1] == 1:
+            y_val = y_val[:, 0]
+        if isinstance(self, ClassifierMixin):
+            unknown = np.setdiff1d(np.unique(y_val), self.classes_) if y_val.ndim == 1 else []
+            if len(unknown):
+                raise ValueError(f"y_val has classes not in the training data: {unknown}")
+        return X_val, self._targets_for(y_val, dtype), y_val, None
+
     def _dropout_rates(self, n_hidden):
         rates = list(self.dropout) if isinstance(self.dropout, (list, tuple, np.ndarray)) else [self.dropout] * n_hidden
         if len(rates) != n_hidden or not all(0 <= r < 1 for r in rates):
             raise ValueError(f"dropout must be a rate in [0, 1) or one per hidden layer ({n_hidden}), got {self.dropout}")
         return [float(r) for r in rates] if any(r > 0 for r in rates) else None
 
-    def _fit_stochastic(self, X, T, sample_weight, incremental):
+    def _fit_stochastic(self, X, T, sample_weight, incremental, *, val=None, epochs=1, continuing=False):
         net = self.network_
         params = net.parameters()
-        if not incremental or not hasattr(self, "_optimizer"):
+        if not continuing and (not incremental or getattr(self, "_optimizer", None) is None):
             self._optimizer = self._make_optimizer(params)
         optimizer = self._optimizer
         early_stopping = self.early_stopping
-        if early_stopping:
+        X_train, T_train, w_train = X, T, sample_weight
+        if early_stopping and val is None:
+            if not continuing:
+                self._split_state = self._random_state.get_state()
+            split_rs = np.random.RandomState()
+            split_rs.set_state(self._split_state)
             # stratified for one column of class indicators, as scikit-learn (not for multilabel targets)
             stratify = T.astype(bool) if isinstance(self, ClassifierMixin) and self.n_outputs_ == 1 else None
             arrays = (X, T) if sample_weight is None else (X, T, sample_weight)
-            parts = train_test_split(*arrays, random_state=self._random_state, test_size=self.validation_fraction,
+            parts = train_test_split(*arrays, random_state=split_rs, test_size=self.validation_fraction,
                                      stratify=stratify)
+            if not continuing:
+                self._random_state.set_state(split_rs.get_state())
             X_train, X_val, T_train, T_val = parts[:4]
             w_train, w_val = (parts[4], parts[5]) if sample_weight is not None else (None, None)
             if X_val.shape[0] < 2:
                 raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size of "
                                  "your dataset.")
-            y_val = self._labels_for(T_val)
+            val = (X_val, T_val, self._labels_for(T_val), w_val)
+        if val is not None:
+            val = (_rows(val[0], slice(None)),) + tuple(val[1:])
+            if self.validation_scores_ is None:
+                self.validation_scores_ = []
+            if getattr(self, "validation_loss_curve_", None) is None:
+                self.validation_loss_curve_ = []
         else:
-            X_train, T_train, w_train = X, T, sample_weight
-            X_val = y_val = w_val = None
+            self.validation_loss_curve_ = getattr(self, "validation_loss_curve_", None)
         n = X_train.shape[0]
         if self.batch_size == "auto":
             batch_size = min(200, n)
@@ -455,14 +504,23 @@ class _BaseMLP(BaseEstimator):
             batch_size = int(np.clip(self.batch_size, 1, n))
         loss, scale = self._loss_function()
         rates = self._dropout_rates(len(net.sizes) - 2)
+        if rates and not (continuing and getattr(self, "_dropout_rng", None) is not None):
+            self._dropout_rng = np.random.default_rng(self._random_state.randint(np.iinfo(np.int32).max))
         step = _Stepper(net, loss, alpha=self.alpha, l1=self.l1, rates=rates,
-                        rng=np.random.default_rng(self._random_state.randint(np.iinfo(np.int32).max)) if rates else None,
-                        report_scale=scale, weighted=w_train is not None)
+                        rng=self._dropout_rng if rates else None, report_scale=scale, weighted=w_train is not None)
+        callbacks = list(getattr(self, "callbacks", None) or ())
+        history = History(metric=("accuracy" if isinstance(self, ClassifierMixin) else "r2") if val is not None else "",
+                          loss_includes_penalty=self.alpha > 0 or self.l1 > 0)
+        n_epochs = epochs if incremental else self.max_iter
+        bar = _progress_bar(n_epochs) if self.verbose is True else None
+        lines = bool(self.verbose) and bar is None
         sample_idx = np.arange(n, dtype=int)
         try:
             self.n_iter_ = 0
             with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-                for _ in range(self.max_iter):
+                for _ in range(n_epochs):
+                    t0 = time.perf_counter()
+                    lr = optimizer.learning_rate
                     if self.shuffle:
                         sample_idx = shuffle(sample_idx, random_state=self._random_state)
                     accumulated = 0.0
@@ -473,23 +531,43 @@ class _BaseMLP(BaseEstimator):
                     self.loss_ = accumulated / n
                     self.t_ += n
                     self.loss_curve_.append(self.loss_)
-                    if self.verbose:
+                    if lines:
                         print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-                    self._update_no_improvement_count(early_stopping, X_val, y_val, w_val)
+                    score = val_loss = None
+                    if val is not None:
+                        score, val_loss = self._validate_epoch(net, val, loss, scale)
+                        self.validation_scores_.append(score)
+                        self.validation_loss_curve_.append(val_loss)
+                        if lines and early_stopping:
+                            print("Validation score: %f" % score)
+                    self._update_no_improvement_count(early_stopping, score)
                     optimizer.iteration_ends(self.t_)
+                    history.append(epoch=len(self.loss_curve_), loss=self.loss_, val_loss=val_loss, val_metric=score,
+                                   lr=lr, time=time.perf_counter() - t0)
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix(loss=f"{self.loss_:.4g}", **({} if score is None else {"val": f"{score:.4g}"}))
+                    stop = False
                     if self._no_improvement_count > self.n_iter_no_change:
                         what = "Validation score did not improve" if early_stopping else "Training loss did not improve"
                         msg = f"{what} more than tol={self.tol:f} for {self.n_iter_no_change} consecutive epochs."
-                        if optimizer.trigger_stopping(msg, self.verbose):
-                            break
-                        self._no_improvement_count = 0
-                    if incremental:
+                        if optimizer.trigger_stopping(msg, lines):
+                            stop = True
+                        else:
+                            self._no_improvement_count = 0
+                    for cb in callbacks:
+                        if cb(net, history) is True:
+                            stop = history.stopped_early = True
+                    if stop:
                         break
-                    if self.n_iter_ == self.max_iter:
+                    if not incremental and self.n_iter_ == self.max_iter:
                         warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
                                       f"optimization hasn't converged yet.", ConvergenceWarning)
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
+        finally:
+            if bar is not None:
+                bar.close()
         if early_stopping:
             for p, best in zip([*net.weights, *net.biases], [*self._best_coefs, *self._best_intercepts]):
                 p[...] = best
@@ -497,12 +575,20 @@ class _BaseMLP(BaseEstimator):
             # best_validation_score_ keeps its own last weights, as there
             self._best_coefs, self._best_intercepts = self.coefs_, self.intercepts_
 
-    def _update_no_improvement_count(self, early_stopping, X_val, y_val, w_val):
+    def _validate_epoch(self, net, val, loss, scale):
+        """(score, loss) on the validation data: accuracy or R² (NaN when a prediction is not finite),
+        and the loss without penalty, reported as loss_curve_ reports it."""
+        X_val, T_val, y_val, w_val = val
+        trace = net.forward(X_val, checked=True)
+        val_loss = float(net.trace_loss(trace, T_val, loss, w_val)) * scale
+        A = trace.output
+        if not np.isfinite(A).all():
+            return np.nan, val_loss
+        metric = accuracy_score if isinstance(self, ClassifierMixin) else r2_score
+        return float(metric(y_val, self._decode(A), sample_weight=w_val)), val_loss
+
+    def _update_no_improvement_count(self, early_stopping, score):
         if early_stopping:
-            score = self._score(X_val, y_val, w_val)
-            self.validation_scores_.append(score)
-            if self.verbose:
-                print("Validation score: %f" % self.validation_scores_[-1])
             if score < self.best_validation_score_ + self.tol:
                 self._no_improvement_count += 1
             else:
@@ -518,14 +604,6 @@ class _BaseMLP(BaseEstimator):
                 self._no_improvement_count = 0
             if self.loss_curve_[-1] < self.best_loss_:
                 self.best_loss_ = self.loss_curve_[-1]
-
-    def _score(self, X, y, sample_weight=None):
-        """accuracy (classifier) or R² (regressor) on checked data; NaN when a prediction is not finite."""
-        A = self._forward(X)
-        if not np.isfinite(A).all():
-            return np.nan
-        score = accuracy_score if isinstance(self, ClassifierMixin) else r2_score
-        return float(score(y, self._decode(A), sample_weight=sample_weight))
 
     def _fit_lbfgs(self, X, T, sample_weight):
         """Full-batch L-BFGS-B through SciPy, as scikit-learn does (maxiter=max_iter, maxfun=max_fun,

@@ -71,14 +71,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, l1=0.0,
-                 dropout=0.0, weight_decay=0.01, class_weight=None, dtype=None):
+                 dropout=0.0, weight_decay=0.01, class_weight=None, dtype=None, callbacks=None):
         super().__init__(hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
                          learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
                          max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
                          warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
                          early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1,
                          beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
-                         l1=l1, dropout=dropout, weight_decay=weight_decay, dtype=dtype)
+                         l1=l1, dropout=dropout, weight_decay=weight_decay, dtype=dtype,
+                         callbacks=callbacks)
         self.class_weight = class_weight
 
     @property
@@ -123,7 +124,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return X, y
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None):
         """Fit the model to data X and labels y.
 
         Parameters
@@ -132,17 +133,22 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
             Class labels, or a label indicator matrix for multilabel targets.
         sample_weight : array-like of shape (n_samples,), default=None
+        X_val, y_val : validation data, default=None
+            ffnn's addition, given together. Early stopping (``early_stopping=True``) scores these
+            instead of holding out ``validation_fraction`` of X; with or without early stopping,
+            ``validation_scores_`` (accuracy) and ``validation_loss_curve_`` record every epoch.
+            In a Pipeline, see the module docstring for routing them through the transformers.
 
         Returns
         -------
         self : MLPClassifier
         """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False, X_val=X_val, y_val=y_val)
 
     @available_if(_BaseMLP._check_partial_fit_solver)
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
-        """One epoch over (X, y), keeping the optimiser's state between calls.
+    def partial_fit(self, X, y, classes=None, sample_weight=None, *, epochs=1):
+        """``epochs`` passes over (X, y), keeping the optimiser's state between calls.
 
         Parameters
         ----------
@@ -151,6 +157,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         classes : array-like of shape (n_classes,), default=None
             Every class of all calls; required on the first call, may be omitted later.
         sample_weight : array-like of shape (n_samples,), default=None
+        epochs : int, default=1
+            ffnn's addition: the number of passes (scikit-learn's partial_fit makes one).
 
         Returns
         -------
@@ -165,7 +173,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         elif classes is not None and not np.array_equal(self.classes_, unique_labels(classes)):
             raise ValueError(f"`classes={classes!r}` is not the same as on last call to partial_fit, was: "
                              f"{self.classes_!r}")
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True, epochs=epochs)
 
     def predict_proba(self, X):
         """Class probabilities (n_samples, n_classes); binary: [1 − p, p]; multilabel: p per label."""
@@ -210,14 +218,15 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, l1=0.0,
-                 dropout=0.0, weight_decay=0.01, dtype=None):
+                 dropout=0.0, weight_decay=0.01, dtype=None, callbacks=None):
         super().__init__(hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
                          learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
                          max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
                          warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
                          early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1,
                          beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
-                         l1=l1, dropout=dropout, weight_decay=weight_decay, dtype=dtype)
+                         l1=l1, dropout=dropout, weight_decay=weight_decay, dtype=dtype,
+                         callbacks=callbacks)
         self.loss = loss
 
     @property
@@ -245,7 +254,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return X, y
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None):
         """Fit the model to data X and targets y.
 
         Parameters
@@ -253,29 +262,36 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
         sample_weight : array-like of shape (n_samples,), default=None
+        X_val, y_val : validation data, default=None
+            ffnn's addition, given together. Early stopping (``early_stopping=True``) scores these
+            instead of holding out ``validation_fraction`` of X; with or without early stopping,
+            ``validation_scores_`` (R²) and ``validation_loss_curve_`` record every epoch.
+            In a Pipeline, see the module docstring for routing them through the transformers.
 
         Returns
         -------
         self : MLPRegressor
         """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False, X_val=X_val, y_val=y_val)
 
     @available_if(_BaseMLP._check_partial_fit_solver)
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None):
-        """One epoch over (X, y), keeping the optimiser's state between calls.
+    def partial_fit(self, X, y, sample_weight=None, *, epochs=1):
+        """``epochs`` passes over (X, y), keeping the optimiser's state between calls.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
         sample_weight : array-like of shape (n_samples,), default=None
+        epochs : int, default=1
+            ffnn's addition: the number of passes (scikit-learn's partial_fit makes one).
 
         Returns
         -------
         self : MLPRegressor
         """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True, epochs=epochs)
 
     def predict(self, X):
         """Predictions (n_samples,) for one target, (n_samples, n_targets) for several."""
