@@ -3,6 +3,7 @@
 Importing this package imports scikit-learn; ``import ffnn`` alone never does.
 """
 
+from ._persist import load
 from .estimators import MLPClassifier, MLPRegressor
 
-__all__ = ["MLPClassifier", "MLPRegressor"]
+__all__ = ["MLPClassifier", "MLPRegressor", "load"]

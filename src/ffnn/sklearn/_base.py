@@ -515,6 +515,17 @@ class _BaseMLP(BaseEstimator):
         bar = _progress_bar(n_epochs) if self.verbose is True else None
         lines = bool(self.verbose) and bar is None
         sample_idx = np.arange(n, dtype=int)
+        keep = self.warm_start == "keep_optimizer" and not incremental
+        if continuing:
+            # each epoch shuffles the previous epoch's order, and early stopping restored its best
+            # weights: continue from the order and the weights where the last fit left off
+            last = getattr(self, "_sample_idx", None)
+            if last is not None and len(last) == n:
+                sample_idx = last
+            resume = getattr(self, "_resume_params", None)
+            if resume is not None:
+                for p, r in zip(params, resume):
+                    p[...] = r
         try:
             self.n_iter_ = 0
             with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
@@ -568,12 +579,15 @@ class _BaseMLP(BaseEstimator):
         finally:
             if bar is not None:
                 bar.close()
+        self._sample_idx = sample_idx if keep else None
+        self._resume_params = [p.copy() for p in params] if keep and early_stopping else None
         if early_stopping:
             for p, best in zip([*net.weights, *net.biases], [*self._best_coefs, *self._best_intercepts]):
                 p[...] = best
-            # scikit-learn's lists now are the best ones: a later warm start that never improves on
-            # best_validation_score_ keeps its own last weights, as there
-            self._best_coefs, self._best_intercepts = self.coefs_, self.intercepts_
+            if not keep:
+                # scikit-learn's lists now are the best ones: a later warm start that never improves
+                # on best_validation_score_ keeps its own last weights, as there
+                self._best_coefs, self._best_intercepts = self.coefs_, self.intercepts_
 
     def _validate_epoch(self, net, val, loss, scale):
         """(score, loss) on the validation data: accuracy or R² (NaN when a prediction is not finite),
@@ -670,6 +684,20 @@ class _BaseMLP(BaseEstimator):
             raise AttributeError(f"partial_fit is only available for stochastic optimizers. {self.solver} "
                                  f"is not stochastic.")
         return True
+
+    def save(self, path):
+        """Write this fitted estimator to ``path`` as one safetensors file (no pickle): weights,
+        optimiser state, classes, parameters (not ``callbacks``) and the loss and validation curves.
+        ``ffnn.sklearn.load(path)`` gives it back, predicting identically and able to go on training
+        from the same state (a later ``partial_fit``, or ``fit`` with ``warm_start``).
+
+        Parameters
+        ----------
+        path : str or path-like
+        """
+        from ._persist import save
+
+        save(self, path)
 
     def _check_X(self, X):
         return validate_data(self, X, reset=False, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32))

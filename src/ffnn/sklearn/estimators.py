@@ -37,6 +37,37 @@ Where ffnn's additions change this (all off by default)::
     class_weight          multiplies each sample's weight by its class's weight (so s_B changes too)
     loss 'mse', 'half_sse', 'sse' (regressor)   ffnn's definitions, reported without the 1/K
     dtype                 'float32' or 'float64' forces the dtype; None follows X (scikit-learn's)
+
+Keyword-only additions, off by default (scikit-learn's behaviour is unchanged without them):
+
+    fit(X, y, sample_weight=None, *, X_val=None, y_val=None)
+        early stopping on your own validation data instead of ``validation_fraction``;
+        ``validation_scores_`` and ``validation_loss_curve_`` (the loss without penalty, scaled as
+        ``loss_curve_``) record every epoch whenever there is validation data.
+    partial_fit(..., *, epochs=1)
+        several passes in one call (``n_iter_`` = epochs).
+    warm_start="keep_optimizer"
+        a later ``fit`` continues the optimiser (momentum, Adam moments, step count), the learning
+        rate schedule, the shuffling and dropout streams and, with early stopping, the last (not the
+        best) weights and the same validation split: fit(k epochs) + fit(m) takes exactly the steps
+        of fit(k + m). ``warm_start=True`` keeps scikit-learn's meaning (weights only).
+    callbacks=[cb, ...]
+        ffnn's callbacks, ``cb(network, history) -> True to stop``, after every epoch; ``history`` is
+        this call's :class:`ffnn.History` (loss, val_loss, val_metric, lr, time per epoch).
+    verbose=True
+        a tqdm progress bar over epochs (when tqdm is installed); an integer verbosity prints
+        scikit-learn's line per epoch.
+    est.save(path), ffnn.sklearn.load(path)
+        the fitted estimator in one safetensors file, without pickle.
+
+Validation data in a Pipeline: with metadata routing enabled, request X_val and y_val from the
+estimator and name X_val in the pipeline's ``transform_input`` so that the transformers fitted on X
+transform it before it reaches the estimator::
+
+    sklearn.set_config(enable_metadata_routing=True)
+    mlp = MLPClassifier(early_stopping=True).set_fit_request(X_val=True, y_val=True)
+    pipe = Pipeline([("scale", StandardScaler()), ("mlp", mlp)], transform_input=["X_val"])
+    pipe.fit(X, y, X_val=X_val, y_val=y_val)
 """
 
 from __future__ import annotations
