@@ -153,3 +153,13 @@ def test_verbose_true_is_a_progress_bar(iris, capsys):
     assert "Iteration" not in out and "epoch" in err
     MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, verbose=2).fit(X, y)
     assert "Iteration 3, loss" in capsys.readouterr().out
+
+
+def test_scikit_learn_callbacks(iris):
+    callback = pytest.importorskip("sklearn.callback")
+    X, y = iris
+    monitor = callback.ScoringMonitor(scoring="accuracy")
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=4, random_state=0).set_callbacks(monitor).fit(X, y)
+    epochs = [row for row in monitor.get_logs().data if row["task_name"] == "epoch"]
+    assert len(epochs) == clf.n_iter_ == 4
+    assert epochs[-1]["accuracy"] == pytest.approx(clf.score(X, y))

@@ -35,6 +35,12 @@ from ..network import Network
 from ..optim import SGD, Adam, AdamW, RMSprop
 from ..training import fastpath as _fast
 
+try:  # scikit-learn's callback API (sklearn.callback), where the installed version has it
+    from sklearn.callback import CallbackSupportMixin as _CallbackSupport
+except ImportError:  # pragma: no cover - depends on the installed scikit-learn
+    class _CallbackSupport:
+        pass
+
 _SK_ACTIVATIONS = {"logistic": "sigmoid"}  # scikit-learn's names for ffnn's
 _STOCHASTIC = ("sgd", "adam", "adamw", "rmsprop")
 
@@ -198,6 +204,10 @@ class _Optimizer:
         return False
 
 
+def _metadata(sample_weight):
+    return None if sample_weight is None else {"sample_weight": sample_weight}
+
+
 def _progress_bar(total):
     """A tqdm progress bar over epochs, or None when tqdm is not installed."""
     try:
@@ -271,7 +281,7 @@ class _Stepper:
         return J
 
 
-class _BaseMLP(BaseEstimator):
+class _BaseMLP(_CallbackSupport, BaseEstimator):
     _parameter_constraints = _constraints
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
@@ -434,14 +444,35 @@ class _BaseMLP(BaseEstimator):
             self._random_state = check_random_state(self.random_state)
         if first_pass:
             self._initialize(T, layer_units, X.dtype)
-        if self.solver in _STOCHASTIC:
-            self._fit_stochastic(X, T, sample_weight, incremental, val=val, epochs=epochs, continuing=continuing)
+        stochastic = self.solver in _STOCHASTIC
+        ctx = self._sklearn_callback_context(X, y, sample_weight, (epochs if incremental else self.max_iter)
+                                             if stochastic else 0)
+        if stochastic:
+            self._fit_stochastic(X, T, sample_weight, incremental, val=val, epochs=epochs, continuing=continuing,
+                                 sk_callbacks=None if ctx is None else (ctx, y))
         else:
             self._fit_lbfgs(X, T, sample_weight)
+        if ctx is not None:
+            ctx.call_on_fit_task_end(estimator=self, X=X, y=y, metadata=_metadata(sample_weight),
+                                     reconstruction_attributes=self._snapshot())
         if not all(np.isfinite(p).all() for p in [*self.coefs_, *self.intercepts_]):
             raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
                              "values and need to be preprocessed.")
         return self
+
+    def _sklearn_callback_context(self, X, y, sample_weight, n_epochs):
+        """scikit-learn's callback context for this fit (one subtask per epoch), or None when no
+        scikit-learn callback is set here or propagated from a meta-estimator."""
+        if not (getattr(self, "_skl_callbacks", None) or hasattr(self, "_parent_callback_ctx")):
+            return None
+        ctx = self._init_callback_context(max_subtasks=n_epochs)
+        ctx.call_on_fit_task_begin(estimator=self, X=X, y=y, metadata=_metadata(sample_weight))
+        return ctx
+
+    def _snapshot(self):
+        """The fitted attributes that make a copy of this estimator predict as it does now."""
+        return {"coefs_": [c.copy() for c in self.coefs_], "intercepts_": [b.copy() for b in self.intercepts_],
+                "_network": None}
 
     def _validation_data(self, X_val, y_val, dtype):
         """The user's validation set, checked like the training data: (X, T, y, sample_weight=None)."""
@@ -461,7 +492,8 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"dropout must be a rate in [0, 1) or one per hidden layer ({n_hidden}), got {self.dropout}")
         return [float(r) for r in rates] if any(r > 0 for r in rates) else None
 
-    def _fit_stochastic(self, X, T, sample_weight, incremental, *, val=None, epochs=1, continuing=False):
+    def _fit_stochastic(self, X, T, sample_weight, incremental, *, val=None, epochs=1, continuing=False,
+                        sk_callbacks=None):
         net = self.network_
         params = net.parameters()
         if not continuing and (not incremental or getattr(self, "_optimizer", None) is None):
@@ -530,6 +562,10 @@ class _BaseMLP(BaseEstimator):
             self.n_iter_ = 0
             with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
                 for _ in range(n_epochs):
+                    if sk_callbacks is not None:
+                        epoch_ctx = sk_callbacks[0].subcontext(task_name="epoch")
+                        epoch_ctx.call_on_fit_task_begin(estimator=self, X=X, y=sk_callbacks[1],
+                                                         metadata=_metadata(sample_weight))
                     t0 = time.perf_counter()
                     lr = optimizer.learning_rate
                     if self.shuffle:
@@ -569,6 +605,10 @@ class _BaseMLP(BaseEstimator):
                     for cb in callbacks:
                         if cb(net, history) is True:
                             stop = history.stopped_early = True
+                    if sk_callbacks is not None and epoch_ctx.call_on_fit_task_end(
+                            estimator=self, X=X, y=sk_callbacks[1], metadata=_metadata(sample_weight),
+                            reconstruction_attributes=self._snapshot()):
+                        stop = True
                     if stop:
                         break
                     if not incremental and self.n_iter_ == self.max_iter:

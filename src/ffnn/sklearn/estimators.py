@@ -54,6 +54,10 @@ Keyword-only additions, off by default (scikit-learn's behaviour is unchanged wi
     callbacks=[cb, ...]
         ffnn's callbacks, ``cb(network, history) -> True to stop``, after every epoch; ``history`` is
         this call's :class:`ffnn.History` (loss, val_loss, val_metric, lr, time per epoch).
+    est.set_callbacks(...)
+        where the installed scikit-learn has its callback API (``sklearn.callback``): its
+        progress and monitoring callbacks, with one task per epoch (a fitted copy at each
+        epoch's end); a callback asking to stop ends training after that epoch.
     verbose=True
         a tqdm progress bar over epochs (when tqdm is installed); an integer verbosity prints
         scikit-learn's line per epoch.
