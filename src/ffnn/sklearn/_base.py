@@ -49,8 +49,12 @@ def _exp(z):
     return np.exp(z)
 
 
+def _exp_derivative_from_output(a):
+    return a
+
+
 # The Poisson regressor's output activation, a[L] = exp(z[L]) (σ′ = a).
-EXP = _act.Activation("exp", _exp, _exp, derivative_from_output=lambda a: a, hidden_ok=False)
+EXP = _act.Activation("exp", _exp, _exp, derivative_from_output=_exp_derivative_from_output, hidden_ok=False)
 
 
 class _PoissonLoss(_losses.Loss):
@@ -217,13 +221,6 @@ def _progress_bar(total):
     return tqdm(total=total, unit="epoch", dynamic_ncols=True)
 
 
-def _rows(X, idx):
-    """Rows ``idx`` (a slice or an index array) of X as a dense array: sparse inputs are densified one
-    batch at a time, so only the first layer's product ever sees the sparse matrix."""
-    rows = X[idx]
-    return rows.toarray() if sp.issparse(rows) else rows
-
-
 class _Stepper:
     """One minibatch step: J and the gradients from ffnn (the NumPy fast path where it applies, the
     array core otherwise), scikit-learn's per-batch L2 scaling, then the optimiser's update.
@@ -236,11 +233,12 @@ class _Stepper:
     of the sum over the outputs, and so is this one).
     """
 
-    def __init__(self, net, loss, *, alpha, l1, rates, rng, report_scale, weighted):
+    def __init__(self, net, loss, *, alpha, l1, rates, rng, report_scale, weighted, sparse=False):
         self.net, self.loss, self.alpha, self.l1 = net, loss, alpha, l1
         self.rates, self.rng, self.report_scale = rates, rng, report_scale
         self.params = net.parameters()
-        self.fast = _fast.supports(net, loss, rates, None) and not weighted
+        # sparse X goes through the core, whose first layer's products (X W[1], Xᵀ δ[1]) take it as it is
+        self.fast = _fast.supports(net, loss, rates, None) and not weighted and not sparse
         self.workspaces = {}
 
     def __call__(self, X, T, w, idx, optimizer):
@@ -250,15 +248,15 @@ class _Stepper:
             ws = self.workspaces.get(n_b)
             if ws is None:
                 ws = self.workspaces[n_b] = _fast.Workspace(net, n_b)
-            if sp.issparse(X) or isinstance(idx, slice):
-                ws.h[0][...] = _rows(X, idx)
+            if isinstance(idx, slice):
+                ws.h[0][...] = X[idx]
                 ws.t[...] = T[idx]
             else:
                 ws.load(X, T, idx)
             J = ws.step(net, loss)
             gWs, gbs, wb = ws.gW, ws.gb, None
         else:
-            Xb, Tb = _rows(X, idx), T[idx]
+            Xb, Tb = X[idx], T[idx]
             wb = None if w is None else w[idx]
             n_b = Xb.shape[0]
             trace = net.forward(Xb, dropout=self.rates, rng=self.rng, checked=True)
@@ -520,7 +518,6 @@ class _BaseMLP(_CallbackSupport, BaseEstimator):
                                  "your dataset.")
             val = (X_val, T_val, self._labels_for(T_val), w_val)
         if val is not None:
-            val = (_rows(val[0], slice(None)),) + tuple(val[1:])
             if self.validation_scores_ is None:
                 self.validation_scores_ = []
             if getattr(self, "validation_loss_curve_", None) is None:
@@ -539,7 +536,8 @@ class _BaseMLP(_CallbackSupport, BaseEstimator):
         if rates and not (continuing and getattr(self, "_dropout_rng", None) is not None):
             self._dropout_rng = np.random.default_rng(self._random_state.randint(np.iinfo(np.int32).max))
         step = _Stepper(net, loss, alpha=self.alpha, l1=self.l1, rates=rates,
-                        rng=self._dropout_rng if rates else None, report_scale=scale, weighted=w_train is not None)
+                        rng=self._dropout_rng if rates else None, report_scale=scale, weighted=w_train is not None,
+                        sparse=sp.issparse(X_train))
         callbacks = list(getattr(self, "callbacks", None) or ())
         history = History(metric=("accuracy" if isinstance(self, ClassifierMixin) else "r2") if val is not None else "",
                           loss_includes_penalty=self.alpha > 0 or self.l1 > 0)
@@ -669,7 +667,7 @@ class _BaseMLP(_CallbackSupport, BaseEstimator):
         order = coefs + intercepts  # scikit-learn's packing: every W, then every b
         loss, scale = self._loss_function()
         step = _Stepper(net, loss, alpha=self.alpha, l1=self.l1, rates=None, rng=None, report_scale=scale,
-                        weighted=sample_weight is not None)
+                        weighted=sample_weight is not None, sparse=sp.issparse(X))
         sizes = np.cumsum([0] + [p.size for p in order])
 
         class _Capture:  # the stepper's "optimiser": keeps the gradients instead of stepping
