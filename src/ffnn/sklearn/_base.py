@@ -247,13 +247,13 @@ class _Stepper:
             n_b = len(range(*idx.indices(X.shape[0]))) if isinstance(idx, slice) else len(idx)
             ws = self.workspaces.get(n_b)
             if ws is None:
-                ws = self.workspaces[n_b] = _fast.Workspace(net, n_b)
+                ws = self.workspaces[n_b] = _fast.Workspace(net, n_b, loss)
             if isinstance(idx, slice):
                 ws.h[0][...] = X[idx]
                 ws.t[...] = T[idx]
             else:
                 ws.load(X, T, idx)
-            J = ws.step(net, loss)
+            J = ws.step(net)
             gWs, gbs, wb = ws.gW, ws.gb, None
         else:
             Xb, Tb = X[idx], T[idx]
@@ -334,10 +334,22 @@ class _BaseMLP(_CallbackSupport, BaseEstimator):
         dtype = np.asarray(coefs[0]).dtype
         net = Network.from_parameters(coefs, intercepts, acts,
                                       dtype=dtype.name if dtype in (np.float32, np.float64) else "float64")
+        for l, (W, b) in enumerate(zip(coefs, intercepts), start=1):  # the given arrays themselves, when they fit
+            if isinstance(W, np.ndarray) and W.dtype == net.weights[l].dtype and W.flags.c_contiguous:
+                net.weights[l] = W
+            if isinstance(b, np.ndarray) and b.dtype == net.biases[l].dtype and b.flags.c_contiguous:
+                net.biases[l] = b
+        self.network_ = net
+        return net
+
+    @network_.setter
+    def network_(self, net):
         # the estimator's lists hold the network's arrays, so that in-place training updates both
         self.coefs_, self.intercepts_ = net.weights.to_list(), net.biases.to_list()
         self._network = net
-        return net
+        self.n_layers_ = net.n_layers + 1
+        out = net.activations[-1].name
+        self.out_activation_ = {"sigmoid": "logistic"}.get(out, out)
 
     def _output_activation(self):
         return {"logistic": "sigmoid", "exp": EXP}.get(self.out_activation_, self.out_activation_)
@@ -359,7 +371,7 @@ class _BaseMLP(_CallbackSupport, BaseEstimator):
 
     def _loss_function(self):
         """The ffnn loss this estimator trains with, and the factor on its reported value."""
-        name = self._loss
+        name = self._loss_name()
         if name == "poisson":
             return _PoissonLoss(), 1.0
         scale = 1.0 / self.n_outputs_ if getattr(self, "loss", None) == "squared_error" else 1.0

@@ -118,11 +118,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.class_weight = class_weight
 
     @property
-    def _multilabel(self):
+    def _is_multilabel(self):
         return self._label_binarizer.y_type_.startswith("multilabel")
 
-    @property
-    def _loss(self):
+    def _loss_name(self):
         return "cross_entropy" if self.out_activation_ == "softmax" else "binary_cross_entropy"
 
     def _out_activation_name(self):
@@ -214,9 +213,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """Class probabilities (n_samples, n_classes); binary: [1 − p, p]; multilabel: p per label."""
         check_is_fitted(self)
         A = self._forward(self._check_X(X))
-        if self.n_outputs_ == 1 and not self._multilabel:
+        if self.n_outputs_ == 1 and not self._is_multilabel:
             return np.hstack([1 - A, A])
-        if self._multilabel:  # per-label probabilities stay strictly inside (0, 1), as scikit-learn expects
+        if self._is_multilabel:  # per-label probabilities stay strictly inside (0, 1), as scikit-learn expects
             eps = np.finfo(A.dtype).eps
             return np.clip(A, eps, 1 - eps)
         return A
@@ -264,8 +263,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                          callbacks=callbacks)
         self.loss = loss
 
-    @property
-    def _loss(self):
+    def _loss_name(self):
         return {"squared_error": "mse", "poisson": "poisson"}.get(self.loss, self.loss)
 
     def _out_activation_name(self):
