@@ -38,8 +38,13 @@ def _skorch(classifier, n_features, n_outputs):
     except ImportError:
         return None
     torch.set_num_threads(2)
-    torch.manual_seed(0)
     module = torch.nn.Sequential(torch.nn.Linear(n_features, HIDDEN), torch.nn.ReLU(), torch.nn.Linear(HIDDEN, n_outputs))
+    rng = np.random.default_rng(0)  # Glorot uniform as scikit-learn draws it, reproducibly
+    with torch.no_grad():
+        for layer in (module[0], module[2]):
+            bound = np.sqrt(6.0 / sum(layer.weight.shape))
+            for p in (layer.weight, layer.bias):
+                p.copy_(torch.from_numpy(rng.uniform(-bound, bound, tuple(p.shape)).astype(np.float32)))
     cls = NeuralNetClassifier if classifier else NeuralNetRegressor
     return cls(module, criterion=torch.nn.CrossEntropyLoss if classifier else torch.nn.MSELoss,
                optimizer=torch.optim.Adam, lr=LR, optimizer__weight_decay=ALPHA / BATCH, max_epochs=EPOCHS,

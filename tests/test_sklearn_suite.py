@@ -30,12 +30,6 @@ import pytest
 PRIVATE = {private!r}
 
 
-@pytest.fixture
-def global_random_seed():
-    """scikit-learn's default for its own fixture of this name."""
-    return 42
-
-
 def pytest_collection_modifyitems(config, items):
     for item in items:
         reason = PRIVATE.get(item.originalname)
@@ -52,9 +46,9 @@ def test_scikit_learn_test_mlp_passes_on_ffnn(tmp_path):
     (tmp_path / "conftest.py").write_text(textwrap.dedent(CONFTEST.format(private=PRIVATE)), encoding="utf-8")
     (tmp_path / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-    env.pop("SKLEARN_TESTS_GLOBAL_RANDOM_SEED", None)
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfEX",
-                           "--rootdir", str(tmp_path), str(tmp_path)],
+    # scikit-learn's own conftest (its fixtures and hooks) as a plugin, as when it runs its tests
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "sklearn.conftest",
+                           "-rfEX", "--rootdir", str(tmp_path), str(tmp_path)],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
