@@ -85,7 +85,7 @@ class _PoissonLoss(_losses.Loss):
         return G if sample_weight is None else G * sample_weight[:, None]
 
     def fused(self, activation):
-        return _FusedPoisson(self) if activation.name == "exp" else None
+        return _FusedPoisson(self) if activation == EXP else None
 
     def __reduce__(self):
         return (_PoissonLoss, ())
@@ -264,17 +264,9 @@ class _Stepper:
             g = net.backward(trace, Tb, loss, sample_weight=wb, input_gradient=False, checked=True)
             gWs, gbs = list(g.weights), list(g.biases)
         s_b = n_b if wb is None else float(np.sum(wb))
-        l2 = self.alpha / s_b
-        J = J * self.report_scale
-        grads = []
-        for W, gW, gb in zip(net.weights, gWs, gbs):
-            if l2 > 0:
-                J += 0.5 * l2 * float(np.vdot(W, W))
-                gW = gW + l2 * W
-            if self.l1 > 0:
-                J += self.l1 * float(np.sum(np.abs(W)))
-                gW = gW + self.l1 * np.sign(W)
-            grads += [gW, gb]
+        penalty = _losses.Penalty(self.l1, self.alpha / s_b)  # scikit-learn's L2 scaling, batch by batch
+        J = J * self.report_scale + penalty.value(net.weights)
+        grads = [g for pair in zip(penalty.gradients(net.weights, gWs), gbs) for g in pair]
         optimizer.update_params(self.params, grads)
         return J
 
