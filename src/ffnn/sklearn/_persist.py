@@ -69,7 +69,16 @@ def _rng_tuple(meta, arrays, prefix):
 
 
 def save(est, path):
-    """Write the fitted estimator ``est`` to ``path`` (one safetensors file; see the module docstring)."""
+    """Write the fitted estimator ``est`` to ``path`` (one safetensors file; see the module docstring).
+
+    Parameters
+    ----------
+    est : fitted ffnn.sklearn.MLPClassifier or MLPRegressor
+    path : str or path-like
+        Written atomically. Parameters must be numbers, strings, lists of them or ffnn's built-in
+        activations; ``callbacks`` is not saved, and a ``random_state`` RandomState is saved as
+        its current stream (the parameter becomes None).
+    """
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(est)
@@ -134,7 +143,21 @@ def save(est, path):
 
 def load(path):
     """An estimator saved by ``est.save(path)``: it predicts as the saved one did and goes on training
-    (``partial_fit``, or ``fit`` with ``warm_start``) from the state it was saved in."""
+    (``partial_fit``, or ``fit`` with ``warm_start``) from the state it was saved in.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    ffnn.sklearn.MLPClassifier or MLPRegressor
+
+    Raises
+    ------
+    FileFormatError
+        When the file is missing, truncated, not a safetensors file, or not an estimator file.
+    """
     from sklearn.preprocessing import LabelBinarizer
 
     from .estimators import MLPClassifier, MLPRegressor
