@@ -68,6 +68,7 @@ def cv(make, X, y, folds, dtype=np.float64):
 
 def main():
     warnings.simplefilter("ignore", ConvergenceWarning)
+    warnings.filterwarnings("ignore", "Got `batch_size`")  # the small sets have fewer than 200 samples
     rows = []
     sets = [("iris", load_iris), ("wine", load_wine), ("breast_cancer", load_breast_cancer), ("digits", load_digits)]
     with threadpool_limits(2):
