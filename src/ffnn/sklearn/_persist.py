@@ -191,6 +191,7 @@ def load(path):
         lb.classes_ = np.asarray(c["values"], dtype=np.dtype(c["dtype"]))
         lb.y_type_, lb.sparse_input_ = c["y_type"], False
         est._label_binarizer, est.classes_ = lb, lb.classes_
+        est._multilabel = lb.y_type_.startswith("multilabel")
     net = est.network_  # built from coefs_ and intercepts_
     if meta.get("best_is_current"):
         est._best_coefs, est._best_intercepts = est.coefs_, est.intercepts_

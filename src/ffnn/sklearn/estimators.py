@@ -117,10 +117,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                          callbacks=callbacks)
         self.class_weight = class_weight
 
-    @property
-    def _is_multilabel(self):
-        return self._label_binarizer.y_type_.startswith("multilabel")
-
     def _loss_name(self):
         return "cross_entropy" if self.out_activation_ == "softmax" else "binary_cross_entropy"
 
@@ -146,6 +142,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             self._label_binarizer = LabelBinarizer()
             self._label_binarizer.fit(y)
             self.classes_ = self._label_binarizer.classes_
+            self._multilabel = self._label_binarizer.y_type_.startswith("multilabel")
         else:
             classes = unique_labels(y)
             if self.warm_start:
@@ -204,6 +201,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             self.classes_ = unique_labels(classes)
             self._label_binarizer = LabelBinarizer()
             self._label_binarizer.fit(y if type_of_target(y).startswith("multilabel") else classes)
+            self._multilabel = self._label_binarizer.y_type_.startswith("multilabel")
         elif classes is not None and not np.array_equal(self.classes_, unique_labels(classes)):
             raise ValueError(f"`classes={classes!r}` is not the same as on last call to partial_fit, was: "
                              f"{self.classes_!r}")
@@ -213,9 +211,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """Class probabilities (n_samples, n_classes); binary: [1 − p, p]; multilabel: p per label."""
         check_is_fitted(self)
         A = self._forward(self._check_X(X))
-        if self.n_outputs_ == 1 and not self._is_multilabel:
+        if self.n_outputs_ == 1 and not self._multilabel:
             return np.hstack([1 - A, A])
-        if self._is_multilabel:  # per-label probabilities stay strictly inside (0, 1), as scikit-learn expects
+        if self._multilabel:  # per-label probabilities stay strictly inside (0, 1), as scikit-learn expects
             eps = np.finfo(A.dtype).eps
             return np.clip(A, eps, 1 - eps)
         return A
