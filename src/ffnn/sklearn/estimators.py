@@ -165,7 +165,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             Class labels, or a label indicator matrix for multilabel targets.
         sample_weight : array-like of shape (n_samples,), default=None
         X_val, y_val : validation data, default=None
-            ffnn's addition, given together. Early stopping (``early_stopping=True``) scores these
+            ffnn's addition, given together, for the stochastic solvers ('lbfgs' has no epochs and
+            ignores them). Early stopping (``early_stopping=True``) scores these
             instead of holding out ``validation_fraction`` of X; with or without early stopping,
             ``validation_scores_`` (accuracy) and ``validation_loss_curve_`` record every epoch.
             In a Pipeline, see the module docstring for routing them through the transformers.
@@ -294,7 +295,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
         sample_weight : array-like of shape (n_samples,), default=None
         X_val, y_val : validation data, default=None
-            ffnn's addition, given together. Early stopping (``early_stopping=True``) scores these
+            ffnn's addition, given together, for the stochastic solvers ('lbfgs' has no epochs and
+            ignores them). Early stopping (``early_stopping=True``) scores these
             instead of holding out ``validation_fraction`` of X; with or without early stopping,
             ``validation_scores_`` (R²) and ``validation_loss_curve_`` record every epoch.
             In a Pipeline, see the module docstring for routing them through the transformers.
