@@ -218,13 +218,13 @@ def test_sparse_float32_and_single_class():
     import scipy.sparse as sp
 
     X, y = _iris()
-    dense = MLPClassifier(hidden_layer_sizes=(6,), max_iter=30, random_state=0, shuffle=False)
+    f32 = MLPClassifier(hidden_layer_sizes=(6,), max_iter=30, random_state=0, shuffle=False)
     sparse = MLPClassifier(hidden_layer_sizes=(6,), max_iter=30, random_state=0, dropout=0.2, learning_rate_init=0.05)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        dense.fit(sp.csr_matrix(X.astype(np.float32)), y)
+        f32.fit(sp.csr_matrix(X.astype(np.float32)), y)
         sparse.fit(sp.csr_array(X), y)
-    assert dense.coefs_[0].dtype == np.float32 and dense.predict_proba(X.astype(np.float32)).dtype == np.float32
+    assert f32.coefs_[0].dtype == np.float32 and f32.predict_proba(X.astype(np.float32)).dtype == np.float32
     assert sparse.score(sp.csr_array(X), y) > 0.6
     one = MLPRegressor(max_iter=5).fit(X, np.zeros(len(X)))
     assert one.predict(X).shape == (150,)
