@@ -117,7 +117,7 @@ class Adam(Optimizer):
         θ ← θ − η m̂ / (√ŝ + ε)
 
     With ``step_size_correction=True``, the bias correction is folded into the step size instead
-    (the "more efficient" order at the end of Kingma & Ba's Section 2, which scikit-learn computes):
+    (the "more efficient" order at the end of Kingma & Ba's Section 2, which scikit-learn computes)::
 
         η_t = η √(1 − β₂ᵗ) / (1 − β₁ᵗ);   θ ← θ − η_t m / (√s + ε)
 

@@ -38,7 +38,7 @@ Where ffnn's additions change this (all off by default)::
     loss 'mse', 'half_sse', 'sse' (regressor)   ffnn's definitions, reported without the 1/K
     dtype                 'float32' or 'float64' forces the dtype; None follows X (scikit-learn's)
 
-Keyword-only additions, off by default (scikit-learn's behaviour is unchanged without them):
+Keyword-only additions, off by default (scikit-learn's behaviour is unchanged without them)::
 
     fit(X, y, sample_weight=None, *, X_val=None, y_val=None)
         early stopping on your own validation data instead of ``validation_fraction``;
