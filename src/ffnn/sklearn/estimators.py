@@ -5,9 +5,9 @@ MLPRegressor wherever they mean the same thing, so code written for scikit-learn
 ffnn adds per-layer activations, l1, dropout, more losses, more optimisers, class_weight and dtype.
 Importing this module imports scikit-learn; ``import ffnn`` alone never does.
 
-With scikit-learn's parameters, training takes scikit-learn's steps (in float64 without shuffling,
-the same coefs_, intercepts_, loss_curve_ and n_iter_ to rounding). One step on a batch B with
-sample weights w (all 1 without weights), s_B = Σ_B w_n::
+With scikit-learn's parameters, training takes scikit-learn's steps (in float64 without
+shuffling, the same ``coefs_``, ``intercepts_``, ``loss_curve_`` and ``n_iter_`` to rounding).
+One step on a batch B with sample weights w (all 1 without weights), s_B = Σ_B w_n::
 
     loss  = J_B + (alpha / 2 s_B) Σ_l Σ W[l]²
     grad  = ∂J_B/∂θ + (alpha / s_B) W        (weights only; biases carry no penalty)
