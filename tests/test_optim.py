@@ -162,3 +162,24 @@ def test_names_and_pickle():
     assert back.config() == opt.config() and back.state is None
     assert "momentum=0.9" in repr(opt)
     assert math.isclose(back.lr, 0.2)
+
+
+
+def test_adam_step_size_correction_is_the_default_form_with_a_scaled_epsilon():
+    rng = np.random.default_rng(0)
+    params = [rng.normal(size=(3, 2)), rng.normal(size=2)]
+    grads = [rng.normal(size=(3, 2)), rng.normal(size=2)]
+    state = {"step": 4, "m": [rng.normal(size=(3, 2)), rng.normal(size=2)],
+             "s": [rng.uniform(size=(3, 2)), rng.uniform(size=2)]}
+    t = state["step"] + 1
+    folded = ffnn.Adam(0.01, eps=1e-3, step_size_correction=True)
+    default = ffnn.Adam(0.01, eps=1e-3 / math.sqrt(1 - 0.999 ** t))
+    results = []
+    for opt in (folded, default):
+        p = [x.copy() for x in params]
+        st = {"step": state["step"], "m": [m.copy() for m in state["m"]], "s": [v.copy() for v in state["s"]]}
+        opt.apply([g.copy() for g in grads], st, p, 0.01)
+        results.append(p)
+    for x, y in zip(*results):
+        np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-15)
+    assert folded.config()["step_size_correction"] is True and ffnn.Adam().step_size_correction is False

@@ -116,15 +116,15 @@ def test_partial_fit_keeps_optimizer_state_and_needs_classes():
     clf.partial_fit(X[:75], y[:75], classes=[0, 1, 2])
     step = clf._optimizer.state["step"]
     clf.partial_fit(X[75:], y[75:])
-    assert clf._optimizer.state["step"] == step + 1 and clf.n_iter_ == 2 and clf.t_ == 150
-    with pytest.raises(ValueError, match="Expected only labels in classes_"):
+    assert clf._optimizer.state["step"] == step + 1 and clf.n_iter_ == 1 and clf.t_ == 150
+    with pytest.raises(ValueError, match="`y` has classes not in `self.classes_`"):
         clf.partial_fit(X[:3], [0, 1, 7])
     with pytest.raises(AttributeError, match="has no attribute 'partial_fit'"):
         MLPRegressor(solver="lbfgs").partial_fit(X, y)
     r = MLPRegressor(random_state=0)
     for _ in range(3):
         r.partial_fit(X, y.astype(float))
-    assert r.n_iter_ == 3 and len(r.loss_curve_) == 3
+    assert r.n_iter_ == 1 and len(r.loss_curve_) == 3 and r.t_ == 3 * len(y)
 
 
 def test_ffnn_additions():
@@ -198,3 +198,35 @@ def test_scikit_learn_messages_for_bad_data():
     clf.fit(X, y)
     with pytest.raises(ValueError, match="X has 3 features, but MLPClassifier is expecting 4 features"):
         clf.predict(X[:, :3])
+
+
+def test_coefs_and_intercepts_are_settable_and_persist():
+    X, y = _iris()
+    clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=20, random_state=0).fit(X, y)
+    W = np.zeros_like(clf.coefs_[1])
+    clf.coefs_[1] = W
+    assert clf.coefs_[1] is W and clf.network_.weights[2] is W
+    P = clf.predict_proba(X)
+    np.testing.assert_allclose(P, np.broadcast_to(P[0], P.shape))  # the output no longer sees X
+    clf.intercepts_ = [np.zeros_like(b) for b in clf.intercepts_]
+    assert clf.network_.biases[2] is clf.intercepts_[1]
+    clf.partial_fit(X, y)  # trains the arrays the user set, in place
+    assert clf.coefs_[1] is W and np.any(W != 0)
+
+
+def test_sparse_float32_and_single_class():
+    import scipy.sparse as sp
+
+    X, y = _iris()
+    f32 = MLPClassifier(hidden_layer_sizes=(6,), max_iter=30, random_state=0, shuffle=False)
+    sparse = MLPClassifier(hidden_layer_sizes=(6,), max_iter=30, random_state=0, dropout=0.2, learning_rate_init=0.05)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        f32.fit(sp.csr_matrix(X.astype(np.float32)), y)
+        sparse.fit(sp.csr_array(X), y)
+    assert f32.coefs_[0].dtype == np.float32 and f32.predict_proba(X.astype(np.float32)).dtype == np.float32
+    assert sparse.score(sp.csr_array(X), y) > 0.6
+    one = MLPRegressor(max_iter=5).fit(X, np.zeros(len(X)))
+    assert one.predict(X).shape == (150,)
+    single = MLPClassifier(max_iter=5).fit(X, np.ones(len(X), dtype=int))
+    assert set(single.predict(X)) == {1}

@@ -9,6 +9,8 @@ updated in place for speed and returned. Each class stores its hyperparameters v
 
 from __future__ import annotations
 
+import math
+
 from ._array import array_namespace
 from ._checks import number
 
@@ -113,16 +115,24 @@ class Adam(Optimizer):
         m ← β₁ m + (1 − β₁) g;   s ← β₂ s + (1 − β₂) g²
         m̂ = m / (1 − β₁ᵗ);       ŝ = s / (1 − β₂ᵗ)
         θ ← θ − η m̂ / (√ŝ + ε)
+
+    With ``step_size_correction=True``, the bias correction is folded into the step size instead
+    (the "more efficient" order at the end of Kingma & Ba's Section 2, which scikit-learn computes)::
+
+        η_t = η √(1 − β₂ᵗ) / (1 − β₁ᵗ);   θ ← θ − η_t m / (√s + ε)
+
+    the same step as the default form with ε replaced by ε / √(1 − β₂ᵗ).
     """
 
     name = "adam"
     slots = ("m", "s")
 
-    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8):
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, *, step_size_correction=False):
         super().__init__(lr)
         self.beta1 = number("beta1", beta1, low=0, high=1, high_open=True)
         self.beta2 = number("beta2", beta2, low=0, high=1, high_open=True)
         self.eps = number("eps", eps, low=0, low_open=True)
+        self.step_size_correction = bool(step_size_correction)
 
     def _adam_step(self, g, m, s, t, lr):
         xp = array_namespace(g)
@@ -130,6 +140,9 @@ class Adam(Optimizer):
         m += (1 - self.beta1) * g
         s *= self.beta2
         s += (1 - self.beta2) * (g * g)
+        if self.step_size_correction:
+            lr_t = lr * math.sqrt(1 - self.beta2 ** t) / (1 - self.beta1 ** t)
+            return -lr_t * m / (xp.sqrt(s) + self.eps)
         mhat = m / (1 - self.beta1 ** t)
         shat = s / (1 - self.beta2 ** t)
         return -lr * mhat / (xp.sqrt(shat) + self.eps)
@@ -162,8 +175,9 @@ class AdamW(Adam):
 
     name = "adamw"
 
-    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, mask=None):
-        super().__init__(lr, beta1, beta2, eps)
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, mask=None, *,
+                 step_size_correction=False):
+        super().__init__(lr, beta1, beta2, eps, step_size_correction=step_size_correction)
         self.weight_decay = number("weight_decay", weight_decay, low=0)
         self.mask = mask
 

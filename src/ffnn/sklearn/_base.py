@@ -1,30 +1,111 @@
-"""What ffnn's two scikit-learn estimators share: declarative parameter constraints, scikit-learn's
-stopping rule and learning-rate schedule, initialisation, and the fit loops (stochastic and L-BFGS).
-See :mod:`ffnn.sklearn` for the public estimators.
+"""What ffnn's two scikit-learn estimators share: declarative parameter constraints, initialisation,
+scikit-learn's fit loops (stochastic and L-BFGS) with ffnn computing every forward pass, gradient and
+update, and the stopping rule and learning-rate schedules. See :mod:`ffnn.sklearn` for the public
+estimators.
+
+The stochastic loop takes scikit-learn's steps, one for one: the same batches (``gen_batches`` over
+indices shuffled by ``sklearn.utils.shuffle`` from the estimator's ``RandomState``), the same
+early-stopping split (``train_test_split``, stratified for one-column targets), the L2 term scaled by
+each batch's own size or sum of sample weights, the learning rate changed at the end of each epoch,
+and the same stopping rule; ffnn's Network, fast path and optimisers compute each step.
 """
 
 from __future__ import annotations
 
+import time
 import warnings
-from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
+from scipy.special import xlogy
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state, gen_batches, shuffle
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from .. import activations as _act
 from .. import losses as _losses
-from ..metrics import accuracy, r2
+from ..history import History
 from ..network import Network
 from ..optim import SGD, Adam, AdamW, RMSprop
-from ..training import train
+from ..training import fastpath as _fast
+
+try:  # scikit-learn's callback API (sklearn.callback), where the installed version has it
+    from sklearn.callback import CallbackSupportMixin as _CallbackSupport
+except ImportError:  # pragma: no cover - depends on the installed scikit-learn
+    class _CallbackSupport:
+        pass
 
 _SK_ACTIVATIONS = {"logistic": "sigmoid"}  # scikit-learn's names for ffnn's
+_STOCHASTIC = ("sgd", "adam", "adamw", "rmsprop")
+
+
+def _exp(z):
+    return np.exp(z)
+
+
+def _exp_derivative_from_output(a):
+    return a
+
+
+# The Poisson regressor's output activation, a[L] = exp(z[L]) (σ′ = a).
+EXP = _act.Activation("exp", _exp, _exp, derivative_from_output=_exp_derivative_from_output, hidden_ok=False)
+
+
+class _PoissonLoss(_losses.Loss):
+    """Half the Poisson deviance, as scikit-learn's MLPRegressor(loss="poisson") defines it:
+
+        J = Σ_k  Σ_n w_n [T log(T/A) − T + A]_nk / Σ_n w_n         (w_n = 1 without weights)
+
+    ∂J/∂A = (1 − T/A) w / Σw; with the exp output, δ[L] = (A − T) w / Σw (the canonical pair).
+    """
+
+    weighted = True
+
+    def __init__(self):
+        super().__init__("poisson", self.value, self.gradient)
+
+    @staticmethod
+    def _total(A, w):
+        return A.shape[0] if w is None else np.sum(w)
+
+    def value(self, A, T, sample_weight=None):
+        E = xlogy(T, T / A) - T + A
+        if sample_weight is not None:
+            E = E * sample_weight[:, None]
+        return np.sum(E) / self._total(A, sample_weight)
+
+    def gradient(self, A, T, sample_weight=None):
+        G = (1.0 - T / A) / self._total(A, sample_weight)
+        return G if sample_weight is None else G * sample_weight[:, None]
+
+    def fused(self, activation):
+        return _FusedPoisson(self) if activation == EXP else None
+
+    def __reduce__(self):
+        return (_PoissonLoss, ())
+
+
+class _FusedPoisson:
+    """exp + poisson: J from z (T log T − T z − T + e^z), δ[L] = (A − T) w / Σw."""
+
+    def __init__(self, loss):
+        self.loss = loss
+
+    def value(self, z, T, sample_weight=None):
+        E = xlogy(T, T) - T * z - T + np.exp(z)
+        if sample_weight is not None:
+            E = E * sample_weight[:, None]
+        return np.sum(E) / self.loss._total(z, sample_weight)
+
+    def delta(self, z, A, T, sample_weight=None):
+        D = (A - T) / self.loss._total(A, sample_weight)
+        return D if sample_weight is None else D * sample_weight[:, None]
 
 
 def _activation_ok(value):
@@ -71,7 +152,7 @@ _constraints = {
     "random_state": ["random_state"],
     "tol": [Interval(Real, 0, None, closed="left")],
     "verbose": ["verbose"],
-    "warm_start": ["boolean"],
+    "warm_start": ["boolean", StrOptions({"keep_optimizer"})],
     "momentum": [Interval(Real, 0, 1, closed="both")],
     "nesterovs_momentum": ["boolean"],
     "early_stopping": ["boolean"],
@@ -83,60 +164,114 @@ _constraints = {
     "max_fun": [Interval(Integral, 1, None, closed="left")],
     "weight_decay": [Interval(Real, 0, None, closed="left")],
     "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
-    "dtype": [StrOptions({"float32", "float64"})],
+    "dtype": [StrOptions({"float32", "float64"}), None],
+    "callbacks": [list, tuple, None],
 }
 
 
-class _InvScaling:
-    """scikit-learn's 'invscaling': η = η₀ / (t + 1)^p with t the samples seen before this epoch."""
+class _Optimizer:
+    """scikit-learn's optimiser protocol (``learning_rate``, ``update_params``, ``iteration_ends``,
+    ``trigger_stopping``) around an ffnn optimiser and its explicit state.
 
-    def __init__(self, power_t, n_samples, steps_per_epoch, t0):
-        self.power_t, self.n, self.spe, self.t0 = power_t, n_samples, steps_per_epoch, t0
+    A new one is made by every ``fit`` and by the first ``partial_fit``; later ``partial_fit`` calls
+    keep it (its state, step count and learning rate), as scikit-learn does.
+    """
 
-    def __call__(self, step):
-        epoch = step // self.spe
-        return 1.0 / (self.t0 + epoch * self.n + 1) ** self.power_t
+    def __init__(self, opt, params, schedule, power_t):
+        self.opt = opt
+        self.state = opt.init(params)
+        self.learning_rate_init = opt.lr
+        self.learning_rate = float(opt.lr)
+        self.schedule, self.power_t = schedule, power_t
 
+    def update_params(self, params, grads):
+        self.opt.apply(grads, self.state, params, self.learning_rate)
 
-class _SklearnStopping:
-    """scikit-learn's stopping rule as an ffnn callback (its ``_update_no_improvement_count``)."""
+    def iteration_ends(self, time_step):
+        """'invscaling': η = η₀ / (t + 1)^power_t, t the samples seen so far (set after each epoch)."""
+        if self.schedule == "invscaling":
+            self.learning_rate = float(self.learning_rate_init) / (time_step + 1) ** self.power_t
 
-    def __init__(self, est, optimizer):
-        self.est, self.opt = est, optimizer
-
-    def __call__(self, net, history):
-        est = self.est
-        est.loss_curve_.append(history.loss[-1])
-        est.loss_ = history.loss[-1]
-        if est.early_stopping:
-            score = history.val_metric[-1]
-            est.validation_scores_.append(score)
-            est._no_improvement_count = (est._no_improvement_count + 1
-                                         if score < est.best_validation_score_ + est.tol else 0)
-            if score > est.best_validation_score_:
-                est.best_validation_score_ = score
-                est._best_params = [p.copy() for p in net.parameters()]
-        else:
-            est._no_improvement_count = (est._no_improvement_count + 1
-                                         if est.loss_curve_[-1] > est.best_loss_ - est.tol else 0)
-            est.best_loss_ = min(est.best_loss_, est.loss_curve_[-1])
-        if est._no_improvement_count > est.n_iter_no_change:
-            if est.solver == "sgd" and est.learning_rate == "adaptive":
-                if self.opt.lr > 1e-6:
-                    self.opt.lr /= 5.0
-                    est._no_improvement_count = 0
-                    if est.verbose:
-                        print(f"Setting learning rate to {self.opt.lr:f}")
-                    return False
-            if est.verbose:
-                print(f"Training loss did not improve more than tol={est.tol} for {est.n_iter_no_change} "
-                      f"consecutive epochs. Stopping.")
-            est._stopped = True
+    def trigger_stopping(self, msg, verbose):
+        """True to stop; 'adaptive' divides the learning rate by 5 instead, until it is ≤ 1e-6."""
+        if self.schedule != "adaptive":
+            if verbose:
+                print(msg + " Stopping.")
             return True
+        if self.learning_rate <= 1e-6:
+            if verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        self.learning_rate /= 5.0
+        if verbose:
+            print(msg + " Setting learning rate to %f" % self.learning_rate)
         return False
 
 
-class _BaseMLP(BaseEstimator):
+def _metadata(sample_weight):
+    return None if sample_weight is None else {"sample_weight": sample_weight}
+
+
+def _progress_bar(total):
+    """A tqdm progress bar over epochs, or None when tqdm is not installed."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm is optional
+        return None
+    return tqdm(total=total, unit="epoch", dynamic_ncols=True)
+
+
+class _Stepper:
+    """One minibatch step: J and the gradients from ffnn (the NumPy fast path where it applies, the
+    array core otherwise), scikit-learn's per-batch L2 scaling, then the optimiser's update.
+
+        J_B = J(T_B, a[L]) · c + (α / 2 s_B) Σ_l Σ W[l]² + λ₁ Σ_l Σ|W[l]|
+        g   = ∂J(T_B, a[L])/∂θ + (α / s_B) W + λ₁ sign(W)
+
+    with s_B the batch's size, or its sum of sample weights, and c = 1/K for 'squared_error' with K
+    outputs (scikit-learn reports the squared error averaged over the outputs; its gradient is that
+    of the sum over the outputs, and so is this one).
+    """
+
+    def __init__(self, net, loss, *, alpha, l1, rates, rng, report_scale, weighted, sparse=False):
+        self.net, self.loss, self.alpha, self.l1 = net, loss, alpha, l1
+        self.rates, self.rng, self.report_scale = rates, rng, report_scale
+        self.params = net.parameters()
+        # sparse X goes through the core, whose first layer's products (X W[1], Xᵀ δ[1]) take it as it is
+        self.fast = _fast.supports(net, loss, rates, None) and not weighted and not sparse
+        self.workspaces = {}
+
+    def __call__(self, X, T, w, idx, optimizer):
+        net, loss = self.net, self.loss
+        if self.fast:
+            n_b = len(range(*idx.indices(X.shape[0]))) if isinstance(idx, slice) else len(idx)
+            ws = self.workspaces.get(n_b)
+            if ws is None:
+                ws = self.workspaces[n_b] = _fast.Workspace(net, n_b, loss)
+            if isinstance(idx, slice):
+                ws.h[0][...] = X[idx]
+                ws.t[...] = T[idx]
+            else:
+                ws.load(X, T, idx)
+            J = ws.step(net)
+            gWs, gbs, wb = ws.gW, ws.gb, None
+        else:
+            Xb, Tb = X[idx], T[idx]
+            wb = None if w is None else w[idx]
+            n_b = Xb.shape[0]
+            trace = net.forward(Xb, dropout=self.rates, rng=self.rng, checked=True)
+            J = float(net.trace_loss(trace, Tb, loss, wb))
+            g = net.backward(trace, Tb, loss, sample_weight=wb, input_gradient=False, checked=True)
+            gWs, gbs = list(g.weights), list(g.biases)
+        s_b = n_b if wb is None else float(np.sum(wb))
+        penalty = _losses.Penalty(self.l1, self.alpha / s_b)  # scikit-learn's L2 scaling, batch by batch
+        J = J * self.report_scale + penalty.value(net.weights)
+        grads = [g for pair in zip(penalty.gradients(net.weights, gWs), gbs) for g in pair]
+        optimizer.update_params(self.params, grads)
+        return J
+
+
+class _BaseMLP(_CallbackSupport, BaseEstimator):
     _parameter_constraints = _constraints
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
@@ -144,7 +279,7 @@ class _BaseMLP(BaseEstimator):
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, l1=0.0,
-                 dropout=0.0, weight_decay=0.01, dtype="float64"):
+                 dropout=0.0, weight_decay=0.01, dtype=None, callbacks=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -172,34 +307,52 @@ class _BaseMLP(BaseEstimator):
         self.dropout = dropout
         self.weight_decay = weight_decay
         self.dtype = dtype
+        self.callbacks = callbacks
 
-    # --- scikit-learn's fitted attributes, read from the ffnn network -------------------------------
-
-    @property
-    def coefs_(self):
-        """W[1..L] as a 0-based list (scikit-learn's layout: (n_in, n_out), the same as ffnn's)."""
-        return self.network_.weights.to_list()
+    # --- the ffnn network behind coefs_ and intercepts_ ----------------------------------------------
 
     @property
-    def intercepts_(self):
-        return self.network_.biases.to_list()
+    def network_(self):
+        """The fitted :class:`ffnn.Network`. It holds the very arrays of ``coefs_`` and ``intercepts_``
+        (training updates them in place); after ``coefs_`` or ``intercepts_`` is assigned, the next
+        access builds the network from the new arrays."""
+        coefs, intercepts = self.coefs_, self.intercepts_
+        net = self.__dict__.get("_network")
+        if (net is not None and len(net.weights) == len(coefs)
+                and all(a is b for a, b in zip(net.weights, coefs))
+                and all(a is b for a, b in zip(net.biases, intercepts))):
+            return net
+        acts = self._hidden_activations(len(coefs) - 1) + [self._output_activation()]
+        dtype = np.asarray(coefs[0]).dtype
+        net = Network.from_parameters(coefs, intercepts, acts,
+                                      dtype=dtype.name if dtype in (np.float32, np.float64) else "float64")
+        for l, (W, b) in enumerate(zip(coefs, intercepts), start=1):  # the given arrays themselves, when they fit
+            if isinstance(W, np.ndarray) and W.dtype == net.weights[l].dtype and W.flags.c_contiguous:
+                net.weights[l] = W
+            if isinstance(b, np.ndarray) and b.dtype == net.biases[l].dtype and b.flags.c_contiguous:
+                net.biases[l] = b
+        self.network_ = net
+        return net
 
-    @property
-    def n_layers_(self):
-        return len(self.network_.sizes)
+    @network_.setter
+    def network_(self, net):
+        # the estimator's lists hold the network's arrays, so that in-place training updates both
+        self.coefs_, self.intercepts_ = net.weights.to_list(), net.biases.to_list()
+        self._network = net
+        self.n_layers_ = net.n_layers + 1
+        out = net.activations[-1].name
+        self.out_activation_ = {"sigmoid": "logistic"}.get(out, out)
 
-    @property
-    def out_activation_(self):
-        name = self.network_.activations[-1].name
-        return {"sigmoid": "logistic"}.get(name, name)
+    def _output_activation(self):
+        return {"logistic": "sigmoid", "exp": EXP}.get(self.out_activation_, self.out_activation_)
 
     # --- shared machinery ---------------------------------------------------------------------------
 
     def _hidden(self):
         h = self.hidden_layer_sizes
-        h = [h] if isinstance(h, Integral) else list(h)
-        if any(not isinstance(w, Integral) or w < 1 for w in h):
-            raise ValueError(f"hidden_layer_sizes must be > 0, got {self.hidden_layer_sizes}.")
+        h = list(h) if hasattr(h, "__iter__") else [h]
+        if np.any(np.array(h) <= 0):
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {h}.")
         return h
 
     def _hidden_activations(self, n_hidden):
@@ -208,151 +361,388 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"activation has {len(acts)} entries for {n_hidden} hidden layers")
         return [a if isinstance(a, _act.Activation) else _SK_ACTIVATIONS.get(a, a) for a in acts]
 
-    def _make_optimizer(self):
+    def _loss_function(self):
+        """The ffnn loss this estimator trains with, and the factor on its reported value."""
+        name = self._loss_name()
+        if name == "poisson":
+            return _PoissonLoss(), 1.0
+        scale = 1.0 / self.n_outputs_ if getattr(self, "loss", None) == "squared_error" else 1.0
+        return _losses.get_loss(name), scale
+
+    def _make_optimizer(self, params):
         lr = self.learning_rate_init
         if self.solver == "sgd":
-            return SGD(lr, momentum=self.momentum, nesterov=self.nesterovs_momentum and self.momentum > 0)
+            opt = SGD(lr, momentum=self.momentum, nesterov=self.nesterovs_momentum and self.momentum > 0)
+            return _Optimizer(opt, params, self.learning_rate, self.power_t)
         if self.solver == "adam":
-            return Adam(lr, self.beta_1, self.beta_2, self.epsilon)
-        if self.solver == "adamw":
-            return AdamW(lr, self.beta_1, self.beta_2, self.epsilon, self.weight_decay)
-        return RMSprop(lr, eps=self.epsilon)
+            opt = Adam(lr, self.beta_1, self.beta_2, self.epsilon, step_size_correction=True)
+        elif self.solver == "adamw":
+            opt = AdamW(lr, self.beta_1, self.beta_2, self.epsilon, self.weight_decay, step_size_correction=True)
+        else:
+            opt = RMSprop(lr, eps=self.epsilon)
+        return _Optimizer(opt, params, "constant", self.power_t)
 
-    def _init_network(self, n_features, n_outputs, output):
-        """A fresh network initialised as scikit-learn initialises its MLP (Glorot uniform with bound
-        √(6/(fan_in + fan_out)), √(2/…) for logistic hidden units, biases drawn the same way, coef then
-        intercept per layer from ``check_random_state(random_state)``): the same starting weights."""
-        hidden = self._hidden()
-        acts = self._hidden_activations(len(hidden))
-        net = Network([n_features, *hidden, n_outputs], acts, output, seed=0, dtype=self.dtype)
-        rs = check_random_state(self.random_state)
-        factor = 2.0 if self.activation in ("logistic", "sigmoid") else 6.0
-        for l, (W, b) in enumerate(zip(net.weights, net.biases), start=1):
-            bound = np.sqrt(factor / (W.shape[0] + W.shape[1]))
-            net.weights[l] = rs.uniform(-bound, bound, W.shape).astype(W.dtype)
-            net.biases[l] = rs.uniform(-bound, bound, b.shape).astype(b.dtype)
-        self._shuffle_seed = int(rs.randint(np.iinfo(np.int32).max))
-        self.network_ = net
-        self._optimizer = None
-        self.t_ = 0
+    def _init_coef(self, fan_in, fan_out, dtype):
+        """Glorot uniform with bound √(6/(fan_in + fan_out)) (√(2/…) for 'logistic'), the bias drawn
+        the same way, from the estimator's RandomState: scikit-learn's own starting weights."""
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        bound = np.sqrt(factor / (fan_in + fan_out))
+        coef = self._random_state.uniform(-bound, bound, (fan_in, fan_out))
+        intercept = self._random_state.uniform(-bound, bound, fan_out)
+        return coef.astype(dtype, copy=False), intercept.astype(dtype, copy=False)
+
+    def _initialize(self, T, layer_units, dtype):
         self.n_iter_ = 0
-        self.loss_curve_ = []
-        self.best_loss_ = np.inf
-        self.validation_scores_ = [] if self.early_stopping else None
-        self.best_validation_score_ = -np.inf if self.early_stopping else None
-        self._no_improvement_count = 0
+        self.t_ = 0
+        self.n_outputs_ = T.shape[1]
+        self.n_layers_ = len(layer_units)
+        self.out_activation_ = self._out_activation_name()
+        self.coefs_, self.intercepts_ = [], []
+        for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
+            coef, intercept = self._init_coef(fan_in, fan_out, dtype)
+            self.coefs_.append(coef)
+            self.intercepts_.append(intercept)
+        self._network = None
+        self._best_coefs = [c.copy() for c in self.coefs_]
+        self._best_intercepts = [i.copy() for i in self.intercepts_]
+        if self.solver in _STOCHASTIC:
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            self.validation_loss_curve_ = [] if self.early_stopping else None
+            if self.early_stopping:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
 
-    def _fit_network(self, X, T, sample_weight, *, incremental):
-        n = X.shape[0]
-        if self.solver == "lbfgs":
-            return self._fit_lbfgs(X, T, sample_weight)
-        batch = min(200, n) if self.batch_size == "auto" else self.batch_size
-        if batch > n and self.batch_size != "auto":
-            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
-            batch = n
-        if self._optimizer is None:
-            self._optimizer = self._make_optimizer()
-        opt = self._optimizer
-        schedule = None
-        steps_per_epoch = -(-n // batch)
-        if self.solver == "sgd" and self.learning_rate == "invscaling":
-            schedule = _InvScaling(self.power_t, n, steps_per_epoch, self.t_)
-        early = self.early_stopping and not incremental
-        if early and (self.validation_fraction * n < 1 or (1 - self.validation_fraction) * n < 1):
-            raise ValueError(f"validation_fraction={self.validation_fraction} leaves an empty split of {n} samples")
-        stopper = _SklearnStopping(self, opt)
-        self._stopped = False
-        self._best_params = None
-        metric = partial(accuracy, multilabel=True) if getattr(self, "_multilabel", False) else None
-        if not isinstance(self, ClassifierMixin):
-            metric = r2
-        epochs = 1 if incremental else self.max_iter
-        # scikit-learn's penalty is alpha/(2 Σ_batch w) Σ W²: Σ_batch w is the batch size without weights,
-        # and batch · mean(w) with them (exact for a full batch, the case its weight checks test).
-        weight_sum = batch * (1.0 if sample_weight is None else float(np.mean(sample_weight)))
-        hist = train(self.network_, X, T, loss=self._loss, optimizer=opt, epochs=epochs, batch_size=batch,
-                     l1=self.l1, l2=self.alpha / weight_sum if weight_sum > 0 else 0.0, schedule=schedule,
-                     validation=self.validation_fraction if early else None, shuffle=self.shuffle,
-                     seed=self._shuffle_seed + self.n_iter_, callbacks=() if incremental else [stopper],
-                     dropout=self.dropout, metric=metric, sample_weight=sample_weight,
-                     progress=bool(self.verbose) and self.verbose > 1)
-        if incremental:
-            self.loss_curve_.append(hist.loss[-1])
-            self.loss_ = hist.loss[-1]
-            self.best_loss_ = min(self.best_loss_, self.loss_)
-        n_fit = n - (int(round(self.validation_fraction * n)) if early else 0)
-        self.n_iter_ += len(hist)
-        self.t_ += len(hist) * n_fit
-        if self.verbose:
-            for i, loss in enumerate(hist.loss, start=self.n_iter_ - len(hist) + 1):
-                print(f"Iteration {i}, loss = {loss:.8f}")
-        if early:
-            self.best_loss_ = None
-            if self._best_params is not None:
-                for p, best in zip(self.network_.parameters(), self._best_params):
-                    p[...] = best
-        if not incremental and not self._stopped and len(hist) == self.max_iter:
-            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
-                          f"optimization hasn't converged yet.", ConvergenceWarning)
+    def _input_dtype(self):
+        return (np.float64, np.float32) if self.dtype is None else self.dtype
+
+    def _fit(self, X, y, sample_weight=None, incremental=False, *, X_val=None, y_val=None, epochs=1):
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        if (X_val is None) != (y_val is None):
+            raise ValueError("X_val and y_val must be given together")
+        if isinstance(epochs, bool) or not isinstance(epochs, Integral) or epochs < 1:
+            raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+        hidden = self._hidden()
+        self._hidden_activations(len(hidden))
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        sample_weight = self._validate_sample_weight(X, sample_weight, y)
+        T = self._targets_for(y, X.dtype)
+        val = None if X_val is None else self._validation_data(X_val, y_val, X.dtype)
+        self.n_outputs_ = T.shape[1]
+        layer_units = [X.shape[1], *hidden, self.n_outputs_]
+        # warm_start="keep_optimizer": a later fit continues the optimiser, the schedule and the
+        # random stream (shuffles, dropout), so that fit(k) + fit(m) takes the steps of fit(k + m)
+        continuing = (self.warm_start == "keep_optimizer" and not first_pass and not incremental
+                      and getattr(self, "_optimizer", None) is not None
+                      and isinstance(getattr(self, "_random_state", None), np.random.RandomState))
+        if not continuing:
+            self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(T, layer_units, X.dtype)
+        stochastic = self.solver in _STOCHASTIC
+        ctx = self._sklearn_callback_context(X, y, sample_weight, (epochs if incremental else self.max_iter)
+                                             if stochastic else 0)
+        if stochastic:
+            self._fit_stochastic(X, T, sample_weight, incremental, val=val, epochs=epochs, continuing=continuing,
+                                 sk_callbacks=None if ctx is None else (ctx, y))
+        else:
+            self._fit_lbfgs(X, T, sample_weight)
+        if ctx is not None:
+            ctx.call_on_fit_task_end(estimator=self, X=X, y=y, metadata=_metadata(sample_weight),
+                                     reconstruction_attributes=self._snapshot())
+        if not all(np.isfinite(p).all() for p in [*self.coefs_, *self.intercepts_]):
+            raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
+                             "values and need to be preprocessed.")
+        return self
+
+    def _sklearn_callback_context(self, X, y, sample_weight, n_epochs):
+        """scikit-learn's callback context for this fit (one subtask per epoch), or None when no
+        scikit-learn callback is set here or propagated from a meta-estimator."""
+        if not (getattr(self, "_skl_callbacks", None) or hasattr(self, "_parent_callback_ctx")):
+            return None
+        ctx = self._init_callback_context(max_subtasks=n_epochs)
+        ctx.call_on_fit_task_begin(estimator=self, X=X, y=y, metadata=_metadata(sample_weight))
+        return ctx
+
+    def _snapshot(self):
+        """The fitted attributes that make a copy of this estimator predict as it does now."""
+        return {"coefs_": [c.copy() for c in self.coefs_], "intercepts_": [b.copy() for b in self.intercepts_],
+                "_network": None}
+
+    def _validation_data(self, X_val, y_val, dtype):
+        """The user's validation set, checked like the training data: (X, T, y, sample_weight=None)."""
+        X_val, y_val = validate_data(self, X_val, y_val, reset=False, accept_sparse=["csr", "csc"], multi_output=True,
+                                     dtype=dtype, y_numeric=not isinstance(self, ClassifierMixin))
+        if y_val.ndim == 2 and y_val.shape[1] == 1:
+            y_val = y_val[:, 0]
+        if isinstance(self, ClassifierMixin):
+            unknown = np.setdiff1d(np.unique(y_val), self.classes_) if y_val.ndim == 1 else []
+            if len(unknown):
+                raise ValueError(f"y_val has classes not in the training data: {unknown}")
+        return X_val, self._targets_for(y_val, dtype), y_val, None
+
+    def _dropout_rates(self, n_hidden):
+        rates = list(self.dropout) if isinstance(self.dropout, (list, tuple, np.ndarray)) else [self.dropout] * n_hidden
+        if len(rates) != n_hidden or not all(0 <= r < 1 for r in rates):
+            raise ValueError(f"dropout must be a rate in [0, 1) or one per hidden layer ({n_hidden}), got {self.dropout}")
+        return [float(r) for r in rates] if any(r > 0 for r in rates) else None
+
+    def _fit_stochastic(self, X, T, sample_weight, incremental, *, val=None, epochs=1, continuing=False,
+                        sk_callbacks=None):
+        net = self.network_
+        params = net.parameters()
+        if not continuing and (not incremental or getattr(self, "_optimizer", None) is None):
+            self._optimizer = self._make_optimizer(params)
+        optimizer = self._optimizer
+        early_stopping = self.early_stopping
+        X_train, T_train, w_train = X, T, sample_weight
+        if early_stopping and val is None:
+            if not continuing:
+                self._split_state = self._random_state.get_state()
+            split_rs = np.random.RandomState()
+            split_rs.set_state(self._split_state)
+            # stratified for one column of class indicators, as scikit-learn (not for multilabel targets)
+            stratify = T.astype(bool) if isinstance(self, ClassifierMixin) and self.n_outputs_ == 1 else None
+            arrays = (X, T) if sample_weight is None else (X, T, sample_weight)
+            parts = train_test_split(*arrays, random_state=split_rs, test_size=self.validation_fraction,
+                                     stratify=stratify)
+            if not continuing:
+                self._random_state.set_state(split_rs.get_state())
+            X_train, X_val, T_train, T_val = parts[:4]
+            w_train, w_val = (parts[4], parts[5]) if sample_weight is not None else (None, None)
+            if X_val.shape[0] < 2:
+                raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size of "
+                                 "your dataset.")
+            val = (X_val, T_val, self._labels_for(T_val), w_val)
+        if val is not None:
+            if self.validation_scores_ is None:
+                self.validation_scores_ = []
+            if getattr(self, "validation_loss_curve_", None) is None:
+                self.validation_loss_curve_ = []
+        else:
+            self.validation_loss_curve_ = getattr(self, "validation_loss_curve_", None)
+        n = X_train.shape[0]
+        if self.batch_size == "auto":
+            batch_size = min(200, n)
+        else:
+            if self.batch_size > n:
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
+            batch_size = int(np.clip(self.batch_size, 1, n))
+        loss, scale = self._loss_function()
+        rates = self._dropout_rates(len(net.sizes) - 2)
+        if rates and not (continuing and getattr(self, "_dropout_rng", None) is not None):
+            self._dropout_rng = np.random.default_rng(self._random_state.randint(np.iinfo(np.int32).max))
+        step = _Stepper(net, loss, alpha=self.alpha, l1=self.l1, rates=rates,
+                        rng=self._dropout_rng if rates else None, report_scale=scale, weighted=w_train is not None,
+                        sparse=sp.issparse(X_train))
+        callbacks = list(getattr(self, "callbacks", None) or ())
+        history = History(metric=("accuracy" if isinstance(self, ClassifierMixin) else "r2") if val is not None else "",
+                          loss_includes_penalty=self.alpha > 0 or self.l1 > 0)
+        n_epochs = epochs if incremental else self.max_iter
+        bar = _progress_bar(n_epochs) if self.verbose is True else None
+        lines = bool(self.verbose) and bar is None
+        sample_idx = np.arange(n, dtype=int)
+        keep = self.warm_start == "keep_optimizer" and not incremental
+        if continuing:
+            # each epoch shuffles the previous epoch's order, and early stopping restored its best
+            # weights: continue from the order and the weights where the last fit left off
+            last = getattr(self, "_sample_idx", None)
+            if last is not None and len(last) == n:
+                sample_idx = last
+            resume = getattr(self, "_resume_params", None)
+            if resume is not None:
+                for p, r in zip(params, resume):
+                    p[...] = r
+        try:
+            self.n_iter_ = 0
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+                for _ in range(n_epochs):
+                    if sk_callbacks is not None:
+                        epoch_ctx = sk_callbacks[0].subcontext(task_name="epoch")
+                        epoch_ctx.call_on_fit_task_begin(estimator=self, X=X, y=sk_callbacks[1],
+                                                         metadata=_metadata(sample_weight))
+                    t0 = time.perf_counter()
+                    lr = optimizer.learning_rate
+                    if self.shuffle:
+                        sample_idx = shuffle(sample_idx, random_state=self._random_state)
+                    accumulated = 0.0
+                    for batch in gen_batches(n, batch_size):
+                        idx = sample_idx[batch] if self.shuffle else batch
+                        accumulated += step(X_train, T_train, w_train, idx, optimizer) * (batch.stop - batch.start)
+                    self.n_iter_ += 1
+                    self.loss_ = accumulated / n
+                    self.t_ += n
+                    self.loss_curve_.append(self.loss_)
+                    if lines:
+                        print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+                    score = val_loss = None
+                    if val is not None:
+                        score, val_loss = self._validate_epoch(net, val, loss, scale)
+                        self.validation_scores_.append(score)
+                        self.validation_loss_curve_.append(val_loss)
+                        if lines and early_stopping:
+                            print("Validation score: %f" % score)
+                    self._update_no_improvement_count(early_stopping, score)
+                    optimizer.iteration_ends(self.t_)
+                    history.append(epoch=len(self.loss_curve_), loss=self.loss_, val_loss=val_loss, val_metric=score,
+                                   lr=lr, time=time.perf_counter() - t0)
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix(loss=f"{self.loss_:.4g}", **({} if score is None else {"val": f"{score:.4g}"}))
+                    stop = False
+                    if self._no_improvement_count > self.n_iter_no_change:
+                        what = "Validation score did not improve" if early_stopping else "Training loss did not improve"
+                        msg = f"{what} more than tol={self.tol:f} for {self.n_iter_no_change} consecutive epochs."
+                        if optimizer.trigger_stopping(msg, lines):
+                            stop = True
+                        else:
+                            self._no_improvement_count = 0
+                    for cb in callbacks:
+                        if cb(net, history) is True:
+                            stop = history.stopped_early = True
+                    if sk_callbacks is not None and epoch_ctx.call_on_fit_task_end(
+                            estimator=self, X=X, y=sk_callbacks[1], metadata=_metadata(sample_weight),
+                            reconstruction_attributes=self._snapshot()):
+                        stop = True
+                    if stop:
+                        break
+                    if not incremental and self.n_iter_ == self.max_iter:
+                        warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                                      f"optimization hasn't converged yet.", ConvergenceWarning)
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+        finally:
+            if bar is not None:
+                bar.close()
+        self._sample_idx = sample_idx if keep else None
+        self._resume_params = [p.copy() for p in params] if keep and early_stopping else None
+        if early_stopping:
+            for p, best in zip([*net.weights, *net.biases], [*self._best_coefs, *self._best_intercepts]):
+                p[...] = best
+            if not keep:
+                # scikit-learn's lists now are the best ones: a later warm start that never improves
+                # on best_validation_score_ keeps its own last weights, as there
+                self._best_coefs, self._best_intercepts = self.coefs_, self.intercepts_
+
+    def _validate_epoch(self, net, val, loss, scale):
+        """(score, loss) on the validation data: accuracy or R² (NaN when a prediction is not finite),
+        and the loss without penalty, reported as loss_curve_ reports it."""
+        X_val, T_val, y_val, w_val = val
+        trace = net.forward(X_val, checked=True)
+        val_loss = float(net.trace_loss(trace, T_val, loss, w_val)) * scale
+        A = trace.output
+        if not np.isfinite(A).all():
+            return np.nan, val_loss
+        metric = accuracy_score if isinstance(self, ClassifierMixin) else r2_score
+        return float(metric(y_val, self._decode(A), sample_weight=w_val)), val_loss
+
+    def _update_no_improvement_count(self, early_stopping, score):
+        if early_stopping:
+            if score < self.best_validation_score_ + self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_coefs = [c.copy() for c in self.coefs_]
+                self._best_intercepts = [i.copy() for i in self.intercepts_]
+        else:
+            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if self.loss_curve_[-1] < self.best_loss_:
+                self.best_loss_ = self.loss_curve_[-1]
 
     def _fit_lbfgs(self, X, T, sample_weight):
-        """Full-batch L-BFGS-B through SciPy, as scikit-learn does (maxiter=max_iter, maxfun=max_fun, gtol=tol)."""
+        """Full-batch L-BFGS-B through SciPy, as scikit-learn does (maxiter=max_iter, maxfun=max_fun,
+        gtol=tol), on the objective and gradient of one stochastic step over the whole set."""
         import scipy.optimize
 
-        net, n = self.network_, X.shape[0]
-        params = net.parameters()
-        shapes = [p.shape for p in params]
-        sizes = [p.size for p in params]
-        Xn = net.check_inputs(X)
-        Tn = net.check_targets(T, n)
-        w = None if sample_weight is None else net.check_sample_weight(sample_weight, n)
-        loss = _losses.get_loss(self._loss)
-        l2 = self.alpha / float(n if w is None else np.sum(w))  # scikit-learn scales the penalty by Σ w
-        penalty = _losses.Penalty(self.l1, l2)
+        net = self.network_
+        coefs, intercepts = net.weights.to_list(), net.biases.to_list()
+        order = coefs + intercepts  # scikit-learn's packing: every W, then every b
+        loss, scale = self._loss_function()
+        step = _Stepper(net, loss, alpha=self.alpha, l1=self.l1, rates=None, rng=None, report_scale=scale,
+                        weighted=sample_weight is not None, sparse=sp.issparse(X))
+        sizes = np.cumsum([0] + [p.size for p in order])
 
-        def unpack(theta):
-            offset = 0
-            for p, shape, size in zip(params, shapes, sizes):
-                p[...] = theta[offset:offset + size].reshape(shape)
-                offset += size
+        class _Capture:  # the stepper's "optimiser": keeps the gradients instead of stepping
+            def update_params(self, params, grads):
+                by_id = {id(p): g for p, g in zip(params, grads)}
+                self.flat = np.concatenate([np.ravel(by_id[id(p)]) for p in order]).astype(np.float64)
+
+        capture = _Capture()
+        everything = slice(0, X.shape[0])
 
         def objective(theta):
-            unpack(theta)
-            trace = net.forward(Xn, checked=True)
-            J = float(net.trace_loss(trace, Tn, loss, w))
-            g = net.backward(trace, Tn, loss, sample_weight=w, input_gradient=False, checked=True)
-            J += penalty.value(net.weights)
-            gWs = penalty.gradients(net.weights, list(g.weights))
-            flat = [a.ravel() for pair in zip(gWs, g.biases) for a in pair]
-            return J, np.concatenate(flat).astype(np.float64)
+            for p, a, b in zip(order, sizes[:-1], sizes[1:]):
+                p[...] = theta[a:b].reshape(p.shape)
+            J = step(X, T, sample_weight, everything, capture)
+            return J, capture.flat
 
-        theta0 = np.concatenate([p.ravel() for p in params]).astype(np.float64)
-        res = scipy.optimize.minimize(objective, theta0, method="L-BFGS-B", jac=True,
-                                      options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
-        unpack(res.x)
-        self.n_iter_ = int(res.nit)
+        theta0 = np.concatenate([p.ravel() for p in order])
+        opts = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            res = scipy.optimize.minimize(objective, theta0, method="L-BFGS-B", jac=True, options=opts)
+        for p, a, b in zip(order, sizes[:-1], sizes[1:]):
+            p[...] = res.x[a:b].reshape(p.shape)
+        if res.status != 0:
+            warnings.warn(f"lbfgs failed to converge after {res.nit} iteration(s) (status={res.status}): "
+                          f"{res.message}. Increase the number of iterations (max_iter) or scale the data.",
+                          ConvergenceWarning)
+        self.n_iter_ = min(int(res.nit), self.max_iter)
+        self.loss_ = float(res.fun)
         if self.verbose:
             print(f"L-BFGS-B: {res.nit} iterations, {res.nfev} evaluations, loss = {res.fun:.8f}: {res.message}")
-        self.loss_ = float(res.fun)
-        self.t_ += n * self.n_iter_
-        if res.status == 1:
-            warnings.warn(f"lbfgs failed to converge (status=1): {res.message}. Increase the number of "
-                          f"iterations (max_iter) or scale the data.", ConvergenceWarning)
+
+    def _forward(self, X):
+        """a[L] for checked X (dense or sparse): the first layer's product takes X as it is."""
+        net = self.network_
+        h = X
+        for W, b, act in zip(net.weights, net.biases, net.activations):
+            z = h @ W
+            h = act(np.asarray(z) + b)
+        return h
 
     def _validate_sample_weight(self, X, sample_weight, y=None):
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
         cw = getattr(self, "class_weight", None)
         if cw is not None and y is not None:
-            cls_w = compute_sample_weight(cw, y)
+            cls_w = compute_sample_weight(cw, y).astype(X.dtype)
             sample_weight = cls_w if sample_weight is None else sample_weight * cls_w
         return sample_weight
 
     def _check_partial_fit_solver(self):
-        if self.solver == "lbfgs":
-            raise AttributeError(f"partial_fit is only available for stochastic optimizers. {self.solver!r} "
+        if self.solver not in _STOCHASTIC:
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers. {self.solver} "
                                  f"is not stochastic.")
         return True
+
+    def save(self, path):
+        """Write this fitted estimator to ``path`` as one safetensors file (no pickle): weights,
+        optimiser state, classes, parameters (not ``callbacks``) and the loss and validation curves.
+        ``ffnn.sklearn.load(path)`` gives it back, predicting identically and able to go on training
+        from the same state (a later ``partial_fit``, or ``fit`` with ``warm_start``).
+
+        Parameters
+        ----------
+        path : str or path-like
+        """
+        from ._persist import save
+
+        save(self, path)
+
+    def _check_X(self, X):
+        return validate_data(self, X, reset=False, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32))
 
     def input_gradient(self, X, y=None):
         """Gashler's gradient with respect to the inputs, one row per sample: (n_samples, n_features).
@@ -365,22 +755,22 @@ class _BaseMLP(BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
         net = self.network_
-        trace = net.forward(X)
+        X = net.check_inputs(X)
+        trace = net.forward(X, checked=True)
+        loss, _ = self._loss_function()
         if y is None:
             if isinstance(self, ClassifierMixin):
-                T = self._targets_for(self.predict(X))
-                loss = _losses.get_loss(self._loss)
+                T = self._targets_for(self.predict(X), trace.output.dtype)
             else:
                 T = np.zeros_like(trace.output)
                 loss = _losses.Loss("sum_of_outputs", lambda A, T: np.sum(A), lambda A, T: np.ones_like(A))
         else:
-            T = self._targets_for(y)
-            loss = _losses.get_loss(self._loss)
+            T = self._targets_for(y, trace.output.dtype)
         g = net.backward(trace, T, loss)
-        scale = X.shape[0] if loss.name in ("cross_entropy", "binary_cross_entropy", "mse") else 1
+        scale = X.shape[0] if loss.name in ("cross_entropy", "binary_cross_entropy", "mse", "poisson") else 1
         return np.asarray(g.inputs) * scale
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags

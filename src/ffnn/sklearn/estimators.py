@@ -5,15 +5,73 @@ MLPRegressor wherever they mean the same thing, so code written for scikit-learn
 ffnn adds per-layer activations, l1, dropout, more losses, more optimisers, class_weight and dtype.
 Importing this module imports scikit-learn; ``import ffnn`` alone never does.
 
-Mapping to ffnn's training (the same objective as scikit-learn's)::
+With scikit-learn's parameters, training takes scikit-learn's steps (in float64 without
+shuffling, the same ``coefs_``, ``intercepts_``, ``loss_curve_`` and ``n_iter_`` to rounding).
+One step on a batch B with sample weights w (all 1 without weights), s_B = Σ_B w_n::
 
-    loss_ = J + (alpha / 2B) Σ_l Σ W[l]² (+ l1 Σ|W|)      B = batch size ('lbfgs': the whole set)
+    loss  = J_B + (alpha / 2 s_B) Σ_l Σ W[l]²
+    grad  = ∂J_B/∂θ + (alpha / s_B) W        (weights only; biases carry no penalty)
     classifier: J = cross-entropy (softmax) or binary cross-entropy (one logistic unit, or one per
-                label for multilabel targets), averaged over the batch
-    regressor:  J = 1/(2N) Σ_n ‖ŷ_n − y_n‖²  ('squared_error'; also 'half_sse', 'sse', 'mse')
-    solver 'sgd': ffnn.SGD(learning_rate_init, momentum, nesterov=nesterovs_momentum) — the same
-    Nesterov form as scikit-learn; 'adam': ffnn.Adam; 'adamw', 'rmsprop': ffnn's additions;
-    'lbfgs': SciPy's L-BFGS-B on the full-batch objective, as scikit-learn does.
+                label for multilabel targets), weighted mean over the batch
+    regressor:  'squared_error': J = Σ_n w_n ‖ŷ_n − y_n‖² / (2 s_B); loss_curve_ reports J / K for K
+                outputs (scikit-learn's mean over the outputs), the gradient is that of J
+                'poisson': J = Σ_n w_n Σ_k [y log(y/ŷ) − y + ŷ] / s_B with ŷ = exp(z[L])
+    loss_ = Σ_B |B| loss_B / N over the epoch;  'lbfgs': one batch, the whole set
+
+    solver 'sgd': v ← μ v − η g; θ ← θ + v (Nesterov: θ ← θ + μ v − η g), ffnn.SGD
+    solver 'adam': ffnn.Adam(step_size_correction=True), scikit-learn's placement of ε:
+                   η_t = η √(1 − β₂ᵗ)/(1 − β₁ᵗ);  θ ← θ − η_t m / (√s + ε)
+    'invscaling': η = η₀/(t + 1)^power_t with t the samples seen, changed after each epoch;
+    'adaptive': η / 5 whenever the stopping rule fires, until η ≤ 1e-6.
+
+Every ``fit`` starts a new optimiser (also with ``warm_start=True``, whose weights carry over);
+``partial_fit`` keeps it between calls. ``n_iter_`` counts the epochs of the last call.
+
+Where ffnn's additions change this (all off by default)::
+
+    l1 = λ₁ > 0           loss += λ₁ Σ_l Σ|W[l]|, grad += λ₁ sign(W) (not scaled by s_B)
+    dropout = p > 0       inverted dropout on the hidden layers while training (never in predict)
+    activation = [...]    one activation per hidden layer; any ffnn activation
+    solver 'adamw'        ffnn.AdamW with weight_decay λ: θ ← θ − η_t m/(√s + ε) − η λ W
+    solver 'rmsprop'      ffnn.RMSprop: s ← 0.9 s + 0.1 g²; θ ← θ − η g/(√s + ε)
+    class_weight          multiplies each sample's weight by its class's weight (so s_B changes too)
+    loss 'mse', 'half_sse', 'sse' (regressor)   ffnn's definitions, reported without the 1/K
+    dtype                 'float32' or 'float64' forces the dtype; None follows X (scikit-learn's)
+
+Keyword-only additions, off by default (scikit-learn's behaviour is unchanged without them)::
+
+    fit(X, y, sample_weight=None, *, X_val=None, y_val=None)
+        early stopping on your own validation data instead of ``validation_fraction``;
+        ``validation_scores_`` and ``validation_loss_curve_`` (the loss without penalty, scaled as
+        ``loss_curve_``) record every epoch whenever there is validation data.
+    partial_fit(..., *, epochs=1)
+        several passes in one call (``n_iter_`` = epochs).
+    warm_start="keep_optimizer"
+        a later ``fit`` continues the optimiser (momentum, Adam moments, step count), the learning
+        rate schedule, the shuffling and dropout streams and, with early stopping, the last (not the
+        best) weights and the same validation split: fit(k epochs) + fit(m) takes exactly the steps
+        of fit(k + m). ``warm_start=True`` keeps scikit-learn's meaning (weights only).
+    callbacks=[cb, ...]
+        ffnn's callbacks, ``cb(network, history) -> True to stop``, after every epoch; ``history`` is
+        this call's :class:`ffnn.History` (loss, val_loss, val_metric, lr, time per epoch).
+    est.set_callbacks(...)
+        where the installed scikit-learn has its callback API (``sklearn.callback``): its
+        progress and monitoring callbacks, with one task per epoch (a fitted copy at each
+        epoch's end); a callback asking to stop ends training after that epoch.
+    verbose=True
+        a tqdm progress bar over epochs (when tqdm is installed); an integer verbosity prints
+        scikit-learn's line per epoch.
+    est.save(path), ffnn.sklearn.load(path)
+        the fitted estimator in one safetensors file, without pickle.
+
+Validation data in a Pipeline: with metadata routing enabled, request X_val and y_val from the
+estimator and name X_val in the pipeline's ``transform_input`` so that the transformers fitted on X
+transform it before it reaches the estimator::
+
+    sklearn.set_config(enable_metadata_routing=True)
+    mlp = MLPClassifier(early_stopping=True).set_fit_request(X_val=True, y_val=True)
+    pipe = Pipeline([("scale", StandardScaler()), ("mlp", mlp)], transform_input=["X_val"])
+    pipe.fit(X, y, X_val=X_val, y_val=y_val)
 """
 
 from __future__ import annotations
@@ -31,11 +89,14 @@ from ._base import _BaseMLP, _constraints
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
-    """scikit-learn's MLPClassifier, computed by ffnn (same parameters; see the module docstring).
+    """scikit-learn's MLPClassifier, computed by ffnn (same parameters and steps; see the module
+    docstring for the objective and for where ffnn's additions change it).
 
     ffnn's additions: ``activation`` may be a list (one per hidden layer) and any ffnn activation;
     ``l1``; ``dropout``; ``solver`` 'adamw' (with ``weight_decay``) and 'rmsprop'; ``class_weight``
-    ('balanced' or a dict); ``dtype``; ``network_`` (the ffnn.Network) and :meth:`input_gradient`.
+    ('balanced' or a dict); ``dtype``; ``network_`` (the ffnn.Network holding ``coefs_`` and
+    ``intercepts_``) and :meth:`input_gradient`. Sparse (CSR/CSC) X is accepted: each batch is
+    densified in turn, so only the first layer's product sees the sparse matrix.
     """
 
     _parameter_constraints = {**_constraints, "class_weight": [StrOptions({"balanced"}), dict, None]}
@@ -45,87 +106,112 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, l1=0.0,
-                 dropout=0.0, weight_decay=0.01, class_weight=None, dtype="float64"):
+                 dropout=0.0, weight_decay=0.01, class_weight=None, dtype=None, callbacks=None):
         super().__init__(hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
                          learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
                          max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
                          warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
                          early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1,
                          beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
-                         l1=l1, dropout=dropout, weight_decay=weight_decay, dtype=dtype)
+                         l1=l1, dropout=dropout, weight_decay=weight_decay, dtype=dtype,
+                         callbacks=callbacks)
         self.class_weight = class_weight
 
-    def _targets_for(self, y):
-        return self._label_binarizer.transform(y).astype(np.float64)
+    def _loss_name(self):
+        return "cross_entropy" if self.out_activation_ == "softmax" else "binary_cross_entropy"
 
-    def _start(self, X, T):
-        """A fresh network: one logistic unit per label (binary, multilabel) or a softmax layer."""
-        self.n_outputs_ = T.shape[1]
-        self._loss = "binary_cross_entropy" if self.n_outputs_ == 1 or self._multilabel else "cross_entropy"
-        self._init_network(X.shape[1], self.n_outputs_, "sigmoid" if self._loss == "binary_cross_entropy" else "softmax")
+    def _out_activation_name(self):
+        return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
 
-    def _setup_labels(self, y, classes=None):
-        self._label_binarizer = LabelBinarizer()
-        self._label_binarizer.fit(classes if classes is not None else y)
-        self.classes_ = self._label_binarizer.classes_
-        self._multilabel = self._label_binarizer.y_type_.startswith("multilabel")
-        if len(self.classes_) < 2 and not self._multilabel:
-            raise ValueError(f"The number of classes has to be greater than one; got {len(self.classes_)} class")
+    def _targets_for(self, y, dtype=np.float64):
+        return self._label_binarizer.transform(y).astype(dtype)
 
-    def _validate_input(self, X, y, reset):
-        X, y = validate_data(self, X, y, reset=reset, multi_output=True, dtype=(np.float64, np.float32),
-                             y_numeric=False)
+    def _labels_for(self, T):
+        return self._label_binarizer.inverse_transform(T)
+
+    def _decode(self, A):
+        return self._label_binarizer.inverse_transform(A.ravel() if self.n_outputs_ == 1 else A)
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, reset=reset, accept_sparse=["csr", "csc"], multi_output=True,
+                             dtype=self._input_dtype())
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
+        # A fresh fit defines the classes; a warm start needs the same classes, partial_fit a subset.
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+            self._multilabel = self._label_binarizer.y_type_.startswith("multilabel")
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(f"warm_start can only be used where `y` has the same classes as in the "
+                                     f"previous call to fit. Previously got {self.classes_}, `y` has {classes}")
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. "
+                                 f"'y' has {classes}.")
         return X, y
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
-        """Fit to data X (n_samples, n_features) and labels y (n_samples,) or an indicator matrix."""
-        X, y = self._validate_input(X, y, reset=True)
-        type_of_target(y, input_name="y", raise_unknown=True)
-        sample_weight = self._validate_sample_weight(X, sample_weight, y)
-        warm = self.warm_start and hasattr(self, "network_") and hasattr(self, "classes_")
-        if warm:
-            if set(unique_labels(y)) - set(self.classes_):
-                raise ValueError(f"warm_start can only be used where `y` has the same classes as in the previous "
-                                 f"call to fit. Previously got {self.classes_}, `y` has {unique_labels(y)}")
-        else:
-            self._setup_labels(y)
-        T = self._targets_for(y)
-        if not warm or self.network_.sizes[0] != X.shape[1]:
-            self._start(X, T)
-        self._fit_network(X, T, sample_weight, incremental=False)
-        return self
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None):
+        """Fit the model to data X and labels y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels, or a label indicator matrix for multilabel targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+        X_val, y_val : validation data, default=None
+            ffnn's addition, given together, for the stochastic solvers ('lbfgs' has no epochs and
+            ignores them). Early stopping (``early_stopping=True``) scores these
+            instead of holding out ``validation_fraction`` of X; with or without early stopping,
+            ``validation_scores_`` (accuracy) and ``validation_loss_curve_`` record every epoch.
+            In a Pipeline, see the module docstring for routing them through the transformers.
+
+        Returns
+        -------
+        self : MLPClassifier
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False, X_val=X_val, y_val=y_val)
 
     @available_if(_BaseMLP._check_partial_fit_solver)
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
-        """One epoch over (X, y), keeping the optimiser's state; ``classes`` is needed on the first call."""
-        first = not hasattr(self, "network_")
-        if first:
-            self._validate_params()
-        X, y = self._validate_input(X, y, reset=first)
-        if first:
-            if classes is None and not type_of_target(y).startswith("multilabel"):
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None, *, epochs=1):
+        """``epochs`` passes over (X, y), keeping the optimiser's state between calls.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+        classes : array-like of shape (n_classes,), default=None
+            Every class of all calls; required on the first call, may be omitted later.
+        sample_weight : array-like of shape (n_samples,), default=None
+        epochs : int, default=1
+            ffnn's addition: the number of passes (scikit-learn's partial_fit makes one).
+
+        Returns
+        -------
+        self : MLPClassifier
+        """
+        if getattr(self, "classes_", None) is None:
+            if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit.")
-            self._setup_labels(y, classes)
-            T = self._targets_for(y)
-            self._start(X, T)
-        else:
-            if classes is not None and not np.array_equal(np.sort(unique_labels(classes)), np.sort(self.classes_)):
-                raise ValueError(f"`classes={list(classes)}` is not the same as on last call to partial_fit, "
-                                 f"was: {list(self.classes_)}")
-            if set(unique_labels(y)) - set(self.classes_):
-                raise ValueError(f"Expected only labels in classes_ = {self.classes_}, got {unique_labels(y)}")
-            T = self._targets_for(y)
-        self._fit_network(X, T, self._validate_sample_weight(X, sample_weight, y), incremental=True)
-        return self
+            self.classes_ = unique_labels(classes)
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y if type_of_target(y).startswith("multilabel") else classes)
+            self._multilabel = self._label_binarizer.y_type_.startswith("multilabel")
+        elif classes is not None and not np.array_equal(self.classes_, unique_labels(classes)):
+            raise ValueError(f"`classes={classes!r}` is not the same as on last call to partial_fit, was: "
+                             f"{self.classes_!r}")
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True, epochs=epochs)
 
     def predict_proba(self, X):
         """Class probabilities (n_samples, n_classes); binary: [1 − p, p]; multilabel: p per label."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        A = np.asarray(self.network_.predict(X))
+        A = self._forward(self._check_X(X))
         if self.n_outputs_ == 1 and not self._multilabel:
             return np.hstack([1 - A, A])
         if self._multilabel:  # per-label probabilities stay strictly inside (0, 1), as scikit-learn expects
@@ -141,13 +227,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def predict(self, X):
         """Labels (n_samples,), or an indicator matrix for multilabel targets."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        A = np.asarray(self.network_.predict(X))
-        if self._multilabel:
-            return self._label_binarizer.inverse_transform(A, threshold=0.5)
-        if self.n_outputs_ == 1:
-            return self.classes_[(A[:, 0] > 0.5).astype(int)]
-        return self.classes_[np.argmax(A, axis=1)]
+        return self._decode(self._forward(self._check_X(X)))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -156,77 +236,97 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
-    """scikit-learn's MLPRegressor, computed by ffnn (same parameters; see the module docstring).
+    """scikit-learn's MLPRegressor, computed by ffnn (same parameters and steps; see the module
+    docstring for the objective and for where ffnn's additions change it).
 
-    ``loss``: 'squared_error' (scikit-learn's: ½ mean squared error, ffnn's 'mse' = 1/(2N) Σ‖ŷ − y‖²),
-    or ffnn's 'half_sse' and 'sse'. The output layer is the identity.
+    ``loss``: 'squared_error' (scikit-learn's: ½ squared error, averaged over samples and outputs
+    in ``loss_curve_``; identity output) or 'poisson' (half Poisson deviance, exp output), and ffnn's
+    'mse' = 1/(2N) Σ‖ŷ − y‖², 'half_sse' and 'sse' (identity output).
     """
 
-    _parameter_constraints = {**_constraints, "loss": [StrOptions({"squared_error", "mse", "half_sse", "sse"})]}
+    _parameter_constraints = {**_constraints, "loss": [StrOptions({"squared_error", "poisson", "mse", "half_sse", "sse"})]}
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, l1=0.0,
-                 dropout=0.0, weight_decay=0.01, dtype="float64"):
+                 dropout=0.0, weight_decay=0.01, dtype=None, callbacks=None):
         super().__init__(hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
                          learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
                          max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
                          warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
                          early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1,
                          beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
-                         l1=l1, dropout=dropout, weight_decay=weight_decay, dtype=dtype)
+                         l1=l1, dropout=dropout, weight_decay=weight_decay, dtype=dtype,
+                         callbacks=callbacks)
         self.loss = loss
 
-    @property
-    def _loss(self):
-        return "mse" if self.loss == "squared_error" else self.loss
+    def _loss_name(self):
+        return {"squared_error": "mse", "poisson": "poisson"}.get(self.loss, self.loss)
 
-    def _targets_for(self, y):
-        y = np.asarray(y, dtype=np.float64)
+    def _out_activation_name(self):
+        return "exp" if self.loss == "poisson" else "identity"
+
+    def _targets_for(self, y, dtype=np.float64):
+        y = np.asarray(y, dtype=dtype)
         return y.reshape(-1, 1) if y.ndim == 1 else y
 
-    def _validate_input(self, X, y, reset):
-        X, y = validate_data(self, X, y, reset=reset, multi_output=True, y_numeric=True,
-                             dtype=(np.float64, np.float32))
+    def _labels_for(self, T):
+        return T[:, 0] if T.shape[1] == 1 else T
+
+    def _decode(self, A):
+        return A.ravel() if A.shape[1] == 1 else A
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, reset=reset, accept_sparse=["csr", "csc"], multi_output=True,
+                             y_numeric=True, dtype=self._input_dtype())
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         return X, y
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
-        """Fit to data X (n_samples, n_features) and targets y (n_samples,) or (n_samples, n_targets)."""
-        X, y = self._validate_input(X, y, reset=True)
-        sample_weight = self._validate_sample_weight(X, sample_weight)
-        T = self._targets_for(y)
-        self._y_ndim = y.ndim
-        warm = self.warm_start and hasattr(self, "network_") and self.network_.sizes[0] == X.shape[1] \
-            and self.network_.sizes[-1] == T.shape[1]
-        if not warm:
-            self.n_outputs_ = T.shape[1]
-            self._init_network(X.shape[1], self.n_outputs_, "identity")
-        self._fit_network(X, T, sample_weight, incremental=False)
-        return self
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None):
+        """Fit the model to data X and targets y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        sample_weight : array-like of shape (n_samples,), default=None
+        X_val, y_val : validation data, default=None
+            ffnn's addition, given together, for the stochastic solvers ('lbfgs' has no epochs and
+            ignores them). Early stopping (``early_stopping=True``) scores these
+            instead of holding out ``validation_fraction`` of X; with or without early stopping,
+            ``validation_scores_`` (R²) and ``validation_loss_curve_`` record every epoch.
+            In a Pipeline, see the module docstring for routing them through the transformers.
+
+        Returns
+        -------
+        self : MLPRegressor
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False, X_val=X_val, y_val=y_val)
 
     @available_if(_BaseMLP._check_partial_fit_solver)
-    def partial_fit(self, X, y, sample_weight=None):
-        """One epoch over (X, y), keeping the optimiser's state."""
-        first = not hasattr(self, "network_")
-        if first:
-            self._validate_params()
-        X, y = self._validate_input(X, y, reset=first)
-        T = self._targets_for(y)
-        if first:
-            self._y_ndim = y.ndim
-            self.n_outputs_ = T.shape[1]
-            self._init_network(X.shape[1], self.n_outputs_, "identity")
-        self._fit_network(X, T, self._validate_sample_weight(X, sample_weight), incremental=True)
-        return self
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None, *, epochs=1):
+        """``epochs`` passes over (X, y), keeping the optimiser's state between calls.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        sample_weight : array-like of shape (n_samples,), default=None
+        epochs : int, default=1
+            ffnn's addition: the number of passes (scikit-learn's partial_fit makes one).
+
+        Returns
+        -------
+        self : MLPRegressor
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True, epochs=epochs)
 
     def predict(self, X):
         """Predictions (n_samples,) for one target, (n_samples, n_targets) for several."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        A = np.asarray(self.network_.predict(X))
-        return A[:, 0] if self._y_ndim == 1 else A
+        return self._decode(self._forward(self._check_X(X)))
