@@ -103,7 +103,7 @@ def build_parser():
     t.add_argument("--loss", type=_loss_name, help="default cross_entropy or mse")
     t.add_argument("--optimizer", choices=["sgd", "adam", "adamw", "rmsprop"], default="adam")
     t.add_argument("--lr", type=_positive_float, help="learning rate (default 0.001; sgd 0.01)")
-    t.add_argument("--momentum", type=_momentum, default=0.0, help="sgd momentum")
+    t.add_argument("--momentum", type=_momentum, help="sgd momentum (default 0)")
     t.add_argument("--nesterov", action="store_true", help="Nesterov momentum (sgd)")
     t.add_argument("--epochs", type=_positive_int, default=200, help="maximum epochs (default 200)")
     t.add_argument("--batch-size", type=_positive_int, default=32)
