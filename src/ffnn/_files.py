@@ -21,7 +21,6 @@ name, dtype, shape and bytes) is verified by :meth:`SafetensorsFile.verify`.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import math
@@ -72,6 +71,13 @@ def _safetensors():
 
 # --- writing -------------------------------------------------------------------------------------
 
+def _oserror(code, message):
+    """An OSError whose text is ``message`` alone (no "[Errno n]" prefix) and whose errno is ``code``."""
+    exc = OSError(message)
+    exc.errno = code
+    return exc
+
+
 def _name_max(folder):
     try:
         return os.pathconf(folder, "PC_NAME_MAX")
@@ -99,17 +105,17 @@ def check_writable(path, what="output file") -> str:
         raise FileNotFoundError(f"{what} {text!r}: folder {folder!r} does not exist")
     # the temporary file's name is the longest this write uses
     if len(os.fsencode(f".{name}.{os.getpid()}.{'0' * 8}{_TMP_SUFFIX}")) > _name_max(folder):
-        raise OSError(errno.ENAMETOOLONG, f"{what} {text!r}: the file name is too long for its folder")
+        raise OSError(f"{what} {text!r}: the file name is too long for its folder")
     try:
         st = os.stat(real)
     except FileNotFoundError:
         st = None
     except OSError as exc:
-        raise OSError(exc.errno, f"{what} {text!r}: {exc.strerror}") from None
+        raise _oserror(exc.errno, f"{what} {text!r}: {exc.strerror}") from None
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise IsADirectoryError(f"{what} {text!r} is a folder")
     if st is not None and not stat.S_ISREG(st.st_mode):
-        raise OSError(errno.EINVAL, f"{what} {text!r} is a special file (FIFO, device or socket), not a regular file; "
+        raise OSError(f"{what} {text!r} is a special file (FIFO, device or socket), not a regular file; "
                                     f"ffnn writes only regular files")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise PermissionError(f"{what} {text!r}: folder {folder!r} is not writable")
@@ -149,13 +155,13 @@ def check_outputs(outputs, inputs=(), allow=()):
         real = check_writable(path, label)
         for other, other_real in resolved.items():
             if real == other_real or _same_file(real, other_real):
-                raise OSError(errno.EINVAL, f"{label} {os.fspath(path)!r} is the same file as {other}; "
-                                            f"each output needs its own file")
+                raise OSError(f"{label} {os.fspath(path)!r} is the same file as {other}; "
+                              f"each output needs its own file")
         for in_label, in_path in inputs:
             if in_path is None or (label, in_label) in allow:
                 continue
             if real == os.path.realpath(os.fspath(in_path)) or _same_file(real, in_path):
-                raise OSError(errno.EINVAL, f"{label} {os.fspath(path)!r} is the same file as the input "
+                raise OSError(f"{label} {os.fspath(path)!r} is the same file as the input "
                                             f"{in_label} {os.fspath(in_path)!r}; it would be overwritten")
         resolved[label] = real
     return resolved
@@ -224,8 +230,7 @@ def atomic_write(path, data: bytes, what="output file"):
         except OSError:
             pass
         if isinstance(exc, OSError) and not isinstance(exc, FileFormatError):
-            raise OSError(exc.errno, f"could not write {what} {os.fspath(path)!r}: "
-                                     f"{exc.strerror or exc}") from None
+            raise _oserror(exc.errno, f"could not write {what} {os.fspath(path)!r}: {exc.strerror or exc}") from None
         raise
     try:  # make the rename itself durable
         dfd = os.open(folder, os.O_RDONLY)
@@ -244,7 +249,8 @@ def tensor_digest(arrays) -> str:
         a = np.asarray(arrays[name])
         a = np.ascontiguousarray(a.astype(a.dtype.newbyteorder("<"), copy=False))
         h.update(f"{name}\0{a.dtype.str}\0{list(a.shape)}\0".encode())
-        h.update(memoryview(a).cast("B"))
+        if a.size:
+            h.update(memoryview(a.reshape(-1)).cast("B"))
     return h.hexdigest()
 
 
@@ -268,30 +274,35 @@ def write_arrays(path, arrays: dict, meta: dict, key: str, what="output file"):
 
 # --- reading -------------------------------------------------------------------------------------
 
-def check_readable(path, what, error=FileNotFoundError):
-    """Raise ``error`` naming ``path`` unless it is an existing, readable, non-empty regular file."""
+def check_readable(path, what, error=FileNotFoundError, invalid=None):
+    """Raise ``error`` naming ``path`` when it does not exist, and ``invalid`` (default
+    FileFormatError) unless it is a readable, non-empty regular file."""
     path = os.fspath(path)
+    invalid = invalid or (error if error is not FileNotFoundError else FileFormatError)
     if not os.path.exists(path):
         raise error(f"{what} {path!r} does not exist")
     if os.path.isdir(path):
-        raise error(f"{what} {path!r} is a folder")
+        raise invalid(f"{what} {path!r} is a folder")
     if not os.path.isfile(path):
-        raise error(f"{what} {path!r} is a special file (FIFO, device or socket), not a regular file")
+        raise invalid(f"{what} {path!r} is a special file (FIFO, device or socket), not a regular file")
     if not os.access(path, os.R_OK):
-        raise error(f"{what} {path!r} cannot be read (permission denied)")
+        raise invalid(f"{what} {path!r} cannot be read (permission denied)")
     if os.path.getsize(path) == 0:
-        raise error(f"{what} {path!r} is empty")
+        raise invalid(f"{what} {path!r} is empty")
 
 
-def _depth(value, limit):
-    """True when ``value`` nests lists/dicts deeper than ``limit`` (iteratively: no recursion)."""
-    stack = [(value, 1)]
-    while stack:
-        v, d = stack.pop()
-        if isinstance(v, (dict, list)):
-            if d > limit:
-                return True
-            stack.extend((c, d + 1) for c in (v.values() if isinstance(v, dict) else v))
+def _too_deep(value, limit) -> bool:
+    """True when ``value`` nests lists and dicts more than ``limit`` deep (level by level, no recursion)."""
+    level, depth = [value], 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        nxt = []
+        for v in level:
+            children = v.values() if isinstance(v, dict) else v
+            nxt.extend(c for c in children if isinstance(c, (dict, list)))
+        level = nxt
     return False
 
 
@@ -314,7 +325,7 @@ def parse_json(text, where):
         raise FileFormatError(f"{where} is nested too deeply") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise FileFormatError(f"{where} is not valid JSON ({exc})") from None
-    if _depth(value, MAX_DEPTH):
+    if isinstance(value, (dict, list)) and _too_deep(value, MAX_DEPTH):
         raise FileFormatError(f"{where} is nested more than {MAX_DEPTH} levels deep")
     return value
 
@@ -369,7 +380,9 @@ class SafetensorsFile:
     def _check_header(self, raw, data_size, key):
         if not _valid_utf8(raw):
             raise FileFormatError(f"{self.where} is corrupted or not a safetensors file (its header is not UTF-8 text)")
-        header = parse_json(raw.decode("utf-8"), f"{self.where}'s header")
+        if raw.count(b'"data_offsets"') > MAX_TENSORS:
+            raise FileFormatError(f"{self.where} declares more than {MAX_TENSORS} tensors")
+        header = parse_json(raw, f"the header of {self.where}")
         if not isinstance(header, dict):
             raise FileFormatError(f"{self.where} is not a safetensors file (its header is not a JSON object)")
         metadata = header.pop("__metadata__", None)
@@ -392,7 +405,7 @@ class SafetensorsFile:
         if at != data_size:
             raise FileFormatError(f"{self.where} is {'truncated' if at > data_size else 'corrupted'}: the header "
                                   f"promises {at} bytes of tensors, the file holds {data_size}")
-        self.meta = parse_json(metadata[key], f"{self.where}'s metadata")
+        self.meta = parse_json(metadata[key], f"the metadata of {self.where}")
         if not isinstance(self.meta, dict):
             raise FileFormatError(f"{self.where}'s metadata is not a JSON object")
         return entries

@@ -21,7 +21,7 @@ import re
 import numpy as np
 
 from . import activations as _act
-from ._files import FileFormatError, SafetensorsFile, printable, tensor_digest, write_arrays
+from ._files import FileFormatError, SafetensorsFile, printable, write_arrays
 from .history import History
 from .network import Network
 

@@ -329,6 +329,9 @@ def cmd_evaluate(args):
     loss = _model_loss(net, args.model, "cross_entropy" if meta.get("task") == "classify" else "mse")
     target = args.target or meta.get("target")
     ds = _read(args.data, target=target, expected_features=meta.get("feature_names"))
+    if ds.y is None:
+        raise UsageError(f"ffnn evaluate: model file {str(args.model)!r} does not name its target column; "
+                         f"give --target COL")
     X = _prepare_features(net, ds)
     A = net.predict(X)
     out = {"model": str(args.model), "data": str(args.data), "n_samples": len(ds)}
