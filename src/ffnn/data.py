@@ -72,7 +72,7 @@ def _read_csv(path):
     except UnicodeDecodeError:
         raise DataError(f"data file {path!r} is not a text CSV file (not UTF-8)") from None
     except csv.Error as exc:
-        raise DataError(f"data file {path!r} is not valid CSV: {exc}") from None
+        raise DataError(f"data file {path!r} is not valid CSV: {_one_line(exc)}") from None
     if header is None or not any(h.strip() for h in header):
         raise DataError(f"data file {path!r} has no header row")
     header = [h.strip() for h in header]
@@ -90,9 +90,13 @@ def _read_parquet(path):
     except ImportError:
         raise DataError(f"reading Parquet ({path!r}) needs pyarrow: pip install pyarrow") from None
     try:
+        names = pq.read_schema(path).names
+        _unique(path, names)
         table = pq.read_table(path)
+    except DataError:
+        raise
     except Exception as exc:
-        raise DataError(f"data file {path!r} is not a readable Parquet file: {exc}") from None
+        raise DataError(f"data file {path!r} is not a readable Parquet file: {_one_line(exc)}") from None
     header = list(table.column_names)
     cols = [table.column(name).to_pylist() for name in header]
     rows = [["" if v is None else str(v) for v in r] for r in zip(*cols)]
@@ -111,9 +115,9 @@ def _read_npz(path, require_target):
     except DataError:
         raise
     except ValueError as exc:
-        raise DataError(f"data file {path!r} is not a plain .npz of numeric arrays: {exc}") from None
+        raise DataError(f"data file {path!r} is not a plain .npz of numeric arrays: {_one_line(exc)}") from None
     except Exception as exc:
-        raise DataError(f"data file {path!r} is not a readable .npz file: {exc}") from None
+        raise DataError(f"data file {path!r} is not a readable .npz file: {_one_line(exc)}") from None
     if X.ndim != 2 or X.dtype.kind not in "biuf":
         raise DataError(f"data file {path!r}: X must be a 2-D numeric array, got shape {X.shape} dtype {X.dtype}")
     X = X.astype(np.float64)
@@ -162,12 +166,21 @@ def _parse_float(cell):
     return float(cell)
 
 
-def _table_to_dataset(path, header, rows, target, require_target, expected_features):
+def _one_line(exc):
+    """An exception's text on one line, control characters escaped (other libraries' messages)."""
+    return printable(" ".join(str(exc).split()))
+
+
+def _unique(path, header):
     seen = set()
     for name in header:
         if name in seen:
             raise DataError(f"data file {path!r} has two columns named {printable(name)!r}; column names must differ")
         seen.add(name)
+
+
+def _table_to_dataset(path, header, rows, target, require_target, expected_features):
+    _unique(path, header)
     columns = ", ".join(printable(h) for h in header)
     if target is not None and target not in header:
         if require_target:

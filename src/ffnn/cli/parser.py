@@ -181,16 +181,24 @@ COMMANDS = {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate
             "gradcheck": cmd_gradcheck, "export": cmd_export, "bench": cmd_bench}
 
 
+def _one_line(exc):
+    """An error's text as one line for the terminal: line breaks joined, control characters escaped."""
+    from .._files import printable
+
+    return printable(" ".join(line.strip() for line in str(exc).splitlines() if line.strip()))
+
+
 def main(argv=None):
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
         return COMMANDS[args.command](args)
     except UsageError as exc:
-        print(f"error: {exc}" if not str(exc).startswith("ffnn") else f"{exc}", file=sys.stderr)
+        text = _one_line(exc)
+        print(f"error: {text}" if not text.startswith("ffnn") else text, file=sys.stderr)
         return EXIT_USAGE
     except CommandError as exc:
-        print(f"ffnn: error: {exc}", file=sys.stderr)
+        print(f"ffnn: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("ffnn: interrupted; nothing more was written", file=sys.stderr)
