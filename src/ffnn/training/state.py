@@ -162,8 +162,17 @@ def optimizer_state_from(arrays, meta, xp, dtype):
 
 
 def _check_state(where, what, stored, current):
-    """A schedule's or early stopping's stored state against the keys of its current state."""
-    if not isinstance(stored, dict) or set(stored) != set(current) or not all(_number_or_none(v) for v in stored.values()):
+    """A schedule's or early stopping's stored state against its current state: the same keys, and a
+    number wherever the current state holds one (an integer where it holds an integer)."""
+    def fits(v, now):
+        if now is None:
+            return _number_or_none(v)
+        if isinstance(now, int) and not isinstance(now, bool):
+            return _int(v, 0)
+        return v is not None and _number_or_none(v)
+
+    if (not isinstance(stored, dict) or set(stored) != set(current)
+            or not all(fits(stored[k], current[k]) for k in current)):
         raise FileFormatError(f"{where}: the {what} state does not match this run's {what}")
 
 
