@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import ffnn
@@ -16,7 +16,7 @@ import ffnn
 from .conftest import cli
 from .hostile import snapshot
 
-FUZZ = settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
 FAST = ["--quiet", "--epochs", "2", "--hidden", "3", "--early-stopping", "0"]
 
 
@@ -144,6 +144,7 @@ def _mutate(data, blob, alphabet=None):
 def _check(code, err, path, out=None):
     """Exit 0 (and then a loadable model at ``out``), or 1/2 with one line naming a file or flag."""
     assert code in (0, 1, 2), err
+    event(f"exit {code}")
     if code == 0:
         if out is not None:
             ffnn.load(out)

@@ -10,7 +10,7 @@ from ffnn.splits import split_indices
 
 from .hostile import snapshot
 
-FUZZ = settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
+FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 def _csv(tmp_path, text, name="d.csv"):

@@ -17,7 +17,7 @@ from ffnn.data import Scaler
 from .conftest import NAMESPACES, to_np
 from .hostile import edit_meta, raw_safetensors, snapshot, split
 
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 def _net(dtype="float64", output="softmax"):
@@ -270,7 +270,7 @@ def _paths(value, prefix=()):
 @given(data=st.data())
 def test_fuzz_metadata_values(real_files, tmp_path_factory, data):
     """Any field of the JSON replaced or deleted: a network or one FileFormatError, and the command
-    line's info, predict and evaluate then exit 0 or 1 with one line, never a traceback."""
+    line's info, predict, evaluate and gradcheck then exit 0, 1 or 2 with one line, never a traceback."""
     from .conftest import cli
 
     blob = real_files["clf"].read_bytes()
@@ -298,7 +298,8 @@ def test_fuzz_metadata_values(real_files, tmp_path_factory, data):
         ffnn.load(path)
     except ffnn.FileFormatError as exc:
         assert str(path) in str(exc)
-    for args in (["info", path], ["predict", path, real_files["csv"]], ["evaluate", path, real_files["csv"]]):
+    for args in (["info", path], ["predict", path, real_files["csv"]], ["evaluate", path, real_files["csv"]],
+                 ["gradcheck", path]):
         code, _, err = cli(*args)
         assert code in (0, 1, 2), err
         assert code == 0 or (len(err.strip().splitlines()) == 1 and "Traceback" not in err), err

@@ -12,7 +12,7 @@ from ffnn._files import read_arrays, write_arrays
 
 from .hostile import edit_meta, snapshot, split
 
-FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
 KEY = "ffnn_checkpoint"
 
 
