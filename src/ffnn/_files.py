@@ -167,6 +167,19 @@ def check_outputs(outputs, inputs=(), allow=()):
     return resolved
 
 
+def _may_be_running(pid):
+    """False only when no process ``pid`` exists here (POSIX; elsewhere every process may be running)."""
+    if pid == os.getpid() or os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: a check, nothing is sent
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True
+    return True
+
+
 def _remove_stale_temporaries(folder, name):
     """Remove temporaries this module left for ``name`` in ``folder`` when the process is gone."""
     pattern = re.compile(rf"^\.{re.escape(name)}\.(\d+)\.[0-9a-f]{{8}}{re.escape(_TMP_SUFFIX)}$")
@@ -178,16 +191,8 @@ def _remove_stale_temporaries(folder, name):
         m = pattern.match(entry)
         if m is None:
             continue
-        pid = int(m.group(1))
-        if pid == os.getpid():
-            continue
-        try:
-            os.kill(pid, 0)
-            continue  # still running: perhaps writing it now
-        except ProcessLookupError:
-            pass
-        except (PermissionError, OverflowError, OSError):
-            continue
+        if _may_be_running(int(m.group(1))):
+            continue  # perhaps writing it now
         try:
             os.unlink(os.path.join(folder, entry))
         except OSError:
