@@ -47,6 +47,13 @@ def test_metadata_round_trip(tmp_path):
     np.testing.assert_array_equal(got["scaler"].scale, np.ones(3))
 
 
+def test_classes_given_as_an_array_are_stored_as_a_list(tmp_path):
+    ffnn.save(_net(), tmp_path / "m.safetensors", task="classify", classes=np.array([3, 7]),
+              feature_names=np.array(["a", "b", "c"]))
+    meta = ffnn.load(tmp_path / "m.safetensors").metadata
+    assert meta["classes"] == [3, 7] and meta["feature_names"] == ["a", "b", "c"]
+
+
 def test_custom_activations_load_by_name(tmp_path):
     mine = ffnn.Activation("cube", lambda x: x ** 3, lambda x: 3 * x ** 2)
     net = ffnn.Network([2, 3, 1], mine, "identity", seed=1)

@@ -80,6 +80,7 @@ KNOWN_METADATA = {
 
 _HISTORY_LISTS = {"epoch": lambda v: _is_int(v, 0), "loss": _NUM_OR_NONE, "val_loss": _NUM_OR_NONE,
                   "val_metric": _NUM_OR_NONE, "lr": _NUM_OR_NONE, "time": _NUM_OR_NONE}
+_LIST_KEYS = ("classes", "feature_names")  # stored as JSON lists even when given as arrays
 _HISTORY_PER_LAYER = ("grad_norm", "delta_mean", "update_ratio", "dead_fraction")
 _PER_LAYER = lambda v: v is None or (isinstance(v, list) and all(_NUM_OR_NONE(x) for x in v))
 _MARKERS = ("__history__", "__scaler__", "__array__")
@@ -281,7 +282,8 @@ def save(net: Network, path, **metadata):
         "sizes": list(net.sizes),
         "activations": [a.name for a in net.activations],
         "dtype": net.dtype,
-        "metadata": {k: _jsonable(k, v, arrays) for k, v in metadata.items()},
+        "metadata": {k: _jsonable(k, v.tolist() if k in _LIST_KEYS and isinstance(v, np.ndarray) else v, arrays)
+                     for k, v in metadata.items()},
     }
     where = f"metadata for {os.fspath(path)!r}"
     try:
