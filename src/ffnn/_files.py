@@ -116,7 +116,7 @@ def check_writable(path, what="output file") -> str:
         raise IsADirectoryError(f"{what} {text!r} is a folder")
     if st is not None and not stat.S_ISREG(st.st_mode):
         raise OSError(f"{what} {text!r} is a special file (FIFO, device or socket), not a regular file; "
-                                    f"ffnn writes only regular files")
+                      f"ffnn writes only regular files")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise PermissionError(f"{what} {text!r}: folder {folder!r} is not writable")
     return real
@@ -162,7 +162,7 @@ def check_outputs(outputs, inputs=(), allow=()):
                 continue
             if real == os.path.realpath(os.fspath(in_path)) or _same_file(real, in_path):
                 raise OSError(f"{label} {os.fspath(path)!r} is the same file as the input "
-                                            f"{in_label} {os.fspath(in_path)!r}; it would be overwritten")
+                              f"{in_label} {os.fspath(in_path)!r}; it would be overwritten")
         resolved[label] = real
     return resolved
 

@@ -176,7 +176,12 @@ def _targets(args, ds, task):
     try:
         tr, te = train_test_split(len(ds), args.test_size, rng, stratify)
     except (DataError, ValueError) as exc:
-        raise CommandError(str(exc)) from None
+        raise CommandError(f"data file {str(ds.source)!r}: --test-size {args.test_size:g}: {exc}") from None
+    held = int(round(args.validation * len(tr)))
+    if held == 0 or held == len(tr):
+        raise CommandError(f"data file {str(ds.source)!r}: --validation {args.validation:g} of the {len(tr)} training "
+                           f"samples leaves {'nothing held out' if held == 0 else 'nothing to train on'}; "
+                           f"give more data or another --validation")
     scaler = Scaler(args.scale).fit(ds.X[tr])
     job.update(tr=tr, te=te, scaler=scaler, X_train=scaler.transform(ds.X[tr]), X_test=scaler.transform(ds.X[te]))
     if task == "classify":
