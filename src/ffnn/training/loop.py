@@ -84,7 +84,9 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
     checkpoint : path, optional
         Written exactly there, atomically, every ``checkpoint_every`` epochs and at the end.
     resume : path, optional
-        Continue the run saved in this checkpoint (same network sizes).
+        Continue the run saved in this checkpoint (same network sizes), checked whole first (a
+        malformed one is a :class:`ffnn.FileFormatError`). A run that early stopping ended stays
+        ended: its best weights are restored and nothing more is trained.
     dropout : float or list of float
         Inverted dropout on the hidden layers during training (``predict`` never drops).
     clip_norm : float, optional
@@ -100,7 +102,8 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
     Raises
     ------
     TrainingDiverged
-        When the loss or an update becomes non-finite; ``net`` keeps its last finite weights.
+        When the loss or an update becomes non-finite; ``net`` keeps finite weights (those before the
+        failing step, or the epoch's first when an update itself overflowed).
     TrainingInterrupted
         On Ctrl-C, after the current step: the network keeps every completed update (early stopping's
         best weights, when it has them); a checkpoint keeps the last completed epoch, so that a
