@@ -84,6 +84,18 @@ def test_data_problems(tmp_path, text, fragment):
     assert str(path) in str(info.value)
 
 
+def test_special_files_and_folders_are_refused_without_reading(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "fifo.csv")  # reading it would wait for a writer forever
+    with pytest.raises(DataError, match="special file"):
+        read_dataset(tmp_path / "fifo.csv")
+    with pytest.raises(DataError, match="is a folder"):
+        read_dataset(tmp_path)
+    with pytest.raises(DataError, match="is empty"):
+        read_dataset(_csv(tmp_path, ""))
+
+
 def test_labels_with_leading_zeros_keep_their_text(tmp_path):
     ds = read_dataset(_csv(tmp_path, "a,y\n1,01\n2,1\n3,002\n"))
     assert ds.y.tolist() == ["01", "1", "002"]

@@ -170,6 +170,16 @@ def test_malformed_scalers(tmp_path, name, shift, scale, fragment):
         ffnn.load(path)
 
 
+def test_special_and_empty_model_files(tmp_path):
+    os.mkfifo(tmp_path / "fifo.safetensors")
+    (tmp_path / "empty.safetensors").write_bytes(b"")
+    for name, fragment in (("fifo", "special file"), ("empty", "is empty")):
+        with pytest.raises(ffnn.FileFormatError, match=fragment):
+            ffnn.load(tmp_path / f"{name}.safetensors")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        ffnn.load(tmp_path / "absent.safetensors")
+
+
 def test_nan_weights_are_refused(tmp_path):
     data = np.array([np.nan] * 6 + [0, 0]).tobytes()
     path = raw_safetensors(tmp_path / "m.safetensors", WB, GOOD, data=data)
