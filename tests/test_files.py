@@ -84,6 +84,23 @@ def test_temporary_files_are_removed_on_failure_and_stale_ones_later(tmp_path, m
     assert dest.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == sorted([dest.name, mine.name])
 
 
+def test_a_save_killed_before_its_rename_is_cleaned_up_by_the_next(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    dest = tmp_path / "m.bin"
+    dest.write_bytes(b"old")
+    killed = ("import os, signal, ffnn._files as f\n"
+              "os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)\n"
+              f"f.atomic_write({str(dest)!r}, b'new' * 1000)\n")
+    proc = subprocess.run([sys.executable, "-c", killed], timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert dest.read_bytes() == b"old" and len(os.listdir(tmp_path)) == 2  # the old file and a temporary
+    atomic_write(dest, b"next")
+    assert os.listdir(tmp_path) == ["m.bin"] and dest.read_bytes() == b"next"
+
+
 def test_printable_escapes_control_characters():
     assert printable("plain text, ü") == "plain text, ü"
     assert printable("\x1b[31mred\x07") == "\\x1b[31mred\\x07"
