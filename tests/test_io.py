@@ -321,3 +321,25 @@ def test_fuzz_metadata_values(real_files, tmp_path_factory, data):
         assert code in (0, 1, 2), err
         assert code == 0 or (len(err.strip().splitlines()) == 1 and "Traceback" not in err), err
     assert snapshot(d) == before
+
+
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.floats() | st.text(max_size=6)
+    | st.binary(max_size=3) | st.builds(np.arange, st.integers(0, 4)),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=4) | st.integers(0, 3), c, max_size=3),
+    max_leaves=6)
+
+
+@FUZZ
+@given(meta=st.dictionaries(st.sampled_from(["task", "classes", "loss", "notes", "a.b", "__x", "summary", "target"]),
+                            _VALUES, max_size=3))
+def test_fuzz_save_refuses_or_round_trips(tmp_path_factory, meta):
+    """Whatever metadata ``ffnn.save`` accepts, ``ffnn.load`` reads back; anything else is refused at save."""
+    path = tmp_path_factory.mktemp("save") / "m.safetensors"
+    try:
+        ffnn.save(_net(), path, **meta)
+    except (TypeError, ValueError):
+        assert not path.exists()
+        return
+    back = ffnn.load(path).metadata
+    assert set(back) == set(meta)
