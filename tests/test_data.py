@@ -6,7 +6,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ffnn.data import DataError, Dataset, Scaler, encode_labels, infer_task, read_dataset
-from ffnn.splits import split_indices
 
 from .hostile import snapshot
 
@@ -119,15 +118,6 @@ def test_scaler_and_tasks():
     assert infer_task(np.linspace(0, 1, 40))[0] == "regress"
     with pytest.raises(DataError, match="not seen in training"):
         encode_labels(np.array(["z"]), ["a", "b"])
-
-
-def test_stratified_splits_round_over_all_classes():
-    labels = np.repeat(np.arange(40), 3)
-    kept, held = split_indices(120, 0.1, np.random.default_rng(0), labels)
-    assert len(held) == 12 and len(kept) == 108
-    assert all(np.sum(labels[kept] == c) >= 2 for c in range(40))
-    kept, held = split_indices(150, 0.2, np.random.default_rng(0), np.repeat(np.arange(3), 50))
-    assert np.bincount(np.repeat(np.arange(3), 50)[held]).tolist() == [10, 10, 10]
 
 
 # --- fuzzing ---------------------------------------------------------------------------------------
