@@ -41,3 +41,50 @@ def blobs(n=120, k=3, d=4, seed=0):
 def same_weights(a, b):
     """Whether two networks have bitwise equal parameters."""
     return all(np.array_equal(to_np(x), to_np(y)) for x, y in zip(a.parameters(), b.parameters()))
+
+
+# --- real files for the file-format, data and command-line tests -------------------------------------
+
+def cli(*args):
+    """``ffnn ...`` in-process: (exit code, stdout, stderr). Any exception other than SystemExit escapes."""
+    import contextlib
+    import io
+
+    from ffnn.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:
+            code = exc.code
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="session")
+def real_files(tmp_path_factory):
+    """Small real inputs and outputs: CSV, NPZ and Parquet data, a classifier, a regressor, a checkpoint."""
+    d = tmp_path_factory.mktemp("real")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 3))
+    labels = np.array(["ant", "bee", "cat"])[np.argmax(X @ rng.normal(size=(3, 3)), axis=1)]
+    y = X @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.normal(size=90)
+    with open(d / "c.csv", "w") as f:
+        f.write("a,b,c,kind\n" + "".join(f"{x[0]:.4f},{x[1]:.4f},{x[2]:.4f},{l}\n" for x, l in zip(X, labels)))
+    np.savez(d / "r.npz", X=X, y=y)
+    files = {"csv": d / "c.csv", "npz": d / "r.npz", "dir": d}
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.table({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "kind": labels}), d / "c.parquet")
+        files["parquet"] = d / "c.parquet"
+    except ImportError:  # pragma: no cover - a test dependency
+        pass
+    for name, data, extra in (("clf", files["csv"], ["--checkpoint", d / "clf.ckpt"]), ("reg", files["npz"], [])):
+        code, _, err = cli("train", data, "--quiet", "--epochs", "4", "--hidden", "5", "--seed", "1",
+                           "--out", d / f"{name}.safetensors", *extra)
+        assert code == 0, err
+        files[name] = d / f"{name}.safetensors"
+    files["ckpt"] = d / "clf.ckpt"
+    return files

@@ -30,12 +30,20 @@ def test_validation_split_is_stratified():
         assert abs(np.mean(y[va] == c) - np.mean(y == c)) < 0.02
 
 
-def test_each_class_holds_out_its_rounded_share():
+def test_each_class_holds_out_its_share_rounded_to_the_total():
+    # shares 3, 1.5 and 0.9 of round(0.3 * 18) = 5: the floors 3, 1, 0, and the one left over goes to
+    # the largest remainder (0.9)
     labels = np.array([0] * 10 + [1] * 5 + [2] * 3)
     tr, va = split_indices(18, 0.3, np.random.default_rng(1), labels)
-    assert [int(np.sum(labels[va] == c)) for c in range(3)] == [round(0.3 * 10), round(0.3 * 5), round(0.3 * 3)]
+    assert [int(np.sum(labels[va] == c)) for c in range(3)] == [3, 1, 1]
     np.testing.assert_array_equal(np.sort(np.concatenate([tr, va])), np.arange(18))
     assert np.all(np.diff(tr) > 0) and np.all(np.diff(va) > 0)
+
+
+def test_many_small_classes_still_hold_out_their_total():
+    labels = np.repeat(np.arange(40), 3)  # per-class rounding would hold out round(0.3) = 0 of each
+    kept, held = split_indices(120, 0.1, np.random.default_rng(0), labels)
+    assert len(held) == 12 and all(np.sum(labels[kept] == c) >= 2 for c in range(40))
 
 
 def test_unstratified_split_is_the_generators_permutation():

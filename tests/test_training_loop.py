@@ -108,3 +108,28 @@ def test_a_validation_fraction_is_held_out_of_the_training_data():
     ffnn.train(b, X[kept], T[kept], loss="cross_entropy", optimizer=ffnn.SGD(0.1), epochs=2, batch_size=8,
                shuffle=False)
     assert _same(a, b)
+
+
+# --- data that cannot be trained on, and NumPy scalars --------------------------------------------
+
+@pytest.mark.parametrize("kwargs,error,fragment", [
+    (dict(X=np.zeros((0, 3)), T=np.zeros((0, 1))), ValueError, "X has no samples"),
+    (dict(sample_weight=np.zeros(20)), ValueError, "sample_weight is zero for every training sample"),
+])
+def test_bad_inputs_are_clear_errors(kwargs, error, fragment):
+    rng = np.random.default_rng(0)
+    args = dict(X=rng.normal(size=(20, 3)), T=rng.normal(size=(20, 1)))
+    args.update(kwargs)
+    net = ffnn.Network([3, 4, 1], "tanh", "identity", seed=0)
+    before = [p.copy() for p in net.parameters()]
+    with pytest.raises(error, match=fragment):
+        ffnn.train(net, args.pop("X"), args.pop("T"), loss="mse", epochs=2, **args)
+    assert all(np.array_equal(a, b) for a, b in zip(before, net.parameters()))
+
+
+def test_numpy_scalars_are_accepted():
+    rng = np.random.default_rng(0)
+    net = ffnn.Network([3, 4, 1], "tanh", "identity", seed=0)
+    h = ffnn.train(net, rng.normal(size=(20, 3)), rng.normal(size=(20, 1)), loss="mse", epochs=np.int64(2),
+                   clip_norm=np.float32(1.0), l2=np.float64(0.01))
+    assert len(h) == 2

@@ -172,3 +172,27 @@ def test_clip_norm_bounds_the_step():
                shuffle=False, clip_norm=0.5)
     step = math.sqrt(sum(((a - b) ** 2).sum() for a, b in zip(before.parameters(), net.parameters())))
     assert step == pytest.approx(0.5, rel=1e-9)
+
+
+# --- divergence from an update that overflows, and schedules out of range ---------------------------
+
+@pytest.mark.parametrize("batch_size", [1, 4, 64])
+def test_divergence_leaves_finite_weights(batch_size):
+    rng = np.random.default_rng(0)
+    X, T = rng.normal(size=(64, 3)), rng.normal(size=(64, 1)) * 1e3
+    for opt in (ffnn.SGD(1e308), ffnn.SGD(1e308, momentum=0.5), ffnn.RMSprop(1e308)):
+        net = ffnn.Network([3, 4, 1], "identity", "identity", seed=0)
+        with np.errstate(all="ignore"), pytest.raises(ffnn.TrainingDiverged):
+            ffnn.train(net, X, T, loss="mse", optimizer=opt, epochs=5, batch_size=batch_size, seed=0)
+        assert all(np.all(np.isfinite(p)) for p in net.parameters())
+
+
+@pytest.mark.parametrize("factor", [-1.0, float("nan")])
+def test_a_schedule_factor_that_is_negative_or_nan_is_a_clear_error(factor):
+    rng = np.random.default_rng(0)
+    net = ffnn.Network([3, 4, 1], "tanh", "identity", seed=0)
+    before = [p.copy() for p in net.parameters()]
+    with pytest.raises(ValueError, match=f"schedule returned {factor}"):
+        ffnn.train(net, rng.normal(size=(20, 3)), rng.normal(size=(20, 1)), loss="mse", epochs=2,
+                   schedule=lambda t: factor)
+    assert all(np.array_equal(a, b) for a, b in zip(before, net.parameters()))

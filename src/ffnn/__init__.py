@@ -7,7 +7,7 @@ from . import export, metrics, schedules  # export is light: its converters load
 from .activations import Activation
 from .gradcheck import GradcheckReport, gradcheck
 from .history import History
-from .io import load, save
+from .io import FileFormatError, load, save
 from .losses import Loss
 from .network import Gradients, Network, Trace
 from .optim import SGD, Adam, AdamW, Optimizer, RMSprop
@@ -15,7 +15,7 @@ from .training import EarlyStopping, TrainingDiverged, TrainingInterrupted, trai
 
 __version__ = "0.1.0"
 
-__all__ = ["Activation", "Loss", "save", "load", "Network", "Trace", "Gradients", "gradcheck", "GradcheckReport", "train",
+__all__ = ["Activation", "Loss", "save", "load", "FileFormatError", "Network", "Trace", "Gradients", "gradcheck", "GradcheckReport", "train",
            "History", "EarlyStopping", "TrainingDiverged", "TrainingInterrupted", "Optimizer", "SGD", "Adam",
            "AdamW", "RMSprop", "metrics", "schedules", "export_onnx", "export_c", "from_sklearn", "to_sklearn",
            "from_torch", "__version__"]

@@ -1,27 +1,64 @@
 """Safe files: safetensors for arrays, JSON for the rest, written atomically. No pickle, ever.
 
-A write goes to a temporary file in the destination's folder, is flushed and fsynced, then renamed
-over the destination (atomic on POSIX and Windows), so a crash mid-write leaves the previous file
-intact.
+Writing. :func:`check_outputs` resolves and checks every output path of a job before any work: it
+refuses an empty name, a folder, a missing or read-only folder, an over-long name, a special file
+(FIFO, device, socket) and any output that is the same file as an input or as another output, and
+returns the real paths (a symlink is written through, to its target). :func:`atomic_write` writes
+to a temporary file in the destination's folder, flushes, fsyncs and renames it over the
+destination (atomic on POSIX and Windows), so a crash mid-write leaves the previous file intact. An
+existing file keeps its permission bits; a new one gets those the umask allows. The temporary file
+is removed on every exit Python sees; one left by a killed process is named
+``.<name>.<pid>.<random>.ffnn-tmp`` and removed by the next save to the same name once that process
+is gone.
+
+Reading. :class:`SafetensorsFile` memory-maps a safetensors file and checks its header before it
+gives out any array: the header is at most :data:`MAX_HEADER` bytes of JSON with at most
+:data:`MAX_TENSORS` tensors of known dtypes, whose byte ranges tile the data exactly to the end of
+the file and match their shapes. Arrays are copied out of the map one at a time, on request, after
+the caller has checked their shapes; the checksum stored at save time (SHA-256 over every tensor's
+name, dtype, shape and bytes) is verified by :meth:`SafetensorsFile.verify`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
+import mmap
 import os
+import re
+import secrets
+import stat
 import struct
-import tempfile
 
 import numpy as np
 
-__all__ = ["FileFormatError", "atomic_write", "check_readable", "check_writable", "write_arrays", "read_arrays"]
+__all__ = ["FileFormatError", "atomic_write", "check_readable", "check_writable", "check_outputs", "write_arrays",
+           "SafetensorsFile", "read_arrays", "tensor_digest", "printable", "MAX_HEADER", "MAX_TENSORS"]
 
-# The header of a safetensors file is at most 100 MB (the format's own limit).
-_MAX_HEADER = 100_000_000
+#: Largest header (JSON, metadata included) a file may declare: far above any model or checkpoint
+#: ffnn writes, far below what would cost real memory to parse.
+MAX_HEADER = 16 * 2**20
+#: Most tensors one file may hold.
+MAX_TENSORS = 65536
+#: Deepest nesting of JSON accepted in a header or its metadata.
+MAX_DEPTH = 64
+
+_TMP_SUFFIX = ".ffnn-tmp"
+_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1",
+           "U64": "<u8", "U32": "<u4", "U16": "<u2", "U8": "u1", "BOOL": "?"}
 
 
 class FileFormatError(ValueError):
     """A file that is missing, truncated, corrupted or not the kind ffnn expected."""
+
+
+def printable(text) -> str:
+    """``text`` with control and other non-printable characters escaped (``\\x1b``), for terminals."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _safetensors():
@@ -32,47 +69,173 @@ def _safetensors():
     return safetensors.numpy
 
 
-def check_writable(path, what="output file"):
-    """Raise a clear error now (before any work) if ``path`` cannot be written later."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"{what} {path!r}: folder {folder!r} does not exist")
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"{what} {path!r} is a folder")
-    if not os.access(folder, os.W_OK):
-        raise PermissionError(f"{what} {path!r}: folder {folder!r} is not writable")
+# --- writing -------------------------------------------------------------------------------------
+
+def _oserror(code, message):
+    """An OSError whose text is ``message`` alone (no "[Errno n]" prefix) and whose errno is ``code``."""
+    exc = OSError(message)
+    exc.errno = code
+    return exc
 
 
-def check_readable(path, what, error=FileNotFoundError):
-    """Raise ``error`` naming ``path`` unless it is an existing, readable, non-empty file."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise error(f"{what} {path!r} does not exist")
-    if os.path.isdir(path):
-        raise error(f"{what} {path!r} is a folder")
-    if not os.access(path, os.R_OK):
-        raise error(f"{what} {path!r} cannot be read (permission denied)")
-    if os.path.getsize(path) == 0:
-        raise error(f"{what} {path!r} is empty")
-
-
-def atomic_write(path, data: bytes):
-    """Write ``data`` to ``path`` atomically (temporary file, flush, fsync, rename)."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+def _name_max(folder):
     try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # pragma: no cover - platforms without pathconf
+        return 255
+
+
+def check_writable(path, what="output file") -> str:
+    """The real path ``path`` will be written at, or a clear OSError now (before any work).
+
+    Refuses an empty name, a name ending in a separator, an existing folder, a missing or read-only
+    folder, a name too long for the file system and a special file (FIFO, device, socket). A
+    symlink resolves to its target (which is what gets written).
+    """
+    text = os.fspath(path)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    if not text:
+        raise FileNotFoundError(f"{what}: the file name is empty")
+    if text.endswith(("/", os.sep)):
+        raise IsADirectoryError(f"{what} {text!r} names a folder, not a file")
+    real = os.path.realpath(text)
+    folder, name = os.path.split(real)
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"{what} {text!r}: folder {folder!r} does not exist")
+    # the temporary file's name is the longest this write uses
+    if len(os.fsencode(f".{name}.{os.getpid()}.{'0' * 8}{_TMP_SUFFIX}")) > _name_max(folder):
+        raise OSError(f"{what} {text!r}: the file name is too long for its folder")
+    try:
+        st = os.stat(real)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise _oserror(exc.errno, f"{what} {text!r}: {exc.strerror}") from None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(f"{what} {text!r} is a folder")
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise OSError(f"{what} {text!r} is a special file (FIFO, device or socket), not a regular file; "
+                      f"ffnn writes only regular files")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"{what} {text!r}: folder {folder!r} is not writable")
+    return real
+
+
+def _same_file(a, b):
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_outputs(outputs, inputs=(), allow=()):
+    """Resolve and check every output of a job before it starts; returns ``{label: real path}``.
+
+    Parameters
+    ----------
+    outputs : sequence of (label, path)
+        The files the job will write, ``path`` None when not asked for; ``label`` names it in errors
+        (``"--out"``).
+    inputs : sequence of (label, path)
+        The files the job reads; no output may be one of them.
+    allow : collection of (output label, input label)
+        Pairs that may name the same file (a checkpoint that is resumed from and written again).
+
+    Raises
+    ------
+    OSError
+        For an output :func:`check_writable` refuses, one that is the same file as an input (also
+        through a symlink or a hard link), or two outputs that are the same file.
+    """
+    resolved = {}
+    for label, path in outputs:
+        if path is None:
+            continue
+        real = check_writable(path, label)
+        for other, other_real in resolved.items():
+            if real == other_real or _same_file(real, other_real):
+                raise OSError(f"{label} {os.fspath(path)!r} is the same file as {other}; "
+                              f"each output needs its own file")
+        for in_label, in_path in inputs:
+            if in_path is None or (label, in_label) in allow:
+                continue
+            if real == os.path.realpath(os.fspath(in_path)) or _same_file(real, in_path):
+                raise OSError(f"{label} {os.fspath(path)!r} is the same file as the input "
+                              f"{in_label} {os.fspath(in_path)!r}; it would be overwritten")
+        resolved[label] = real
+    return resolved
+
+
+def _may_be_running(pid):
+    """False only when no process ``pid`` exists here (POSIX; elsewhere every process may be running)."""
+    if pid == os.getpid() or os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: a check, nothing is sent
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True
+    return True
+
+
+def _remove_stale_temporaries(folder, name):
+    """Remove temporaries this module left for ``name`` in ``folder`` when the process is gone."""
+    pattern = re.compile(rf"^\.{re.escape(name)}\.(\d+)\.[0-9a-f]{{8}}{re.escape(_TMP_SUFFIX)}$")
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return
+    for entry in entries:
+        m = pattern.match(entry)
+        if m is None:
+            continue
+        if _may_be_running(int(m.group(1))):
+            continue  # perhaps writing it now
+        try:
+            os.unlink(os.path.join(folder, entry))
+        except OSError:
+            pass
+
+
+def _mode_for(real):
+    try:
+        st = os.stat(real)
+        return stat.S_IMODE(st.st_mode)
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def atomic_write(path, data: bytes, what="output file"):
+    """Write ``data`` to ``path`` atomically (temporary file, flush, fsync, rename).
+
+    A symlink is written through (its target is replaced); an existing file keeps its permission
+    bits and a new one gets the umask's. Raises OSError naming ``path`` when the write fails, and
+    then leaves no temporary file behind.
+    """
+    real = check_writable(path, what)
+    folder, name = os.path.split(real)
+    _remove_stale_temporaries(folder, name)
+    mode = _mode_for(real)
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.{secrets.token_hex(4)}{_TMP_SUFFIX}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+            os.fchmod(f.fileno(), mode) if hasattr(os, "fchmod") else os.chmod(tmp, mode)
+        os.replace(tmp, real)
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError) and not isinstance(exc, FileFormatError):
+            raise _oserror(exc.errno, f"could not write {what} {os.fspath(path)!r}: {exc.strerror or exc}") from None
         raise
     try:  # make the rename itself durable
         dfd = os.open(folder, os.O_RDONLY)
@@ -84,44 +247,240 @@ def atomic_write(path, data: bytes):
         pass
 
 
-def write_arrays(path, arrays: dict, meta: dict, key: str):
-    """Write ``arrays`` (name -> NumPy array) as safetensors with ``meta`` as JSON under ``key``."""
+def tensor_digest(arrays) -> str:
+    """SHA-256 (hex) over each tensor's name, dtype, shape and little-endian bytes, by sorted name."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.asarray(arrays[name])
+        a = np.ascontiguousarray(a.astype(a.dtype.newbyteorder("<"), copy=False))
+        h.update(f"{name}\0{a.dtype.str}\0{list(a.shape)}\0".encode())
+        if a.size:
+            h.update(memoryview(a.reshape(-1)).cast("B"))
+    return h.hexdigest()
+
+
+def write_arrays(path, arrays: dict, meta: dict, key: str, what="output file"):
+    """Write ``arrays`` (name -> NumPy array) as safetensors with ``meta`` as JSON under ``key``.
+
+    ``meta`` gains ``"sha256"``: :func:`tensor_digest` of ``arrays``, which readers verify.
+    """
     st = _safetensors()
     tensors = {name: np.ascontiguousarray(a) for name, a in arrays.items()}
-    data = st.save(tensors, metadata={key: json.dumps(meta, allow_nan=False)})
-    atomic_write(path, data)
+    meta = dict(meta, sha256=tensor_digest(tensors))
+    try:
+        text = json.dumps(meta, allow_nan=False)
+    except ValueError as exc:
+        raise ValueError(f"{what} {os.fspath(path)!r}: {exc}; store NaN or infinity as None") from None
+    if len(text) > MAX_HEADER // 2:
+        raise ValueError(f"{what} {os.fspath(path)!r}: the metadata is {len(text)} bytes of JSON; "
+                         f"files hold at most {MAX_HEADER // 2}")
+    atomic_write(path, st.save(tensors, metadata={key: text}), what)
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+def check_readable(path, what, error=FileNotFoundError, invalid=None):
+    """Raise ``error`` naming ``path`` when it does not exist, and ``invalid`` (default
+    FileFormatError) unless it is a readable, non-empty regular file."""
+    path = os.fspath(path)
+    invalid = invalid or (error if error is not FileNotFoundError else FileFormatError)
+    if not os.path.exists(path):
+        raise error(f"{what} {path!r} does not exist")
+    if os.path.isdir(path):
+        raise invalid(f"{what} {path!r} is a folder")
+    if not os.path.isfile(path):
+        raise invalid(f"{what} {path!r} is a special file (FIFO, device or socket), not a regular file")
+    if not os.access(path, os.R_OK):
+        raise invalid(f"{what} {path!r} cannot be read (permission denied)")
+    if os.path.getsize(path) == 0:
+        raise invalid(f"{what} {path!r} is empty")
+
+
+def _too_deep(value, limit) -> bool:
+    """True when ``value`` nests lists and dicts more than ``limit`` deep (level by level, no recursion)."""
+    level, depth = [value], 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        nxt = []
+        for v in level:
+            children = v.values() if isinstance(v, dict) else v
+            nxt.extend(c for c in children if isinstance(c, (dict, list)))
+        level = nxt
+    return False
+
+
+def _no_duplicates(pairs):
+    d = {}
+    for k, v in pairs:
+        if k in d:
+            raise ValueError(f"the key {k!r} appears twice")
+        d[k] = v
+    return d
+
+
+def parse_json(text, where):
+    """JSON text → value, with duplicate keys, NaN/Infinity and deep nesting refused as FileFormatError."""
+    def constant(name):
+        raise ValueError(f"{name} is not a JSON number")
+    try:
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=constant)
+    except RecursionError:
+        raise FileFormatError(f"{where} is nested too deeply") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise FileFormatError(f"{where} is not valid JSON ({exc})") from None
+    if isinstance(value, (dict, list)) and _too_deep(value, MAX_DEPTH):
+        raise FileFormatError(f"{where} is nested more than {MAX_DEPTH} levels deep")
+    return value
+
+
+class SafetensorsFile:
+    """A safetensors file, memory-mapped, whose header has been checked; arrays are copied out on request.
+
+    Parameters
+    ----------
+    path : path
+    key : str
+        The ``__metadata__`` entry holding ffnn's JSON (``"ffnn"`` for models).
+    what : str
+        What the file is, for errors ("model file").
+
+    Attributes
+    ----------
+    meta : dict
+        The JSON document under ``key``.
+    tensors : dict
+        name → (NumPy dtype, shape) of every tensor in the file.
+
+    Raises
+    ------
+    FileFormatError
+        Naming the file, for anything but a well-formed safetensors file with ffnn's metadata.
+    """
+
+    def __init__(self, path, key, what):
+        self.path, self.what = os.fspath(path), what
+        self.where = f"{what} {self.path!r}"
+        check_readable(self.path, what)
+        self._map = None
+        with open(self.path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size < 8:
+                raise FileFormatError(f"{self.where} is not a safetensors file (only {size} bytes)")
+            (n,) = struct.unpack("<Q", f.read(8))
+            if n > MAX_HEADER:
+                raise FileFormatError(f"{self.where} is not a safetensors file ffnn reads: its header claims "
+                                      f"{n} bytes (at most {MAX_HEADER})")
+            if 8 + n > size:
+                raise FileFormatError(f"{self.where} is truncated or not a safetensors file "
+                                      f"(header of {n} bytes in a file of {size})")
+            raw = f.read(n)
+            self._entries = self._check_header(raw, size - 8 - n, key)
+            self._data_start = 8 + n
+            if size > self._data_start:
+                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        self.tensors = {name: (dt, shape) for name, (dt, shape, _, _) in self._entries.items()}
+
+    def _check_header(self, raw, data_size, key):
+        if not _valid_utf8(raw):
+            raise FileFormatError(f"{self.where} is corrupted or not a safetensors file (its header is not UTF-8 text)")
+        if raw.count(b'"data_offsets"') > MAX_TENSORS:
+            raise FileFormatError(f"{self.where} declares more than {MAX_TENSORS} tensors")
+        header = parse_json(raw, f"the header of {self.where}")
+        if not isinstance(header, dict):
+            raise FileFormatError(f"{self.where} is not a safetensors file (its header is not a JSON object)")
+        metadata = header.pop("__metadata__", None)
+        if not isinstance(metadata, dict) or not isinstance(metadata.get(key), str):
+            raise FileFormatError(f"{self.where} is a safetensors file but not an ffnn {self.what.split()[0]} "
+                                  f"(no {key!r} metadata)")
+        if len(header) > MAX_TENSORS:
+            raise FileFormatError(f"{self.where} declares {len(header)} tensors (at most {MAX_TENSORS})")
+        entries, spans = {}, []
+        for name, e in header.items():
+            entries[name] = self._check_entry(name, e)
+            spans.append(entries[name][2:])
+        spans.sort()
+        at = 0
+        for begin, end in spans:
+            if begin != at:
+                raise FileFormatError(f"{self.where} is corrupted: its tensors' byte ranges "
+                                      f"{'overlap' if begin < at else 'leave a gap'} at byte {begin}")
+            at = end
+        if at != data_size:
+            raise FileFormatError(f"{self.where} is {'truncated' if at > data_size else 'corrupted'}: the header "
+                                  f"promises {at} bytes of tensors, the file holds {data_size}")
+        self.meta = parse_json(metadata[key], f"the metadata of {self.where}")
+        if not isinstance(self.meta, dict):
+            raise FileFormatError(f"{self.where}'s metadata is not a JSON object")
+        return entries
+
+    def _check_entry(self, name, e):
+        bad = f"{self.where} is corrupted: tensor {printable(name)!r}"
+        if not isinstance(e, dict) or set(e) != {"dtype", "shape", "data_offsets"}:
+            raise FileFormatError(f"{bad} is not described by dtype, shape and data_offsets")
+        dt, shape, offsets = e["dtype"], e["shape"], e["data_offsets"]
+        if dt not in _DTYPES:
+            raise FileFormatError(f"{bad} has dtype {printable(dt)!r}, which ffnn does not read")
+        ints = lambda v: isinstance(v, list) and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0
+                                                     for i in v)
+        if not ints(shape) or len(shape) > 8:
+            raise FileFormatError(f"{bad} has an invalid shape")
+        if not ints(offsets) or len(offsets) != 2 or offsets[0] > offsets[1]:
+            raise FileFormatError(f"{bad} has invalid data_offsets")
+        dtype = np.dtype(_DTYPES[dt])
+        if math.prod(shape) * dtype.itemsize != offsets[1] - offsets[0]:
+            raise FileFormatError(f"{bad}: shape {tuple(shape)} of {dt} does not fill its "
+                                  f"{offsets[1] - offsets[0]} bytes")
+        return dtype, tuple(shape), offsets[0], offsets[1]
+
+    def array(self, name) -> np.ndarray:
+        """A fresh, writable NumPy copy of tensor ``name``."""
+        dtype, shape, begin, end = self._entries[name]
+        if end == begin:
+            return np.zeros(shape, dtype=dtype.newbyteorder("="))
+        view = np.frombuffer(self._map, dtype=dtype, count=math.prod(shape), offset=self._data_start + begin)
+        out = view.astype(dtype.newbyteorder("="), copy=True).reshape(shape)
+        del view
+        return out
+
+    def verify(self, expected):
+        """Check the stored checksum (``expected``, hex SHA-256; None for files written without one)."""
+        if expected is None:
+            return
+        h = hashlib.sha256()
+        for name in sorted(self._entries):
+            dtype, shape, begin, end = self._entries[name]
+            h.update(f"{name}\0{dtype.str}\0{list(shape)}\0".encode())
+            if end > begin:
+                with memoryview(self._map) as mv:
+                    h.update(mv[self._data_start + begin:self._data_start + end])
+        if h.hexdigest() != expected:
+            raise FileFormatError(f"{self.where} is corrupted: its arrays do not match the checksum stored "
+                                  f"when it was saved")
+
+    def close(self):
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _valid_utf8(raw):
+    try:
+        raw.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
 
 
 def read_arrays(path, key: str, what: str):
-    """Read a file written by :func:`write_arrays`: ``(arrays, meta)``, or a clear FileFormatError."""
-    path = os.fspath(path)
-    check_readable(path, what)
-    with open(path, "rb") as f:
-        data = f.read()
-    if len(data) < 8:
-        raise FileFormatError(f"{what} {path!r} is not a safetensors file (only {len(data)} bytes)")
-    (n,) = struct.unpack("<Q", data[:8])
-    if n > _MAX_HEADER or 8 + n > len(data):
-        raise FileFormatError(f"{what} {path!r} is truncated or not a safetensors file (bad header length)")
-    try:
-        header = json.loads(data[8:8 + n])
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise FileFormatError(f"{what} {path!r} is corrupted or not a safetensors file (unreadable header)") from None
-    if not isinstance(header, dict):
-        raise FileFormatError(f"{what} {path!r} is not a safetensors file")
-    meta_text = (header.get("__metadata__") or {}).get(key)
-    if meta_text is None:
-        raise FileFormatError(f"{what} {path!r} is a safetensors file but not an ffnn {what.split()[0]} "
-                              f"(no {key!r} metadata)")
-    try:
-        meta = json.loads(meta_text)
-    except json.JSONDecodeError:
-        raise FileFormatError(f"{what} {path!r} has corrupted metadata") from None
-    end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
-    if 8 + n + end > len(data):
-        raise FileFormatError(f"{what} {path!r} is truncated ({len(data)} bytes; the header promises {8 + n + end})")
-    try:
-        arrays = _safetensors().load(data)
-    except Exception as exc:  # safetensors raises its own error type
-        raise FileFormatError(f"{what} {path!r} is corrupted: {exc}") from None
-    return arrays, meta
+    """Every array of a file written by :func:`write_arrays`, checksum verified: ``(arrays, meta)``."""
+    with SafetensorsFile(path, key, what) as f:
+        f.verify(f.meta.get("sha256"))
+        return {name: f.array(name) for name in f.tensors}, f.meta

@@ -9,10 +9,11 @@ from __future__ import annotations
 import csv
 import math
 import os
+import re
 
 import numpy as np
 
-from ._files import check_readable
+from ._files import check_readable, printable
 from .splits import split_indices as train_test_split
 
 __all__ = ["DataError", "Dataset", "read_dataset", "load_default", "infer_task", "Scaler", "train_test_split",
@@ -71,7 +72,7 @@ def _read_csv(path):
     except UnicodeDecodeError:
         raise DataError(f"data file {path!r} is not a text CSV file (not UTF-8)") from None
     except csv.Error as exc:
-        raise DataError(f"data file {path!r} is not valid CSV: {exc}") from None
+        raise DataError(f"data file {path!r} is not valid CSV: {_one_line(exc)}") from None
     if header is None or not any(h.strip() for h in header):
         raise DataError(f"data file {path!r} has no header row")
     header = [h.strip() for h in header]
@@ -89,9 +90,13 @@ def _read_parquet(path):
     except ImportError:
         raise DataError(f"reading Parquet ({path!r}) needs pyarrow: pip install pyarrow") from None
     try:
+        names = pq.read_schema(path).names
+        _unique(path, names)
         table = pq.read_table(path)
+    except DataError:
+        raise
     except Exception as exc:
-        raise DataError(f"data file {path!r} is not a readable Parquet file: {exc}") from None
+        raise DataError(f"data file {path!r} is not a readable Parquet file: {_one_line(exc)}") from None
     header = list(table.column_names)
     cols = [table.column(name).to_pylist() for name in header]
     rows = [["" if v is None else str(v) for v in r] for r in zip(*cols)]
@@ -110,9 +115,9 @@ def _read_npz(path, require_target):
     except DataError:
         raise
     except ValueError as exc:
-        raise DataError(f"data file {path!r} is not a plain .npz of numeric arrays: {exc}") from None
+        raise DataError(f"data file {path!r} is not a plain .npz of numeric arrays: {_one_line(exc)}") from None
     except Exception as exc:
-        raise DataError(f"data file {path!r} is not a readable .npz file: {exc}") from None
+        raise DataError(f"data file {path!r} is not a readable .npz file: {_one_line(exc)}") from None
     if X.ndim != 2 or X.dtype.kind not in "biuf":
         raise DataError(f"data file {path!r}: X must be a 2-D numeric array, got shape {X.shape} dtype {X.dtype}")
     X = X.astype(np.float64)
@@ -125,7 +130,33 @@ def _read_npz(path, require_target):
         y = y.reshape(len(y), -1)[:, 0] if y.ndim > 1 and y.shape[1] == 1 else y
         if y.ndim != 1 or len(y) != len(X):
             raise DataError(f"data file {path!r}: y must be 1-D with one entry per row of X")
+        y = _npz_target(path, y)
+    if len(X) == 0 or X.shape[1] == 0:
+        raise DataError(f"data file {path!r}: X has shape {X.shape}; it needs rows and feature columns")
     return Dataset(X, y, [f"x{i}" for i in range(X.shape[1])], "y", path)
+
+
+def _npz_target(path, y):
+    """y as numbers (checked finite) or text labels (bytes decoded as UTF-8)."""
+    if y.dtype.kind == "S":
+        try:
+            return np.array([v.decode("utf-8") for v in y.tolist()], dtype=str)
+        except UnicodeDecodeError:
+            raise DataError(f"data file {path!r}: y holds bytes that are not UTF-8 text") from None
+    if y.dtype.kind == "b":
+        return y.astype(np.int64)
+    if y.dtype.kind in "iuf":
+        bad = ~np.isfinite(y.astype(np.float64))
+        if bad.any():
+            raise DataError(f"data file {path!r}: y has a NaN or infinite value (row {int(np.flatnonzero(bad)[0])})")
+        return y
+    if y.dtype.kind == "U":
+        return y
+    raise DataError(f"data file {path!r}: y must hold numbers or text, got dtype {y.dtype}")
+
+
+# Integers written with a leading zero ("01", "007") are identifiers, not numbers: they keep their text.
+_LEADING_ZERO = re.compile(r"^[+-]?0[0-9]")
 
 
 def _parse_float(cell):
@@ -135,10 +166,25 @@ def _parse_float(cell):
     return float(cell)
 
 
+def _one_line(exc):
+    """An exception's text on one line, control characters escaped (other libraries' messages)."""
+    return printable(" ".join(str(exc).split()))
+
+
+def _unique(path, header):
+    seen = set()
+    for name in header:
+        if name in seen:
+            raise DataError(f"data file {path!r} has two columns named {printable(name)!r}; column names must differ")
+        seen.add(name)
+
+
 def _table_to_dataset(path, header, rows, target, require_target, expected_features):
+    _unique(path, header)
+    columns = ", ".join(printable(h) for h in header)
     if target is not None and target not in header:
         if require_target:
-            raise DataError(f"data file {path!r} has no column {target!r} (columns: {', '.join(header)})")
+            raise DataError(f"data file {path!r} has no column {target!r} (columns: {columns})")
         t_idx = None
     elif target is not None:
         t_idx = header.index(target)
@@ -151,9 +197,16 @@ def _table_to_dataset(path, header, rows, target, require_target, expected_featu
         feature_cols = [header.index(f) for f in expected_features]
     elif expected_features is not None and len(feature_cols) != len(expected_features):
         raise DataError(f"data file {path!r} has {len(feature_cols)} feature columns; the model expects "
-                        f"{len(expected_features)} ({', '.join(expected_features)})")
+                        f"{len(expected_features)} ({printable(', '.join(expected_features))})")
     if not feature_cols:
         raise DataError(f"data file {path!r} has no feature columns besides the target")
+    X = _features(path, header, rows, feature_cols)
+    # Prediction reads only the features: a target column there, even a blank one, is ignored.
+    y = _target(path, header[t_idx], [row[t_idx] for row in rows]) if t_idx is not None and require_target else None
+    return Dataset(X, y, [header[c] for c in feature_cols], header[t_idx] if t_idx is not None else target, path)
+
+
+def _features(path, header, rows, feature_cols):
     X = np.empty((len(rows), len(feature_cols)))
     for j, c in enumerate(feature_cols):
         for i, row in enumerate(rows):
@@ -167,19 +220,26 @@ def _table_to_dataset(path, header, rows, target, require_target, expected_featu
             i = int(np.flatnonzero(bad)[0])
             raise DataError(f"data file {path!r}, line {i + 2}: column {header[c]!r} has a missing, NaN or "
                             f"infinite value ({rows[i][c]!r})")
-    y = None
-    if t_idx is not None:
-        raw = [row[t_idx].strip() for row in rows]
-        for i, v in enumerate(raw):
-            if v == "" or v.lower() in ("nan", "na", "null", "none"):
-                raise DataError(f"data file {path!r}, line {i + 2}: target column {header[t_idx]!r} is missing")
-        try:
-            y = np.array([float(v) for v in raw])
-            if not np.all(np.isfinite(y)):
-                raise DataError(f"data file {path!r}: target column {header[t_idx]!r} has an infinite value")
-        except ValueError:
-            y = np.array(raw, dtype=object).astype(str)
-    return Dataset(X, y, [header[c] for c in feature_cols], header[t_idx] if t_idx is not None else target, path)
+    return X
+
+
+def _target(path, name, cells):
+    """The target column: numbers when every cell is one (and finite), else text labels."""
+    raw = [v.strip() for v in cells]
+    for i, v in enumerate(raw):
+        if v == "" or v.lower() in ("nan", "na", "null", "none"):
+            raise DataError(f"data file {path!r}, line {i + 2}: target column {name!r} is missing")
+    if any(_LEADING_ZERO.match(v) for v in raw):
+        return np.array(raw, dtype=str)
+    try:
+        y = np.array([float(v) for v in raw])
+    except ValueError:
+        return np.array(raw, dtype=str)
+    bad = ~np.isfinite(y)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(f"data file {path!r}, line {i + 2}: target column {name!r} has an infinite value ({raw[i]!r})")
+    return y
 
 
 def infer_task(y) -> tuple[str, str]:

@@ -22,15 +22,26 @@ def split_indices(n, fraction, rng, labels=None):
     """Index arrays (kept, held out) holding out ``fraction`` of n samples, stratified by ``labels``
     (each class keeps its share) when given."""
     if labels is not None:
-        held = []
-        for c in np.unique(labels):
-            idx = rng.permutation(np.flatnonzero(labels == c))
-            held.extend(idx[: int(round(fraction * len(idx)))])
-        held = np.sort(np.asarray(held, dtype=np.int64))
+        classes = np.unique(labels)
+        members = [rng.permutation(np.flatnonzero(labels == c)) for c in classes]
+        counts = np.array([len(m) for m in members])
+        take = _largest_remainder(fraction * counts, int(round(fraction * n)), counts)
+        held = np.sort(np.concatenate([m[:k] for m, k in zip(members, take)]).astype(np.int64))
     else:
         held = np.sort(rng.permutation(n)[: int(round(fraction * n))])
     if len(held) == 0 or len(held) == n:
         raise ValueError(f"holding out a fraction {fraction} of {n} samples leaves "
                          f"{'nothing held out' if len(held) == 0 else 'nothing to train on'}")
     return np.setdiff1d(np.arange(n), held), held
+
+
+def _largest_remainder(quotas, total, counts):
+    """Whole numbers per class near ``quotas`` that add up to ``total``: each class gets its quota's
+    floor, and the rest go to the largest remainders, first to classes that keep a sample to train on."""
+    take = np.floor(quotas).astype(np.int64)
+    spare = total - int(take.sum())
+    order = sorted(range(len(quotas)), key=lambda i: (take[i] + 1 >= counts[i], -(quotas[i] - take[i]), i))
+    for i in order[:max(spare, 0)]:
+        take[i] += 1
+    return take
 

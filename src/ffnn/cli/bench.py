@@ -179,70 +179,104 @@ CONTENDERS = {"ffnn": run_ffnn, "ffnn no-diag": run_ffnn_without_diagnostics, "n
 
 
 def main(quick=False, json_path=None, n_samples=60000):
-    from threadpoolctl import threadpool_limits
+    """Run the comparison and print one row per setting; with ``json_path``, also write the numbers."""
+    names, torch = _contenders()
+    plan = _plan(quick)
+    print(f"ffnn bench: {'-'.join(map(str, SIZES))} relu/softmax, cross-entropy, plain SGD; synthetic "
+          f"{n_samples} x {SIZES[0]}; {platform.processor() or platform.machine()}; best of {plan['rounds']} "
+          f"interleaved rounds")
+    if torch is None:
+        print("(PyTorch is not installed: its column is left out; pip install torch to include it)")
+    results = _run_grid(plan, names, torch, n_samples, quick)
+    square = {np.dtype(d).name: square_gemm_flops(d) / 1e9 for d in plan["dtypes"]}
+    print("square 2048 matrix multiply, GFLOP/s: " + ", ".join(f"{k} {v:.1f}" for k, v in square.items())
+          + " (the machine's peak, for reference; efficiency uses the training step's own shapes)")
+    peaks, budget = _report_memory(n_samples)
+    if json_path:
+        _write_json(json_path, {"network": SIZES, "results": results, "square_gemm_gflops": square,
+                                "memory": {"peaks_bytes": peaks, "budget_bytes": budget}})
+    return 0
 
+
+def _contenders():
+    """The contenders that can run here, and the torch module (None when it is not installed)."""
     try:
         import torch
-        have_torch = True
     except ImportError:
-        have_torch = False
-    names = [c for c in CONTENDERS if c != "pytorch" or have_torch]
-    batches = (1, 128) if quick else (1, 32, 128, 1024)
-    dtypes = (np.float32,) if quick else (np.float32, np.float64)
-    threads = (2,) if quick else (1, 2)
-    rounds = 2 if quick else 3
+        torch = None
+    return [c for c in CONTENDERS if c != "pytorch" or torch is not None], torch
+
+
+def _plan(quick):
+    """Batch sizes, dtypes, thread counts and rounds: a short plan with ``quick``."""
+    return {"batches": (1, 128) if quick else (1, 32, 128, 1024),
+            "dtypes": (np.float32,) if quick else (np.float32, np.float64),
+            "threads": (2,) if quick else (1, 2), "rounds": 2 if quick else 3}
+
+
+def _run_grid(plan, names, torch, n_samples, quick):
+    """Every (dtype, threads, batch) setting, each printed as it finishes; returns the rows."""
+    from threadpoolctl import threadpool_limits
+
     results = []
-    print(f"ffnn bench: {'-'.join(map(str, SIZES))} relu/softmax, cross-entropy, plain SGD; synthetic "
-          f"{n_samples} x {SIZES[0]}; {platform.processor() or platform.machine()}; best of {rounds} interleaved rounds")
-    if not have_torch:
-        print("(PyTorch is not installed: its column is left out; pip install torch to include it)")
-    for dtype in dtypes:
+    for dtype in plan["dtypes"]:
         Xall, yall, Tall = synthetic(n_samples, dtype)
-        for nthreads in threads:
+        for nthreads in plan["threads"]:
             with threadpool_limits(nthreads):
-                if have_torch:
+                if torch is not None:
                     torch.set_num_threads(nthreads)
-                for b in batches:
+                for b in plan["batches"]:
                     # enough samples for a steady rate, capped so that batch 1 stays short
                     n = min(n_samples, {1: 3000, 32: 20000}.get(b, n_samples))
                     if quick:
                         n = min(n, 3000 if b == 1 else 20000)
-                    X, y, T = Xall[:n], yall[:n], Tall[:n]
-                    best = {c: float("inf") for c in names}
-                    for r in range(rounds):
-                        for c in names:
-                            if c == "scikit-learn" and b == 1 and r > 0:
-                                continue  # one round is enough at its speed
-                            best[c] = min(best[c], CONTENDERS[c](X, y, T, b, dtype, seed=r))
-                    rate = {c: n / best[c] for c in names}
-                    if b > 8:
-                        gemm = gemm_seconds(b, dtype, reps=20) * (n / b)
-                        eff = gemm / best["ffnn"]  # (training FLOP/s) / (the same products' FLOP/s alone)
-                    else:  # one sample's products are matrix-vector ones: no matrix-multiply rate to compare
-                        gemm, eff = None, None
-                    row = {"dtype": np.dtype(dtype).name, "threads": nthreads, "batch": b, "samples": n,
-                           "samples_per_s": rate, "efficiency": eff,
-                           "gemm_gflops": None if gemm is None else training_flops(n) / gemm / 1e9,
-                           "ffnn_gflops": training_flops(n) / best["ffnn"] / 1e9}
+                    row = _bench_row(Xall[:n], yall[:n], Tall[:n], b, dtype, nthreads, names, plan["rounds"])
                     results.append(row)
                     _print_row(row, names)
-    square = {np.dtype(d).name: square_gemm_flops(d) / 1e9 for d in dtypes}
-    print("square 2048 matrix multiply, GFLOP/s: " + ", ".join(f"{k} {v:.1f}" for k, v in square.items())
-          + " (the machine's peak, for reference; efficiency uses the training step's own shapes)")
+    return results
+
+
+def _bench_row(X, y, T, b, dtype, nthreads, names, rounds):
+    """One setting: every contender's best of ``rounds``, and ffnn's efficiency."""
+    n = len(X)
+    best = {c: float("inf") for c in names}
+    for r in range(rounds):
+        for c in names:
+            if c == "scikit-learn" and b == 1 and r > 0:
+                continue  # one round is enough at its speed
+            best[c] = min(best[c], CONTENDERS[c](X, y, T, b, dtype, seed=r))
+    rate = {c: n / best[c] for c in names}
+    if b > 8:
+        gemm = gemm_seconds(b, dtype, reps=20) * (n / b)
+        eff = gemm / best["ffnn"]  # (training FLOP/s) / (the same products' FLOP/s alone)
+    else:  # one sample's products are matrix-vector ones: no matrix-multiply rate to compare
+        gemm, eff = None, None
+    return {"dtype": np.dtype(dtype).name, "threads": nthreads, "batch": b, "samples": n,
+            "samples_per_s": rate, "efficiency": eff,
+            "gemm_gflops": None if gemm is None else training_flops(n) / gemm / 1e9,
+            "ffnn_gflops": training_flops(n) / best["ffnn"] / 1e9}
+
+
+def _report_memory(n_samples):
+    """Print and return ffnn's peak memory per epoch against its budget."""
     Xm, _, Tm = synthetic(min(n_samples, 20000), np.float32)
     peaks, budget = peak_memory(Xm, Tm, np.float32)
     print(f"memory, float32 batch 128 on {len(Xm)} samples: peak per epoch "
           + ", ".join(f"{p / 2**20:.1f} MiB" for p in peaks)
           + f"; budget (data + params + grads + one batch of activations) {budget / 2**20:.1f} MiB; "
           f"ratio {max(peaks) / budget:.2f}")
-    if json_path:
-        from .._files import atomic_write
+    return peaks, budget
 
-        doc = {"network": SIZES, "results": results, "square_gemm_gflops": square,
-               "memory": {"peaks_bytes": peaks, "budget_bytes": budget}}
-        atomic_write(json_path, (json.dumps(doc, indent=2) + "\n").encode())
-        print(f"numbers written to {json_path}")
-    return 0
+
+def _write_json(path, doc):
+    from .._files import atomic_write
+    from .errors import CommandError
+
+    try:
+        atomic_write(path, (json.dumps(doc, indent=2) + "\n").encode(), "--json")
+    except OSError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"numbers written to {path}")
 
 
 def _print_row(row, names):

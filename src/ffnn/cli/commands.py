@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import sys
 import time
@@ -20,13 +21,24 @@ from .errors import EXIT_ERROR, EXIT_INTERRUPTED, CommandError, UsageError
 
 # --- helpers -------------------------------------------------------------------------------------
 
-def _check_output(path, flag):
-    from .._files import check_writable
+def _check_outputs(outputs, inputs=(), allow=()):
+    """Every output path of a command checked at once, before any work (see ffnn._files.check_outputs)."""
+    from .._files import check_outputs
 
     try:
-        check_writable(path, f"{flag}")
+        return check_outputs(outputs, inputs, allow)
     except OSError as exc:
         raise CommandError(str(exc)) from None
+
+
+def _write(what, write, *args, **kw):
+    """Run a write; a failure (disk full, permissions) is one line naming the file."""
+    try:
+        write(*args, **kw)
+    except OSError as exc:
+        raise CommandError(str(exc) if str(exc).startswith("could not") else f"could not write {what}: {exc}") from None
+    except ValueError as exc:
+        raise CommandError(f"could not write {what}: {exc}") from None
 
 
 def _load_model(path):
@@ -37,6 +49,18 @@ def _load_model(path):
         return load(path)
     except (FileFormatError, OSError) as exc:
         raise CommandError(str(exc)) from None
+
+
+def _model_loss(net, path, default=None):
+    """The loss a model was trained with, checked to be one ffnn knows."""
+    from .._files import printable
+    from ..losses import get_loss
+
+    name = net.metadata.get("loss", default)
+    try:
+        return get_loss(name).name
+    except (TypeError, ValueError):
+        raise CommandError(f"model file {str(path)!r} names loss {printable(name)!r}, which is not built in") from None
 
 
 def _read(path, **kw):
@@ -55,6 +79,9 @@ def _prepare_features(net, ds):
                            f"the model expects {net.sizes[0]}")
     X = ds.X
     if meta.get("scaler") is not None:
+        if tuple(meta["scaler"].shift.shape) != (X.shape[1],):
+            raise CommandError(f"the model's input scaling has {meta['scaler'].shift.shape} columns; "
+                               f"the data has {X.shape[1]}")
         X = meta["scaler"].transform(X)
     return X
 
@@ -63,153 +90,217 @@ def _outputs_to_predictions(net, A):
     """(predictions, probabilities or None) from network outputs, in the user's units and labels."""
     meta = net.metadata
     if meta.get("task") == "classify":
-        classes = np.asarray(meta["classes"])
+        classes = np.asarray(meta["classes"], dtype=object)
         return classes[np.argmax(A, axis=1)], A
     Y = A
-    if meta.get("target_scaler") is not None:
+    if meta.get("target_scaler") is not None and meta["target_scaler"].shift.shape == (A.shape[1],):
         Y = meta["target_scaler"].inverse(A)
     return Y[:, 0], None
 
 
-# --- subcommands ---------------------------------------------------------------------------------
+def _finite_or_none(value):
+    """Numbers for JSON: a NaN or infinite score becomes None (null)."""
+    return value if not isinstance(value, float) or math.isfinite(value) else None
+
+
+# --- train -------------------------------------------------------------------------------------
 
 def cmd_train(args):
-    import ffnn
+    _check_train_flags(args)
+    _check_outputs([("--out", args.out), ("--plot", args.plot), ("--metrics", args.metrics),
+                    ("--checkpoint", args.checkpoint)],
+                   inputs=[("DATA", args.data), ("--resume", args.resume)], allow={("--checkpoint", "--resume")})
+    ds, task = _training_data(args)
+    job = _targets(args, ds, task)
+    net, opt, lr = _network(args, ds, job)
+    print(f"network: {' -> '.join(map(str, net.sizes))}  ({', '.join(a.name for a in net.activations)}), "
+          f"{net.n_parameters} parameters; loss {job['loss']}; {args.optimizer} lr {lr:g}")
+    history, interrupted, seconds = _fit(args, net, opt, job)
+    if len(history) == 0:
+        print("ffnn: nothing was trained; no files written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    summary, headline = _summary(args, net, ds, job, history, seconds, interrupted)
+    _write_results(args, net, ds, job, history, summary, headline, seconds)
+    return EXIT_INTERRUPTED if interrupted else 0
 
-    from ..data import DataError, Scaler, encode_labels, infer_task, load_default, train_test_split
 
-    for path, flag in ((args.out, "--out"), (args.plot, "--plot"), (args.metrics, "--metrics"),
-                       (args.checkpoint, "--checkpoint")):
-        if path:
-            _check_output(path, flag)
+def _check_train_flags(args):
+    """Flags that contradict each other or the data are usage errors, before any work."""
     if args.early_stopping < 0:
         raise UsageError(f"ffnn train: --early-stopping must be 0 (off) or a positive integer, got {args.early_stopping}")
-    if args.nesterov and (args.optimizer != "sgd" or args.momentum == 0):
+    if args.momentum is not None and args.optimizer != "sgd":
+        raise UsageError(f"ffnn train: --momentum is for --optimizer sgd, not {args.optimizer}")
+    if args.nesterov and (args.optimizer != "sgd" or not args.momentum):
         raise UsageError("ffnn train: --nesterov needs --optimizer sgd and a --momentum above 0")
     if args.resume and not os.path.exists(args.resume):
         raise CommandError(f"--resume: checkpoint file {args.resume!r} does not exist")
+
+
+def _training_data(args):
+    """The data set and the task (classify or regress), printed with the reason."""
+    from ..data import infer_task, load_default
 
     ds = load_default() if args.data is None else _read(args.data, target=args.target)
     print(f"data: {ds.source}: {len(ds)} samples, {ds.X.shape[1]} features, target {ds.target_name!r}")
     task, why = (args.task, "as given by --task") if args.task else infer_task(ds.y)
     print(f"task: {task} ({why})")
+    return ds, task
+
+
+_CLASSIFICATION_LOSSES = ("cross_entropy", "binary_cross_entropy")
+
+
+def _targets(args, ds, task):
+    """The split, scaled inputs and targets, and the loss, output and metric the task calls for."""
+    from ..data import DataError, Scaler, encode_labels, train_test_split
 
     rng = np.random.default_rng(args.seed)
-    classes = codes = None
+    job = {"task": task, "classes": None, "target_scaler": None}
     if task == "classify":
-        classes, codes = encode_labels(ds.y)
-        if len(classes) < 2:
-            raise CommandError(f"the target {ds.target_name!r} has a single class ({classes[0]!r}); nothing to classify")
-        counts = np.bincount(codes)
-        stratify = codes if counts.min() >= 2 else None
+        y = ds.y
+        if y.dtype.kind == "f" and np.all(y == np.round(y)):
+            y = y.astype(np.int64)  # labels 1, 2, 3 stay 1, 2, 3 (not 1.0)
+        job["classes"], codes = encode_labels(y)
+        if len(job["classes"]) < 2:
+            raise CommandError(f"the target {ds.target_name!r} has a single class ({job['classes'][0]!r}); "
+                               f"nothing to classify")
+        stratify = codes if np.bincount(codes).min() >= 2 else None
     else:
         if ds.y.dtype.kind not in "biuf":
             raise CommandError(f"--task regress needs a numeric target; {ds.target_name!r} holds text labels")
+        if args.loss in _CLASSIFICATION_LOSSES or args.output == "softmax":
+            flag = f"--loss {args.loss}" if args.loss in _CLASSIFICATION_LOSSES else "--output softmax"
+            raise UsageError(f"ffnn train: {flag} is for classification; the task is regression "
+                             f"(give --task classify to classify)")
         stratify = None
     try:
         tr, te = train_test_split(len(ds), args.test_size, rng, stratify)
     except (DataError, ValueError) as exc:
-        raise CommandError(str(exc)) from None
-
+        raise CommandError(f"data file {str(ds.source)!r}: --test-size {args.test_size:g}: {exc}") from None
+    held = int(round(args.validation * len(tr)))
+    if held == 0 or held == len(tr):
+        raise CommandError(f"data file {str(ds.source)!r}: --validation {args.validation:g} of the {len(tr)} training "
+                           f"samples leaves {'nothing held out' if held == 0 else 'nothing to train on'}; "
+                           f"give more data or another --validation")
     scaler = Scaler(args.scale).fit(ds.X[tr])
-    X_train, X_test = scaler.transform(ds.X[tr]), scaler.transform(ds.X[te])
-    target_scaler = None
+    job.update(tr=tr, te=te, scaler=scaler, X_train=scaler.transform(ds.X[tr]), X_test=scaler.transform(ds.X[te]))
     if task == "classify":
-        k = len(classes)
-        T_all = np.eye(k)[codes]
-        output, loss = args.output or "softmax", args.loss or "cross_entropy"
-        metric = "accuracy"
+        T_all = np.eye(len(job["classes"]))[codes]
+        job.update(k=len(job["classes"]), output=args.output or "softmax", loss=args.loss or "cross_entropy",
+                   metric="accuracy")
     else:
         y = ds.y.astype(np.float64).reshape(-1, 1)
-        target_scaler = Scaler("standard" if args.scale != "none" else "none").fit(y[tr])
-        T_all = target_scaler.transform(y)
-        k, output, loss, metric = 1, args.output or "identity", args.loss or "mse", "r2"
-    T_train, T_test = T_all[tr], T_all[te]
+        job["target_scaler"] = Scaler("standard" if args.scale != "none" else "none").fit(y[tr])
+        T_all = job["target_scaler"].transform(y)
+        job.update(k=1, output=args.output or "identity", loss=args.loss or "mse", metric="r2")
+    job.update(T_train=T_all[tr], T_test=T_all[te])
+    return job
 
-    sizes = [ds.X.shape[1], *args.hidden, k]
+
+def _network(args, ds, job):
+    """The network and the optimiser the flags ask for."""
+    import ffnn
+
+    sizes = [ds.X.shape[1], *args.hidden, job["k"]]
     try:
-        net = ffnn.Network(sizes, args.activation, output, seed=args.seed, dtype=args.dtype)
+        net = ffnn.Network(sizes, args.activation, job["output"], seed=args.seed, dtype=args.dtype)
     except (TypeError, ValueError) as exc:
         raise UsageError(f"ffnn train: {exc}") from None
     lr = args.lr if args.lr is not None else (0.01 if args.optimizer == "sgd" else 0.001)
-    opt = (ffnn.SGD(lr, momentum=args.momentum, nesterov=args.nesterov) if args.optimizer == "sgd"
+    opt = (ffnn.SGD(lr, momentum=args.momentum or 0.0, nesterov=args.nesterov) if args.optimizer == "sgd"
            else ffnn.optim.OPTIMIZERS[args.optimizer](lr))
-    print(f"network: {' -> '.join(map(str, sizes))}  ({', '.join(a.name for a in net.activations)}), "
-                     f"{net.n_parameters} parameters; loss {loss}; {args.optimizer} lr {lr:g}")
+    return net, opt, lr
+
+
+def _fit(args, net, opt, job):
+    """Train; returns (History, whether Ctrl-C stopped it, seconds)."""
+    import ffnn
 
     interrupted = False
     t0 = time.perf_counter()
     try:
         history = ffnn.train(
-            net, X_train, T_train, loss=loss, optimizer=opt, epochs=args.epochs, batch_size=args.batch_size,
-            l1=args.l1, l2=args.l2, schedule=args.schedule, validation=args.validation,
+            net, job["X_train"], job["T_train"], loss=job["loss"], optimizer=opt, epochs=args.epochs,
+            batch_size=args.batch_size, l1=args.l1, l2=args.l2, schedule=args.schedule, validation=args.validation,
             early_stopping=args.early_stopping or None, seed=args.seed, progress=not args.quiet,
-            checkpoint=args.checkpoint, resume=args.resume, dropout=args.dropout, metric=metric,
+            checkpoint=args.checkpoint, resume=args.resume, dropout=args.dropout, metric=job["metric"],
             diagnostics=args.diagnostics)
     except ffnn.TrainingInterrupted as exc:
         history, interrupted = exc.history, True
         print(f"ffnn: interrupted after {len(history)} complete epochs; saving what was asked for", file=sys.stderr)
-    except ffnn.TrainingDiverged as exc:
+    except (ffnn.TrainingDiverged, ValueError, OSError) as exc:
         raise CommandError(str(exc)) from None
-    except (ValueError, OSError) as exc:
-        raise CommandError(str(exc)) from None
-    seconds = time.perf_counter() - t0
-    if len(history) == 0:
-        print("ffnn: nothing was trained; no files written", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    return history, interrupted, time.perf_counter() - t0
 
+
+def _summary(args, net, ds, job, history, seconds, interrupted):
+    """The held-out scores (JSON-ready: a NaN score is None) and the line that reports them."""
+    import ffnn
+
+    tr, te, X_test, T_test = job["tr"], job["te"], job["X_test"], job["T_test"]
     A_test = net.predict(X_test)
     n_fit = len(tr) - int(round(args.validation * len(tr)))  # the samples each epoch trains on
     train_seconds = sum(history.time)
-    summary = {"task": task, "data": ds.source, "target": ds.target_name, "n_train": int(len(tr)),
+    summary = {"task": job["task"], "data": str(ds.source), "target": ds.target_name, "n_train": int(len(tr)),
                "n_test": int(len(te)), "epochs": len(history), "best_epoch": history.best_epoch,
                "seconds": round(seconds, 4),
                "samples_per_second": round(len(history) * n_fit / train_seconds, 1) if train_seconds > 0 else None,
                "interrupted": interrupted}
-    if task == "classify":
+    if job["task"] == "classify":
         summary["test_accuracy"] = ffnn.metrics.accuracy(T_test, A_test)
-        summary["test_loss"] = float(net.loss(X_test, T_test, loss))
-        headline = f"test accuracy {summary['test_accuracy']:.4f}"
+        summary["test_loss"] = float(net.loss(X_test, T_test, job["loss"]))
+        scores = [("test accuracy", "test_accuracy", ".4f")]
     else:
-        pred = target_scaler.inverse(A_test)
-        truth = target_scaler.inverse(T_test)
+        pred, truth = job["target_scaler"].inverse(A_test), job["target_scaler"].inverse(T_test)
         summary.update(test_r2=ffnn.metrics.r2(truth, pred), test_mse=ffnn.metrics.mse(truth, pred),
                        test_mae=ffnn.metrics.mae(truth, pred))
-        headline = f"test R² {summary['test_r2']:.4f}  MSE {summary['test_mse']:.4g}  MAE {summary['test_mae']:.4g}"
+        scores = [("test R²", "test_r2", ".4f"), ("MSE", "test_mse", ".4g"), ("MAE", "test_mae", ".4g")]
+    summary = {k: _finite_or_none(v) for k, v in summary.items()}
+    headline = "  ".join(f"{label} {'n/a' if summary[k] is None else format(summary[k], f)}" for label, k, f in scores)
+    return summary, headline
 
-    meta = dict(task=task, loss=loss, target=ds.target_name, feature_names=ds.feature_names, scaler=scaler,
-                history=history, summary=summary)
-    if task == "classify":
-        meta["classes"] = classes.tolist()
+
+def _write_results(args, net, ds, job, history, summary, headline, seconds):
+    """The model, then the curves and the metrics, each as asked for; a failed write is one line."""
+    import ffnn
+
+    meta = dict(task=job["task"], loss=job["loss"], target=ds.target_name, feature_names=ds.feature_names,
+                scaler=job["scaler"], history=history, summary=summary)
+    if job["task"] == "classify":
+        meta["classes"] = job["classes"].tolist()
     else:
-        meta["target_scaler"] = target_scaler
-    ffnn.save(net, args.out, **meta)
+        meta["target_scaler"] = job["target_scaler"]
+    _write(f"--out {args.out!r}", ffnn.save, net, args.out, **meta)
     print(f"{headline}  ({len(history)} epochs in {seconds:.2f}s, {summary['samples_per_second'] or 0:.0f} training samples/s)")
     print(f"model saved to {args.out}")
     if args.plot:
         from ..plot import plot_history
 
-        plot_history(history, args.plot, title=f"ffnn on {os.path.basename(str(ds.source))}")
+        _write(f"--plot {args.plot!r}", plot_history, history, args.plot,
+               title=f"ffnn on {os.path.basename(str(ds.source))}")
         print(f"curves saved to {args.plot}")
     if args.metrics:
         from .._files import atomic_write
 
-        atomic_write(args.metrics, (json.dumps(summary, indent=2) + "\n").encode())
+        _write(f"--metrics {args.metrics!r}", atomic_write, args.metrics,
+               (json.dumps(summary, indent=2, allow_nan=False) + "\n").encode(), "--metrics")
         print(f"metrics saved to {args.metrics}")
-    return EXIT_INTERRUPTED if interrupted else 0
 
+
+# --- predict, evaluate, info, gradcheck, bench -------------------------------------------------------
 
 def cmd_predict(args):
-    if args.out:
-        _check_output(args.out, "--out")
+    from .._files import printable
+
+    _check_outputs([("--out", args.out)], inputs=[("MODEL", args.model), ("DATA", args.data)])
     net = _load_model(args.model)
     meta = net.metadata
+    if args.proba and meta.get("task") != "classify":
+        raise UsageError("ffnn predict: --proba needs a classification model")
     ds = _read(args.data, target=meta.get("target"), require_target=False,
                expected_features=meta.get("feature_names"))
     X = _prepare_features(net, ds)
     pred, proba = _outputs_to_predictions(net, net.predict(X))
-    if args.proba and proba is None:
-        raise UsageError("ffnn predict: --proba needs a classification model")
     if args.proba:
         header = [f"p_{c}" for c in meta["classes"]]
         rows = [[repr(float(v)) for v in row] for row in proba]
@@ -224,9 +315,11 @@ def cmd_predict(args):
     if args.out:
         from .._files import atomic_write
 
-        atomic_write(args.out, text.encode())
-        print(f"{len(rows)} predictions written to {args.out}", file=sys.stderr)
+        _write(f"--out {args.out!r}", atomic_write, args.out, text.encode(), "--out")
+        print(f"{len(rows)} predictions written to {printable(args.out)}", file=sys.stderr)
     else:
+        if sys.stdout.isatty():  # labels come from files: no escape sequences reach a terminal
+            text = "\n".join(printable(line) for line in text.split("\n"))
         sys.stdout.write(text)
     return 0
 
@@ -238,11 +331,15 @@ def cmd_evaluate(args):
 
     net = _load_model(args.model)
     meta = net.metadata
+    loss = _model_loss(net, args.model, "cross_entropy" if meta.get("task") == "classify" else "mse")
     target = args.target or meta.get("target")
     ds = _read(args.data, target=target, expected_features=meta.get("feature_names"))
+    if ds.y is None:
+        raise UsageError(f"ffnn evaluate: model file {str(args.model)!r} does not name its target column; "
+                         f"give --target COL")
     X = _prepare_features(net, ds)
     A = net.predict(X)
-    out = {"model": args.model, "data": args.data, "n_samples": len(ds)}
+    out = {"model": str(args.model), "data": str(args.data), "n_samples": len(ds)}
     if meta.get("task") == "classify":
         try:
             _, codes = encode_labels(ds.y if ds.y.dtype.kind in "USO" else _as_class_values(ds.y, meta["classes"]),
@@ -250,13 +347,17 @@ def cmd_evaluate(args):
         except DataError as exc:
             raise CommandError(f"data file {args.data!r}: {exc}") from None
         T = np.eye(len(meta["classes"]))[codes]
-        out.update(accuracy=ffnn.metrics.accuracy(T, A), loss=float(net.loss(X, T, meta.get("loss", "cross_entropy"))))
+        out.update(accuracy=ffnn.metrics.accuracy(T, A), loss=float(net.loss(X, T, loss)))
     else:
+        if ds.y.dtype.kind not in "biuf":
+            raise CommandError(f"data file {args.data!r}: the target {ds.target_name!r} holds text; "
+                               f"this model predicts numbers")
         pred, _ = _outputs_to_predictions(net, A)
         y = ds.y.astype(np.float64)
         out.update(r2=ffnn.metrics.r2(y, pred), mse=ffnn.metrics.mse(y, pred), mae=ffnn.metrics.mae(y, pred))
+    out = {k: _finite_or_none(v) for k, v in out.items()}
     if args.json:
-        print(json.dumps(out, indent=2))
+        print(json.dumps(out, indent=2, allow_nan=False))
     else:
         print("  ".join(f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}" for k, v in out.items()))
     return 0
@@ -272,32 +373,44 @@ def _as_class_values(y, classes):
 
 
 def cmd_info(args):
+    """Describe a model; every text taken from the file is printed with control characters escaped."""
+    from .._files import printable as p
+
     net = _load_model(args.model)
     meta = net.metadata
-    print(f"model file: {args.model}")
+    print(f"model file: {p(args.model)}")
     print(f"architecture: {' -> '.join(map(str, net.sizes))}")
-    print(f"activations: {', '.join(a.name for a in net.activations)}")
+    print(f"activations: {p(', '.join(a.name for a in net.activations))}")
     print(f"parameters: {net.n_parameters}  (dtype {net.dtype})")
     for key in ("task", "loss", "target"):
         if key in meta:
-            print(f"{key}: {meta[key]}")
+            print(f"{key}: {p(meta[key])}")
     if "classes" in meta:
-        print(f"classes: {', '.join(map(str, meta['classes']))}")
-    if meta.get("scaler") is not None:
-        print(f"input scaling: {meta['scaler'].kind}")
+        print(f"classes: {p(', '.join(map(str, meta['classes'])))}")
+    if meta.get("scaler") is not None and hasattr(meta["scaler"], "kind"):
+        print(f"input scaling: {p(meta['scaler'].kind)}")
     h = meta.get("history")
-    if h is not None and len(h):
-        line = f"training: {len(h)} epochs, final loss {h.loss[-1]:.6g}"
-        if h.val_loss and h.val_loss[-1] is not None:
-            line += f", val_loss {h.val_loss[-1]:.6g}, val_{h.metric} {h.val_metric[-1]:.4f}"
-        if h.best_epoch:
-            line += f", best epoch {h.best_epoch}"
-        print(line)
+    if h is not None and hasattr(h, "loss") and len(h):
+        print(_history_line(h))
     s = meta.get("summary")
-    if s:
-        scores = {k: v for k, v in s.items() if k.startswith("test_")}
-        print("held-out: " + "  ".join(f"{k[5:]} {v:.4f}" for k, v in scores.items()))
+    if isinstance(s, dict):
+        scores = {k: v for k, v in s.items() if k.startswith("test_") and isinstance(v, (int, float))}
+        if scores:
+            print("held-out: " + "  ".join(f"{p(k[5:])} {v:.4f}" for k, v in scores.items()))
     return 0
+
+
+def _history_line(h):
+    from .._files import printable
+
+    fmt = lambda v, f: "n/a" if v is None else format(v, f)
+    line = f"training: {len(h)} epochs, final loss {fmt(h.loss[-1], '.6g')}"
+    if h.val_loss and h.val_loss[-1] is not None:
+        line += (f", val_loss {fmt(h.val_loss[-1], '.6g')}, val_{printable(h.metric)} "
+                 f"{fmt(h.val_metric[-1], '.4f')}")
+    if h.best_epoch:
+        line += f", best epoch {h.best_epoch}"
+    return line
 
 
 def cmd_gradcheck(args):
@@ -307,7 +420,7 @@ def cmd_gradcheck(args):
         raise UsageError("ffnn gradcheck: give a MODEL or --sizes, not both")
     if args.model:
         net = _load_model(args.model)
-        loss = net.metadata.get("loss", args.loss)
+        loss = _model_loss(net, args.model, args.loss)
     elif args.sizes:
         if len(args.sizes) < 2:
             raise UsageError("ffnn gradcheck: --sizes needs at least an input and an output width")
@@ -357,7 +470,7 @@ def cmd_export(args):
             raise CommandError(str(exc)) from None
         except ValueError as exc:
             raise UsageError(f"ffnn export: --opset: {exc}") from None
-    _check_output(args.out, "OUT")
+    _check_outputs([("OUT", args.out)], inputs=[("MODEL", args.model)])
     if os.path.exists(args.out) and not args.force:
         raise CommandError(f"output file {args.out!r} exists; pass --force to overwrite it")
     net = _load_model(args.model)
@@ -386,4 +499,5 @@ def cmd_export(args):
 def cmd_bench(args):
     from .bench import main as bench_main
 
+    _check_outputs([("--json", args.json)])
     return bench_main(quick=args.quick, json_path=args.json, n_samples=args.samples)

@@ -103,7 +103,7 @@ def build_parser():
     t.add_argument("--loss", type=_loss_name, help="default cross_entropy or mse")
     t.add_argument("--optimizer", choices=["sgd", "adam", "adamw", "rmsprop"], default="adam")
     t.add_argument("--lr", type=_positive_float, help="learning rate (default 0.001; sgd 0.01)")
-    t.add_argument("--momentum", type=_momentum, default=0.0, help="sgd momentum")
+    t.add_argument("--momentum", type=_momentum, help="sgd momentum (default 0)")
     t.add_argument("--nesterov", action="store_true", help="Nesterov momentum (sgd)")
     t.add_argument("--epochs", type=_positive_int, default=200, help="maximum epochs (default 200)")
     t.add_argument("--batch-size", type=_positive_int, default=32)
@@ -181,16 +181,24 @@ COMMANDS = {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate
             "gradcheck": cmd_gradcheck, "export": cmd_export, "bench": cmd_bench}
 
 
+def _one_line(exc):
+    """An error's text as one line for the terminal: line breaks joined, control characters escaped."""
+    from .._files import printable
+
+    return printable(" ".join(line.strip() for line in str(exc).splitlines() if line.strip()))
+
+
 def main(argv=None):
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
         return COMMANDS[args.command](args)
     except UsageError as exc:
-        print(f"error: {exc}" if not str(exc).startswith("ffnn") else f"{exc}", file=sys.stderr)
+        text = _one_line(exc)
+        print(f"error: {text}" if not text.startswith("ffnn") else text, file=sys.stderr)
         return EXIT_USAGE
     except CommandError as exc:
-        print(f"ffnn: error: {exc}", file=sys.stderr)
+        print(f"ffnn: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("ffnn: interrupted; nothing more was written", file=sys.stderr)

@@ -84,7 +84,9 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
     checkpoint : path, optional
         Written exactly there, atomically, every ``checkpoint_every`` epochs and at the end.
     resume : path, optional
-        Continue the run saved in this checkpoint (same network sizes).
+        Continue the run saved in this checkpoint (same network sizes), checked whole first (a
+        malformed one is a :class:`ffnn.FileFormatError`). A run that early stopping ended stays
+        ended: its best weights are restored and nothing more is trained.
     dropout : float or list of float
         Inverted dropout on the hidden layers during training (``predict`` never drops).
     clip_norm : float, optional
@@ -100,7 +102,8 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
     Raises
     ------
     TrainingDiverged
-        When the loss or an update becomes non-finite; ``net`` keeps its last finite weights.
+        When the loss or an update becomes non-finite; ``net`` keeps finite weights (those before the
+        failing step, or the epoch's first when an update itself overflowed).
     TrainingInterrupted
         On Ctrl-C, after the current step: the network keeps every completed update (early stopping's
         best weights, when it has them); a checkpoint keeps the last completed epoch, so that a
@@ -156,21 +159,27 @@ def _prepare_data(net, X, T, sample_weight, validation, loss, rng):
     """Checked arrays and the validation split, as a :class:`Data`."""
     xp = net.xp
     X = net.check_inputs(X)
+    if X.shape[0] == 0:
+        raise ValueError("X has no samples (0 rows); training needs at least one")
     T = net.check_targets(T, X.shape[0])
     w = None if sample_weight is None else net.check_sample_weight(sample_weight, X.shape[0])
     if w is not None and not loss.weighted:
         raise TypeError(f"loss {loss.name!r} does not take sample weights")
     if validation is None:
-        return Data(X, T, w)
-    if isinstance(validation, (tuple, list)):
+        data = Data(X, T, w)
+    elif isinstance(validation, (tuple, list)):
         if len(validation) != 2:
             raise ValueError("validation must be (X_val, T_val) or a fraction in (0, 1)")
         Xv = _val_input(net, validation[0])
-        return Data(X, T, w, Xv, net.check_targets(validation[1], Xv.shape[0]))
-    tr_idx, va_idx = (xp.asarray(i) for i in _split(X.shape[0], float(validation), T, rng))
-    Xv, Tv = xp.take(X, va_idx, axis=0), xp.take(T, va_idx, axis=0)
-    X, T = xp.take(X, tr_idx, axis=0), xp.take(T, tr_idx, axis=0)
-    return Data(X, T, None if w is None else xp.take(w, tr_idx, axis=0), Xv, Tv)
+        data = Data(X, T, w, Xv, net.check_targets(validation[1], Xv.shape[0]))
+    else:
+        tr_idx, va_idx = (xp.asarray(i) for i in _split(X.shape[0], float(validation), T, rng))
+        Xv, Tv = xp.take(X, va_idx, axis=0), xp.take(T, va_idx, axis=0)
+        X, T = xp.take(X, tr_idx, axis=0), xp.take(T, tr_idx, axis=0)
+        data = Data(X, T, None if w is None else xp.take(w, tr_idx, axis=0), Xv, Tv)
+    if data.w is not None and not bool(xp.any(data.w > 0)):
+        raise ValueError("sample_weight is zero for every training sample; at least one must be positive")
+    return data
 
 
 def _val_input(net, Xv):

@@ -10,7 +10,8 @@ minibatches; Xing Chao's and Gashler's Δw = −η ∂e/∂w for plain SGD):
     θ  ← θ + optimiser.update(g, η₀ · s(t))       (s: the schedule's factor at step t)
 
 Divergence is caught before anything changes: a non-finite J or bias gradient (Σ_n δ[l], which is
-non-finite whenever any δ entry is) stops training with the weights of the last good step.
+non-finite whenever any δ entry is) stops training with the weights of the last good step; an
+update that itself overflows puts back the weights the epoch started from.
 """
 
 from __future__ import annotations
@@ -90,6 +91,8 @@ class Run:
         """Train from the first epoch (or the one after ``resume``'s) to the last; returns History."""
         s = self.s
         start_epoch = 1 if resume is None else restore_run(self, resume)
+        if self.history.stopped_early:  # the checkpoint ends a run that early stopping finished
+            start_epoch = s.epochs + 1
         if hasattr(s.schedule, "setup"):
             s.schedule.setup(self.steps_per_epoch, s.epochs * self.steps_per_epoch)
         if s.progress:
@@ -126,21 +129,42 @@ class Run:
         total, lr = 0.0, opt.lr
         if self.diag is not None:
             self.diag.start_epoch()
+        start_params = [self.net.xp.asarray(p, copy=True) for p in self.params]  # for an update that overflows
         for start in range(0, self.n, self.batch_size):
             idx = order[start:start + self.batch_size]
-            lr = opt.lr * float(schedule(self.state["step"]))
+            factor = float(schedule(self.state["step"]))
+            if not (factor >= 0 and math.isfinite(factor)):
+                raise ValueError(f"the learning-rate schedule returned {factor!r} at step {self.state['step']}; "
+                                 f"it must return a finite non-negative factor")
+            lr = opt.lr * factor
             last = start + self.batch_size >= self.n
             if last and self.diag is not None:
                 self.diag.before_last_step()
             # Overflow shows up as a non-finite loss or gradient, which becomes TrainingDiverged.
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-                J = self.step(idx, lr, last)
+            try:
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+                    J = self.step(idx, lr, last)
+            except TrainingDiverged:
+                self._keep_finite(start_params)
+                raise
             total += J * len(idx)
             ctrl_c.check()  # Ctrl-C takes effect here, between steps, never halfway through an update
             if self.bar is not None:
                 self.bar.update(1)
                 self.bar.set_postfix(epoch=epoch, loss=f"{J:.4g}", refresh=False)
+        self._keep_finite(start_params, check=True)
         return total / self.n, lr
+
+    def _keep_finite(self, start_params, check=False):
+        """When an update itself overflowed (the checks before each update cannot see that), put back
+        the weights the epoch started from; with ``check``, then raise TrainingDiverged."""
+        xp = self.net.xp
+        if all(bool(xp.all(xp.isfinite(p))) for p in self.params):
+            return
+        for p, p0 in zip(self.params, start_params):
+            p[...] = p0
+        if check:
+            raise TrainingDiverged(_diverged("an update"))
 
     # --- one step ----------------------------------------------------------------------------------
 

@@ -1,0 +1,53 @@
+"""Helpers for the hostile-input tests: raw safetensors files, header rewrites, file snapshots."""
+
+import hashlib
+import json
+import os
+import struct
+
+
+def raw_safetensors(path, tensors, meta, *, key="ffnn", data=None, extra=None):
+    """Write a safetensors file by hand: ``tensors`` maps name -> (dtype, shape, nbytes)."""
+    header, offset = {}, 0
+    for name, (dtype, shape, nbytes) in tensors.items():
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + nbytes]}
+        offset += nbytes
+    header["__metadata__"] = {key: meta if isinstance(meta, str) else json.dumps(meta)}
+    header.update(extra or {})
+    raw = json.dumps(header).encode()
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(raw)) + raw)
+        f.write(b"\0" * offset if data is None else data)
+    return path
+
+
+def split(blob):
+    """(header dict, data bytes) of a safetensors file's bytes."""
+    (n,) = struct.unpack("<Q", blob[:8])
+    return json.loads(blob[8:8 + n]), blob[8 + n:]
+
+
+def join(header, data):
+    raw = json.dumps(header).encode()
+    return struct.pack("<Q", len(raw)) + raw + data
+
+
+def edit_meta(blob, key, change):
+    """The file's bytes with ``change(meta)`` applied to the JSON document under ``key``."""
+    header, data = split(blob)
+    meta = json.loads(header["__metadata__"][key])
+    meta = change(meta) or meta
+    header["__metadata__"][key] = json.dumps(meta)
+    return join(header, data)
+
+
+def snapshot(folder):
+    """SHA-256 of every regular file under ``folder``, by relative path."""
+    out = {}
+    for root, _, files in os.walk(folder):
+        for name in files:
+            p = os.path.join(root, name)
+            if os.path.isfile(p) and not os.path.islink(p):
+                with open(p, "rb") as f:
+                    out[os.path.relpath(p, folder)] = hashlib.sha256(f.read()).hexdigest()
+    return out
