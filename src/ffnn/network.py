@@ -304,7 +304,7 @@ class Network:
                 return xp.asarray(x, dtype=d, copy=True)
         else:
             def convert(x):
-                return xp.asarray(to_numpy(x), dtype=d)
+                return xp.asarray(np.array(to_numpy(x)), dtype=d)  # a copy, never a view of the source
         new.weights = LayerList([convert(W) for W in self.weights], "weights", check_shapes=True)
         new.biases = LayerList([convert(b) for b in self.biases], "biases", check_shapes=True)
         return new

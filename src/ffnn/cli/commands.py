@@ -71,6 +71,23 @@ def _outputs_to_predictions(net, A):
     return Y[:, 0], None
 
 
+def _train_device(args):
+    """None (NumPy on the CPU) or the CUDA device ``--device`` asks for."""
+    if args.device == "cpu":
+        return None
+    try:
+        import torch
+    except ImportError:
+        if args.device == "auto":
+            return None
+        raise CommandError("--device cuda needs PyTorch: pip install 'ffnn[torch]'") from None
+    if torch.cuda.is_available():
+        return "cuda"
+    if args.device == "auto":
+        return None
+    raise CommandError("--device cuda: PyTorch sees no CUDA device")
+
+
 # --- subcommands ---------------------------------------------------------------------------------
 
 def cmd_train(args):
@@ -127,15 +144,19 @@ def cmd_train(args):
     T_train, T_test = T_all[tr], T_all[te]
 
     sizes = [ds.X.shape[1], *args.hidden, k]
+    device = _train_device(args)
+    if args.precision != "highest" and (device is None or args.dtype != "float32"):
+        raise UsageError("ffnn train: --precision tf32/bf16 needs --dtype float32 and a GPU (--device cuda or auto)")
     try:
-        net = ffnn.Network(sizes, args.activation, output, seed=args.seed, dtype=args.dtype)
+        net = ffnn.Network(sizes, args.activation, output, seed=args.seed, dtype=args.dtype, device=device)
     except (TypeError, ValueError) as exc:
         raise UsageError(f"ffnn train: {exc}") from None
     lr = args.lr if args.lr is not None else (0.01 if args.optimizer == "sgd" else 0.001)
     opt = (ffnn.SGD(lr, momentum=args.momentum, nesterov=args.nesterov) if args.optimizer == "sgd"
            else ffnn.optim.OPTIMIZERS[args.optimizer](lr))
     print(f"network: {' -> '.join(map(str, sizes))}  ({', '.join(a.name for a in net.activations)}), "
-                     f"{net.n_parameters} parameters; loss {loss}; {args.optimizer} lr {lr:g}")
+          f"{net.n_parameters} parameters; loss {loss}; {args.optimizer} lr {lr:g}"
+          + (f"; on {net.device} (PyTorch)" if device is not None else ""))
 
     interrupted = False
     t0 = time.perf_counter()
@@ -145,7 +166,7 @@ def cmd_train(args):
             l1=args.l1, l2=args.l2, schedule=args.schedule, validation=args.validation,
             early_stopping=args.early_stopping or None, seed=args.seed, progress=not args.quiet,
             checkpoint=args.checkpoint, resume=args.resume, dropout=args.dropout, metric=metric,
-            diagnostics=args.diagnostics)
+            diagnostics=args.diagnostics, precision=None if args.precision == "highest" else args.precision)
     except ffnn.TrainingInterrupted as exc:
         history, interrupted = exc.history, True
         print(f"ffnn: interrupted after {len(history)} complete epochs; saving what was asked for", file=sys.stderr)
@@ -154,6 +175,8 @@ def cmd_train(args):
     except (ValueError, OSError) as exc:
         raise CommandError(str(exc)) from None
     seconds = time.perf_counter() - t0
+    if device is not None:
+        net = net.to(xp=np)  # evaluated and saved from the host; model files are device-independent
     if len(history) == 0:
         print("ffnn: nothing was trained; no files written", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -384,6 +407,10 @@ def cmd_export(args):
 
 
 def cmd_bench(args):
+    if args.gpu:
+        from .bench_gpu import main as gpu_main
+
+        return gpu_main(quick=args.quick, json_path=args.json)
     from .bench import main as bench_main
 
     return bench_main(quick=args.quick, json_path=args.json, n_samples=args.samples)

@@ -23,6 +23,7 @@ from ..metrics import accuracy, r2
 from ..network import Network
 from ..optim import SGD, Adam, AdamW, RMSprop
 from ..training import train
+from . import _device
 
 _SK_ACTIVATIONS = {"logistic": "sigmoid"}  # scikit-learn's names for ffnn's
 
@@ -115,7 +116,7 @@ class _SklearnStopping:
                                          if score < est.best_validation_score_ + est.tol else 0)
             if score > est.best_validation_score_:
                 est.best_validation_score_ = score
-                est._best_params = [p.copy() for p in net.parameters()]
+                est._best_params = [net.xp.asarray(p, copy=True) for p in net.parameters()]
         else:
             est._no_improvement_count = (est._no_improvement_count + 1
                                          if est.loss_curve_[-1] > est.best_loss_ - est.tol else 0)
@@ -138,6 +139,14 @@ class _SklearnStopping:
 
 class _BaseMLP(BaseEstimator):
     _parameter_constraints = _constraints
+    _train_device = None  # set while fitting on PyTorch tensors (see ffnn.sklearn._device)
+
+    def __init_subclass__(cls, **kwargs):
+        # fit/partial_fit/predict/predict_proba accept PyTorch tensors under array-API dispatch
+        super().__init_subclass__(**kwargs)
+        for name in ("fit", "partial_fit", "predict", "predict_proba"):
+            if name in vars(cls):
+                setattr(cls, name, _device.device_aware(vars(cls)[name], fits=name.endswith("fit")))
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
                  batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
@@ -246,6 +255,8 @@ class _BaseMLP(BaseEstimator):
         n = X.shape[0]
         if self.solver == "lbfgs":
             return self._fit_lbfgs(X, T, sample_weight)
+        if self._train_device is not None:  # train where the caller's tensors live (ffnn.sklearn._device)
+            self.network_ = self.network_.to(device=self._train_device)
         batch = min(200, n) if self.batch_size == "auto" else self.batch_size
         if batch > n and self.batch_size != "auto":
             warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")

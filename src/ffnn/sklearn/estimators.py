@@ -26,6 +26,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from .._array import to_numpy
 from ._base import _BaseMLP, _constraints
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -125,7 +126,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """Class probabilities (n_samples, n_classes); binary: [1 − p, p]; multilabel: p per label."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        A = np.asarray(self.network_.predict(X))
+        A = to_numpy(self.network_.predict(X))
         if self.n_outputs_ == 1 and not self._multilabel:
             return np.hstack([1 - A, A])
         if self._multilabel:  # per-label probabilities stay strictly inside (0, 1), as scikit-learn expects
@@ -142,7 +143,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """Labels (n_samples,), or an indicator matrix for multilabel targets."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        A = np.asarray(self.network_.predict(X))
+        A = to_numpy(self.network_.predict(X))
         if self._multilabel:
             return self._label_binarizer.inverse_transform(A, threshold=0.5)
         if self.n_outputs_ == 1:
@@ -228,5 +229,5 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         """Predictions (n_samples,) for one target, (n_samples, n_targets) for several."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        A = np.asarray(self.network_.predict(X))
+        A = to_numpy(self.network_.predict(X))
         return A[:, 0] if self._y_ndim == 1 else A
