@@ -19,7 +19,8 @@ What runs where:
   same rows — copied to the device once per epoch, and every batch is gathered there (index_select);
 * dropout masks follow the library's one rule (``rng.random((N, S_l)) < 1 − p``, row-major, from the
   run's NumPy Generator, divided by 1 − p): drawn on the host, copied to the device;
-* there is no host–device synchronisation inside an epoch: the loss is summed on the device and
+* once the workspaces and graphs of the first epoch exist (beginning a CUDA-graph capture
+  synchronises), there is no host–device synchronisation inside an epoch: the loss is summed on the device and
   divergence (a non-finite loss or bias gradient) is recorded there; both are read once, at the end
   of the epoch. When a step of the epoch diverged, the epoch is replayed from a copy of the
   parameters, the optimiser state and the Generator taken at its start, checking after each step —
