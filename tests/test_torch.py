@@ -175,26 +175,41 @@ def count_host_reads(monkeypatch):
     return counts
 
 
+@pytest.mark.parametrize("diagnostics", [False, True])
 @pytest.mark.parametrize("opt", ["sgd", "adam"])
-def test_one_host_read_per_epoch(opt, count_host_reads, monkeypatch):
+def test_no_host_read_inside_an_epoch(opt, diagnostics, count_host_reads, monkeypatch):
+    """Nothing is read back during the steps; without diagnostics, one read per epoch in all (the loss
+    and the divergence flag); the diagnostics read their few numbers after the epoch's last step."""
     from ffnn.training.run import Run
+    from ffnn.training.torch_fastpath import DeviceRun
 
     sizes = [6, 16, 8, 3]
     X, T = (torch.from_numpy(a) for a in _data(sizes, "softmax", n=200))
     net = ffnn.Network(sizes, "relu", "softmax", seed=1, device="cpu")
-    reads = []
-    fit = Run.fit
+    in_fit, in_steps, host_reads = [], [], []
+    fit, step = Run.fit, DeviceRun._step
 
     def counted_fit(self, resume=None):  # the epochs only: the input checks before them read the data once
         start = count_host_reads["n"]
         out = fit(self, resume)
-        reads.append((count_host_reads["n"] - start, self.device_run.host_reads))
+        in_fit.append(count_host_reads["n"] - start)
+        host_reads.append(self.device_run.host_reads)
+        return out
+
+    def counted_step(self, *a):
+        start = count_host_reads["n"]
+        out = step(self, *a)
+        in_steps.append(count_host_reads["n"] - start)
         return out
 
     monkeypatch.setattr(Run, "fit", counted_fit)
+    monkeypatch.setattr(DeviceRun, "_step", counted_step)
     ffnn.train(net, X, T, loss="cross_entropy", optimizer=OPTIMIZERS[opt](), epochs=4, batch_size=10, seed=0,
-               l2=1e-3, clip_norm=1.0, dropout=0.1, schedule="cosine")  # 20 steps an epoch
-    assert reads == [(4, 4)]
+               l2=1e-3, clip_norm=1.0, dropout=0.1, schedule="cosine", diagnostics=diagnostics)  # 20 steps an epoch
+    assert in_steps == [0] * 80
+    assert host_reads == [4]
+    if not diagnostics:
+        assert in_fit == [4]
 
 
 @pytest.mark.parametrize("opt", ["sgd", "nesterov", "adam"])

@@ -192,6 +192,14 @@ class Workspace:
             if self.cast:
                 self.gW[l - 1].copy_(self.gWc[l - 1])
 
+    def last_gradients(self, scale):
+        """``(dW, deltas, scale)`` of the last step, for the diagnostics: ∂J/∂W[l] and δ[l] times
+        ``scale`` (−η after a fused SGD step, which scales δ in place; 1 otherwise), computing the
+        products inp[l−1]ᵀδ[l] when the fused step did not."""
+        if scale != 1.0:
+            self.gradients()
+        return self.gW, self.d[1:], scale
+
     def sgd_update(self, net, neg_lr, decay):
         """Plain SGD folded into the products: W ← decay·W + inp[l−1]ᵀ(−η δ[l]); b ← b − η gb.
 
@@ -248,13 +256,20 @@ class DeviceRun:
         self.perm.copy_(src, non_blocking=True)  # once per epoch; the batches are gathered on the device
         self.total.zero_()
         self.bad.zero_()
-        lr = opt.lr
+        lr, diag, ws = opt.lr, run.diag, None
+        if diag is not None:
+            diag.start_epoch()
         with self._precision():
             try:
                 for start in range(0, run.n, run.batch_size):
                     nb = min(run.batch_size, run.n - start)
                     lr = opt.lr * float(s.schedule(run.state["step"]))
-                    self._step(start, nb, lr)
+                    last = start + run.batch_size >= run.n
+                    if last and diag is not None:
+                        diag.before_last_step()  # a copy on the device
+                    ws = self._step(start, nb, lr)
+                    if diag is not None:  # device operations on the step's buffers: nothing is read back
+                        diag.hidden_activations(ws.inp[1:])
                     ctrl_c.check()
                     if run.bar is not None:
                         run.bar.update(1)
@@ -265,6 +280,8 @@ class DeviceRun:
         total, bad = self._read_flags()
         if bad:
             self._replay(order, snapshot)  # raises TrainingDiverged with the last good step's weights
+        if diag is not None and ws is not None:  # read after the epoch's last step, like the loss
+            diag.gradients(*ws.last_gradients(-lr if self.fused else 1.0))
         if run.bar is not None:
             run.bar.set_postfix(epoch=epoch, loss=f"{total / run.n:.4g}", refresh=False)
         return total / run.n, lr
@@ -343,6 +360,7 @@ class DeviceRun:
             run.state["step"] += 1
         else:
             self._update(ws, lr)
+        return ws
 
     def _update(self, ws, lr):
         """Penalty, clipping and the optimiser's own rule on the device tensors (eager; no read back)."""
