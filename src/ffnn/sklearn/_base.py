@@ -145,8 +145,11 @@ class _BaseMLP(BaseEstimator):
         # fit/partial_fit/predict/predict_proba accept PyTorch tensors under array-API dispatch
         super().__init_subclass__(**kwargs)
         for name in ("fit", "partial_fit", "predict", "predict_proba"):
-            if name in vars(cls):
-                setattr(cls, name, _device.device_aware(vars(cls)[name], fits=name.endswith("fit")))
+            attr = vars(cls).get(name)
+            if callable(attr):
+                setattr(cls, name, _device.device_aware(attr, fits=name.endswith("fit")))
+            elif callable(getattr(attr, "fn", None)):  # scikit-learn's available_if descriptor
+                attr.fn = _device.device_aware(attr.fn, fits=name.endswith("fit"))
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
                  batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
