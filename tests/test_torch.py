@@ -16,6 +16,16 @@ from ffnn.training import torch_fastpath  # noqa: E402
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One intra-op thread: these tests check numbers, and tiny operations on a busy machine's thread
+    pool only add waiting."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _data(sizes, out, n=100, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, sizes[0]))
@@ -264,7 +274,7 @@ np.testing.assert_allclose(proba.numpy(), host.predict_proba(X), rtol=1e-12)
 print("ok")
 """
     import os
-    env = dict(os.environ, SCIPY_ARRAY_API="1", PYTHONWARNINGS="ignore")
+    env = dict(os.environ, SCIPY_ARRAY_API="1", PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.stdout.strip() == "ok", out.stderr[-2000:]
 
@@ -316,12 +326,12 @@ def test_bf16_trains_with_float32_master_weights():
     sizes = [6, 16, 8, 3]
     X, T = (torch.from_numpy(a).float() for a in _data(sizes, "softmax", n=200))
     net = ffnn.Network(sizes, "relu", "softmax", seed=1, dtype="float32", device="cpu")
-    hist = ffnn.train(net, X, T, loss="cross_entropy", optimizer=ffnn.SGD(0.1), epochs=5, batch_size=20, seed=0,
+    hist = ffnn.train(net, X, T, loss="cross_entropy", optimizer=ffnn.SGD(0.1), epochs=5, batch_size=40, seed=0,
                       precision="bf16")
     assert net.weights[1].dtype == torch.float32
     assert hist.loss[-1] < hist.loss[0]
     full = ffnn.Network(sizes, "relu", "softmax", seed=1, dtype="float32", device="cpu")
-    ref = ffnn.train(full, X, T, loss="cross_entropy", optimizer=ffnn.SGD(0.1), epochs=5, batch_size=20, seed=0)
+    ref = ffnn.train(full, X, T, loss="cross_entropy", optimizer=ffnn.SGD(0.1), epochs=5, batch_size=40, seed=0)
     assert hist.loss[-1] == pytest.approx(ref.loss[-1], rel=0.05)
 
 
