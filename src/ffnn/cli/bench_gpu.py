@@ -3,7 +3,8 @@
 Contenders, each training relu networks with a softmax/cross-entropy output by plain SGD (η = 0.01) on
 data already on the device, the same samples in the same order:
 
-* ``ffnn``: ``ffnn.train`` on a network made with ``device=…`` (on CUDA: its CUDA graphs);
+* ``ffnn``: ``ffnn.train`` on a network made with ``device=…`` (on CUDA: its CUDA graphs), and
+  ``ffnn no-diag``, the same with ``diagnostics=False`` (the price of the gradient-flow diagnostics);
 * ``pytorch eager``: ``nn.Sequential`` of ``nn.Linear`` and ``nn.ReLU``, ``nn.CrossEntropyLoss``,
   ``optim.SGD``, autograd;
 * ``pytorch manual``: the same step written by hand without autograd (addmm, in-place updates);
@@ -59,13 +60,13 @@ def _model(torch, sizes, device, dtype):
     return torch.nn.Sequential(*layers)
 
 
-def run_ffnn(torch, sizes, b, X, y, T, device, precision=None):
+def run_ffnn(torch, sizes, b, X, y, T, device, precision=None, diagnostics=True):
     """Seconds of ffnn's second epoch (the first builds the workspaces and captures the graphs)."""
     import ffnn
 
     net = ffnn.Network(sizes, "relu", "softmax", dtype=str(X.dtype).rsplit(".", 1)[-1], seed=0, device=device)
     history = ffnn.train(net, X, T, loss="cross_entropy", optimizer=ffnn.SGD(LR), epochs=2, batch_size=b,
-                         seed=0, precision=precision)
+                         seed=0, precision=precision, diagnostics=diagnostics)
     return history.time[1]
 
 
@@ -158,7 +159,8 @@ def run_cuda_graph(torch, sizes, b, X, y, T, device):
 
 
 def contenders(device):
-    out = {"ffnn": run_ffnn, "pytorch eager": run_eager, "pytorch manual": run_manual}
+    out = {"ffnn": run_ffnn, "ffnn no-diag": lambda *a, **k: run_ffnn(*a, diagnostics=False, **k),
+           "pytorch eager": run_eager, "pytorch manual": run_manual}
     if device.type == "cuda":
         out["pytorch cuda graph"] = run_cuda_graph
         out["torch.compile"] = lambda *a: run_eager(*a, compile_model=True)
@@ -186,7 +188,7 @@ def measure(device="cuda", dtype="float32", shapes=None, rounds=3, quick=False, 
                     torch.cuda.reset_peak_memory_stats(device)
                 try:
                     args = (torch, sizes, b, X, y, T, device)
-                    sec = fn(*args, precision=precision) if c == "ffnn" else fn(*args)
+                    sec = fn(*args, precision=precision) if c.startswith("ffnn") else fn(*args)
                 except Exception as exc:  # torch.compile needs a compiler toolchain; report, go on
                     errors[c] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:80] if str(exc) else ''}"
                     continue

@@ -239,6 +239,10 @@ class DeviceRun:
         self.decay = torch.ones((), dtype=self.dtype, device=self.device) if s.penalty.l2 > 0 else None
         self.pool = None
         self.host_reads = 0
+        # the diagnostics' dead-unit count: which units of each watched hidden layer were ever > 0 this
+        # epoch, folded in place by every step (inside its graph) and handed over once per epoch
+        watched = run.diag.watched if run.diag is not None else []
+        self.alive = {i: torch.zeros(net.sizes[i + 1], dtype=torch.bool, device=self.device) for i in watched}
 
     # --- one epoch ---------------------------------------------------------------------------------
 
@@ -259,6 +263,8 @@ class DeviceRun:
         lr, diag, ws = opt.lr, run.diag, None
         if diag is not None:
             diag.start_epoch()
+            for alive in self.alive.values():
+                alive.zero_()
         with self._precision():
             try:
                 for start in range(0, run.n, run.batch_size):
@@ -268,8 +274,6 @@ class DeviceRun:
                     if last and diag is not None:
                         diag.before_last_step()  # a copy on the device
                     ws = self._step(start, nb, lr)
-                    if diag is not None:  # device operations on the step's buffers: nothing is read back
-                        diag.hidden_activations(ws.inp[1:])
                     ctrl_c.check()
                     if run.bar is not None:
                         run.bar.update(1)
@@ -282,6 +286,10 @@ class DeviceRun:
             self._replay(order, snapshot)  # raises TrainingDiverged with the last good step's weights
         if diag is not None and ws is not None:  # read after the epoch's last step, like the loss
             diag.gradients(*ws.last_gradients(-lr if self.fused else 1.0))
+            # the epoch's union of active units, as one row of activations per hidden layer
+            rows = [self.alive[i].reshape(1, -1).to(self.dtype) if i in self.alive else layer[:1]
+                    for i, layer in enumerate(ws.inp[1:])]
+            diag.hidden_activations(rows)
         if run.bar is not None:
             run.bar.set_postfix(epoch=epoch, loss=f"{total / run.n:.4g}", refresh=False)
         return total / run.n, lr
@@ -332,8 +340,12 @@ class DeviceRun:
 
     def _body(self, ws):
         """What a graph captures: the whole step for plain SGD, the gradients otherwise."""
+        import torch
+
         J = self._compute(ws)
         self._record(ws, J)
+        for i, alive in self.alive.items():  # hidden layer i + 1 (the diagnostics' dead units)
+            torch.logical_or(alive, ws.inp[i + 1].amax(dim=0) > 0, out=alive)
         if self.fused:
             ws.sgd_update(self.run.net, self.neg_lr, self.decay)
 
