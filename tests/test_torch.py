@@ -468,3 +468,18 @@ def test_cuda_estimator_trains_where_the_tensors_live():
         assert clf.predict_proba(torch.from_numpy(X).cuda()).is_cuda
     finally:
         ctx.__exit__(None, None, None)
+
+
+def test_an_optimizer_continues_on_a_network_moved_to_another_device():
+    X, T = _data([4, 6, 2], "softmax")
+    kw = dict(loss="cross_entropy", epochs=2, batch_size=10)
+    opt, ref_opt = ffnn.SGD(0.1, momentum=0.9), ffnn.SGD(0.1, momentum=0.9)
+    host = ffnn.Network([4, 6, 2], "relu", "softmax", seed=0)
+    ref = host.copy()
+    ffnn.train(host, X, T, optimizer=opt, seed=0, **kw)
+    moved = host.to(device="cpu")
+    ffnn.train(moved, X, T, optimizer=opt, seed=1, **kw)  # the velocity follows the parameters
+    ffnn.train(ref, X, T, optimizer=ref_opt, seed=0, **kw)
+    ffnn.train(ref, X, T, optimizer=ref_opt, seed=1, **kw)
+    assert isinstance(opt.state["velocity"][0], torch.Tensor)
+    assert _max_rel(_params(ref), _params(moved)) < 1e-12

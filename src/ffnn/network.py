@@ -523,15 +523,21 @@ def _namespace_and_device(xp, device):
     return xp, resolve_device(device)
 
 
-def _dropout_mask(xp, dtype, rate, shape, rng, device=None):
-    """The inverted-dropout mask m of one hidden layer, or None when nothing is dropped.
+def dropout_draw(rate, shape, rng, dtype):
+    """The inverted-dropout mask m of one hidden layer as a NumPy array of ``dtype``.
 
     m = B / (1 − p) with B ~ Bernoulli(1 − p) drawn as ``rng.random(shape) < 1 − p``: one uniform
     draw per activation, row-major over (N, S_l), from a NumPy Generator whatever the namespace, so
-    the same seed drops the same units on every array library and device.
+    the same Generator drops the same units on every array library and device (the PyTorch fast
+    path draws its masks with this function too, and copies them to the device).
     """
+    dt = np.dtype(dtype)
+    keep = 1.0 - rate
+    return (rng.random(shape) < keep).astype(dt) / dt.type(keep)
+
+
+def _dropout_mask(xp, dtype, rate, shape, rng, device=None):
+    """:func:`dropout_draw` as an array of namespace ``xp`` on ``device``, or None when nothing is dropped."""
     if rate <= 0:
         return None
-    keep = 1.0 - rate
-    draw = rng.random(shape) < keep
-    return asarray_on(xp, draw.astype(np.dtype(dtype)) / np.dtype(dtype).type(keep), resolve_dtype(xp, dtype), device)
+    return asarray_on(xp, dropout_draw(rate, shape, rng, dtype), resolve_dtype(xp, dtype), device)

@@ -245,7 +245,11 @@ def gemm_peak_tflops(device, dtype, n=8192, reps=10):
 
 def main(quick=False, json_path=None, device="cuda"):
     """The GPU table: every shape in float32, the 4096-wide net also in tf32 and bf16; the GEMM peaks."""
-    import torch
+    try:
+        import torch
+    except ImportError:
+        print("ffnn bench --gpu needs PyTorch: pip install 'ffnn[torch]'")
+        return 1
 
     if device == "cuda" and not torch.cuda.is_available():
         print("ffnn bench --gpu: no CUDA device is available; nothing measured")

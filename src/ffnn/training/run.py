@@ -79,6 +79,7 @@ class Run:
         self.place = net._placement()  # the PyTorch device for index arrays, or None
         opt = settings.optimizer
         self.state = opt.state if _state_fits(opt.state, self.params) else opt.init(self.params)
+        _state_to_params(self.state, self.params)
         self.best_params = None
         self.bar = None
         self.fast = _fast.supports(net, settings.loss, settings.dropout, data.w)
@@ -286,3 +287,20 @@ def _state_fits(state, params):
                               any(tuple(v.shape) != tuple(p.shape) for v, p in zip(values, params))):
             return False
     return True
+
+
+
+def _state_to_params(state, params):
+    """Move a continued optimiser state to where the parameters now live (another device or array
+    library: a network moved with ``Network.to`` between two ``train`` calls with one optimiser)."""
+    from .._array import array_namespace, asarray_on, device_of, to_numpy
+
+    p0 = params[0]
+    xp = array_namespace(p0)
+    place = device_of(p0) if is_torch_namespace(xp) else None
+    for key, values in state.items():
+        if key == "step":
+            continue
+        for i, v in enumerate(values):
+            if type(v) is not type(p0) or device_of(v) != device_of(p0):
+                values[i] = asarray_on(xp, np.array(to_numpy(v)), p0.dtype, place)

@@ -117,16 +117,12 @@ class Workspace:
         self.eager_steps = 0
 
     def draw_masks(self, rng, dtype):
-        """Host arrays of this step's dropout masks (the library's rule; see :mod:`ffnn.network`)."""
-        out = []
-        dt = np.dtype(dtype)
-        for l in range(1, len(self.masks)):
-            if self.masks[l] is None:
-                continue
-            keep = 1.0 - self.rates[l]
-            draw = rng.random(tuple(self.masks[l].shape)) < keep
-            out.append((l, draw.astype(dt) / dt.type(keep)))
-        return out
+        """Host arrays of this step's dropout masks, drawn by the library's one rule
+        (:func:`ffnn.network.dropout_draw`), layer by layer as ``Network.forward`` draws them."""
+        from ..network import dropout_draw
+
+        return [(l, dropout_draw(self.rates[l], tuple(m.shape), rng, dtype))
+                for l, m in enumerate(self.masks) if m is not None]
 
     def load_masks(self, host_masks):
         import torch
