@@ -130,8 +130,9 @@ def test_every_optimizer_and_option_gives_the_numpy_weights(opt, extra):
     assert _max_rel(a, b) < 1e-12
 
 
-@pytest.mark.parametrize("hidden,out,loss", [("tanh", "sigmoid", "binary_cross_entropy"), ("sigmoid", "identity", "mse"),
-                                             ("leaky_relu", "identity", "mse"), ("identity", "identity", "mse")])
+@pytest.mark.parametrize("hidden,out,loss", [("tanh", "sigmoid", "binary_cross_entropy"),
+                                             ("sigmoid", "identity", "mse"), ("leaky_relu", "identity", "mse"),
+                                             ("identity", "identity", "mse")])
 def test_every_builtin_kernel_gives_the_numpy_weights(hidden, out, loss):
     for opt in ("sgd", "adam"):
         a, b = _train_both(hidden, out, loss, OPTIMIZERS[opt], {"dropout": 0.1})
@@ -463,7 +464,8 @@ def test_cuda_estimator_trains_where_the_tensors_live():
     except RuntimeError as exc:  # SciPy's array-API support must be switched on before import
         pytest.skip(str(exc))
     try:
-        clf = MLPClassifier((8,), max_iter=5, random_state=0).fit(torch.from_numpy(X).cuda(), torch.from_numpy(y).cuda())
+        Xc, yc = torch.from_numpy(X).cuda(), torch.from_numpy(y).cuda()
+        clf = MLPClassifier((8,), max_iter=5, random_state=0).fit(Xc, yc)
         assert clf.network_.device.type == "cuda"
         assert clf.predict_proba(torch.from_numpy(X).cuda()).is_cuda
     finally:
@@ -483,3 +485,14 @@ def test_an_optimizer_continues_on_a_network_moved_to_another_device():
     ffnn.train(ref, X, T, optimizer=ref_opt, seed=1, **kw)
     assert isinstance(opt.state["velocity"][0], torch.Tensor)
     assert _max_rel(_params(ref), _params(moved)) < 1e-12
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the messages without a GPU")
+def test_cli_without_a_gpu(capsys):
+    from ffnn.cli import main
+
+    assert main(["train", "--device", "cuda", "--epochs", "1", "--quiet"]) == 1
+    assert "no CUDA device" in capsys.readouterr().err
+    assert main(["bench", "--gpu"]) == 1
+    assert "no CUDA device" in capsys.readouterr().out
+    assert main(["train", "--precision", "bf16", "--epochs", "1", "--quiet"]) == 2

@@ -22,8 +22,6 @@ from __future__ import annotations
 import json
 import time
 
-import numpy as np
-
 from .bench import training_flops
 
 LR = 0.01
