@@ -81,6 +81,9 @@ def test_device_argument_and_to():
     assert same.device == torch.device("cpu")
     with pytest.raises(ValueError, match="needs PyTorch"):
         ffnn.Network([3, 4, 2], xp=np, device="cuda")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            ffnn.Network([3, 4, 2], device="cuda")
 
 
 def test_numpy_inputs_move_to_the_networks_device():

@@ -83,7 +83,10 @@ def resolve_device(device):
 
     if isinstance(device, str) and device.strip().lower() == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={str(device)!r}: PyTorch sees no CUDA device (device='auto' falls back to the CPU)")
+    return device
 
 
 def device_of(x):
