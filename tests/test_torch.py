@@ -243,6 +243,7 @@ def test_graph_bookkeeping_gives_the_numpy_weights(opt, monkeypatch):
     def capture(self, ws):
         captured.append(ws.n)
         ws.graph = Replayed(lambda: self._body(ws))
+        return True
 
     init = DeviceRun.__init__
 
@@ -423,13 +424,22 @@ def test_cuda_epoch_has_no_host_device_synchronisation(opt, monkeypatch):
 def test_cuda_graphs_give_the_eager_numbers(monkeypatch):
     sizes = [20, 64, 32, 4]
     X, T = _data(sizes, "softmax", n=500)
-    results = []
+    results, captured = [], []
+    capture = torch_fastpath.DeviceRun._capture
+
+    def counted(self, ws):
+        ok = capture(self, ws)
+        captured.append(ok)
+        return ok
+
+    monkeypatch.setattr(torch_fastpath.DeviceRun, "_capture", counted)
     for graphs in (True, False):
         monkeypatch.setattr(torch_fastpath, "CUDA_GRAPHS", graphs)
         net = ffnn.Network(sizes, "relu", "softmax", seed=1, device="cuda")
-        ffnn.train(net, X, T, loss="cross_entropy", optimizer=ffnn.SGD(0.05), epochs=3, batch_size=64, seed=0,
+        ffnn.train(net, X, T, loss="cross_entropy", optimizer=ffnn.SGD(0.05), epochs=5, batch_size=64, seed=0,
                    schedule="cosine", l2=1e-3)
         results.append(_params(net))
+    assert captured == [True, True]  # 500 = 7 × 64 + 52: two batch sizes, two graphs (52: in epoch 4)
     assert _max_rel(*results) < 1e-12
 
 

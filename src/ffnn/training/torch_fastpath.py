@@ -234,6 +234,7 @@ class DeviceRun:
         self.neg_lr = torch.zeros((), dtype=self.dtype, device=self.device)
         self.decay = torch.ones((), dtype=self.dtype, device=self.device) if s.penalty.l2 > 0 else None
         self.pool = None
+        self.captured = 0  # CUDA graphs captured (one per batch size)
         self.host_reads = 0
         # the diagnostics' dead-unit count: which units of each watched hidden layer were ever > 0 this
         # epoch, folded in place by every step (inside its graph) and handed over once per epoch
@@ -354,10 +355,9 @@ class DeviceRun:
         self.neg_lr.fill_(-lr)
         if self.decay is not None:
             self.decay.fill_(1.0 - lr * run.s.penalty.l2)
+        if ws.graph is None and self.graphs and ws.eager_steps >= WARMUP_STEPS:
+            self._capture(ws)  # after a few eager steps; a failed capture turns the graphs off
         if ws.graph is not None:
-            ws.graph.replay()
-        elif self.graphs and ws.eager_steps >= WARMUP_STEPS:
-            self._capture(ws)
             ws.graph.replay()
         elif self.graphs:
             self._on_side_stream(lambda: self._body(ws))
@@ -401,13 +401,25 @@ class DeviceRun:
         torch.cuda.current_stream(self.device).wait_stream(side)
 
     def _capture(self, ws):
+        """Capture this batch size's step in a CUDA graph; True when it worked. A capture that fails
+        changes nothing (capturing runs no kernel): the run warns and goes on without graphs."""
+        import warnings
+
         import torch
 
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self.pool):
-            self._body(ws)
+        try:
+            with torch.cuda.graph(graph, pool=self.pool):
+                self._body(ws)
+        except RuntimeError as exc:
+            self.graphs = False
+            warnings.warn(f"ffnn: the training step could not be captured in a CUDA graph ({exc}); "
+                          f"training goes on without graphs", stacklevel=2)
+            return False
         self.pool = graph.pool()
         ws.graph = graph
+        self.captured += 1
+        return True
 
     # --- divergence: replay the epoch from its start, checking each step ---------------------------
 
