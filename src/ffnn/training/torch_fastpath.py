@@ -240,6 +240,9 @@ class DeviceRun:
         # epoch, folded in place by every step (inside its graph) and handed over once per epoch
         watched = run.diag.watched if run.diag is not None else []
         self.alive = {i: torch.zeros(net.sizes[i + 1], dtype=torch.bool, device=self.device) for i in watched}
+        from ..activations import relu
+
+        self.nonnegative = {i: net.activations[i] == relu for i in watched}  # relu: a ≥ 0
 
     # --- one epoch ---------------------------------------------------------------------------------
 
@@ -342,7 +345,10 @@ class DeviceRun:
         J = self._compute(ws)
         self._record(ws, J)
         for i, alive in self.alive.items():  # hidden layer i + 1 (the diagnostics' dead units)
-            torch.logical_or(alive, ws.inp[i + 1].amax(dim=0) > 0, out=alive)
+            a = ws.inp[i + 1]
+            # for a ≥ 0 a unit was active when its column sum is > 0: a product aᵀ1, not a column reduction
+            top = torch.mv(a.T, ws.ones) if self.nonnegative[i] else a.amax(dim=0)
+            torch.logical_or(alive, top > 0, out=alive)
         if self.fused:
             ws.sgd_update(self.run.net, self.neg_lr, self.decay)
 
