@@ -20,9 +20,10 @@ What runs where:
 * dropout masks follow the library's one rule (``rng.random((N, S_l)) < 1 − p``, row-major, from the
   run's NumPy Generator, divided by 1 − p): drawn on the host, copied to the device;
 * once the workspaces and graphs of the first epoch exist (beginning a CUDA-graph capture
-  synchronises), there is no host–device synchronisation inside an epoch: the loss is summed on the device and
-  divergence (a non-finite loss or bias gradient) is recorded there; both are read once, at the end
-  of the epoch. When a step of the epoch diverged, the epoch is replayed from a copy of the
+  synchronises), there is no host–device synchronisation inside an epoch: the loss is summed on the
+  device, where divergence (a non-finite loss or bias gradient, which makes the sum non-finite) is
+  recorded too; the sum is read once, at the end of the epoch. When a step of the epoch diverged,
+  the epoch is replayed from a copy of the
   parameters, the optimiser state and the Generator taken at its start, checking after each step —
   so, like the NumPy path, training stops with the weights of the last good step;
 * on CUDA, for each batch size, the step is captured once in a CUDA graph after a few eager steps
@@ -105,7 +106,9 @@ class Workspace:
                                   for l, s in enumerate(sizes[1:-1], start=1)]
         self.ones = torch.ones(batch_size, dtype=cdt, device=dev)
         self.gW = [torch.empty_like(W) for W in net.weights]
-        self.gb = [torch.empty_like(b) for b in net.biases]
+        # the bias gradients, views of one buffer (the divergence check sums them in one kernel)
+        self.gb_flat = torch.empty(sum(sizes[1:]), dtype=dt, device=dev)
+        self.gb = list(torch.split(self.gb_flat, list(sizes[1:])))
         self.gWc = [torch.empty(W.shape, dtype=cdt, device=dev) for W in net.weights] if self.cast else self.gW
         self.gbc = [torch.empty(b.shape, dtype=cdt, device=dev) for b in net.biases] if self.cast else self.gb
         self.Wc = [torch.empty(W.shape, dtype=cdt, device=dev) for W in net.weights] if self.cast else None
@@ -230,7 +233,6 @@ class DeviceRun:
         self.workspaces = {}
         self.perm = torch.empty(run.n, dtype=torch.long, device=self.device)
         self.total = torch.zeros((), dtype=torch.float64, device=self.device)
-        self.bad = torch.zeros((), dtype=torch.bool, device=self.device)
         self.neg_lr = torch.zeros((), dtype=self.dtype, device=self.device)
         self.decay = torch.ones((), dtype=self.dtype, device=self.device) if s.penalty.l2 > 0 else None
         self.pool = None
@@ -259,7 +261,6 @@ class DeviceRun:
             src = src.pin_memory()
         self.perm.copy_(src, non_blocking=True)  # once per epoch; the batches are gathered on the device
         self.total.zero_()
-        self.bad.zero_()
         lr, diag, ws = opt.lr, run.diag, None
         if diag is not None:
             diag.start_epoch()
@@ -296,11 +297,11 @@ class DeviceRun:
 
     def _read_flags(self):
         """(Σ J·|B| over the epoch, whether a step diverged): the one read back from the device."""
-        import torch
+        import math
 
         self.host_reads += 1
-        total, bad = torch.stack([self.total, self.bad.to(torch.float64)]).tolist()
-        return total, bool(bad)
+        total = self.total.tolist()
+        return total, not math.isfinite(total)
 
     # --- one step ----------------------------------------------------------------------------------
 
@@ -323,20 +324,21 @@ class DeviceRun:
             J = J + penalty.array_value(run.net.weights)  # of the weights this step starts from
         return J
 
+    @staticmethod
+    def _check(ws, J):
+        """J + 0·Σ_l Σ gb[l]: J itself when J and every bias gradient are finite, NaN otherwise (NaN and
+        ±inf propagate through the sum, and 0·±inf is NaN)."""
+        return J + ws.gb_flat.sum() * 0
+
     def _ok(self, ws, J):
-        """A 0-d bool: J and every bias gradient finite (NaN and ±inf propagate through the sums)."""
+        """A 0-d bool: J and every bias gradient finite."""
         import torch
 
-        check = J
-        for gb in ws.gb:
-            check = check + gb.sum()
-        return torch.isfinite(check)
+        return torch.isfinite(self._check(ws, J))
 
     def _record(self, ws, J):
-        import torch
-
-        torch.logical_or(self.bad, ~self._ok(ws, J), out=self.bad)
-        self.total.add_(J.to(self.total.dtype) * ws.n)
+        """Σ J·|B| over the epoch, on the device; a step that diverged makes it non-finite for good."""
+        self.total.add_(self._check(ws, J).to(self.total.dtype) * ws.n)
 
     def _body(self, ws):
         """What a graph captures: the whole step for plain SGD, the gradients otherwise."""
