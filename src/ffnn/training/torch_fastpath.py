@@ -23,9 +23,9 @@ What runs where:
   synchronises), there is no host–device synchronisation inside an epoch: the loss is summed on the
   device, where divergence (a non-finite loss or bias gradient, which makes the sum non-finite) is
   recorded too; the sum is read once, at the end of the epoch. When a step of the epoch diverged,
-  the epoch is replayed from a copy of the
-  parameters, the optimiser state and the Generator taken at its start, checking after each step —
-  so, like the NumPy path, training stops with the weights of the last good step;
+  the epoch is replayed from a copy of the parameters, the optimiser state and the Generator taken
+  at its start, checking after each step — so, like the NumPy path, training stops with the weights
+  of the last good step;
 * on CUDA, for each batch size, the step is captured once in a CUDA graph after a few eager steps
   and then replayed: the whole step (gather, forward, backward, update) for plain SGD; the forward
   and backward pass for the other optimisers, whose update then runs eagerly (their bias
