@@ -102,14 +102,6 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
         tensors trained on the PyTorch fast path: "tf32" lets CUDA matrix products use TF32; "bf16"
         computes products and activations in bfloat16 with float32 master weights, loss and update.
 
-    Notes
-    -----
-    PyTorch tensors (a network made with ``xp=torch`` or ``device=…``) train where the network lives;
-    NumPy inputs are moved there once. With built-in activations and losses and no sample weights they
-    take the PyTorch fast path (:mod:`ffnn.training.torch_fastpath`): no host–device synchronisation
-    inside an epoch, CUDA graphs on a GPU, and in float64 the NumPy path's numbers (the same shuffles
-    and dropout masks, drawn from the same Generator).
-
     Raises
     ------
     TrainingDiverged
@@ -118,6 +110,14 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
         On Ctrl-C, after the current step: the network keeps every completed update (early stopping's
         best weights, when it has them); a checkpoint keeps the last completed epoch, so that a
         resumed run stays exact. A second Ctrl-C interrupts at once.
+
+    Notes
+    -----
+    PyTorch tensors (a network made with ``xp=torch`` or ``device=…``) train where the network lives;
+    NumPy inputs are moved there once. With built-in activations and losses and no sample weights they
+    take the PyTorch fast path (:mod:`ffnn.training.torch_fastpath`): no host–device synchronisation
+    inside an epoch, CUDA graphs on a GPU, and in float64 the NumPy path's numbers (the same shuffles
+    and dropout masks, drawn from the same Generator).
     """
     settings = _settings(net, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size, l1=l1, l2=l2,
                          schedule=schedule, early_stopping=early_stopping, shuffle=shuffle, callbacks=callbacks,
