@@ -102,14 +102,18 @@ OPTIMIZERS = {
     "adamw": lambda: ffnn.AdamW(0.01, weight_decay=0.05),
     "rmsprop": lambda: ffnn.RMSprop(0.01),
 }
-EXTRAS = {
-    "plain": {},
-    "l2": {"l2": 1e-2},
-    "l1": {"l1": 1e-3},
-    "dropout": {"dropout": [0.2, 0.1]},
-    "clip": {"clip_norm": 0.3},
-    "cosine": {"schedule": "cosine"},
-    "step": {"schedule": ffnn.schedules.StepDecay(every=3, gamma=0.5)},
+EXTRAS = {  # factories: a schedule object has state, and each run needs its own
+    "plain": lambda: {},
+    "l2": lambda: {"l2": 1e-2},
+    "l1": lambda: {"l1": 1e-3},
+    "dropout": lambda: {"dropout": [0.2, 0.1]},
+    "clip": lambda: {"clip_norm": 0.3},
+    "cosine": lambda: {"schedule": "cosine"},
+    "step": lambda: {"schedule": ffnn.schedules.StepDecay(every=3, gamma=0.5)},
+    "invscaling": lambda: {"schedule": "invscaling"},
+    "exponential": lambda: {"schedule": ffnn.schedules.Exponential(0.8)},
+    "plateau+validation": lambda: {"schedule": ffnn.schedules.ReduceOnPlateau(factor=0.5, patience=0),
+                                   "validation": 0.2, "early_stopping": 3},
 }
 
 
@@ -118,9 +122,9 @@ def _train_both(hidden, out, loss, optimizer, extra, device="cpu", sizes=(6, 16,
     X, T = _data(sizes, out)
     host = ffnn.Network(list(sizes), hidden, out, seed=1, dtype=dtype)
     dev = host.to(device=device)
-    kw = dict(loss=loss, epochs=epochs, batch_size=10, seed=0, **extra)
-    h1 = ffnn.train(host, X, T, optimizer=optimizer(), **kw)
-    h2 = ffnn.train(dev, torch.from_numpy(X), torch.from_numpy(T), optimizer=optimizer(), **kw)
+    kw = dict(loss=loss, epochs=epochs, batch_size=10, seed=0)
+    h1 = ffnn.train(host, X, T, optimizer=optimizer(), **kw, **extra())
+    h2 = ffnn.train(dev, torch.from_numpy(X), torch.from_numpy(T), optimizer=optimizer(), **kw, **extra())
     np.testing.assert_allclose(h1.loss, h2.loss, rtol=1e-12)
     _same_diagnostics(h1, h2)
     return _params(host), _params(dev)
@@ -138,7 +142,7 @@ def test_every_optimizer_and_option_gives_the_numpy_weights(opt, extra):
                                              ("identity", "identity", "mse")])
 def test_every_builtin_kernel_gives_the_numpy_weights(hidden, out, loss):
     for opt in ("sgd", "adam"):
-        a, b = _train_both(hidden, out, loss, OPTIMIZERS[opt], {"dropout": 0.1})
+        a, b = _train_both(hidden, out, loss, OPTIMIZERS[opt], lambda: {"dropout": 0.1})
         assert _max_rel(a, b) < 1e-12
 
 
