@@ -43,3 +43,28 @@ def test_to_numpy_keeps_numpy_arrays_and_copies_others(xp):
     np.testing.assert_array_equal(out, values)
     if xp is np:
         assert out is a
+
+
+def test_normalize_namespace_wraps_the_bare_modules_and_keeps_the_rest(xp):
+    from ffnn._array import is_torch_namespace, normalize_namespace
+
+    assert normalize_namespace(None) is np
+    assert normalize_namespace(xp) is xp
+    assert not is_torch_namespace(xp)
+    torch = pytest.importorskip("torch")
+    import array_api_compat.torch as compat
+
+    assert normalize_namespace(torch) is compat and normalize_namespace(compat) is compat
+    assert is_torch_namespace(torch) and is_torch_namespace(compat)
+
+
+def test_asarray_on_places_and_converts():
+    from ffnn._array import asarray_on, device_of
+
+    out = asarray_on(np, [1, 2], np.float32)
+    assert out.dtype == np.float32 and device_of(out) == "cpu"
+    torch = pytest.importorskip("torch")
+    import array_api_compat.torch as compat
+
+    t = asarray_on(compat, np.arange(3.0), compat.float64, torch.device("cpu"))
+    assert isinstance(t, torch.Tensor) and t.device == torch.device("cpu")

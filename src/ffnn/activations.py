@@ -43,6 +43,12 @@ class Activation:
     inplace : Kernels, optional
         NumPy in-place forms of σ and σ′ for the training fast path (see :class:`Kernels`). Without
         them, a network using this activation trains through the array-namespace core.
+    torch_inplace : Kernels, optional
+        The same for PyTorch tensors on any device (the PyTorch fast path): ``forward(z)`` overwrites
+        the tensor z with σ(z), ``backward(g, a, mask)`` multiplies g in place by σ′ written through
+        a = σ(z) (``mask`` is None: each kernel is one fused operation). Functions of tensors only,
+        which never read a value back to the host, so that a training step runs without a
+        host–device synchronisation and can be captured in a CUDA graph.
     init : str
         The initialiser ``Network(init="auto")`` uses for layers with this activation (one of
         ``ffnn.init.INITIALIZERS``; He for the built-in relu family, Glorot for the rest).
@@ -52,21 +58,23 @@ class Activation:
     _builtin = False
 
     def __init__(self, name, fn, derivative, *, derivative_from_output=None, hidden_ok=True, inplace=None,
-                 init="glorot_uniform"):
+                 init="glorot_uniform", torch_inplace=None):
         if not isinstance(name, str) or not name:
             raise TypeError("Activation name must be a non-empty string")
         if not callable(fn) or not callable(derivative):
             raise TypeError(f"Activation {name!r}: fn and derivative must be callables")
         if init not in INITIALIZERS:
             raise ValueError(f"Activation {name!r}: init must be one of {', '.join(INITIALIZERS)}, got {init!r}")
-        if inplace is not None and not isinstance(inplace, Kernels):
-            raise TypeError(f"Activation {name!r}: inplace must be an ffnn.activations.Kernels")
+        for what, k in (("inplace", inplace), ("torch_inplace", torch_inplace)):
+            if k is not None and not isinstance(k, Kernels):
+                raise TypeError(f"Activation {name!r}: {what} must be an ffnn.activations.Kernels")
         self.name = name
         self.fn = fn
         self.derivative = derivative
         self.derivative_from_output = derivative_from_output
         self.hidden_ok = hidden_ok
         self.inplace = inplace
+        self.torch_inplace = torch_inplace
         self.init = init
 
     def __call__(self, z):
@@ -179,6 +187,46 @@ def _sigmoid_backward_inplace(g, a, mask):
     g *= 1 - a
 
 
+# PyTorch forms (the PyTorch fast path): tensor methods and aten's fused backward kernels, in place.
+
+def _aten():
+    import torch
+
+    return torch.ops.aten
+
+
+def _sigmoid_torch(z):
+    z.sigmoid_()
+
+
+def _sigmoid_backward_torch(g, a, mask):
+    _aten().sigmoid_backward.grad_input(g, a, grad_input=g)  # g · a(1 − a), one kernel
+
+
+def _tanh_torch(z):
+    z.tanh_()
+
+
+def _tanh_backward_torch(g, a, mask):
+    _aten().tanh_backward.grad_input(g, a, grad_input=g)  # g · (1 − a²), one kernel
+
+
+def _relu_torch(z):
+    z.relu_()
+
+
+def _relu_backward_torch(g, a, mask):
+    _aten().threshold_backward.grad_input(g, a, 0, grad_input=g)  # g where a > 0, else 0: one kernel
+
+
+def _leaky_relu_torch(z, slope):
+    z.copy_(z.where(z > 0, z * slope))
+
+
+def _leaky_relu_backward_torch(g, a, mask, slope):
+    g.copy_(g.where(a > 0, g * slope))  # a > 0 exactly where z > 0 (slope ≥ 0)
+
+
 def _sigmoid_derivative(z):
     return _sigmoid_from_output(_sigmoid(z))
 
@@ -285,13 +333,17 @@ def _softmax_diag(z):
 
 
 identity = _builtin("identity", _identity, _ones,
-                    inplace=Kernels(_identity_inplace, _identity_backward_inplace))
+                    inplace=Kernels(_identity_inplace, _identity_backward_inplace),
+                    torch_inplace=Kernels(_identity_inplace, _identity_backward_inplace))
 sigmoid = _builtin("sigmoid", _sigmoid, _sigmoid_derivative, derivative_from_output=_sigmoid_from_output,
-                   inplace=Kernels(_sigmoid_inplace, _sigmoid_backward_inplace))
+                   inplace=Kernels(_sigmoid_inplace, _sigmoid_backward_inplace),
+                   torch_inplace=Kernels(_sigmoid_torch, _sigmoid_backward_torch))
 tanh = _builtin("tanh", _tanh, _tanh_derivative, derivative_from_output=_tanh_from_output,
-                inplace=Kernels(_tanh_inplace, _tanh_backward_inplace))
+                inplace=Kernels(_tanh_inplace, _tanh_backward_inplace),
+                torch_inplace=Kernels(_tanh_torch, _tanh_backward_torch))
 relu = _builtin("relu", _leaky_relu, _leaky_relu_derivative,
-                inplace=Kernels(_relu_inplace, _relu_backward_inplace), init="he_uniform")
+                inplace=Kernels(_relu_inplace, _relu_backward_inplace), init="he_uniform",
+                torch_inplace=Kernels(_relu_torch, _relu_backward_torch))
 softplus = _builtin("softplus", _softplus, _sigmoid, init="he_uniform")
 gelu = _builtin("gelu", _gelu, _gelu_derivative, init="he_uniform")
 softmax = _Softmax()
@@ -306,6 +358,8 @@ def leaky_relu(slope=0.01):
                     partial(_leaky_relu, slope=slope), partial(_leaky_relu_derivative, slope=slope),
                     inplace=Kernels(partial(_leaky_relu_inplace, slope=slope),
                                     partial(_leaky_relu_backward_inplace, slope=slope)) if slope >= 0 else None,
+                    torch_inplace=Kernels(partial(_leaky_relu_torch, slope=slope),
+                                          partial(_leaky_relu_backward_torch, slope=slope)) if slope >= 0 else None,
                     init="he_uniform")
 
 

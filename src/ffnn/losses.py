@@ -70,6 +70,12 @@ class Loss:
         """
         return None
 
+    def torch_output(self, activation):
+        """The PyTorch form of :meth:`fast_output`, or None: ``kernel(z, delta, T) -> J`` on tensors of
+        any device, with J a 0-d tensor (never read back to the host, so that a step needs no
+        host–device synchronisation). Users' losses have none."""
+        return None
+
     def _no_weights(self, sample_weight):
         if sample_weight is not None:
             raise TypeError(f"loss {self.name!r} does not take sample weights")
@@ -141,6 +147,25 @@ class _Builtin(Loss):
             return self._squared_error_inplace
         return None
 
+    def torch_output(self, activation):
+        fused = self.fused(activation)
+        if fused is not None:
+            return fused.torch_inplace
+        if self._ell is _sq and activation == _act.identity:
+            return self._squared_error_torch
+        return None
+
+    def _squared_error_torch(self, z, delta, T):
+        """The PyTorch form of :meth:`_squared_error_inplace`."""
+        import torch
+
+        torch.sub(z, T, out=delta)
+        c = self._factor / z.shape[0] if self._mean else self._factor
+        flat = delta.reshape(-1)
+        J = torch.dot(flat, flat) * c
+        delta.mul_(2 * c)
+        return J
+
     def _squared_error_inplace(self, z, delta, T):
         """Identity output, J = c Σ (A − T)² with c = factor (·1/N for the mean); δ = 2c (A − T)."""
         np.subtract(z, T, out=delta)
@@ -184,6 +209,20 @@ class _FusedSoftmaxCE:
         delta -= T * (1.0 / n)
         return J
 
+    def torch_inplace(self, z, delta, T):
+        """The PyTorch form of :meth:`inplace`: the same formulas, in a few fused kernels on the device."""
+        import torch
+
+        n = z.shape[0]
+        z.sub_(z.amax(dim=1, keepdim=True))
+        torch.exp(z, out=delta)
+        s = delta.sum(dim=1, keepdim=True)
+        t_sum = T.sum(dim=1, keepdim=True)
+        J = (torch.dot(t_sum.reshape(-1), torch.log(s).reshape(-1)) - torch.dot(T.reshape(-1), z.reshape(-1))) / n
+        delta.mul_(t_sum / (n * s))
+        delta.sub_(T * (1.0 / n))
+        return J
+
 
 class _FusedSigmoidBCE:
     """sigmoid + binary_cross_entropy: δ[L] = (A − T)/N, from J = 1/N Σ [softplus(z) − T z]."""
@@ -210,6 +249,17 @@ class _FusedSigmoidBCE:
         _act.sigmoid.inplace.forward(delta)
         delta -= T
         delta *= 1.0 / n
+        return J
+
+    def torch_inplace(self, z, delta, T):
+        """The PyTorch form of :meth:`inplace`."""
+        import torch
+
+        n = z.shape[0]
+        J = (torch.logaddexp(z, z.new_zeros(())) - T * z).sum() / n
+        torch.sigmoid(z, out=delta)
+        delta.sub_(T)
+        delta.mul_(1.0 / n)
         return J
 
 
@@ -274,6 +324,20 @@ class Penalty:
 
     def __bool__(self):
         return self.l1 > 0 or self.l2 > 0
+
+    def array_value(self, weights):
+        """:meth:`value` as a 0-d array of the weights' namespace and device (no read back to the host)."""
+        total = None
+        for W in weights:
+            xp = array_namespace(W)
+            terms = []
+            if self.l2 > 0:
+                terms.append(0.5 * self.l2 * xp.sum(W * W))
+            if self.l1 > 0:
+                terms.append(self.l1 * xp.sum(xp.abs(W)))
+            for t in terms:
+                total = t if total is None else total + t
+        return total
 
     def value(self, weights) -> float:
         """λ₁ Σ_l Σ|W[l]| + (λ₂/2) Σ_l Σ W[l]² for the weight matrices ``weights``."""

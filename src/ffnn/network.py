@@ -21,6 +21,7 @@ The whole batch goes through each step at once; no Python loop runs over samples
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +29,8 @@ import numpy as np
 from . import activations as _act
 from . import losses as _loss
 from ._checks import layer_sizes
-from ._array import array_namespace, dtype_name, resolve_dtype, to_numpy
+from ._array import (array_namespace, asarray_on, device_of, dtype_name, is_numpy_namespace, is_torch_namespace,
+                     normalize_namespace, resolve_device, resolve_dtype, to_numpy)
 from .init import draw_weights, resolve_init
 from .layers import LayerList
 
@@ -91,7 +93,7 @@ def _all_finite(xp, X):
     if X.shape[0] == 0 or X.shape[1] == 0:
         return True
     with np.errstate(invalid="ignore", over="ignore"):  # inf · 0 is the NaN we are looking for
-        probe = X @ xp.zeros((X.shape[1],), dtype=X.dtype)
+        probe = X @ xp.zeros_like(X[0, :])  # zeros of X's dtype on X's device
         return bool(xp.all(probe == 0))
 
 
@@ -126,7 +128,12 @@ class Network:
     dtype : "float32" or "float64"
         Kept end to end: parameters, activations and gradients.
     xp : array namespace, optional
-        Where the parameters live (NumPy by default; e.g. ``array_api_strict``, CuPy, torch).
+        Where the parameters live (NumPy by default; e.g. ``array_api_strict``, CuPy, torch). The bare
+        ``torch`` and ``cupy`` modules are used through their ``array_api_compat`` wrappers.
+    device : str or torch.device, optional
+        The PyTorch device of the parameters: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"auto"`` (a GPU when
+        there is one). Implies ``xp=torch`` when ``xp`` is not given. The random draws are the same on
+        every device: the network's starting weights do not depend on where it lives.
 
     Attributes
     ----------
@@ -139,20 +146,20 @@ class Network:
     """
 
     def __init__(self, sizes, activation="sigmoid", output="identity", *, init="auto", seed=None,
-                 dtype="float64", xp=None):
+                 dtype="float64", xp=None, device=None):
         sizes = layer_sizes(sizes)
         acts = _resolve_activations(activation, output, len(sizes) - 2)
-        xp = np if xp is None else xp
+        xp, device = _namespace_and_device(xp, device)
         xp_dtype = resolve_dtype(xp, dtype)
         inits = [resolve_init(init, a) for a in acts]
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        weights = [xp.asarray(draw_weights(rng, name, n_in, n_out), dtype=xp_dtype)
+        weights = [asarray_on(xp, draw_weights(rng, name, n_in, n_out), xp_dtype, device)
                    for name, n_in, n_out in zip(inits, sizes[:-1], sizes[1:])]
-        biases = [xp.zeros((n_out,), dtype=xp_dtype) for n_out in sizes[1:]]
+        biases = [asarray_on(xp, np.zeros(n_out), xp_dtype, device) for n_out in sizes[1:]]
         self._set(sizes, acts, weights, biases, xp, dtype_name(dtype), init)
 
     @classmethod
-    def from_parameters(cls, weights, biases, activations, *, dtype=None, xp=None):
+    def from_parameters(cls, weights, biases, activations, *, dtype=None, xp=None, device=None):
         """A network made from given parameters, with no random draw.
 
         Parameters
@@ -167,6 +174,8 @@ class Network:
             Default: the dtype of ``weights[0]`` when it is one of these, else float64.
         xp : array namespace, optional
             Where the parameters live; default NumPy. Arrays are copied into it.
+        device : str or torch.device, optional
+            The PyTorch device of the parameters (see :class:`Network`); implies ``xp=torch``.
 
         Raises
         ------
@@ -180,7 +189,7 @@ class Network:
         if len(biases) != len(weights) or len(activations) != len(weights):
             raise ValueError(f"from_parameters got {len(weights)} weight matrices, {len(biases)} bias vectors "
                              f"and {len(activations)} activations; they must be one per layer")
-        xp = np if xp is None else xp
+        xp, device = _namespace_and_device(xp, device)
         if dtype is None:
             dtype = dtype_name(getattr(weights[0], "dtype", "float64"))
             dtype = dtype if dtype in ("float32", "float64") else "float64"
@@ -207,7 +216,7 @@ class Network:
             if not a.hidden_ok:
                 raise ValueError(f"{a.name} cannot be used on hidden layer {l}; it is for the output layer only")
         net = object.__new__(cls)
-        net._set(sizes, acts, [xp.asarray(W, dtype=d) for W in Ws], [xp.asarray(b, dtype=d) for b in bs],
+        net._set(sizes, acts, [asarray_on(xp, W, d, device) for W in Ws], [asarray_on(xp, b, d, device) for b in bs],
                  xp, dtype_name(dtype), "given")
         return net
 
@@ -221,6 +230,15 @@ class Network:
         self.biases = LayerList(biases, "biases", check_shapes=True)
 
     # --- description ---------------------------------------------------------------------------
+
+    @property
+    def device(self):
+        """Where the parameters live: a ``torch.device`` for PyTorch, ``"cpu"`` for NumPy."""
+        return device_of(self.weights[1])
+
+    def _placement(self):
+        """The device to create arrays on (PyTorch), or None (the namespace's only or default device)."""
+        return self.device if is_torch_namespace(self.xp) else None
 
     @property
     def n_layers(self) -> int:
@@ -251,16 +269,42 @@ class Network:
         new.biases = LayerList([xp.asarray(b, copy=True) for b in self.biases], "biases", check_shapes=True)
         return new
 
-    def to(self, xp=None, dtype=None):
-        """A copy whose parameters live in namespace ``xp`` and/or have ``dtype``."""
-        xp = self.xp if xp is None else xp
+    def to(self, xp=None, dtype=None, device=None):
+        """A copy whose parameters live in namespace ``xp``, on ``device`` and/or have ``dtype``.
+
+        Parameters
+        ----------
+        xp : array namespace, optional
+            Default: the network's own, or PyTorch when ``device`` is given to a NumPy network.
+        dtype : "float32" or "float64", optional
+        device : str or torch.device, optional
+            ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"auto"`` (see :class:`Network`); default: where the
+            parameters are now when they stay PyTorch tensors.
+        """
+        if xp is None and device is not None and not is_torch_namespace(self.xp):
+            xp = "torch"
+        if xp is None:
+            xp = self.xp
+        xp, device = _namespace_and_device(xp, device)
+        if device is None and is_torch_namespace(xp) and is_torch_namespace(self.xp):
+            device = self.device
         dtype = self.dtype if dtype is None else dtype_name(dtype)
         d = resolve_dtype(xp, dtype)
         new = object.__new__(Network)
         new.__dict__.update(self.__dict__)
         new.xp, new.dtype = xp, dtype
-        convert = (lambda x: xp.asarray(x, dtype=d, copy=True)) if xp is self.xp else \
-            (lambda x: xp.asarray(to_numpy(x), dtype=d))
+        if is_torch_namespace(xp):
+            import torch
+
+            def convert(x):
+                t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(to_numpy(x)))
+                return t.to(device=device, dtype=d, copy=True)
+        elif xp is self.xp:
+            def convert(x):
+                return xp.asarray(x, dtype=d, copy=True)
+        else:
+            def convert(x):
+                return xp.asarray(np.array(to_numpy(x)), dtype=d)  # a copy, never a view of the source
         new.weights = LayerList([convert(W) for W in self.weights], "weights", check_shapes=True)
         new.biases = LayerList([convert(b) for b in self.biases], "biases", check_shapes=True)
         return new
@@ -280,8 +324,6 @@ class Network:
         return state
 
     def __setstate__(self, state):
-        import importlib
-
         xp = np if state["xp"] is None else importlib.import_module(state["xp"])
         state = dict(state, xp=xp)
         state["weights"] = LayerList([xp.asarray(W) for W in state["weights"]], "weights", check_shapes=True)
@@ -328,10 +370,7 @@ class Network:
             X = np.asarray(X)
         if X.dtype == object or getattr(X.dtype, "kind", "f") in "USO":
             raise TypeError(f"{what} must hold numbers, got dtype {X.dtype}")
-        try:
-            X = xp.asarray(X, dtype=resolve_dtype(xp, self.dtype))
-        except (TypeError, ValueError):  # another namespace's array
-            X = xp.asarray(to_numpy(X), dtype=resolve_dtype(xp, self.dtype))
+        X = asarray_on(xp, X, resolve_dtype(xp, self.dtype), self._placement())
         if X.ndim != 2:
             raise ValueError(f"{what} must be 2-D (n_samples, n_features), got shape {tuple(X.shape)}; "
                              f"use X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single sample")
@@ -368,7 +407,7 @@ class Network:
             z_l = a[l - 1] @ self.weights[l] + self.biases[l]
             a_l = self.activations[l - 1](z_l)
             if dropout is not None and l < L:
-                mask = _dropout_mask(xp, self.dtype, dropout[l - 1], tuple(a_l.shape), rng)
+                mask = _dropout_mask(xp, self.dtype, dropout[l - 1], tuple(a_l.shape), rng, self._placement())
                 masks.append(mask)
                 if mask is not None:
                     a_l = a_l * mask
@@ -469,15 +508,36 @@ def _column(v):
     return v
 
 
-def _dropout_mask(xp, dtype, rate, shape, rng):
-    """The inverted-dropout mask m of one hidden layer, or None when nothing is dropped.
+def _namespace_and_device(xp, device):
+    """The normalised namespace and the PyTorch device (or None) for ``Network(xp=…, device=…)``."""
+    if isinstance(xp, str):
+        xp = normalize_namespace(importlib.import_module(xp))
+    if device is None:
+        return normalize_namespace(xp), None
+    xp = normalize_namespace(importlib.import_module("torch") if xp is None else xp)
+    if not is_torch_namespace(xp):
+        if str(device) == "cpu" and is_numpy_namespace(xp):
+            return xp, None
+        raise ValueError(f"device={device!r} needs PyTorch (xp=torch, or no xp); this network's namespace "
+                         f"is {getattr(xp, '__name__', xp)}")
+    return xp, resolve_device(device)
+
+
+def dropout_draw(rate, shape, rng, dtype):
+    """The inverted-dropout mask m of one hidden layer as a NumPy array of ``dtype``.
 
     m = B / (1 − p) with B ~ Bernoulli(1 − p) drawn as ``rng.random(shape) < 1 − p``: one uniform
     draw per activation, row-major over (N, S_l), from a NumPy Generator whatever the namespace, so
-    the same seed drops the same units on every array library and device.
+    the same Generator drops the same units on every array library and device (the PyTorch fast
+    path draws its masks with this function too, and copies them to the device).
     """
+    dt = np.dtype(dtype)
+    keep = 1.0 - rate
+    return (rng.random(shape) < keep).astype(dt) / dt.type(keep)
+
+
+def _dropout_mask(xp, dtype, rate, shape, rng, device=None):
+    """:func:`dropout_draw` as an array of namespace ``xp`` on ``device``, or None when nothing is dropped."""
     if rate <= 0:
         return None
-    keep = 1.0 - rate
-    draw = rng.random(shape) < keep
-    return xp.asarray(draw.astype(np.dtype(dtype)) / np.dtype(dtype).type(keep))
+    return asarray_on(xp, dropout_draw(rate, shape, rng, dtype), resolve_dtype(xp, dtype), device)

@@ -103,6 +103,23 @@ def _finite_or_none(value):
     return value if not isinstance(value, float) or math.isfinite(value) else None
 
 
+def _train_device(args):
+    """None (NumPy on the CPU) or the CUDA device ``--device`` asks for."""
+    if args.device == "cpu":
+        return None
+    try:
+        import torch
+    except ImportError:
+        if args.device == "auto":
+            return None
+        raise CommandError("--device cuda needs PyTorch: pip install 'ffnn[torch]'") from None
+    if torch.cuda.is_available():
+        return "cuda"
+    if args.device == "auto":
+        return None
+    raise CommandError("--device cuda: PyTorch sees no CUDA device")
+
+
 # --- train -------------------------------------------------------------------------------------
 
 def cmd_train(args):
@@ -114,8 +131,11 @@ def cmd_train(args):
     job = _targets(args, ds, task)
     net, opt, lr = _network(args, ds, job)
     print(f"network: {' -> '.join(map(str, net.sizes))}  ({', '.join(a.name for a in net.activations)}), "
-          f"{net.n_parameters} parameters; loss {job['loss']}; {args.optimizer} lr {lr:g}")
+          f"{net.n_parameters} parameters; loss {job['loss']}; {args.optimizer} lr {lr:g}"
+          + (f"; on {net.device} (PyTorch)" if net._placement() is not None else ""))
     history, interrupted, seconds = _fit(args, net, opt, job)
+    if net._placement() is not None:
+        net = net.to(xp=np)  # evaluated and saved from the host; model files are device-independent
     if len(history) == 0:
         print("ffnn: nothing was trained; no files written", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -198,12 +218,15 @@ def _targets(args, ds, task):
 
 
 def _network(args, ds, job):
-    """The network and the optimiser the flags ask for."""
+    """The network and the optimiser the flags ask for, on the device ``--device`` picks."""
     import ffnn
 
     sizes = [ds.X.shape[1], *args.hidden, job["k"]]
+    device = _train_device(args)
+    if args.precision != "highest" and (device is None or args.dtype != "float32"):
+        raise UsageError("ffnn train: --precision tf32/bf16 needs --dtype float32 and a GPU (--device cuda or auto)")
     try:
-        net = ffnn.Network(sizes, args.activation, job["output"], seed=args.seed, dtype=args.dtype)
+        net = ffnn.Network(sizes, args.activation, job["output"], seed=args.seed, dtype=args.dtype, device=device)
     except (TypeError, ValueError) as exc:
         raise UsageError(f"ffnn train: {exc}") from None
     lr = args.lr if args.lr is not None else (0.01 if args.optimizer == "sgd" else 0.001)
@@ -224,7 +247,7 @@ def _fit(args, net, opt, job):
             batch_size=args.batch_size, l1=args.l1, l2=args.l2, schedule=args.schedule, validation=args.validation,
             early_stopping=args.early_stopping or None, seed=args.seed, progress=not args.quiet,
             checkpoint=args.checkpoint, resume=args.resume, dropout=args.dropout, metric=job["metric"],
-            diagnostics=args.diagnostics)
+            diagnostics=args.diagnostics, precision=None if args.precision == "highest" else args.precision)
     except ffnn.TrainingInterrupted as exc:
         history, interrupted = exc.history, True
         print(f"ffnn: interrupted after {len(history)} complete epochs; saving what was asked for", file=sys.stderr)
@@ -497,7 +520,11 @@ def cmd_export(args):
 
 
 def cmd_bench(args):
+    _check_outputs([("--json", args.json)])
+    if args.gpu:
+        from .bench_gpu import main as gpu_main
+
+        return gpu_main(quick=args.quick, json_path=args.json)
     from .bench import main as bench_main
 
-    _check_outputs([("--json", args.json)])
     return bench_main(quick=args.quick, json_path=args.json, n_samples=args.samples)

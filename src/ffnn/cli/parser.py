@@ -118,6 +118,10 @@ def build_parser():
     t.add_argument("--scale", choices=["standard", "minmax", "none"], default="standard")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--dtype", choices=["float32", "float64"], default="float64")
+    t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu",
+                   help="cpu: NumPy (default); cuda: PyTorch on the GPU; auto: the GPU when PyTorch sees one")
+    t.add_argument("--precision", choices=["highest", "tf32", "bf16"], default="highest",
+                   help="float32 on the GPU only: TF32 products, or bfloat16 with float32 master weights")
     t.add_argument("--out", default="model.safetensors", help="model file (default model.safetensors)")
     t.add_argument("--plot", help="PNG of the loss and validation curves and the per-layer gradient flow")
     t.add_argument("--no-diagnostics", dest="diagnostics", action="store_false",
@@ -168,6 +172,8 @@ def build_parser():
     bench.add_argument("--quick", action="store_true", help="a short run (fewer batches and settings)")
     bench.add_argument("--json", metavar="PATH", help="also write the numbers as JSON")
     bench.add_argument("--samples", type=_positive_int, default=60000)
+    bench.add_argument("--gpu", action="store_true",
+                       help="ffnn against hand-written PyTorch on a CUDA device (eager, CUDA graph, torch.compile)")
     return p
 
 

@@ -30,10 +30,13 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from .. import activations as _act
 from .. import losses as _losses
+from .._array import array_namespace, asarray_on, to_numpy
 from ..history import History
 from ..network import Network
 from ..optim import SGD, Adam, AdamW, RMSprop
 from ..training import fastpath as _fast
+from ..training.run import _state_to_params
+from . import _device
 
 try:  # scikit-learn's callback API (sklearn.callback), where the installed version has it
     from sklearn.callback import CallbackSupportMixin as _CallbackSupport
@@ -208,6 +211,24 @@ class _Optimizer:
         return False
 
 
+def _copy(a):
+    """A copy of a parameter array, NumPy or PyTorch (fitted on a device under array-API dispatch)."""
+    return a.copy() if isinstance(a, np.ndarray) else array_namespace(a).asarray(a, copy=True)
+
+
+def _on_network(net, *arrays):
+    """The arrays in the network's namespace and on its device (None stays None)."""
+    place = net._placement()
+    if place is None:
+        return arrays
+    return tuple(None if a is None else asarray_on(net.xp, np.asarray(a), net.weights[1].dtype, place)
+                 for a in arrays)
+
+
+def _dense(X):
+    return X.toarray() if sp.issparse(X) else X
+
+
 def _metadata(sample_weight):
     return None if sample_weight is None else {"sample_weight": sample_weight}
 
@@ -263,7 +284,7 @@ class _Stepper:
             J = float(net.trace_loss(trace, Tb, loss, wb))
             g = net.backward(trace, Tb, loss, sample_weight=wb, input_gradient=False, checked=True)
             gWs, gbs = list(g.weights), list(g.biases)
-        s_b = n_b if wb is None else float(np.sum(wb))
+        s_b = n_b if wb is None else float(wb.sum())
         penalty = _losses.Penalty(self.l1, self.alpha / s_b)  # scikit-learn's L2 scaling, batch by batch
         J = J * self.report_scale + penalty.value(net.weights)
         grads = [g for pair in zip(penalty.gradients(net.weights, gWs), gbs) for g in pair]
@@ -273,6 +294,17 @@ class _Stepper:
 
 class _BaseMLP(_CallbackSupport, BaseEstimator):
     _parameter_constraints = _constraints
+    _train_device = None  # set while fitting on PyTorch tensors (see ffnn.sklearn._device)
+
+    def __init_subclass__(cls, **kwargs):
+        # fit/partial_fit/predict/predict_proba accept PyTorch tensors under array-API dispatch
+        super().__init_subclass__(**kwargs)
+        for name in ("fit", "partial_fit", "predict", "predict_proba"):
+            attr = vars(cls).get(name)
+            if callable(attr):
+                setattr(cls, name, _device.device_aware(attr, fits=name.endswith("fit")))
+            elif callable(getattr(attr, "fn", None)):  # scikit-learn's available_if descriptor
+                attr.fn = _device.device_aware(attr.fn, fits=name.endswith("fit"))
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
                  batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
@@ -403,8 +435,8 @@ class _BaseMLP(_CallbackSupport, BaseEstimator):
             self.coefs_.append(coef)
             self.intercepts_.append(intercept)
         self._network = None
-        self._best_coefs = [c.copy() for c in self.coefs_]
-        self._best_intercepts = [i.copy() for i in self.intercepts_]
+        self._best_coefs = [_copy(c) for c in self.coefs_]
+        self._best_intercepts = [_copy(i) for i in self.intercepts_]
         if self.solver in _STOCHASTIC:
             self.loss_curve_ = []
             self._no_improvement_count = 0
@@ -457,7 +489,7 @@ class _BaseMLP(_CallbackSupport, BaseEstimator):
         if ctx is not None:
             ctx.call_on_fit_task_end(estimator=self, X=X, y=y, metadata=_metadata(sample_weight),
                                      reconstruction_attributes=self._snapshot())
-        if not all(np.isfinite(p).all() for p in [*self.coefs_, *self.intercepts_]):
+        if not all(np.isfinite(to_numpy(p)).all() for p in [*self.coefs_, *self.intercepts_]):
             raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
                              "values and need to be preprocessed.")
         return self
@@ -473,7 +505,7 @@ class _BaseMLP(_CallbackSupport, BaseEstimator):
 
     def _snapshot(self):
         """The fitted attributes that make a copy of this estimator predict as it does now."""
-        return {"coefs_": [c.copy() for c in self.coefs_], "intercepts_": [b.copy() for b in self.intercepts_],
+        return {"coefs_": [_copy(c) for c in self.coefs_], "intercepts_": [_copy(b) for b in self.intercepts_],
                 "_network": None}
 
     def _validation_data(self, X_val, y_val, dtype):
@@ -497,7 +529,12 @@ class _BaseMLP(_CallbackSupport, BaseEstimator):
     def _fit_stochastic(self, X, T, sample_weight, incremental, *, val=None, epochs=1, continuing=False,
                         sk_callbacks=None):
         net = self.network_
+        if self._train_device is not None and net._placement() != self._train_device:
+            # under array-API dispatch the network trains where the caller's tensors live, and stays there
+            net = self.network_ = net.to(device=self._train_device)
         params = net.parameters()
+        if getattr(self, "_optimizer", None) is not None:
+            _state_to_params(self._optimizer.state, params)  # a kept optimiser follows its network
         if not continuing and (not incremental or getattr(self, "_optimizer", None) is None):
             self._optimizer = self._make_optimizer(params)
         optimizer = self._optimizer
@@ -536,6 +573,10 @@ class _BaseMLP(_CallbackSupport, BaseEstimator):
                 warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
             batch_size = int(np.clip(self.batch_size, 1, n))
         loss, scale = self._loss_function()
+        if net._placement() is not None:  # the data go to the network's device once
+            X_train, T_train, w_train = _on_network(net, _dense(X_train), T_train, w_train)
+            if val is not None:
+                val = (*_on_network(net, _dense(val[0]), val[1]), val[2], *_on_network(net, val[3]))
         rates = self._dropout_rates(len(net.sizes) - 2)
         if rates and not (continuing and getattr(self, "_dropout_rng", None) is not None):
             self._dropout_rng = np.random.default_rng(self._random_state.randint(np.iinfo(np.int32).max))
@@ -575,7 +616,7 @@ class _BaseMLP(_CallbackSupport, BaseEstimator):
                     accumulated = 0.0
                     for batch in gen_batches(n, batch_size):
                         idx = sample_idx[batch] if self.shuffle else batch
-                        accumulated += step(X_train, T_train, w_train, idx, optimizer) * (batch.stop - batch.start)
+                        accumulated += float(step(X_train, T_train, w_train, idx, optimizer)) * (batch.stop - batch.start)
                     self.n_iter_ += 1
                     self.loss_ = accumulated / n
                     self.t_ += n
@@ -622,7 +663,7 @@ class _BaseMLP(_CallbackSupport, BaseEstimator):
             if bar is not None:
                 bar.close()
         self._sample_idx = sample_idx if keep else None
-        self._resume_params = [p.copy() for p in params] if keep and early_stopping else None
+        self._resume_params = [_copy(p) for p in params] if keep and early_stopping else None
         if early_stopping:
             for p, best in zip([*net.weights, *net.biases], [*self._best_coefs, *self._best_intercepts]):
                 p[...] = best
@@ -638,6 +679,7 @@ class _BaseMLP(_CallbackSupport, BaseEstimator):
         trace = net.forward(X_val, checked=True)
         val_loss = float(net.trace_loss(trace, T_val, loss, w_val)) * scale
         A = trace.output
+        A = to_numpy(A)
         if not np.isfinite(A).all():
             return np.nan, val_loss
         metric = accuracy_score if isinstance(self, ClassifierMixin) else r2_score
@@ -651,8 +693,8 @@ class _BaseMLP(_CallbackSupport, BaseEstimator):
                 self._no_improvement_count = 0
             if score > self.best_validation_score_:
                 self.best_validation_score_ = score
-                self._best_coefs = [c.copy() for c in self.coefs_]
-                self._best_intercepts = [i.copy() for i in self.intercepts_]
+                self._best_coefs = [_copy(c) for c in self.coefs_]
+                self._best_intercepts = [_copy(i) for i in self.intercepts_]
         else:
             if self.loss_curve_[-1] > self.best_loss_ - self.tol:
                 self._no_improvement_count += 1
@@ -667,6 +709,8 @@ class _BaseMLP(_CallbackSupport, BaseEstimator):
         import scipy.optimize
 
         net = self.network_
+        if net._placement() is not None:  # SciPy's L-BFGS-B runs on the host, whatever the input
+            net = self.network_ = net.to(xp=np)
         coefs, intercepts = net.weights.to_list(), net.biases.to_list()
         order = coefs + intercepts  # scikit-learn's packing: every W, then every b
         loss, scale = self._loss_function()
@@ -706,6 +750,8 @@ class _BaseMLP(_CallbackSupport, BaseEstimator):
     def _forward(self, X):
         """a[L] for checked X (dense or sparse): the first layer's product takes X as it is."""
         net = self.network_
+        if net._placement() is not None:  # fitted on a device: predict there, answer on the host
+            return to_numpy(net.predict(_dense(X)))
         h = X
         for W, b, act in zip(net.weights, net.biases, net.activations):
             z = h @ W
@@ -755,6 +801,8 @@ class _BaseMLP(_CallbackSupport, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
         net = self.network_
+        if net._placement() is not None:
+            net = net.to(xp=np)
         X = net.check_inputs(X)
         trace = net.forward(X, checked=True)
         loss, _ = self._loss_function()

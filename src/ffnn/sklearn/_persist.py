@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from .._array import to_numpy
 from .._files import FileFormatError, check_writable, read_arrays, write_arrays
 
 __all__ = ["save", "load"]
@@ -93,7 +94,7 @@ def save(est, path):
     net = est.network_
     arrays = {}
     for l, (W, b) in enumerate(zip(net.weights, net.biases), start=1):
-        arrays[f"W.{l}"], arrays[f"b.{l}"] = np.asarray(W), np.asarray(b)
+        arrays[f"W.{l}"], arrays[f"b.{l}"] = np.asarray(to_numpy(W)), np.asarray(to_numpy(b))
     meta = {"format": FORMAT, "estimator": type(est).__name__, "params": params,
             "out_activation_": est.out_activation_, "dtype": net.dtype, "none": []}
     for name in _COUNTS:
@@ -117,14 +118,14 @@ def save(est, path):
         meta["best_is_current"] = best is est.coefs_
         if not meta["best_is_current"]:
             for l, (W, b) in enumerate(zip(est._best_coefs, est._best_intercepts), start=1):
-                arrays[f"best.W.{l}"], arrays[f"best.b.{l}"] = np.asarray(W), np.asarray(b)
+                arrays[f"best.W.{l}"], arrays[f"best.b.{l}"] = np.asarray(to_numpy(W)), np.asarray(to_numpy(b))
     opt = getattr(est, "_optimizer", None)
     if opt is not None:
         slots = [s for s in opt.state if s != "step"]
         meta["optimizer"] = {"step": int(opt.state["step"]), "slots": slots, "learning_rate": opt.learning_rate}
         for slot in slots:
             for i, v in enumerate(opt.state[slot]):
-                arrays[f"opt.{slot}.{i}"] = np.asarray(v)
+                arrays[f"opt.{slot}.{i}"] = np.asarray(to_numpy(v))
     if isinstance(getattr(est, "_random_state", None), np.random.RandomState):
         meta["random_state"] = _rng_state(est._random_state, arrays, "rng")
     if getattr(est, "_split_state", None) is not None:
@@ -137,7 +138,7 @@ def save(est, path):
         arrays["sample_idx"] = np.asarray(est._sample_idx, dtype=np.int64)
     if getattr(est, "_resume_params", None) is not None:
         for i, p in enumerate(est._resume_params):
-            arrays[f"resume.{i}"] = np.asarray(p)
+            arrays[f"resume.{i}"] = np.asarray(to_numpy(p))
     write_arrays(path, arrays, meta, _KEY)
 
 

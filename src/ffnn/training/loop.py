@@ -21,6 +21,7 @@ from ..splits import one_hot_labels, split_indices
 from ..optim import get_optimizer
 from ..schedules import get_schedule
 from .run import Data, Run, Settings
+from .torch_fastpath import PRECISIONS
 from .stopping import EarlyStopping, TrainingDiverged, TrainingInterrupted
 
 __all__ = ["train", "EarlyStopping", "TrainingDiverged", "TrainingInterrupted"]
@@ -48,7 +49,7 @@ def _default_metric(net, loss):
 def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0, l2=0.0, schedule=None,
           validation=None, early_stopping=None, shuffle=True, seed=None, callbacks=(), progress=False,
           checkpoint=None, checkpoint_every=1, resume=None, dropout=0.0, clip_norm=None, metric=None,
-          sample_weight=None, diagnostics=True):
+          sample_weight=None, diagnostics=True, precision=None):
     """Train ``net`` in place by minibatch gradient descent; returns a :class:`History`.
 
     Parameters
@@ -98,6 +99,10 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
     diagnostics : bool
         Record the gradient-flow diagnostics in the History (per layer: ‖∂J/∂W[l]‖, mean |δ[l]|,
         ‖ΔW[l]‖/‖W[l]‖, dead relu units; see :mod:`ffnn.training.diagnostics`).
+    precision : None, "highest", "tf32" or "bf16"
+        None (or "highest"): every operation in the network's dtype. For a float32 network of PyTorch
+        tensors trained on the PyTorch fast path: "tf32" lets CUDA matrix products use TF32; "bf16"
+        computes products and activations in bfloat16 with float32 master weights, loss and update.
 
     Raises
     ------
@@ -108,11 +113,20 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
         On Ctrl-C, after the current step: the network keeps every completed update (early stopping's
         best weights, when it has them); a checkpoint keeps the last completed epoch, so that a
         resumed run stays exact. A second Ctrl-C interrupts at once.
+
+    Notes
+    -----
+    PyTorch tensors (a network made with ``xp=torch`` or ``device=…``) train where the network lives;
+    NumPy inputs are moved there once. With built-in activations and losses and no sample weights they
+    take the PyTorch fast path (:mod:`ffnn.training.torch_fastpath`): no host–device synchronisation
+    inside an epoch, CUDA graphs on a GPU, and in float64 the NumPy path's numbers (the same shuffles
+    and dropout masks, drawn from the same Generator).
     """
     settings = _settings(net, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size, l1=l1, l2=l2,
                          schedule=schedule, early_stopping=early_stopping, shuffle=shuffle, callbacks=callbacks,
                          progress=progress, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                         dropout=dropout, clip_norm=clip_norm, metric=metric, diagnostics=diagnostics)
+                         dropout=dropout, clip_norm=clip_norm, metric=metric, diagnostics=diagnostics,
+                         precision=precision)
     if validation is not None and not isinstance(validation, (tuple, list)):
         validation = number("validation fraction", validation, low=0, low_open=True, high=1, high_open=True)
     rng = _generator(seed)
@@ -126,7 +140,7 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
 
 
 def _settings(net, *, loss, optimizer, epochs, batch_size, l1, l2, schedule, early_stopping, shuffle, callbacks,
-              progress, checkpoint, checkpoint_every, dropout, clip_norm, metric, diagnostics):
+              progress, checkpoint, checkpoint_every, dropout, clip_norm, metric, diagnostics, precision=None):
     """Every argument of :func:`train` but the data, checked before anything changes."""
     from ..metrics import get_metric
 
@@ -139,6 +153,8 @@ def _settings(net, *, loss, optimizer, epochs, batch_size, l1, l2, schedule, ear
     for cb in callbacks:
         if not callable(cb):
             raise TypeError(f"callbacks must be callables, got {cb!r}")
+    if precision is not None and precision not in PRECISIONS:
+        raise ValueError(f"precision must be None or one of {', '.join(PRECISIONS)}, got {precision!r}")
     return Settings(
         loss=_loss.get_loss(loss), optimizer=get_optimizer(optimizer), schedule=get_schedule(schedule),
         penalty=_loss.Penalty(l1, l2), epochs=integer("epochs", epochs, low=1),
@@ -148,7 +164,7 @@ def _settings(net, *, loss, optimizer, epochs, batch_size, l1, l2, schedule, ear
         metric_fn=get_metric(metric) if metric is not None else None,
         metric_name=metric if isinstance(metric, str) else getattr(metric, "__name__", "metric"),
         checkpoint=checkpoint, checkpoint_every=integer("checkpoint_every", checkpoint_every, low=1),
-        progress=bool(progress), diagnostics=bool(diagnostics))
+        progress=bool(progress), diagnostics=bool(diagnostics), precision=precision)
 
 
 def _generator(seed):
@@ -173,7 +189,9 @@ def _prepare_data(net, X, T, sample_weight, validation, loss, rng):
         Xv = _val_input(net, validation[0])
         data = Data(X, T, w, Xv, net.check_targets(validation[1], Xv.shape[0]))
     else:
-        tr_idx, va_idx = (xp.asarray(i) for i in _split(X.shape[0], float(validation), T, rng))
+        place = net._placement()
+        tr_idx, va_idx = (xp.asarray(i) if place is None else xp.asarray(i, device=place)
+                          for i in _split(X.shape[0], float(validation), T, rng))
         Xv, Tv = xp.take(X, va_idx, axis=0), xp.take(T, va_idx, axis=0)
         X, T = xp.take(X, tr_idx, axis=0), xp.take(T, tr_idx, axis=0)
         data = Data(X, T, None if w is None else xp.take(w, tr_idx, axis=0), Xv, Tv)

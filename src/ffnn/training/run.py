@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._array import is_torch_namespace
 from . import fastpath as _fast
 from .diagnostics import Diagnostics
 from .state import restore_run, save_run
@@ -52,6 +53,7 @@ class Settings:
     checkpoint_every: int
     progress: bool
     diagnostics: bool = True
+    precision: object = None
 
 
 @dataclass
@@ -75,8 +77,10 @@ class Run:
         self.batch_size = min(settings.batch_size, self.n)
         self.steps_per_epoch = math.ceil(self.n / self.batch_size)
         self.params = net.parameters()
+        self.place = net._placement()  # the PyTorch device for index arrays, or None
         opt = settings.optimizer
         self.state = opt.state if _state_fits(opt.state, self.params) else opt.init(self.params)
+        _state_to_params(self.state, self.params)
         self.best_params = None
         self.bar = None
         self.fast = _fast.supports(net, settings.loss, settings.dropout, data.w)
@@ -84,6 +88,19 @@ class Run:
         self.workspaces = {}
         self.diag = Diagnostics(net) if settings.diagnostics else None
         self.watch_units = self.diag is not None and bool(self.diag.watched)  # any relu layer to watch
+        self.device_run = None
+        on_torch_path = False
+        if not self.fast and is_torch_namespace(net.xp):
+            from . import torch_fastpath as _torch_fast
+
+            on_torch_path = _torch_fast.supports(net, settings.loss, data.w)
+            precision = _torch_fast.check_precision(settings.precision, net, on_torch_path)
+            if on_torch_path:  # the PyTorch fast path runs the epochs (see torch_fastpath.DeviceRun)
+                self.device_run = _torch_fast.DeviceRun(self, precision)
+                self.epoch = self.device_run.epoch
+        if settings.precision not in (None, "highest") and not on_torch_path:
+            raise ValueError(f"precision={settings.precision!r} needs PyTorch tensors and built-in activations "
+                             f"and loss (the PyTorch fast path)")
 
     # --- the epochs --------------------------------------------------------------------------------
 
@@ -195,7 +212,7 @@ class Run:
     def _core_step(self, idx, lr, last=False):
         """Back-propagation through the array-namespace core (``Network.forward``/``backward``)."""
         net, loss, data, xp = self.net, self.s.loss, self.data, self.net.xp
-        ii = xp.asarray(idx)
+        ii = xp.asarray(idx) if self.place is None else xp.asarray(idx, device=self.place)
         Xb, Tb = xp.take(data.X, ii, axis=0), xp.take(data.T, ii, axis=0)
         wb = None if data.w is None else xp.take(data.w, ii, axis=0)
         trace = net.forward(Xb, dropout=self.s.dropout, rng=self.rng, checked=True)
@@ -294,3 +311,20 @@ def _state_fits(state, params):
                               any(tuple(v.shape) != tuple(p.shape) for v, p in zip(values, params))):
             return False
     return True
+
+
+
+def _state_to_params(state, params):
+    """Move a continued optimiser state to where the parameters now live (another device or array
+    library: a network moved with ``Network.to`` between two ``train`` calls with one optimiser)."""
+    from .._array import array_namespace, asarray_on, device_of, to_numpy
+
+    p0 = params[0]
+    xp = array_namespace(p0)
+    place = device_of(p0) if is_torch_namespace(xp) else None
+    for key, values in state.items():
+        if key == "step":
+            continue
+        for i, v in enumerate(values):
+            if type(v) is not type(p0) or device_of(v) != device_of(p0):
+                values[i] = asarray_on(xp, np.array(to_numpy(v)), p0.dtype, place)

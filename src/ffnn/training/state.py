@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._array import resolve_dtype, to_numpy
+from .._array import asarray_on, resolve_dtype, to_numpy
 from .._files import FileFormatError, SafetensorsFile, printable, write_arrays
 from ..history import History
 
@@ -149,13 +149,13 @@ def load_checkpoint(path, net):
     return arrays, meta
 
 
-def optimizer_state_from(arrays, meta, xp, dtype):
-    """The optimiser state dict stored in a checkpoint, as arrays of namespace ``xp``."""
+def optimizer_state_from(arrays, meta, xp, dtype, device=None):
+    """The optimiser state dict stored in a checkpoint, as arrays of namespace ``xp`` (on ``device``)."""
     state = {"step": int(meta["optimizer"]["step"])}
     for slot in meta["optimizer"]["slots"]:
         values, i = [], 0
         while f"opt.{slot}.{i}" in arrays:
-            values.append(xp.asarray(np.asarray(arrays[f"opt.{slot}.{i}"]), dtype=dtype))
+            values.append(asarray_on(xp, np.asarray(arrays[f"opt.{slot}.{i}"]), dtype, device))
             i += 1
         state[slot] = values
     return state
@@ -213,16 +213,17 @@ def restore_run(run, path):
     except (TypeError, ValueError, KeyError, OverflowError):
         run.rng.bit_generator.state = rng_state
         raise FileFormatError(f"{where}: its random generator state is malformed or of another kind") from None
-    d = resolve_dtype(xp, net.dtype)
+    d, place = resolve_dtype(xp, net.dtype), net._placement()  # a checkpoint is read onto the run's device
     for l in range(1, net.n_layers + 1):
-        net.weights[l][...] = xp.asarray(arrays[f"W.{l}"], dtype=d)
-        net.biases[l][...] = xp.asarray(arrays[f"b.{l}"], dtype=d)
-    run.state = optimizer_state_from(arrays, meta, xp, d)
+        net.weights[l][...] = asarray_on(xp, np.asarray(arrays[f"W.{l}"]), d, place)
+        net.biases[l][...] = asarray_on(xp, np.asarray(arrays[f"b.{l}"]), d, place)
+    run.state = optimizer_state_from(arrays, meta, xp, d, place)
     if hasattr(s.schedule, "load_state") and meta["schedule"]:
         s.schedule.load_state(meta["schedule"])
     if s.stopper is not None and meta["stopper"]:
         s.stopper.load_state(meta["stopper"])
         if "best.0" in arrays:
-            run.best_params = [xp.asarray(arrays[f"best.{i}"], dtype=d) for i in range(len(run.params))]
+            run.best_params = [asarray_on(xp, np.asarray(arrays[f"best.{i}"]), d, place)
+                               for i in range(len(run.params))]
     run.history = history
     return meta["epoch"] + 1

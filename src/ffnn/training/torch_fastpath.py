@@ -1,0 +1,497 @@
+"""The PyTorch fast path for training steps, on any device: the counterpart of :mod:`ffnn.training.fastpath`,
+built the same way — the objects supply their kernels (each hidden activation its ``torch_inplace``
+kernels, the loss its ``torch_output`` kernel for the output activation); anything else trains
+through the array-namespace core, on the same tensors.
+
+Per step, for layers l = 1..L (buffers allocated once per batch size, on the network's device)::
+
+    h[l] = σ_l(addmm(b[l], h[l−1], W[l]))          (one product with the bias folded in)
+    d[L] = the loss's fused output error           (softmax + cross-entropy in a few fused kernels)
+    d[l] = (d[l+1] @ W[l+1]ᵀ) ⊙ σ_l′(h[l])          (σ′ fused into one kernel per layer)
+    gW[l] = h[l−1]ᵀ @ d[l];   gb[l] = d[l]ᵀ @ 1     (bias gradients as products, not reductions)
+
+and plain SGD folds the update into the products: ``W[l] ← decay·W[l] + h[l−1]ᵀ(−η d[l])`` (addmm).
+
+What runs where:
+
+* the data are moved to the device once (by the input checks); each epoch's order is drawn on the
+  host from the run's NumPy Generator — the draw the NumPy path makes, so that both paths visit the
+  same rows — copied to the device once per epoch, and every batch is gathered there (index_select);
+* dropout masks follow the library's one rule (``rng.random((N, S_l)) < 1 − p``, row-major, from the
+  run's NumPy Generator, divided by 1 − p): drawn on the host, copied to the device;
+* once the workspaces and graphs of the first epoch exist (beginning a CUDA-graph capture
+  synchronises), there is no host–device synchronisation inside an epoch: the loss is summed on the
+  device, where divergence (a non-finite loss or bias gradient, which makes the sum non-finite) is
+  recorded too; the sum is read once, at the end of the epoch. When a step of the epoch diverged,
+  the epoch is replayed from a copy of the parameters, the optimiser state and the Generator taken
+  at its start, checking after each step — so, like the NumPy path, training stops with the weights
+  of the last good step;
+* on CUDA, for each batch size, the step is captured once in a CUDA graph after a few eager steps
+  and then replayed: the whole step (gather, forward, backward, update) for plain SGD; the forward
+  and backward pass for the other optimisers, whose update then runs eagerly (their bias
+  corrections change with the step count, which a graph would freeze).
+
+Precision: the network's own dtype by default (float64 runs everywhere); for float32 networks
+``precision="tf32"`` lets CUDA matrix products use TF32, and ``precision="bf16"`` computes the
+products and activations in bfloat16 while the weights, the loss and the update stay float32
+(the master weights).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._array import is_torch_namespace
+from .fastpath import can_fuse_sgd
+from .stopping import TrainingDiverged
+
+__all__ = ["supports", "Workspace", "DeviceRun", "PRECISIONS", "CUDA_GRAPHS", "WARMUP_STEPS"]
+
+PRECISIONS = ("highest", "tf32", "bf16")
+CUDA_GRAPHS = True   # capture each batch size's step in a CUDA graph on CUDA devices
+WARMUP_STEPS = 3     # eager steps of a batch size before its capture (on a side stream, as CUDA graphs need)
+
+
+def supports(net, loss, sample_weight=None) -> bool:
+    """Whether the PyTorch fast path computes this network's training step: PyTorch tensors, every
+    hidden activation with PyTorch kernels (``Activation.torch_inplace``) and the loss with a PyTorch
+    output kernel for the output activation (``Loss.torch_output``), no sample weights."""
+    if not is_torch_namespace(net.xp) or sample_weight is not None:
+        return False
+    hidden_ok = all(a.torch_inplace is not None for a in net.activations[:-1])
+    return hidden_ok and loss.torch_output(net.activations[-1]) is not None
+
+
+def check_precision(precision, net, on_fast_path):
+    """``precision`` checked against the network: None/"highest", or "tf32"/"bf16" for a float32 network
+    on the PyTorch fast path."""
+    if precision is None or precision == "highest":
+        return None
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if not on_fast_path:
+        raise ValueError(f"precision={precision!r} needs PyTorch tensors and built-in activations and loss "
+                         f"(the PyTorch fast path)")
+    if net.dtype != "float32":
+        raise ValueError(f"precision={precision!r} is for float32 networks; this one is {net.dtype}")
+    return precision
+
+
+class Workspace:
+    """Buffers for one batch size on the network's device: activations, errors, gradients."""
+
+    def __init__(self, net, batch_size, loss, dropout=None, compute_dtype=None):
+        import torch
+
+        dev, dt = net.device, net.weights[1].dtype
+        cdt = dt if compute_dtype is None else compute_dtype
+        self.n, self.cast = batch_size, cdt != dt
+
+        def new(width, dtype=cdt):
+            return torch.empty((batch_size, width), dtype=dtype, device=dev)
+
+        sizes, L = net.sizes, net.n_layers
+        self.h = [new(s) for s in sizes]                      # h[0] is the batch of X
+        self.x = new(sizes[0], dt) if self.cast else self.h[0]
+        self.t = new(sizes[-1], dt)
+        self.d = [None] + [new(s) for s in sizes[1:]]
+        self.zL = new(sizes[-1], dt) if self.cast else self.h[L]   # the loss works in the master dtype
+        self.dL = new(sizes[-1], dt) if self.cast else self.d[L]
+        rates = dropout or [0.0] * (L - 1)
+        self.masks = [None] + [new(s) if r > 0 else None for s, r in zip(sizes[1:-1], rates)]
+        self.rates = [None] + list(rates)
+        self.dropout = any(m is not None for m in self.masks)
+        # inp[l] feeds layer l+1: the dropped-out copy of h[l] where there is dropout
+        self.inp = [self.h[0]] + [new(s) if self.masks[l] is not None else self.h[l]
+                                  for l, s in enumerate(sizes[1:-1], start=1)]
+        self.ones = torch.ones(batch_size, dtype=cdt, device=dev)
+        self.gW = [torch.empty_like(W) for W in net.weights]
+        # the bias gradients, views of one buffer (the divergence check sums them in one kernel)
+        self.gb_flat = torch.empty(sum(sizes[1:]), dtype=dt, device=dev)
+        self.gb = list(torch.split(self.gb_flat, list(sizes[1:])))
+        self.gWc = [torch.empty(W.shape, dtype=cdt, device=dev) for W in net.weights] if self.cast else self.gW
+        self.gbc = [torch.empty(b.shape, dtype=cdt, device=dev) for b in net.biases] if self.cast else self.gb
+        self.Wc = [torch.empty(W.shape, dtype=cdt, device=dev) for W in net.weights] if self.cast else None
+        self.bc = [torch.empty(b.shape, dtype=cdt, device=dev) for b in net.biases] if self.cast else None
+        self.idx = torch.zeros(batch_size, dtype=torch.long, device=dev)
+        self.output = loss.torch_output(net.activations[-1])
+        self.kernels = [a.torch_inplace for a in net.activations[:-1]]
+        self.graph = None
+        self.eager_steps = 0
+
+    def draw_masks(self, rng, dtype):
+        """Host arrays of this step's dropout masks, drawn by the library's one rule
+        (:func:`ffnn.network.dropout_draw`), layer by layer as ``Network.forward`` draws them."""
+        from ..network import dropout_draw
+
+        return [(l, dropout_draw(self.rates[l], tuple(m.shape), rng, dtype))
+                for l, m in enumerate(self.masks) if m is not None]
+
+    def load_masks(self, host_masks):
+        import torch
+
+        for l, m in host_masks:
+            src = torch.from_numpy(m)
+            if self.masks[l].is_cuda:
+                src = src.pin_memory()  # the caching host allocator keeps it alive until the copy is done
+            self.masks[l].copy_(src, non_blocking=True)
+
+    def load(self, X, T):
+        """Gather the rows ``self.idx`` of X and T into the batch buffers, on the device."""
+        import torch
+
+        torch.index_select(X, 0, self.idx, out=self.x)
+        torch.index_select(T, 0, self.idx, out=self.t)
+        if self.cast:
+            self.h[0].copy_(self.x)
+
+    def forward_backward(self, net):
+        """a[l] into h[l], then every δ[l] and gb[l] with the current weights; returns J (0-d tensor).
+
+        Lists here are 0-based for W, b and kernels (W[l] is ``Ws[l − 1]``); h, d, inp and masks are
+        indexed by layer.
+        """
+        import torch
+
+        h, d, inp, masks, L = self.h, self.d, self.inp, self.masks, net.n_layers
+        Ws, bs = net.weights.to_list(), net.biases.to_list()
+        if self.cast:
+            for Wc, bc, W, b in zip(self.Wc, self.bc, Ws, bs):
+                Wc.copy_(W)
+                bc.copy_(b)
+            Ws, bs = self.Wc, self.bc
+        for l in range(1, L + 1):
+            torch.addmm(bs[l - 1], inp[l - 1], Ws[l - 1], out=h[l])
+            if l < L:
+                self.kernels[l - 1].forward(h[l])
+                if masks[l] is not None:
+                    torch.mul(h[l], masks[l], out=inp[l])
+        if self.cast:
+            self.zL.copy_(h[L])
+        J = self.output(self.zL, self.dL, self.t)
+        if self.cast:
+            d[L].copy_(self.dL)
+        for l in range(L - 1, 0, -1):  # δ[l] = (δ[l+1] @ W[l+1]ᵀ) ⊙ m[l] ⊙ σ_l′, σ_l′ from a[l] = h[l]
+            torch.mm(d[l + 1], Ws[l].T, out=d[l])
+            if masks[l] is not None:
+                d[l].mul_(masks[l])
+            self.kernels[l - 1].backward(d[l], h[l], None)
+        for l in range(1, L + 1):
+            torch.mv(d[l].T, self.ones, out=self.gbc[l - 1])
+            if self.cast:
+                self.gb[l - 1].copy_(self.gbc[l - 1])
+        return J
+
+    def gradients(self):
+        """gW[l] = inp[l−1]ᵀ @ δ[l] (after :meth:`forward_backward`)."""
+        import torch
+
+        for l in range(1, len(self.gW) + 1):
+            torch.mm(self.inp[l - 1].T, self.d[l], out=self.gWc[l - 1])
+            if self.cast:
+                self.gW[l - 1].copy_(self.gWc[l - 1])
+
+    def last_gradients(self, scale):
+        """``(dW, deltas, scale)`` of the last step, for the diagnostics: ∂J/∂W[l] and δ[l] times
+        ``scale`` (−η after a fused SGD step, which scales δ in place; 1 otherwise), computing the
+        products inp[l−1]ᵀδ[l] when the fused step did not."""
+        if scale != 1.0:
+            self.gradients()
+        return self.gW, self.d[1:], scale
+
+    def sgd_update(self, net, neg_lr, decay):
+        """Plain SGD folded into the products: W ← decay·W + inp[l−1]ᵀ(−η δ[l]); b ← b − η gb.
+
+        ``neg_lr`` (−η) and ``decay`` (1 − ηλ₂, or None) are 0-d tensors on the device.
+        """
+        for l, (W, b) in enumerate(zip(net.weights, net.biases), start=1):
+            self.d[l].mul_(neg_lr)
+            if decay is not None:
+                W.mul_(decay)
+            W.addmm_(self.inp[l - 1].T, self.d[l])
+            b.addcmul_(self.gb[l - 1], neg_lr)
+
+
+class DeviceRun:
+    """The epochs of a :class:`ffnn.training.run.Run` on the PyTorch fast path (see the module docstring).
+
+    ``host_reads`` counts the values read back from the device by the epochs (one per epoch, plus one
+    per step when an epoch is replayed after divergence).
+    """
+
+    def __init__(self, run, precision=None):
+        import torch
+
+        self.run = run
+        net, s = run.net, run.s
+        self.device = net.device
+        self.dtype = net.weights[1].dtype
+        self.precision = precision
+        self.compute_dtype = torch.bfloat16 if precision == "bf16" else None
+        self.fused = can_fuse_sgd(s.optimizer, s.penalty.l1, s.clip_norm) and self.compute_dtype is None
+        self.graphs = CUDA_GRAPHS and self.device.type == "cuda"
+        self.workspaces = {}
+        self.perm = torch.empty(run.n, dtype=torch.long, device=self.device)
+        self.total = torch.zeros((), dtype=torch.float64, device=self.device)
+        self.neg_lr = torch.zeros((), dtype=self.dtype, device=self.device)
+        self.decay = torch.ones((), dtype=self.dtype, device=self.device) if s.penalty.l2 > 0 else None
+        self.pool = None
+        self.captured = 0  # CUDA graphs captured (one per batch size)
+        self.host_reads = 0
+        # the diagnostics' dead-unit count: which units of each watched hidden layer were ever > 0 this
+        # epoch, folded in place by every step (inside its graph) and handed over once per epoch
+        watched = run.diag.watched if run.diag is not None else []
+        self.alive = {i: torch.zeros(net.sizes[i + 1], dtype=torch.bool, device=self.device) for i in watched}
+        from ..activations import relu
+
+        self.nonnegative = {i: net.activations[i] == relu for i in watched}  # relu: a ≥ 0
+
+    # --- one epoch ---------------------------------------------------------------------------------
+
+    def epoch(self, epoch, ctrl_c):
+        """One pass over the data with no host–device synchronisation; returns (mean loss, last η)."""
+        import torch
+
+        run = self.run
+        s, opt = run.s, run.s.optimizer
+        order = run.rng.permutation(run.n) if s.shuffle else np.arange(run.n)
+        snapshot = self._snapshot()
+        src = torch.from_numpy(np.ascontiguousarray(order, dtype=np.int64))
+        if self.device.type == "cuda":
+            src = src.pin_memory()
+        self.perm.copy_(src, non_blocking=True)  # once per epoch; the batches are gathered on the device
+        self.total.zero_()
+        lr, diag, ws = opt.lr, run.diag, None
+        if diag is not None:
+            diag.start_epoch()
+            for alive in self.alive.values():
+                alive.zero_()
+        with self._precision():
+            try:
+                for start in range(0, run.n, run.batch_size):
+                    nb = min(run.batch_size, run.n - start)
+                    lr = opt.lr * float(s.schedule(run.state["step"]))
+                    last = start + run.batch_size >= run.n
+                    if last and diag is not None:
+                        diag.before_last_step()  # a copy on the device
+                    ws = self._step(start, nb, lr)
+                    ctrl_c.check()
+                    if run.bar is not None:
+                        run.bar.update(1)
+            except KeyboardInterrupt:
+                if self._read_flags()[1]:
+                    self._replay(order, snapshot)
+                raise
+        total, bad = self._read_flags()
+        if bad:
+            self._replay(order, snapshot)  # raises TrainingDiverged with the last good step's weights
+        if diag is not None and ws is not None:  # read after the epoch's last step, like the loss
+            diag.gradients(*ws.last_gradients(-lr if self.fused else 1.0))
+            # the epoch's union of active units, as one row of activations per hidden layer
+            rows = [self.alive[i].reshape(1, -1).to(self.dtype) if i in self.alive else layer[:1]
+                    for i, layer in enumerate(ws.inp[1:])]
+            diag.hidden_activations(rows)
+        if run.bar is not None:
+            run.bar.set_postfix(epoch=epoch, loss=f"{total / run.n:.4g}", refresh=False)
+        return total / run.n, lr
+
+    def _read_flags(self):
+        """(Σ J·|B| over the epoch, whether a step diverged): the one read back from the device."""
+        import math
+
+        self.host_reads += 1
+        total = self.total.tolist()
+        return total, not math.isfinite(total)
+
+    # --- one step ----------------------------------------------------------------------------------
+
+    def _workspace(self, nb):
+        ws = self.workspaces.get(nb)
+        if ws is None:
+            run = self.run
+            ws = self.workspaces[nb] = Workspace(run.net, nb, run.s.loss, run.s.dropout, self.compute_dtype)
+        return ws
+
+    def _compute(self, ws):
+        """Gather, forward, backward (and gW unless fused); returns J_B with the penalty (0-d tensor)."""
+        run = self.run
+        ws.load(run.data.X, run.data.T)
+        J = ws.forward_backward(run.net)
+        if not self.fused:
+            ws.gradients()
+        penalty = run.s.penalty
+        if penalty:
+            J = J + penalty.array_value(run.net.weights)  # of the weights this step starts from
+        return J
+
+    @staticmethod
+    def _check(ws, J):
+        """J + 0·Σ_l Σ gb[l]: J itself when J and every bias gradient are finite, NaN otherwise (NaN and
+        ±inf propagate through the sum, and 0·±inf is NaN)."""
+        return J + ws.gb_flat.sum() * 0
+
+    def _ok(self, ws, J):
+        """A 0-d bool: J and every bias gradient finite."""
+        import torch
+
+        return torch.isfinite(self._check(ws, J))
+
+    def _record(self, ws, J):
+        """Σ J·|B| over the epoch, on the device; a step that diverged makes it non-finite for good."""
+        self.total.add_(self._check(ws, J).to(self.total.dtype) * ws.n)
+
+    def _body(self, ws):
+        """What a graph captures: the whole step for plain SGD, the gradients otherwise."""
+        import torch
+
+        J = self._compute(ws)
+        self._record(ws, J)
+        for i, alive in self.alive.items():  # hidden layer i + 1 (the diagnostics' dead units)
+            a = ws.inp[i + 1]
+            # for a ≥ 0 a unit was active when its column sum is > 0: a product aᵀ1, not a column reduction
+            top = torch.mv(a.T, ws.ones) if self.nonnegative[i] else a.amax(dim=0)
+            torch.logical_or(alive, top > 0, out=alive)
+        if self.fused:
+            ws.sgd_update(self.run.net, self.neg_lr, self.decay)
+
+    def _step(self, start, nb, lr):
+        run = self.run
+        ws = self._workspace(nb)
+        ws.idx.copy_(self.perm[start:start + nb])
+        if ws.dropout:
+            ws.load_masks(ws.draw_masks(run.rng, run.net.dtype))
+        self.neg_lr.fill_(-lr)
+        if self.decay is not None:
+            self.decay.fill_(1.0 - lr * run.s.penalty.l2)
+        if ws.graph is None and self.graphs and ws.eager_steps >= WARMUP_STEPS:
+            self._capture(ws)  # after a few eager steps; a failed capture turns the graphs off
+        if ws.graph is not None:
+            ws.graph.replay()
+        elif self.graphs:
+            self._on_side_stream(lambda: self._body(ws))
+            ws.eager_steps += 1
+        else:
+            self._body(ws)
+        if self.fused:
+            run.state["step"] += 1
+        else:
+            self._update(ws, lr)
+        return ws
+
+    def _update(self, ws, lr):
+        """Penalty, clipping and the optimiser's own rule on the device tensors (eager; no read back)."""
+        import torch
+
+        run = self.run
+        s, net = run.s, run.net
+        dW = list(ws.gW)
+        if s.penalty:
+            dW = s.penalty.gradients(net.weights, dW)
+        grads = [g for pair in zip(dW, ws.gb) for g in pair]
+        c = s.clip_norm
+        if c is not None:
+            sq = None
+            for g in grads:  # summed in the order the NumPy path sums them
+                t = (g * g).sum().to(torch.float64)
+                sq = t if sq is None else sq + t
+            norm = torch.sqrt(sq)
+            scale = torch.where(norm > c, c / norm, torch.ones_like(norm)).to(self.dtype)
+            grads = [g * scale for g in grads]
+        s.optimizer.apply(grads, run.state, run.params, lr)
+
+    def _on_side_stream(self, fn):
+        import torch
+
+        side = torch.cuda.Stream(device=self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            fn()
+        torch.cuda.current_stream(self.device).wait_stream(side)
+
+    def _capture(self, ws):
+        """Capture this batch size's step in a CUDA graph; True when it worked. A capture that fails
+        changes nothing (capturing runs no kernel): the run warns and goes on without graphs."""
+        import warnings
+
+        import torch
+
+        graph = torch.cuda.CUDAGraph()
+        try:
+            with torch.cuda.graph(graph, pool=self.pool):
+                self._body(ws)
+        except RuntimeError as exc:
+            self.graphs = False
+            warnings.warn(f"ffnn: the training step could not be captured in a CUDA graph ({exc}); "
+                          f"training goes on without graphs", stacklevel=2)
+            return False
+        self.pool = graph.pool()
+        ws.graph = graph
+        self.captured += 1
+        return True
+
+    # --- divergence: replay the epoch from its start, checking each step ---------------------------
+
+    def _snapshot(self):
+        run = self.run
+        state = {k: (v if k == "step" else [a.clone() for a in v]) for k, v in run.state.items()}
+        return [p.clone() for p in run.params], state, run.rng.bit_generator.state
+
+    def _replay(self, order, snapshot):
+        import torch
+
+        run = self.run
+        params, state, rng_state = snapshot
+        for p, saved in zip(run.params, params):
+            p.copy_(saved)
+        for k, v in state.items():
+            if k == "step":
+                run.state[k] = v
+            else:
+                for a, saved in zip(run.state[k], v):
+                    a.copy_(saved)
+        run.rng.bit_generator.state = rng_state  # as it was after the epoch's permutation (``order``)
+        opt, s = run.s.optimizer, run.s
+        for start in range(0, run.n, run.batch_size):
+            nb = min(run.batch_size, run.n - start)
+            lr = opt.lr * float(s.schedule(run.state["step"]))
+            ws = self._workspace(nb)
+            ws.idx.copy_(torch.from_numpy(np.ascontiguousarray(order[start:start + nb], dtype=np.int64)))
+            if ws.dropout:
+                ws.load_masks(ws.draw_masks(run.rng, run.net.dtype))
+            self.neg_lr.fill_(-lr)
+            if self.decay is not None:
+                self.decay.fill_(1.0 - lr * s.penalty.l2)
+            J = self._compute(ws)
+            self.host_reads += 1
+            if not bool(self._ok(ws, J)):
+                raise TrainingDiverged(
+                    "training diverged: the loss or a gradient became NaN or infinite; the network keeps its "
+                    "last finite weights. Try a smaller learning rate, scaled inputs (e.g. standardised "
+                    "features), or clip_norm")
+            if self.fused:
+                ws.sgd_update(run.net, self.neg_lr, self.decay)
+                run.state["step"] += 1
+            else:
+                self._update(ws, lr)
+        raise AssertionError("an epoch that diverged on the device did not diverge when replayed")  # pragma: no cover
+
+    # --- precision ---------------------------------------------------------------------------------
+
+    def _precision(self):
+        import contextlib
+
+        import torch
+
+        if self.precision != "tf32" or self.device.type != "cuda":
+            return contextlib.nullcontext()
+
+        @contextlib.contextmanager
+        def tf32():
+            old = torch.backends.cuda.matmul.allow_tf32
+            torch.backends.cuda.matmul.allow_tf32 = True
+            try:
+                yield
+            finally:
+                torch.backends.cuda.matmul.allow_tf32 = old
+
+        return tf32()

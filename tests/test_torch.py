@@ -1,0 +1,534 @@
+"""PyTorch tensors: devices, the PyTorch fast path's numbers against the NumPy path's, no host reads
+inside an epoch, and (where there is a GPU) CUDA placement, synchronisation and graphs."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import ffnn  # noqa: E402
+from ffnn.losses import get_loss  # noqa: E402
+from ffnn.training import torch_fastpath  # noqa: E402
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One intra-op thread: these tests check numbers, and tiny operations on a busy machine's thread
+    pool only add waiting."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _data(sizes, out, n=100, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, sizes[0]))
+    if out == "softmax":
+        T = np.eye(sizes[-1])[rng.integers(0, sizes[-1], size=n)]
+    elif out == "sigmoid":
+        T = rng.integers(0, 2, size=(n, sizes[-1])).astype(float)
+    else:
+        T = rng.normal(size=(n, sizes[-1]))
+    return X, T
+
+
+def _params(net):
+    return [np.asarray(ffnn._array.to_numpy(p)) for p in net.parameters()]
+
+
+def _max_rel(a, b):
+    return max(float(np.max(np.abs(x - y)) / max(np.max(np.abs(x)), 1e-300)) for x, y in zip(a, b))
+
+
+def test_import_ffnn_never_imports_torch():
+    code = "import sys, ffnn, ffnn.training.torch_fastpath; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# --- namespaces and devices ----------------------------------------------------------------------
+
+def test_the_bare_torch_module_is_used_through_array_api_compat():
+    import array_api_compat.torch as compat
+
+    net = ffnn.Network([3, 4, 2], "gelu", "softmax", seed=0, xp=torch)  # gelu: the core path
+    assert net.xp is compat
+    X, T = _data([3, 4, 2], "softmax", n=20)
+    ffnn.train(net, torch.from_numpy(X), torch.from_numpy(T), loss="cross_entropy", epochs=2, batch_size=8, seed=0)
+    assert isinstance(net.weights[1], torch.Tensor)
+
+
+def test_device_argument_and_to():
+    net = ffnn.Network([3, 4, 2], seed=0, device="cpu")
+    assert isinstance(net.weights[1], torch.Tensor) and net.device == torch.device("cpu")
+    host = ffnn.Network([3, 4, 2], seed=0)
+    assert host.device == "cpu"
+    moved = host.to(device="auto")
+    assert moved.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    for a, b in zip(_params(host), _params(moved)):
+        np.testing.assert_array_equal(a, b)
+    back = moved.to(xp=np)
+    assert isinstance(back.weights[1], np.ndarray)
+    back.weights[1][...] = 0  # a copy, not a view of the tensors
+    assert float(moved.weights[1].abs().sum()) > 0
+    same = ffnn.Network.from_parameters(host.weights, host.biases, ["sigmoid", "identity"], device="cpu")
+    assert same.device == torch.device("cpu")
+    with pytest.raises(ValueError, match="needs PyTorch"):
+        ffnn.Network([3, 4, 2], xp=np, device="cuda")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            ffnn.Network([3, 4, 2], device="cuda")
+
+
+def test_numpy_inputs_move_to_the_networks_device():
+    net = ffnn.Network([3, 4, 2], seed=0, device="cpu")
+    out = net.predict(np.ones((5, 3)))
+    assert isinstance(out, torch.Tensor) and out.device == net.device
+
+
+# --- the same numbers as the NumPy path ------------------------------------------------------------
+
+OPTIMIZERS = {
+    "sgd": lambda: ffnn.SGD(0.05),
+    "momentum": lambda: ffnn.SGD(0.05, momentum=0.9),
+    "nesterov": lambda: ffnn.SGD(0.05, momentum=0.9, nesterov=True),
+    "adam": lambda: ffnn.Adam(0.01),
+    "adamw": lambda: ffnn.AdamW(0.01, weight_decay=0.05),
+    "rmsprop": lambda: ffnn.RMSprop(0.01),
+}
+EXTRAS = {  # factories: a schedule object has state, and each run needs its own
+    "plain": lambda: {},
+    "l2": lambda: {"l2": 1e-2},
+    "l1": lambda: {"l1": 1e-3},
+    "dropout": lambda: {"dropout": [0.2, 0.1]},
+    "clip": lambda: {"clip_norm": 0.3},
+    "cosine": lambda: {"schedule": "cosine"},
+    "step": lambda: {"schedule": ffnn.schedules.StepDecay(every=3, gamma=0.5)},
+    "invscaling": lambda: {"schedule": "invscaling"},
+    "exponential": lambda: {"schedule": ffnn.schedules.Exponential(0.8)},
+    "plateau+validation": lambda: {"schedule": ffnn.schedules.ReduceOnPlateau(factor=0.5, patience=0),
+                                   "validation": 0.2, "early_stopping": 3},
+}
+
+
+def _train_both(hidden, out, loss, optimizer, extra, device="cpu", sizes=(6, 16, 8, 3), epochs=10, dtype="float64"):
+    """100 steps (10 epochs of 10 batches) on NumPy and on PyTorch tensors; the two parameter lists."""
+    X, T = _data(sizes, out)
+    host = ffnn.Network(list(sizes), hidden, out, seed=1, dtype=dtype)
+    dev = host.to(device=device)
+    kw = dict(loss=loss, epochs=epochs, batch_size=10, seed=0)
+    h1 = ffnn.train(host, X, T, optimizer=optimizer(), **kw, **extra())
+    h2 = ffnn.train(dev, torch.from_numpy(X), torch.from_numpy(T), optimizer=optimizer(), **kw, **extra())
+    np.testing.assert_allclose(h1.loss, h2.loss, rtol=1e-12)
+    _same_diagnostics(h1, h2)
+    return _params(host), _params(dev)
+
+
+@pytest.mark.parametrize("extra", list(EXTRAS))
+@pytest.mark.parametrize("opt", list(OPTIMIZERS))
+def test_every_optimizer_and_option_gives_the_numpy_weights(opt, extra):
+    a, b = _train_both("relu", "softmax", "cross_entropy", OPTIMIZERS[opt], EXTRAS[extra])
+    assert _max_rel(a, b) < 1e-12
+
+
+@pytest.mark.parametrize("hidden,out,loss", [("tanh", "sigmoid", "binary_cross_entropy"),
+                                             ("sigmoid", "identity", "mse"), ("leaky_relu", "identity", "mse"),
+                                             ("identity", "identity", "mse")])
+def test_every_builtin_kernel_gives_the_numpy_weights(hidden, out, loss):
+    for opt in ("sgd", "adam"):
+        a, b = _train_both(hidden, out, loss, OPTIMIZERS[opt], lambda: {"dropout": 0.1})
+        assert _max_rel(a, b) < 1e-12
+
+
+def test_the_fast_path_is_taken_and_asks_the_objects():
+    net = ffnn.Network([3, 4, 2], "relu", "softmax", device="cpu")
+    assert torch_fastpath.supports(net, get_loss("cross_entropy"))
+    assert not torch_fastpath.supports(net, get_loss("mse"))  # softmax + mse: no fused kernel
+    assert not torch_fastpath.supports(net, get_loss("cross_entropy"), sample_weight=torch.ones(3))
+    gelu = ffnn.Network([3, 4, 2], "gelu", "softmax", device="cpu")
+    assert not torch_fastpath.supports(gelu, get_loss("cross_entropy"))
+    mine = ffnn.Activation("relu", lambda z: z * (z > 0), lambda z: 1.0 * (z > 0))  # a user's, named "relu"
+    assert not torch_fastpath.supports(ffnn.Network([3, 4, 2], mine, "softmax", device="cpu"),
+                                       get_loss("cross_entropy"))
+    assert not torch_fastpath.supports(ffnn.Network([3, 4, 2], "relu", "softmax"), get_loss("cross_entropy"))
+
+
+def test_workspace_gradients_equal_the_core():
+    sizes = [6, 7, 5, 3]
+    for hidden, out, loss in [("relu", "softmax", "cross_entropy"), ("tanh", "sigmoid", "binary_cross_entropy"),
+                              ("sigmoid", "identity", "mse")]:
+        net = ffnn.Network(sizes, hidden, out, seed=1, device="cpu")
+        X, T = (torch.from_numpy(a) for a in _data(sizes, out, n=16))
+        ws = torch_fastpath.Workspace(net, 16, get_loss(loss))
+        ws.idx.copy_(torch.arange(16))
+        ws.load(X, T)
+        J = ws.forward_backward(net)
+        ws.gradients()
+        J_core, g = net.loss_and_gradients(X, T, loss)
+        assert float(J) == pytest.approx(J_core, rel=1e-13)
+        for l in range(1, 4):
+            np.testing.assert_allclose(ws.gW[l - 1].numpy(), g.weights[l].numpy(), rtol=1e-12, atol=1e-15)
+            np.testing.assert_allclose(ws.gb[l - 1].numpy(), g.biases[l].numpy(), rtol=1e-12, atol=1e-15)
+
+
+# --- no host reads inside an epoch ---------------------------------------------------------------
+
+@pytest.fixture
+def count_host_reads(monkeypatch):
+    """Counts every way a tensor's value reaches the host (item, tolist, bool, float, int, numpy, cpu)."""
+    counts = {"n": 0}
+    for name in ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "numpy", "cpu"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *a, _original=original, **k):
+            counts["n"] += 1
+            return _original(self, *a, **k)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    return counts
+
+
+@pytest.mark.parametrize("diagnostics", [False, True])
+@pytest.mark.parametrize("opt", ["sgd", "adam"])
+def test_no_host_read_inside_an_epoch(opt, diagnostics, count_host_reads, monkeypatch):
+    """Nothing is read back during the steps; without diagnostics, one read per epoch in all (the loss
+    and the divergence flag); the diagnostics read their few numbers after the epoch's last step."""
+    from ffnn.training.run import Run
+    from ffnn.training.torch_fastpath import DeviceRun
+
+    sizes = [6, 16, 8, 3]
+    X, T = (torch.from_numpy(a) for a in _data(sizes, "softmax", n=200))
+    net = ffnn.Network(sizes, "relu", "softmax", seed=1, device="cpu")
+    in_fit, in_steps, host_reads = [], [], []
+    fit, step = Run.fit, DeviceRun._step
+
+    def counted_fit(self, resume=None):  # the epochs only: the input checks before them read the data once
+        start = count_host_reads["n"]
+        out = fit(self, resume)
+        in_fit.append(count_host_reads["n"] - start)
+        host_reads.append(self.device_run.host_reads)
+        return out
+
+    def counted_step(self, *a):
+        start = count_host_reads["n"]
+        out = step(self, *a)
+        in_steps.append(count_host_reads["n"] - start)
+        return out
+
+    monkeypatch.setattr(Run, "fit", counted_fit)
+    monkeypatch.setattr(DeviceRun, "_step", counted_step)
+    ffnn.train(net, X, T, loss="cross_entropy", optimizer=OPTIMIZERS[opt](), epochs=4, batch_size=10, seed=0,
+               l2=1e-3, clip_norm=1.0, dropout=0.1, schedule="cosine", diagnostics=diagnostics)  # 20 steps an epoch
+    assert in_steps == [0] * 80
+    assert host_reads == [4]
+    if not diagnostics:
+        assert in_fit == [4]
+
+
+@pytest.mark.parametrize("opt", ["sgd", "nesterov", "adam"])
+def test_graph_bookkeeping_gives_the_numpy_weights(opt, monkeypatch):
+    """The CUDA-graph sequencing (eager warm-up, capture, replay, host-side step count, eager update for
+    the optimisers whose rule is not captured), run on the CPU with a stand-in graph whose replay runs
+    the captured body again."""
+    from ffnn.training.torch_fastpath import DeviceRun
+
+    captured = []
+
+    class Replayed:
+        def __init__(self, body):
+            self.replay = body
+
+    def capture(self, ws):
+        captured.append(ws.n)
+        ws.graph = Replayed(lambda: self._body(ws))
+        return True
+
+    init = DeviceRun.__init__
+
+    def graphs_on(self, *a, **k):
+        init(self, *a, **k)
+        self.graphs = True
+
+    monkeypatch.setattr(DeviceRun, "__init__", graphs_on)
+    monkeypatch.setattr(DeviceRun, "_capture", capture)
+    monkeypatch.setattr(DeviceRun, "_on_side_stream", lambda self, fn: fn())
+    X, T = _data([6, 16, 8, 3], "softmax", n=95)  # batches of 10 and a last one of 5
+    host = ffnn.Network([6, 16, 8, 3], "relu", "softmax", seed=1)
+    dev = host.to(device="cpu")
+    kw = dict(loss="cross_entropy", epochs=6, batch_size=10, seed=0, l2=1e-3, schedule="cosine", dropout=0.1)
+    h1 = ffnn.train(host, X, T, optimizer=OPTIMIZERS[opt](), **kw)
+    h2 = ffnn.train(dev, X, T, optimizer=OPTIMIZERS[opt](), **kw)
+    assert captured == [10, 5]
+    assert _max_rel(_params(host), _params(dev)) < 1e-12
+    _same_diagnostics(h1, h2)
+
+
+def _same_diagnostics(h1, h2):
+    """The gradient-flow diagnostics agree (to 1e-9: ‖ΔW‖ of a last step whose η a schedule has brought
+    near 0 is a difference of nearly equal weights)."""
+    assert h1.dead_fraction == h2.dead_fraction
+    for key in ("grad_norm", "delta_mean", "update_ratio"):
+        np.testing.assert_allclose(getattr(h1, key), getattr(h2, key), rtol=1e-9)
+
+
+def test_estimators_train_on_tensors_under_array_api_dispatch():
+    code = """
+import numpy as np, sklearn, torch
+from ffnn.sklearn import MLPClassifier
+rng = np.random.default_rng(0)
+X = rng.normal(size=(120, 5)); y = (X[:, 0] > 0).astype(np.int64)
+host = MLPClassifier((8,), max_iter=5, random_state=0).fit(X, y)
+with sklearn.config_context(array_api_dispatch=True):
+    dev = MLPClassifier((8,), max_iter=5, random_state=0).fit(torch.from_numpy(X), torch.from_numpy(y))
+    proba = dev.predict_proba(torch.from_numpy(X))
+assert isinstance(dev.network_.weights[1], torch.Tensor)
+assert isinstance(proba, torch.Tensor)
+np.testing.assert_allclose(proba.numpy(), host.predict_proba(X), rtol=1e-12)
+# scikit-learn's steps on the device too: early stopping, partial_fit continuing, dropout, save/load
+from ffnn.sklearn import MLPRegressor, load
+t = X @ np.arange(1.0, 6.0)
+kw = dict(hidden_layer_sizes=(6,), max_iter=8, random_state=1, early_stopping=True, dropout=0.2, solver="sgd")
+host = MLPRegressor(**kw).fit(X, t)
+host2 = MLPRegressor(hidden_layer_sizes=(6,), random_state=1).partial_fit(X, t).partial_fit(X, t)
+with sklearn.config_context(array_api_dispatch=True):
+    dev = MLPRegressor(**kw).fit(torch.from_numpy(X), torch.from_numpy(t))
+    dev2 = MLPRegressor(hidden_layer_sizes=(6,), random_state=1)
+    dev2.partial_fit(torch.from_numpy(X), torch.from_numpy(t)).partial_fit(torch.from_numpy(X), torch.from_numpy(t))
+    pred = dev.predict(torch.from_numpy(X))
+assert isinstance(dev.coefs_[0], torch.Tensor) and isinstance(pred, torch.Tensor)
+np.testing.assert_allclose(dev.validation_scores_, host.validation_scores_, rtol=1e-10)
+np.testing.assert_allclose(pred.numpy(), host.predict(X), rtol=1e-10)
+np.testing.assert_allclose(dev2.predict(X), host2.predict(X), rtol=1e-10)
+import tempfile, os
+path = os.path.join(tempfile.mkdtemp(), "m.safetensors")
+dev.save(path)
+np.testing.assert_allclose(load(path).predict(X), host.predict(X), rtol=1e-10)
+print("ok")
+"""
+    import os
+    env = dict(os.environ, SCIPY_ARRAY_API="1", PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+# --- divergence ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("opt", ["sgd", "momentum"])
+def test_divergence_stops_with_the_last_good_weights_like_numpy(opt):
+    sizes = [4, 8, 1]
+    X, T = _data(sizes, "identity", n=64)
+    X[40:] *= 1e3
+    host = ffnn.Network(sizes, "relu", "identity", seed=0)
+    dev = host.to(device="cpu")
+    kw = dict(loss="sse", epochs=5, batch_size=8, seed=0)
+    with np.errstate(all="ignore"), pytest.raises(ffnn.TrainingDiverged):
+        ffnn.train(host, X, T, optimizer=OPTIMIZERS[opt](), **kw)
+    with pytest.raises(ffnn.TrainingDiverged):
+        ffnn.train(dev, torch.from_numpy(X), torch.from_numpy(T), optimizer=OPTIMIZERS[opt](), **kw)
+    a, b = _params(host), _params(dev)
+    assert all(np.all(np.isfinite(p)) for p in b)
+    assert _max_rel(a, b) < 1e-12
+
+
+# --- files and checkpoints are device-independent -----------------------------------------------
+
+def test_checkpoints_resume_across_devices(tmp_path):
+    sizes = [6, 16, 8, 3]
+    X, T = _data(sizes, "softmax")
+    kw = dict(loss="cross_entropy", batch_size=10, seed=0)
+    whole = ffnn.Network(sizes, "relu", "softmax", seed=1)
+    ffnn.train(whole, X, T, optimizer=ffnn.Adam(0.01), epochs=4, **kw)
+    ck = tmp_path / "run.safetensors"
+    first = ffnn.Network(sizes, "relu", "softmax", seed=1, device="cpu")
+    ffnn.train(first, torch.from_numpy(X), torch.from_numpy(T), optimizer=ffnn.Adam(0.01), epochs=2,
+               checkpoint=ck, **kw)
+    second = ffnn.Network(sizes, "relu", "softmax", seed=1)  # resumed on NumPy
+    ffnn.train(second, X, T, optimizer=ffnn.Adam(0.01), epochs=4, resume=ck, **kw)
+    assert _max_rel(_params(whole), _params(second)) < 1e-12
+    ffnn.save(first, tmp_path / "m.safetensors")
+    loaded = ffnn.load(tmp_path / "m.safetensors")
+    assert isinstance(loaded.weights[1], np.ndarray)
+    for a, b in zip(_params(first), _params(loaded)):
+        np.testing.assert_array_equal(a, b)
+
+
+# --- precision -----------------------------------------------------------------------------------
+
+def test_bf16_trains_with_float32_master_weights():
+    sizes = [6, 16, 8, 3]
+    X, T = (torch.from_numpy(a).float() for a in _data(sizes, "softmax", n=200))
+    net = ffnn.Network(sizes, "relu", "softmax", seed=1, dtype="float32", device="cpu")
+    hist = ffnn.train(net, X, T, loss="cross_entropy", optimizer=ffnn.SGD(0.1), epochs=5, batch_size=40, seed=0,
+                      precision="bf16")
+    assert net.weights[1].dtype == torch.float32
+    assert hist.loss[-1] < hist.loss[0]
+    full = ffnn.Network(sizes, "relu", "softmax", seed=1, dtype="float32", device="cpu")
+    ref = ffnn.train(full, X, T, loss="cross_entropy", optimizer=ffnn.SGD(0.1), epochs=5, batch_size=40, seed=0)
+    assert hist.loss[-1] == pytest.approx(ref.loss[-1], rel=0.05)
+
+
+def test_precision_is_checked():
+    X, T = _data([3, 4, 2], "softmax", n=10)
+    with pytest.raises(ValueError, match="float32"):
+        ffnn.train(ffnn.Network([3, 4, 2], "relu", "softmax", device="cpu"), X, T, loss="cross_entropy",
+                   precision="bf16")
+    with pytest.raises(ValueError, match="PyTorch"):
+        ffnn.train(ffnn.Network([3, 4, 2], "relu", "softmax", dtype="float32"), X, T, loss="cross_entropy",
+                   precision="tf32")
+    with pytest.raises(ValueError, match="precision must be"):
+        ffnn.train(ffnn.Network([3, 4, 2], "relu", "softmax"), X, T, loss="cross_entropy", precision="fp8")
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+def test_cli_device_auto_trains_and_saves_a_host_model(tmp_path, capsys):
+    from ffnn.cli import main
+
+    out = tmp_path / "m.safetensors"
+    assert main(["train", "--device", "auto", "--epochs", "2", "--quiet", "--out", str(out), "--hidden", "8"]) == 0
+    assert isinstance(ffnn.load(out).weights[1], np.ndarray)
+
+
+def test_bench_gpu_measures_on_cpu_tensors():
+    from ffnn.cli import bench_gpu
+
+    rows = bench_gpu.measure("cpu", shapes=[("tiny", (20, 16, 4), 32, 256)], rounds=1, log=lambda s: None)
+    assert set(rows[0]["samples_per_s"]) == {"ffnn", "ffnn no-diag", "pytorch eager", "pytorch manual"}
+
+
+# --- CUDA (skipped without a GPU) ----------------------------------------------------------------
+
+@cuda
+def test_cuda_float64_gives_the_numpy_weights():
+    for opt in ("sgd", "nesterov", "adam"):
+        for extra in ("plain", "dropout", "clip", "l2"):
+            a, b = _train_both("relu", "softmax", "cross_entropy", OPTIMIZERS[opt], EXTRAS[extra], device="cuda")
+            assert _max_rel(a, b) < 1e-12, (opt, extra)
+
+
+@cuda
+@pytest.mark.parametrize("opt", ["sgd", "adam"])
+def test_cuda_epoch_has_no_host_device_synchronisation(opt, monkeypatch):
+    sizes = [20, 64, 32, 4]
+    X, T = (torch.from_numpy(a).float().cuda() for a in _data(sizes, "softmax", n=512))
+    net = ffnn.Network(sizes, "relu", "softmax", seed=1, dtype="float32", device="cuda")
+    from ffnn.training import torch_fastpath as tf
+
+    original = tf.DeviceRun._read_flags
+
+    def read_flags(self):  # the epoch's steps are done: its one read of the loss, then the diagnostics'
+        torch.cuda.set_sync_debug_mode(0)
+        return original(self)
+
+    monkeypatch.setattr(tf.DeviceRun, "_read_flags", read_flags)
+    original_epoch = tf.DeviceRun.epoch
+
+    def epoch(self, number, ctrl_c):
+        # from the second epoch on: the first builds the workspaces and captures the graphs
+        # (torch.cuda.graph synchronises when a capture begins)
+        torch.cuda.set_sync_debug_mode("error" if number > 1 else 0)
+        try:
+            return original_epoch(self, number, ctrl_c)
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
+
+    monkeypatch.setattr(tf.DeviceRun, "epoch", epoch)
+    ffnn.train(net, X, T, loss="cross_entropy", optimizer=OPTIMIZERS[opt](), epochs=3, batch_size=64, seed=0,
+               dropout=0.1, l2=1e-4)
+
+
+@cuda
+def test_cuda_graphs_give_the_eager_numbers(monkeypatch):
+    sizes = [20, 64, 32, 4]
+    X, T = _data(sizes, "softmax", n=500)
+    results, captured = [], []
+    capture = torch_fastpath.DeviceRun._capture
+
+    def counted(self, ws):
+        ok = capture(self, ws)
+        captured.append(ok)
+        return ok
+
+    monkeypatch.setattr(torch_fastpath.DeviceRun, "_capture", counted)
+    for graphs in (True, False):
+        monkeypatch.setattr(torch_fastpath, "CUDA_GRAPHS", graphs)
+        net = ffnn.Network(sizes, "relu", "softmax", seed=1, device="cuda")
+        ffnn.train(net, X, T, loss="cross_entropy", optimizer=ffnn.SGD(0.05), epochs=5, batch_size=64, seed=0,
+                   schedule="cosine", l2=1e-3)
+        results.append(_params(net))
+    assert captured == [True, True]  # 500 = 7 × 64 + 52: two batch sizes, two graphs (52: in epoch 4)
+    assert _max_rel(*results) < 1e-12
+
+
+@cuda
+@pytest.mark.parametrize("precision", ["tf32", "bf16"])
+def test_cuda_precisions_train(precision):
+    sizes = [20, 64, 32, 4]
+    X, T = (torch.from_numpy(a).float().cuda() for a in _data(sizes, "softmax", n=512))
+    net = ffnn.Network(sizes, "relu", "softmax", seed=1, dtype="float32", device="cuda")
+    hist = ffnn.train(net, X, T, loss="cross_entropy", optimizer=ffnn.SGD(0.1), epochs=5, batch_size=64, seed=0,
+                      precision=precision)
+    assert hist.loss[-1] < hist.loss[0]
+    assert net.weights[1].dtype == torch.float32 and net.weights[1].is_cuda
+
+
+@cuda
+def test_cuda_model_loads_on_the_host(tmp_path):
+    net = ffnn.Network([3, 4, 2], "relu", "softmax", seed=0, device="cuda")
+    ffnn.save(net, tmp_path / "m.safetensors")
+    loaded = ffnn.load(tmp_path / "m.safetensors")
+    np.testing.assert_array_equal(loaded.weights[1], net.weights[1].cpu().numpy())
+
+
+@cuda
+def test_cuda_estimator_trains_where_the_tensors_live():
+    sklearn = pytest.importorskip("sklearn")
+    from ffnn.sklearn import MLPClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5))
+    y = (X[:, 0] > 0).astype(np.int64)
+    try:
+        ctx = sklearn.config_context(array_api_dispatch=True)
+        ctx.__enter__()
+    except RuntimeError as exc:  # SciPy's array-API support must be switched on before import
+        pytest.skip(str(exc))
+    try:
+        Xc, yc = torch.from_numpy(X).cuda(), torch.from_numpy(y).cuda()
+        clf = MLPClassifier((8,), max_iter=5, random_state=0).fit(Xc, yc)
+        assert clf.network_.device.type == "cuda"
+        assert clf.predict_proba(torch.from_numpy(X).cuda()).is_cuda
+    finally:
+        ctx.__exit__(None, None, None)
+
+
+def test_an_optimizer_continues_on_a_network_moved_to_another_device():
+    X, T = _data([4, 6, 2], "softmax")
+    kw = dict(loss="cross_entropy", epochs=2, batch_size=10)
+    opt, ref_opt = ffnn.SGD(0.1, momentum=0.9), ffnn.SGD(0.1, momentum=0.9)
+    host = ffnn.Network([4, 6, 2], "relu", "softmax", seed=0)
+    ref = host.copy()
+    ffnn.train(host, X, T, optimizer=opt, seed=0, **kw)
+    moved = host.to(device="cpu")
+    ffnn.train(moved, X, T, optimizer=opt, seed=1, **kw)  # the velocity follows the parameters
+    ffnn.train(ref, X, T, optimizer=ref_opt, seed=0, **kw)
+    ffnn.train(ref, X, T, optimizer=ref_opt, seed=1, **kw)
+    assert isinstance(opt.state["velocity"][0], torch.Tensor)
+    assert _max_rel(_params(ref), _params(moved)) < 1e-12
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the messages without a GPU")
+def test_cli_without_a_gpu(capsys):
+    from ffnn.cli import main
+
+    assert main(["train", "--device", "cuda", "--epochs", "1", "--quiet"]) == 1
+    assert "no CUDA device" in capsys.readouterr().err
+    assert main(["bench", "--gpu"]) == 1
+    assert "no CUDA device" in capsys.readouterr().out
+    assert main(["train", "--precision", "bf16", "--epochs", "1", "--quiet"]) == 2
