@@ -70,6 +70,14 @@ class Loss:
         """
         return None
 
+    def share(self, part, whole):
+        """The factor c that makes c·J over part of a batch its share of J over the whole batch.
+
+        ``part`` and ``whole`` are sample counts (or sums of sample weights). None for a user's
+        loss, whose normalisation by the batch is unknown.
+        """
+        return None
+
     def _no_weights(self, sample_weight):
         if sample_weight is not None:
             raise TypeError(f"loss {self.name!r} does not take sample weights")
@@ -106,6 +114,10 @@ class _Builtin(Loss):
             return self._factor
         total = A.shape[0] if w is None else xp.sum(w)
         return self._factor / total
+
+    def share(self, part, whole):
+        """part/whole for the mean losses (their 1/N or 1/Σw is the part's); 1 for the sums."""
+        return part / whole if self._mean else 1.0
 
     @staticmethod
     def _per_sample(xp, E, w):

@@ -1,0 +1,199 @@
+"""Synchronous data-parallel training over MPI (mpi4py), and training on rows read from disk.
+
+:func:`ffnn.train` uses :class:`ShardedRun` when it is given ``comm`` (an mpi4py communicator) or
+a source of rows (:mod:`ffnn.datasets`); otherwise the single-process :class:`~ffnn.training.run.Run`
+trains, untouched. mpi4py is imported only by the caller who passes a communicator.
+
+One step, on P processes (ranks r = 0..P−1), each holding the same weights and optimiser state and
+the same NumPy Generator:
+
+1. every rank draws the epoch's order from the Generator exactly as a single process does, so the
+   global minibatch B (N rows) of every step is the one a single process trains on;
+2. rank r takes the contiguous share ``B[lo_r:hi_r]`` (sizes ⌊N/P⌋ or ⌈N/P⌉, the larger ones
+   first; a rank may have none) and reads only those rows;
+3. it computes J_r and the gradients of its share, each normalised by its own rows (1/n_r or
+   1/Σw_r for the mean losses), and scales them by ``loss.share(n_r, N)`` = n_r/N (Σw_r/Σw_B; 1 for
+   the sums), so that their sum over ranks is J and ∂J/∂θ of the global batch;
+4. one ``Allreduce`` (sum) of one flat float buffer, [∂J/∂W[1], ∂J/∂b[1], …, ∂J/∂b[L], J, stop],
+   where ``stop`` > 0 when a rank holds a pending Ctrl-C;
+5. every rank adds the penalty, clips, checks for divergence and applies the optimiser to the
+   same numbers, so the weights stay the same on every rank without being sent.
+
+Dropout draws the mask of the whole global batch on every rank and keeps the rank's rows (see
+:class:`RowSlice`): the Generator advances as in one process and the masks are the ones it draws.
+Validation, callbacks and the progress bar run on rank 0; the validation numbers and the callbacks'
+verdict are broadcast, so schedules, early stopping and divergence decide the same on every rank
+and every rank stops at the same step. Checkpoints are written by rank 0 alone; every rank resumes
+from the same file, with any number of processes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._array import is_numpy_namespace
+from ..datasets import ArrayRows, is_source
+from . import fastpath as _fast
+from .run import Run
+
+__all__ = ["ShardedRun", "share_bounds", "RowSlice", "Solo"]
+
+
+def share_bounds(n, rank, size):
+    """Rows ``lo:hi`` of a batch of ``n`` that rank ``rank`` of ``size`` trains on: contiguous
+    shares of ⌈n/size⌉ rows for the first ``n mod size`` ranks and ⌊n/size⌋ for the others."""
+    q, r = divmod(n, size)
+    lo = rank * q + min(rank, r)
+    return lo, lo + q + (1 if rank < r else 0)
+
+
+class Solo:
+    """A communicator of one process (no MPI): the reductions and broadcasts are the identity."""
+
+    rank, size = 0, 1
+
+    def Allreduce(self, sendbuf, recvbuf, op=None):  # noqa: N802 - mpi4py's name
+        pass
+
+    def bcast(self, obj, root=0):
+        return obj
+
+
+class RowSlice:
+    """A NumPy Generator seen by the rank that computes rows ``lo:hi`` of a batch of ``n`` rows.
+
+    ``random((m, S))`` draws ``rng.random((n, S))`` — the whole batch's block, as one process draws
+    it — and returns rows ``lo:hi``. :func:`ffnn.network._dropout_mask` draws each hidden layer's
+    mask this way, so a rank's masks are its rows of the single-process masks.
+    """
+
+    def __init__(self, rng, n, lo, hi):
+        self.rng, self.n, self.lo, self.hi = rng, n, lo, hi
+
+    def random(self, shape):
+        return self.rng.random((self.n,) + tuple(shape[1:]))[self.lo:self.hi]
+
+
+class ShardedRun(Run):
+    """A :class:`~ffnn.training.run.Run` whose steps are shared by the ranks of ``comm`` and whose
+    rows come from a source (see the docstring of this module)."""
+
+    def __init__(self, net, data, settings, rng, history, comm=None):
+        if not is_numpy_namespace(net.xp):
+            raise TypeError("data-parallel and out-of-core training need a network of NumPy arrays")
+        if settings.loss.share(1, 1) is None:
+            raise TypeError(f"loss {settings.loss.name!r} cannot be split over processes or read from disk: "
+                            f"its normalisation by the batch is unknown; use a built-in loss")
+        self.comm = Solo() if comm is None else comm
+        self.rank, self.size = self.comm.rank, self.comm.size
+        if self.rank != 0:  # progress, logs and files come from rank 0 only
+            settings.progress, settings.checkpoint = False, None
+        super().__init__(net, data, settings, rng, history)
+        self.source = data.X if is_source(data.X) else ArrayRows(data.X, data.T, data.w).bind(net)
+        self.fused = False  # the update must wait for the Allreduce
+        # One flat buffer: every ∂J/∂W[l] and ∂J/∂b[l] (views written in place), then J and the stop flag.
+        shapes = [tuple(p.shape) for p in self.params]
+        sizes = [math.prod(s) for s in shapes]
+        self.flat = np.zeros(sum(sizes) + 2, dtype=np.dtype(net.dtype))
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        views = [self.flat[o:o + k].reshape(s) for o, k, s in zip(offsets, sizes, shapes)]
+        self.grads = views
+        self.gW, self.gb = views[0::2], views[1::2]
+        self._ctrl_c = None
+        self._mpi_sum = None if comm is None else _mpi_sum()
+
+    # --- the epochs --------------------------------------------------------------------------------
+
+    def epoch(self, epoch, ctrl_c):
+        """One pass over the source's order for this epoch (every rank draws the same order)."""
+        opt, schedule = self.s.optimizer, self.s.schedule
+        self._ctrl_c = ctrl_c
+        order = self.source.order(self.rng, self.s.shuffle)
+        total, lr = 0.0, opt.lr
+        for start in range(0, self.n, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            lr = opt.lr * float(schedule(self.state["step"]))
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+                J = self.step(idx, lr)
+            total += J * len(idx)
+            if self.flat[-1] > 0:  # a Ctrl-C on any rank stops every rank after the same step
+                raise KeyboardInterrupt
+            if self.bar is not None:
+                self.bar.update(1)
+                self.bar.set_postfix(epoch=epoch, loss=f"{J:.4g}", refresh=False)
+        return total / self.n, lr
+
+    # --- one step ----------------------------------------------------------------------------------
+
+    def step(self, idx, lr):
+        """The step on the global batch ``idx``: this rank's share, one Allreduce, the same update."""
+        n = len(idx)
+        lo, hi = share_bounds(n, self.rank, self.size)
+        mine = idx[lo:hi]
+        flat = self.flat
+        if self.fast:
+            if hi > lo:
+                ws = self._workspace(hi - lo)
+                self.source.gather(mine, ws.h[0], ws.t)
+                flat[-2] = ws.step(self.net)
+                c = self.s.loss.share(hi - lo, n)
+                if c != 1.0:
+                    flat[:-1] *= c
+            else:
+                flat[:-1] = 0.0
+        else:
+            self._core_share(idx, mine, lo, hi)
+        flat[-1] = 1.0 if (self._ctrl_c is not None and self._ctrl_c.pending) else 0.0
+        if self._mpi_sum is not None:
+            from mpi4py import MPI
+
+            self.comm.Allreduce(MPI.IN_PLACE, flat, op=self._mpi_sum)
+        return self._update(float(flat[-2]), self.gW, self.gb, lr)
+
+    def _workspace(self, m):
+        ws = self.workspaces.get(m)
+        if ws is None:
+            ws = self.workspaces[m] = _fast.Workspace(self.net, m, self.s.loss)
+            ws.gW, ws.gb = self.gW, self.gb  # the products land in the flat buffer
+        return ws
+
+    def _core_share(self, idx, mine, lo, hi):
+        """J and the gradients of rows ``mine`` by ``Network.forward``/``backward``, scaled into the buffer."""
+        net, loss, flat = self.net, self.s.loss, self.flat
+        Xb, Tb = self.source.batch(mine)
+        wb = self.source.weights(mine)
+        dropout = self.s.dropout
+        rng = RowSlice(self.rng, len(idx), lo, hi) if dropout is not None else None
+        trace = net.forward(Xb, dropout=dropout, rng=rng, checked=True)  # draws the masks even with no rows
+        if hi == lo:
+            flat[:-1] = 0.0
+            return
+        J = float(net.trace_loss(trace, Tb, loss, wb))
+        g = net.backward(trace, Tb, loss, sample_weight=wb, input_gradient=False, checked=True)
+        if wb is None:
+            c = loss.share(hi - lo, len(idx))
+        else:
+            c = loss.share(float(np.sum(wb)), float(np.sum(self.source.weights(idx))))
+        for view, grad in zip(self.grads, (x for pair in zip(g.weights, g.biases) for x in pair)):
+            np.multiply(grad, c, out=view)
+        flat[-2] = J * c
+
+    # --- collective decisions ------------------------------------------------------------------------
+
+    def validate(self):
+        """Rank 0 validates; every rank gets its numbers."""
+        result = super().validate() if self.rank == 0 else None
+        return self.comm.bcast(result, root=0)
+
+    def call_back(self):
+        """Rank 0 calls the callbacks; every rank gets their verdict."""
+        stop = super().call_back() if self.rank == 0 else None
+        return bool(self.comm.bcast(stop, root=0))
+
+
+def _mpi_sum():
+    from mpi4py import MPI
+
+    return MPI.SUM
