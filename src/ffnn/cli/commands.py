@@ -77,7 +77,12 @@ def cmd_train(args):
     import ffnn
 
     from ..data import DataError, Scaler, encode_labels, infer_task, load_default, train_test_split
+    from .parallel import world
 
+    comm = world()  # under mpiexec: every rank reads the data and trains its share; rank 0 prints and writes
+    rank = 0 if comm is None else comm.rank
+    if rank != 0:
+        sys.stdout = open(os.devnull, "w")
     for path, flag in ((args.out, "--out"), (args.plot, "--plot"), (args.metrics, "--metrics"),
                        (args.checkpoint, "--checkpoint")):
         if path:
@@ -145,18 +150,37 @@ def cmd_train(args):
             l1=args.l1, l2=args.l2, schedule=args.schedule, validation=args.validation,
             early_stopping=args.early_stopping or None, seed=args.seed, progress=not args.quiet,
             checkpoint=args.checkpoint, resume=args.resume, dropout=args.dropout, metric=metric,
-            diagnostics=args.diagnostics)
+            diagnostics=args.diagnostics, comm=comm)
     except ffnn.TrainingInterrupted as exc:
         history, interrupted = exc.history, True
-        print(f"ffnn: interrupted after {len(history)} complete epochs; saving what was asked for", file=sys.stderr)
+        if rank == 0:
+            print(f"ffnn: interrupted after {len(history)} complete epochs; saving what was asked for",
+                  file=sys.stderr)
     except ffnn.TrainingDiverged as exc:
         raise CommandError(str(exc)) from None
     except (ValueError, OSError) as exc:
         raise CommandError(str(exc)) from None
     seconds = time.perf_counter() - t0
     if len(history) == 0:
-        print("ffnn: nothing was trained; no files written", file=sys.stderr)
+        if rank == 0:
+            print("ffnn: nothing was trained; no files written", file=sys.stderr)
         return EXIT_INTERRUPTED
+    if rank != 0:  # every rank holds the same weights; rank 0 evaluates and writes
+        comm.Barrier()
+        return EXIT_INTERRUPTED if interrupted else 0
+    try:
+        return _finish_train(args, net, history, interrupted, seconds, ds, tr, te, task, loss, scaler,
+                             target_scaler, classes, X_test, T_test)
+    finally:
+        if comm is not None:
+            comm.Barrier()
+
+
+def _finish_train(args, net, history, interrupted, seconds, ds, tr, te, task, loss, scaler, target_scaler,
+                  classes, X_test, T_test):
+    """Evaluate on the test rows, save the model and the requested files, print the summary."""
+    import ffnn
+
 
     A_test = net.predict(X_test)
     n_fit = len(tr) - int(round(args.validation * len(tr)))  # the samples each epoch trains on

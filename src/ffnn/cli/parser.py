@@ -182,24 +182,29 @@ COMMANDS = {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate
 
 
 def main(argv=None):
+    from .parallel import fail, world
+
     parser = build_parser()
     try:
+        world()  # under mpiexec, before anything can fail: errors then end the job with one line
         args = parser.parse_args(argv)
         return COMMANDS[args.command](args)
     except UsageError as exc:
-        print(f"error: {exc}" if not str(exc).startswith("ffnn") else f"{exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(f"error: {exc}" if not str(exc).startswith("ffnn") else f"{exc}", EXIT_USAGE)
     except CommandError as exc:
-        print(f"ffnn: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return fail(f"ffnn: error: {exc}", EXIT_ERROR)
     except KeyboardInterrupt:
-        print("ffnn: interrupted; nothing more was written", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return fail("ffnn: interrupted; nothing more was written", EXIT_INTERRUPTED)
     except BrokenPipeError:
         return 0
     except ImportError as exc:
-        print(f"ffnn: error: {exc} (install the command's extras: pip install 'ffnn[cli]')", file=sys.stderr)
-        return EXIT_ERROR
+        return fail(f"ffnn: error: {exc} (install the command's extras: pip install 'ffnn[cli]')", EXIT_ERROR)
+    except Exception as exc:
+        from .parallel import current
+
+        if current() is None:
+            raise
+        return fail(f"ffnn: error: {type(exc).__name__}: {exc}", EXIT_ERROR)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,127 @@
+"""Jobs that tests/test_mpi.py starts with ``mpiexec -n P python -m mpi4py tests/mpi_job.py MODE …``.
+
+equal OUT DIR     every configuration trained on COMM_WORLD and by one process; rank 0 writes, per
+                  configuration, the largest relative difference of the weights and whether every
+                  rank ended with the same weights (JSON)
+resume OUT EPOCHS CKPT [FROM]   train to EPOCHS with a checkpoint (resuming from FROM); rank 0
+                  writes the weights (.npz)
+raise             rank 1 raises during the third step
+kill DIR          each rank writes its pid to DIR and trains for a long time
+"""
+
+import json
+import os
+import sys
+import time
+
+import numpy as np
+from mpi4py import MPI
+
+import ffnn
+from ffnn.datasets import NpyPair, ParquetRows
+
+comm = MPI.COMM_WORLD
+
+
+def data(n=203):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(n, 5))
+    y = rng.integers(0, 3, n)
+    return X, y, np.eye(3)[y], rng.uniform(0.5, 2.0, n)
+
+
+def flat(net):
+    return np.concatenate([np.ravel(p) for p in net.parameters()])
+
+
+def fit(X, T, comm_, **kw):
+    net = ffnn.Network([5, 8, 7, 3], "tanh", "softmax", seed=0)
+    kw.setdefault("optimizer", ffnn.SGD(0.05, momentum=0.9))
+    ffnn.train(net, X, T, loss="cross_entropy", epochs=3, batch_size=50, seed=3, comm=comm_, **kw)
+    return flat(net)
+
+
+def equal(out, folder):
+    X, y, T, w = data()
+    if comm.rank == 0:
+        np.save(os.path.join(folder, "X.npy"), X)
+        np.save(os.path.join(folder, "y.npy"), y)
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.table({**{f"f{j}": X[:, j] for j in range(5)}, "y": y})
+        pq.write_table(table, os.path.join(folder, "d.parquet"), row_group_size=40)
+    comm.Barrier()
+    npy = NpyPair(os.path.join(folder, "X.npy"), os.path.join(folder, "y.npy"))
+    configs = {
+        "sgd_momentum": (dict(), None),
+        "adam_l2": (dict(optimizer="adam", l2=1e-3), None),
+        "sgd_momentum_dropout": (dict(dropout=0.3), None),
+        "adam_dropout_l2": (dict(optimizer="adam", dropout=[0.2, 0.4], l2=1e-3), None),
+        "weights_validation_plateau": (dict(optimizer="adam", sample_weight=w, validation=0.2, early_stopping=2,
+                                            schedule="plateau"), None),
+        "npy_on_disk": (dict(optimizer="adam"), "npy"),
+        "parquet_two_level": (dict(optimizer="adam"), "parquet"),
+    }
+    result = {}
+    for name, (kw, source) in configs.items():
+        if source is None:
+            ref = fit(X, T, None, **kw)
+            got = fit(X, T, comm, **kw)
+        elif source == "npy":
+            ref = fit(X, T, None, **kw)  # in memory, one process
+            got = fit(npy, None, comm, **kw)
+        else:
+            ref = fit(ParquetRows(os.path.join(folder, "d.parquet")), None, None, **kw)
+            got = fit(ParquetRows(os.path.join(folder, "d.parquet")), None, comm, **kw)
+        rel = float(np.max(np.abs(got - ref)) / np.max(np.abs(ref)))
+        same = comm.allreduce(bool(np.array_equal(got, comm.bcast(got))), op=MPI.LAND)
+        result[name] = {"rel": rel, "same_on_every_rank": same}
+    if comm.rank == 0:
+        with open(out, "w") as f:
+            json.dump(result, f)
+
+
+def resume(out, epochs, ckpt, start=None):
+    X, y, T, w = data()
+    net = ffnn.Network([5, 8, 7, 3], "tanh", "softmax", seed=0)
+    ffnn.train(net, X, T, loss="cross_entropy", optimizer="adam", epochs=int(epochs), batch_size=30, seed=3,
+               dropout=0.2, comm=comm, checkpoint=ckpt, resume=start)
+    if comm.rank == 0:
+        np.savez(out, params=flat(net))
+
+
+class Failing(NpyPair):
+    calls = 0
+
+    def gather(self, idx, X_out, T_out):
+        Failing.calls += 1
+        if comm.rank == 1 and Failing.calls == 3:
+            raise RuntimeError("rank 1 fails on purpose")
+        super().gather(idx, X_out, T_out)
+
+
+def fail(folder):
+    X, y, T, w = data()
+    if comm.rank == 0:
+        np.save(os.path.join(folder, "X.npy"), X)
+        np.save(os.path.join(folder, "y.npy"), y)
+    comm.Barrier()
+    net = ffnn.Network([5, 8, 7, 3], "tanh", "softmax", seed=0)
+    ffnn.train(net, Failing(os.path.join(folder, "X.npy"), os.path.join(folder, "y.npy")), None,
+               loss="cross_entropy", epochs=1000, batch_size=20, seed=3, comm=comm)
+
+
+def kill(folder):
+    with open(os.path.join(folder, f"pid.{comm.rank}"), "w") as f:
+        f.write(str(os.getpid()))
+    X, y, T, w = data(2000)
+    net = ffnn.Network([5, 8, 7, 3], "tanh", "softmax", seed=0)
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < 60:
+        ffnn.train(net, X, T, loss="cross_entropy", epochs=5, batch_size=20, seed=3, comm=comm)
+
+
+if __name__ == "__main__":
+    mode, args = sys.argv[1], sys.argv[2:]
+    {"equal": equal, "resume": resume, "raise": fail, "kill": kill}[mode](*args)
