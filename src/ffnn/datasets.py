@@ -9,9 +9,9 @@ The shuffle, per format (one draw per epoch from the run's NumPy Generator ``rng
 
 ``.npy`` (:class:`NpyPair`)
     The exact global permutation ``rng.permutation(N)``, the same as for arrays in memory: the same
-    data in memory or on disk trains to the same weights. The batch's rows are read through the
-    memory map and the mapping's resident pages are dropped after each read (``MADV_DONTNEED``),
-    so resident memory does not grow with the file.
+    data in memory or on disk trains to the same weights. A batch's rows are read by positional
+    reads into a buffer (or, with ``mmap=True``, through a read-only memory map whose resident
+    pages are dropped after each batch), so resident memory does not grow with the file.
 ``Parquet`` (:class:`ParquetRows`)
     Parquet is read a row group at a time, so a full permutation would read a row group for almost
     every sample. The two-level shuffle instead draws ``rng.permutation(G)`` over the G row groups,
@@ -119,7 +119,7 @@ class ArrayRows(_Rows):
 
 
 class NpyPair(_Rows):
-    """Features and targets in two ``.npy`` files, memory-mapped read-only.
+    """Features and targets in two ``.npy`` files, read a batch's rows at a time.
 
     Parameters
     ----------
@@ -127,6 +127,14 @@ class NpyPair(_Rows):
         A 2-D ``.npy`` array (N, D) of numbers (any float or integer dtype; converted per batch).
     y_path : path
         A ``.npy`` array (N,) or (N, K): targets (see the module docstring for a 1-D y).
+    mmap : bool
+        False (default): rows are read with positional reads (``os.preadv``, one per run of
+        consecutive rows) into a buffer of one batch, so the file's pages are never part of the
+        process's memory (they stay in the OS's cache) and an address-space limit smaller than
+        the file is no obstacle. True: the files are memory-mapped read-only, rows are gathered
+        through the maps and the maps' resident pages are dropped after each batch
+        (``MADV_DONTNEED``); between two drops the kernel maps up to 64 KiB around each row read
+        (fault-around), so resident memory peaks near ``batch × 64 KiB`` above the batches.
 
     Notes
     -----
@@ -134,39 +142,83 @@ class NpyPair(_Rows):
     gives the weights that training on the same arrays in memory gives.
     """
 
-    def __init__(self, x_path, y_path):
+    def __init__(self, x_path, y_path, *, mmap=False):
         self.x_path, self.y_path = os.fspath(x_path), os.fspath(y_path)
-        for p in (self.x_path, self.y_path):
-            check_readable(p, "data file", ValueError)
-        self.X = _open_npy(self.x_path)
-        self.y = _open_npy(self.y_path)
-        if self.X.ndim != 2:
+        self.X = _NpyFile(self.x_path, mmap)
+        self.y = _NpyFile(self.y_path, mmap)
+        if len(self.X.shape) != 2:
             raise ValueError(f"data file {self.x_path!r} holds an array of shape {self.X.shape}; X must be 2-D")
-        if self.y.ndim not in (1, 2) or self.y.shape[0] != self.X.shape[0]:
+        if len(self.y.shape) not in (1, 2) or self.y.shape[0] != self.X.shape[0]:
             raise ValueError(f"data file {self.y_path!r} holds shape {self.y.shape}; y needs one row per row of X "
                              f"({self.X.shape[0]})")
         self.n, self.n_features = self.X.shape
         self.name = f"data file {self.x_path!r}"
 
     def gather(self, idx, X_out, T_out):
-        X_out[...] = self.X[idx]
-        self._targets(np.asarray(self.y[idx]), T_out)
+        order = np.argsort(idx, kind="stable")  # read the files forwards; put the rows back in batch order
+        rows = idx[order]
+        X_out[order] = self.X.rows(rows)
+        T_out[order] = self._targets(self.y.rows(rows), np.empty_like(T_out))
         self._check_finite(X_out, T_out)
-        self.release()
+        self.X.release()
+        self.y.release()
+
+
+class _NpyFile:
+    """One ``.npy`` file's header, and its rows by positional reads or through a memory map."""
+
+    def __init__(self, path, use_mmap):
+        self.fd = None
+        check_readable(path, "data file", ValueError)
+        self.path = path
+        try:
+            with open(path, "rb") as f:
+                version = np.lib.format.read_magic(f)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, fortran, dtype = read_header(f)
+                self.offset = f.tell()
+        except (ValueError, OSError) as exc:
+            raise ValueError(f"data file {path!r} is not a .npy array: {exc}") from None
+        if fortran and len(shape) > 1:
+            raise ValueError(f"data file {path!r} is in Fortran order; save it C-ordered (np.ascontiguousarray)")
+        if dtype.hasobject or dtype.kind not in "biuf":
+            raise ValueError(f"data file {path!r} holds {dtype}, not numbers")
+        self.shape, self.dtype = tuple(shape), dtype
+        self.row_shape = self.shape[1:]
+        self.row_bytes = dtype.itemsize * int(np.prod(self.row_shape, dtype=np.int64))
+        if os.path.getsize(path) < self.offset + self.shape[0] * self.row_bytes:
+            raise ValueError(f"data file {path!r} is shorter than its header says")
+        self.map = np.memmap(path, dtype=dtype, mode="r", offset=self.offset, shape=self.shape) if use_mmap else None
+        self.fd = os.open(path, os.O_RDONLY)
+        self._buf = None
+
+    def rows(self, rows):
+        """The rows (sorted indices) as an array of the file's dtype (valid until the next call)."""
+        if self.map is not None:
+            return np.asarray(self.map[rows])
+        m = len(rows)
+        if self._buf is None or self._buf.shape[0] < m:
+            self._buf = np.empty((m,) + self.row_shape, self.dtype)
+        out = self._buf[:m]
+        raw = out.reshape(-1).view(np.uint8)
+        starts = np.flatnonzero(np.diff(rows) != 1) + 1
+        for a, b in zip([0, *starts], [*starts, m]):
+            if b > a:
+                os.preadv(self.fd, [raw[a * self.row_bytes:b * self.row_bytes]],
+                          self.offset + int(rows[a]) * self.row_bytes)
+        return out
 
     def release(self):
-        """Drop the pages of both mappings from this process's resident memory (the OS keeps them cached)."""
-        for a in (self.X, self.y):
-            m = getattr(a, "_mmap", None)
-            if m is not None and hasattr(m, "madvise"):
-                m.madvise(mmap.MADV_DONTNEED)
+        """Drop the map's resident pages (the OS keeps them cached); nothing to do for positional reads."""
+        m = getattr(self.map, "_mmap", None)
+        if m is not None and hasattr(m, "madvise"):
+            m.madvise(mmap.MADV_DONTNEED)
 
-
-def _open_npy(path):
-    try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise ValueError(f"data file {path!r} is not a .npy array: {exc}") from None
+    def __del__(self):
+        if getattr(self, "fd", None) is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 class ParquetRows(_Rows):
@@ -246,16 +298,24 @@ class ParquetRows(_Rows):
         if g == self._group:
             return
         self._X = self._y = None  # free the previous row group before decoding the next
-        table = self.file.read_row_group(g, columns=self.features + [self.target])
-        X = np.empty((table.num_rows, self.n_features), self.dtype)
-        for j, name in enumerate(self.features):
-            col = table.column(name)
-            if col.null_count:
-                raise ValueError(f"{self.name}: column {name!r} has missing values in row group {g}")
-            X[:, j] = col.to_numpy()
-        y = table.column(self.target)
-        if y.null_count:
-            raise ValueError(f"{self.name}: target column {self.target!r} has missing values in row group {g}")
-        self._y = y.to_numpy()
-        del table
+        lo, hi = int(self.starts[g]), int(self.starts[g + 1])
+        X = np.empty((hi - lo, self.n_features), self.dtype)
+        # A few columns at a time, so that Arrow's buffers stay small next to the row group's array.
+        for c0 in range(0, self.n_features, COLUMN_BLOCK):
+            names = self.features[c0:c0 + COLUMN_BLOCK]
+            table = self.file.read_row_group(g, columns=names, use_threads=False)
+            for j, name in enumerate(names, start=c0):
+                X[:, j] = self._column(table, name, g)
+            del table
+        table = self.file.read_row_group(g, columns=[self.target], use_threads=False)
+        self._y = self._column(table, self.target, g)
         self._X, self._group = X, g
+
+    def _column(self, table, name, g):
+        col = table.column(name)
+        if col.null_count:
+            raise ValueError(f"{self.name}: column {name!r} has missing values in row group {g}")
+        return col.to_numpy()
+
+
+COLUMN_BLOCK = 32  # columns decoded together from a row group
