@@ -7,6 +7,7 @@ resume OUT EPOCHS CKPT [FROM]   train to EPOCHS with a checkpoint (resuming from
                   writes the weights (.npz)
 raise             rank 1 raises during the third step
 kill DIR          each rank writes its pid to DIR and trains for a long time
+interrupt DIR     the same; after a Ctrl-C (on any rank) each rank writes its optimiser step count
 """
 
 import json
@@ -122,6 +123,20 @@ def kill(folder):
         ffnn.train(net, X, T, loss="cross_entropy", epochs=5, batch_size=20, seed=3, comm=comm)
 
 
+def interrupt(folder):
+    X, y, T, w = data(2000)
+    net = ffnn.Network([5, 8, 7, 3], "tanh", "softmax", seed=0)
+    opt = ffnn.Adam()
+    ffnn.train(net, X, T, loss="cross_entropy", optimizer=opt, epochs=1, batch_size=20, seed=3, comm=comm)  # imports
+    with open(os.path.join(folder, f"pid.{comm.rank}"), "w") as f:
+        f.write(str(os.getpid()))
+    try:
+        ffnn.train(net, X, T, loss="cross_entropy", optimizer=opt, epochs=100000, batch_size=20, seed=3, comm=comm)
+    except ffnn.TrainingInterrupted:
+        with open(os.path.join(folder, f"steps.{comm.rank}"), "w") as f:
+            f.write(str(opt.state["step"]))
+
+
 if __name__ == "__main__":
     mode, args = sys.argv[1], sys.argv[2:]
-    {"equal": equal, "resume": resume, "raise": fail, "kill": kill}[mode](*args)
+    {"equal": equal, "resume": resume, "raise": fail, "kill": kill, "interrupt": interrupt}[mode](*args)

@@ -91,6 +91,25 @@ def test_a_killed_rank_ends_the_job_quickly(tmp_path):
             proc.communicate()
 
 
+def test_ctrl_c_on_one_rank_stops_every_rank_after_the_same_step(tmp_path):
+    cmd = [MPIEXEC, "-n", "2", sys.executable, "-m", "mpi4py", str(JOB), "interrupt", str(tmp_path)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 30
+        while not (tmp_path / "pid.1").exists() and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)
+        os.kill(int((tmp_path / "pid.1").read_text()), signal.SIGINT)  # rank 1 alone
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    steps = {(tmp_path / f"steps.{r}").read_text() for r in (0, 1)}
+    assert len(steps) == 1 and int(steps.pop()) > 0
+
+
 @pytest.fixture(scope="module")
 def table(tmp_path_factory):
     d = tmp_path_factory.mktemp("cli")

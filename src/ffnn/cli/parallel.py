@@ -16,7 +16,7 @@ import time
 
 from .errors import CommandError
 
-__all__ = ["world", "current", "fail"]
+__all__ = ["world", "current", "fail", "quiet_stderr"]
 
 _MPI_ENV = ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")
 _WORLD = None
@@ -48,6 +48,15 @@ def current():
     return _WORLD
 
 
+def quiet_stderr():
+    """Under MPI, send what is written to stderr from now on to /dev/null (after flushing)."""
+    if _WORLD is None:
+        return
+    sys.stderr.flush()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+
+
 def fail(line, code):
     """Print ``line`` on stderr and return ``code``; under MPI, end the whole job with ``code`` instead."""
     comm = _WORLD
@@ -63,7 +72,6 @@ def fail(line, code):
         sys.stdout.flush()
     except (OSError, ValueError):  # pragma: no cover - closed stdout
         pass
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)  # what MPI prints while aborting would add lines to the one above
+    quiet_stderr()  # what MPI prints while aborting would add lines to the one above
     comm.Abort(code)
     return code  # pragma: no cover - Abort does not return

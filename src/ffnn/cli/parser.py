@@ -188,7 +188,12 @@ def main(argv=None):
     try:
         world()  # under mpiexec, before anything can fail: errors then end the job with one line
         args = parser.parse_args(argv)
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        if code:
+            from .parallel import quiet_stderr
+
+            quiet_stderr()  # under MPI a non-zero exit aborts the job; its notice would add a line
+        return code
     except UsageError as exc:
         return fail(f"error: {exc}" if not str(exc).startswith("ffnn") else f"{exc}", EXIT_USAGE)
     except CommandError as exc:
