@@ -140,7 +140,8 @@ def main(argv=None):
         print(f"model: compute per sample {', '.join(f'{v * 1e6:.1f} us (B={k})' for k, v in model['t_c'].items())}, "
               f"update {model['t_u'] * 1e3:.2f} ms, "
               f"Allreduce a = {model['a'] * 1e6:.1f} us, 1/b = {1 / model['b'] / 1e9:.2f} GB/s")
-        print(f"{'P':>4} " + " ".join(f"{'B=' + str(bt) + ' ' + net:>16}" for bt in BATCHES for net in ("fitted", "network")))
+        heads = [f"B={bt} {net}" for bt in BATCHES for net in ("fitted", "network")]
+        print(f"{'P':>4} " + " ".join(f"{h:>16}" for h in heads))
         for p in (2, 4, 8, 16, 32, 64, 128, 256):
             cells = [efficiency(model, p, bt, net) for bt in BATCHES for net in ("fitted", "network")]
             print(f"{p:>4} " + " ".join(f"{c:>16.2f}" for c in cells))

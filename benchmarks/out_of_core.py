@@ -144,15 +144,17 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(dir=a.dir) as folder:
         rows = measure(a.limit_mb, a.factor, a.format, folder, a.limit_kind)
     mib = 1 << 20
-    print(f"{'format':8} {'file':10} {'file MiB':>9} {'limit MiB':>9} {'RSS before':>10} {'peak RSS':>9} {'peak-before':>11} "
+    print(f"{'format':8} {'file':10} {'file MiB':>9} {'limit MiB':>9} {'RSS before':>10} {'peak RSS':>9} "
+          f"{'peak-before':>11} "
           f"{'budget':>7} {'s':>6}")
     for r in rows:
         if "failed" in r:
             print(f"{r['format']:8} {r['file']:10} {r['file_bytes'] / mib:9.0f} {r['limit_bytes'] / mib:9.0f} "
                   f"failed: {r['failed']}")
             continue
-        print(f"{r['format']:8} {r['file']:10} {r['file_bytes'] / mib:9.0f} {r['limit_bytes'] / mib:9.0f} {r['rss_before'] / mib:10.1f} "
-              f"{r['peak_rss'] / mib:9.1f} {r['peak_minus_before'] / mib:11.1f} {r['budget'] / mib:7.1f} {r['seconds']:6.1f}")
+        print(f"{r['format']:8} {r['file']:10} {r['file_bytes'] / mib:9.0f} {r['limit_bytes'] / mib:9.0f} "
+              f"{r['rss_before'] / mib:10.1f} {r['peak_rss'] / mib:9.1f} {r['peak_minus_before'] / mib:11.1f} "
+              f"{r['budget'] / mib:7.1f} {r['seconds']:6.1f}")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(rows, f, indent=2)

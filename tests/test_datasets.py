@@ -162,3 +162,11 @@ def test_resident_memory_does_not_grow_with_the_npy_file(tmp_path):
     assert r.returncode == 0, r.stderr
     growth = json.loads(r.stdout)["growth"]
     assert growth < 16 << 20, growth  # a third of the file: the file's pages do not stay resident
+
+
+def test_import_ffnn_needs_neither_mpi4py_nor_pyarrow():
+    code = "import sys, ffnn, ffnn.datasets, ffnn.training.distributed; " \
+           "print(sorted(m for m in ('mpi4py', 'pyarrow') if m in sys.modules))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"

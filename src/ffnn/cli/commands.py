@@ -181,7 +181,6 @@ def _finish_train(args, net, history, interrupted, seconds, ds, tr, te, task, lo
     """Evaluate on the test rows, save the model and the requested files, print the summary."""
     import ffnn
 
-
     A_test = net.predict(X_test)
     n_fit = len(tr) - int(round(args.validation * len(tr)))  # the samples each epoch trains on
     train_seconds = sum(history.time)
