@@ -1,8 +1,8 @@
 """Jobs that tests/test_mpi.py starts with ``mpiexec -n P python -m mpi4py tests/mpi_job.py MODE …``.
 
 equal OUT DIR     every configuration trained on COMM_WORLD and by one process; rank 0 writes, per
-                  configuration, the largest relative difference of the weights and whether every
-                  rank ended with the same weights (JSON)
+                  configuration, the largest relative difference of the weights and of the History's
+                  losses and gradient diagnostics, and whether every rank ended with the same weights
 resume OUT EPOCHS CKPT [FROM]   train to EPOCHS with a checkpoint (resuming from FROM); rank 0
                   writes the weights (.npz)
 raise             rank 1 raises during the third step
@@ -36,10 +36,12 @@ def flat(net):
 
 
 def fit(X, T, comm_, **kw):
-    net = ffnn.Network([5, 8, 7, 3], "tanh", "softmax", seed=0)
+    net = ffnn.Network([5, 8, 7, 3], "relu", "softmax", seed=0)
     kw.setdefault("optimizer", ffnn.SGD(0.05, momentum=0.9))
-    ffnn.train(net, X, T, loss="cross_entropy", epochs=3, batch_size=50, seed=3, comm=comm_, **kw)
-    return flat(net)
+    h = ffnn.train(net, X, T, loss="cross_entropy", epochs=3, batch_size=50, seed=3, comm=comm_, **kw)
+    diag = [v for key in ("grad_norm", "delta_mean", "update_ratio") for row in getattr(h, key) for v in row]
+    dead = [v for row in h.dead_fraction for v in row]
+    return flat(net), np.array(diag + h.loss), dead
 
 
 def equal(out, folder):
@@ -75,9 +77,12 @@ def equal(out, folder):
         else:
             ref = fit(ParquetRows(os.path.join(folder, "d.parquet")), None, None, **kw)
             got = fit(ParquetRows(os.path.join(folder, "d.parquet")), None, comm, **kw)
+        (ref, ref_diag, ref_dead), (got, got_diag, got_dead) = ref, got
         rel = float(np.max(np.abs(got - ref)) / np.max(np.abs(ref)))
         same = comm.allreduce(bool(np.array_equal(got, comm.bcast(got))), op=MPI.LAND)
-        result[name] = {"rel": rel, "same_on_every_rank": same}
+        diag = float(np.max(np.abs(got_diag - ref_diag) / np.abs(ref_diag))) if len(ref_diag) == len(got_diag) else 1.0
+        result[name] = {"rel": rel, "same_on_every_rank": same, "history_rel": diag, "dead_same": got_dead == ref_dead,
+                        "n_diagnostics": len(ref_diag)}
     if comm.rank == 0:
         with open(out, "w") as f:
             json.dump(result, f)

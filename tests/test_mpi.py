@@ -41,6 +41,7 @@ def test_every_process_count_gives_the_single_process_weights(tmp_path, n):
     for name, res in result.items():
         assert res["rel"] <= 1e-12, (name, res)
         assert res["same_on_every_rank"], name
+        assert res["history_rel"] <= 1e-9 and res["dead_same"] and res["n_diagnostics"] > 0, (name, res)
 
 
 def test_resume_with_another_process_count_ends_where_an_uninterrupted_run_ends(tmp_path):

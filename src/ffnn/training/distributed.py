@@ -93,14 +93,21 @@ class ShardedRun(Run):
         super().__init__(net, data, settings, rng, history)
         self.source = data.X if is_source(data.X) else ArrayRows(data.X, data.T, data.w).bind(net)
         self.fused = False  # the update must wait for the Allreduce
-        # One flat buffer: every ∂J/∂W[l] and ∂J/∂b[l] (views written in place), then J and the stop flag.
+        # One flat buffer: every ∂J/∂W[l] and ∂J/∂b[l] (views written in place), then, for the
+        # diagnostics of an epoch's last step, Σ|δ[l]| per layer and the units each hidden layer has
+        # seen active, then J and the stop flag.
         shapes = [tuple(p.shape) for p in self.params]
         sizes = [math.prod(s) for s in shapes]
-        self.flat = np.zeros(sum(sizes) + 2, dtype=np.dtype(net.dtype))
+        self.n_grad = n_grad = sum(sizes)
+        hidden = list(net.sizes[1:-1])
+        self.flat = np.zeros(n_grad + net.n_layers + sum(hidden) + 2, dtype=np.dtype(net.dtype))
         offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
         views = [self.flat[o:o + k].reshape(s) for o, k, s in zip(offsets, sizes, shapes)]
         self.grads = views
         self.gW, self.gb = views[0::2], views[1::2]
+        self.delta_sums = self.flat[n_grad:n_grad + net.n_layers]
+        starts = n_grad + net.n_layers + np.concatenate([[0], np.cumsum(hidden)]).astype(int)
+        self.alive = [self.flat[a:b] for a, b in zip(starts[:-1], starts[1:])]
         self._ctrl_c = None
         self._mpi_sum = None if comm is None else _mpi_sum()
 
@@ -112,11 +119,16 @@ class ShardedRun(Run):
         self._ctrl_c = ctrl_c
         order = self.source.order(self.rng, self.s.shuffle)
         total, lr = 0.0, opt.lr
+        if self.diag is not None:
+            self.diag.start_epoch()
         for start in range(0, self.n, self.batch_size):
             idx = order[start:start + self.batch_size]
             lr = opt.lr * float(schedule(self.state["step"]))
+            last = start + self.batch_size >= self.n
+            if last and self.diag is not None:
+                self.diag.before_last_step()
             with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-                J = self.step(idx, lr)
+                J = self.step(idx, lr, last)
             total += J * len(idx)
             if self.flat[-1] > 0:  # a Ctrl-C on any rank stops every rank after the same step
                 raise KeyboardInterrupt
@@ -127,12 +139,17 @@ class ShardedRun(Run):
 
     # --- one step ----------------------------------------------------------------------------------
 
-    def step(self, idx, lr):
-        """The step on the global batch ``idx``: this rank's share, one Allreduce, the same update."""
+    def step(self, idx, lr, last=False):
+        """The step on the global batch ``idx``: this rank's share, one Allreduce, the same update.
+
+        ``last``: the epoch's last step, whose gradients the diagnostics record (summed like J).
+        """
         n = len(idx)
         lo, hi = share_bounds(n, self.rank, self.size)
         mine = idx[lo:hi]
-        flat = self.flat
+        flat, g, diag = self.flat, self.n_grad, self.diag
+        flat[g:] = 0.0
+        hidden = deltas = None
         if self.fast:
             if hi > lo:
                 ws = self._workspace(hi - lo)
@@ -140,16 +157,25 @@ class ShardedRun(Run):
                 flat[-2] = ws.step(self.net)
                 c = self.s.loss.share(hi - lo, n)
                 if c != 1.0:
-                    flat[:-1] *= c
+                    flat[:g] *= c
+                    flat[-2] *= c
+                hidden, deltas = ws.hidden_activations(), ws.d[1:]
             else:
-                flat[:-1] = 0.0
+                flat[:g] = 0.0
         else:
-            self._core_share(idx, mine, lo, hi)
+            c, hidden, deltas = self._core_share(idx, mine, lo, hi)
+        if diag is not None:
+            if hidden is not None:
+                diag.hidden_activations(hidden)
+            if last:
+                self._pack_diagnostics(deltas, c if deltas is not None else 0.0)
         flat[-1] = 1.0 if (self._ctrl_c is not None and self._ctrl_c.pending) else 0.0
         if self._mpi_sum is not None:
             from mpi4py import MPI
 
             self.comm.Allreduce(MPI.IN_PLACE, flat, op=self._mpi_sum)
+        if diag is not None and last:
+            self._unpack_diagnostics(n)
         return self._update(float(flat[-2]), self.gW, self.gb, lr)
 
     def _workspace(self, m):
@@ -160,7 +186,8 @@ class ShardedRun(Run):
         return ws
 
     def _core_share(self, idx, mine, lo, hi):
-        """J and the gradients of rows ``mine`` by ``Network.forward``/``backward``, scaled into the buffer."""
+        """J and the gradients of rows ``mine`` by ``Network.forward``/``backward``, scaled into the
+        buffer; returns (the scale, the hidden activations, the δ[l]) or (0, None, None) without rows."""
         net, loss, flat = self.net, self.s.loss, self.flat
         Xb, Tb = self.source.batch(mine)
         wb = self.source.weights(mine)
@@ -168,8 +195,8 @@ class ShardedRun(Run):
         rng = RowSlice(self.rng, len(idx), lo, hi) if dropout is not None else None
         trace = net.forward(Xb, dropout=dropout, rng=rng, checked=True)  # draws the masks even with no rows
         if hi == lo:
-            flat[:-1] = 0.0
-            return
+            flat[:self.n_grad] = 0.0
+            return 0.0, None, None
         J = float(net.trace_loss(trace, Tb, loss, wb))
         g = net.backward(trace, Tb, loss, sample_weight=wb, input_gradient=False, checked=True)
         if wb is None:
@@ -179,6 +206,23 @@ class ShardedRun(Run):
         for view, grad in zip(self.grads, (x for pair in zip(g.weights, g.biases) for x in pair)):
             np.multiply(grad, c, out=view)
         flat[-2] = J * c
+        return c, trace.a[1:-1], list(g.deltas)
+
+    def _pack_diagnostics(self, deltas, c):
+        """This rank's part of the last step's diagnostics: c·Σ|δ[l]| and the units seen active."""
+        if deltas is not None:
+            for l, d in enumerate(deltas):
+                self.delta_sums[l] = c * float(np.sum(np.abs(d)))
+        for i, seen in self.diag.alive.items():
+            self.alive[i][...] = seen
+
+    def _unpack_diagnostics(self, n):
+        """The global batch's ‖∂J/∂W[l]‖ and mean |δ[l]|, and the units active on any rank."""
+        sizes = self.net.sizes
+        self.diag.last["grad_norm"] = [math.sqrt(float(np.vdot(gw, gw))) for gw in self.gW]
+        self.diag.last["delta_mean"] = [float(s) / (n * sizes[l + 1]) for l, s in enumerate(self.delta_sums)]
+        for i in self.diag.watched:
+            self.diag.alive[i] = self.alive[i] > 0
 
     # --- collective decisions ------------------------------------------------------------------------
 
