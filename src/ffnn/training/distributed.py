@@ -14,8 +14,10 @@ the same NumPy Generator:
 3. it computes J_r and the gradients of its share, each normalised by its own rows (1/n_r or
    1/Σw_r for the mean losses), and scales them by ``loss.share(n_r, N)`` = n_r/N (Σw_r/Σw_B; 1 for
    the sums), so that their sum over ranks is J and ∂J/∂θ of the global batch;
-4. one ``Allreduce`` (sum) of one flat float buffer, [∂J/∂W[1], ∂J/∂b[1], …, ∂J/∂b[L], J, stop],
-   where ``stop`` > 0 when a rank holds a pending Ctrl-C;
+4. one ``Allreduce`` (sum) of one flat float buffer, [∂J/∂W[1], ∂J/∂b[1], …, ∂J/∂b[L], D, J, stop],
+   where ``stop`` > 0 when a rank holds a pending Ctrl-C and D, zero but on an epoch's last step,
+   carries the gradient-flow diagnostics (Σ|δ[l]| per layer and the hidden units each rank has seen
+   active in the epoch), so that the History's diagnostics are those of one process;
 5. every rank adds the penalty, clips, checks for divergence and applies the optimiser to the
    same numbers, so the weights stay the same on every rank without being sent.
 
