@@ -8,6 +8,7 @@ resume OUT EPOCHS CKPT [FROM]   train to EPOCHS with a checkpoint (resuming from
 raise             rank 1 raises during the third step
 kill DIR          each rank writes its pid to DIR and trains for a long time
 interrupt DIR     the same; after a Ctrl-C (on any rank) each rank writes its optimiser step count
+clifail           rank 1 reports an error the way the command line does; the others wait in a barrier
 """
 
 import json
@@ -142,6 +143,15 @@ def interrupt(folder):
             f.write(str(opt.state["step"]))
 
 
+def clifail():
+    from ffnn.cli import parallel
+
+    world = parallel.world()
+    if world.rank == 1:
+        sys.exit(parallel.fail("ffnn: error: rank 1 cannot go on", 1))
+    world.Barrier()
+
+
 if __name__ == "__main__":
     mode, args = sys.argv[1], sys.argv[2:]
-    {"equal": equal, "resume": resume, "raise": fail, "kill": kill, "interrupt": interrupt}[mode](*args)
+    {"equal": equal, "resume": resume, "raise": fail, "kill": kill, "interrupt": interrupt, "clifail": clifail}[mode](*args)

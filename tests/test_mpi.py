@@ -143,3 +143,11 @@ def test_cli_error_under_mpiexec_is_one_line_and_ends_the_job(tmp_path):
     assert r.returncode == 1
     assert time.perf_counter() - t0 < 20
     assert r.stderr.strip().splitlines() == [f"ffnn: error: data file {str(tmp_path / 'missing.csv')!r} does not exist"]
+
+
+def test_an_error_on_one_rank_of_the_command_line_is_one_line(tmp_path):
+    t0 = time.perf_counter()
+    r = mpiexec(3, JOB, "clifail")
+    assert r.returncode == 1
+    assert time.perf_counter() - t0 < 20
+    assert r.stderr.strip().splitlines() == ["ffnn: rank 1: error: rank 1 cannot go on"]
