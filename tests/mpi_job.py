@@ -39,10 +39,27 @@ def flat(net):
 def fit(X, T, comm_, **kw):
     net = ffnn.Network([5, 8, 7, 3], "relu", "softmax", seed=0)
     kw.setdefault("optimizer", ffnn.SGD(0.05, momentum=0.9))
-    h = ffnn.train(net, X, T, loss="cross_entropy", epochs=3, batch_size=50, seed=3, comm=comm_, **kw)
+    kw.setdefault("epochs", 3)
+    if kw.pop("diverge", False):  # every rank stops at the same step, with the same last finite weights
+        net = ffnn.Network([5, 8, 7, 3], "identity", "identity", seed=0)
+        try:
+            ffnn.train(net, X * 1e3, T, loss="mse", batch_size=50, seed=3, comm=comm_, **kw)
+        except ffnn.TrainingDiverged:
+            return flat(net), np.array([1.0]), []  # the last finite weights tell the step it stopped at
+        raise AssertionError("did not diverge")
+    h = ffnn.train(net, X, T, loss="cross_entropy", batch_size=50, seed=3, comm=comm_, **kw)
     diag = [v for key in ("grad_norm", "delta_mean", "update_ratio") for row in getattr(h, key) for v in row]
     dead = [v for row in h.dead_fraction for v in row]
     return flat(net), np.array(diag + h.loss), dead
+
+
+def _fresh(kw):
+    """``kw`` with a fresh copy of its optimiser (an Optimizer object carries its state to the next call)."""
+    kw = dict(kw)
+    opt = kw.get("optimizer")
+    if opt is not None and not isinstance(opt, str):
+        kw["optimizer"] = type(opt)(**opt.config())
+    return kw
 
 
 def equal(out, folder):
@@ -64,14 +81,17 @@ def equal(out, folder):
         "adam_dropout_l2": (dict(optimizer="adam", dropout=[0.2, 0.4], l2=1e-3), None),
         "weights_validation_plateau": (dict(optimizer="adam", sample_weight=w, validation=0.2, early_stopping=2,
                                             schedule="plateau"), None),
+        "early_stopping_triggers": (dict(optimizer=ffnn.Adam(0.3), validation=0.25, early_stopping=1, epochs=12),
+                                    None),
+        "divergence": (dict(optimizer=ffnn.SGD(0.01), diverge=True), None),
         "npy_on_disk": (dict(optimizer="adam"), "npy"),
         "parquet_two_level": (dict(optimizer="adam"), "parquet"),
     }
     result = {}
     for name, (kw, source) in configs.items():
         if source is None:
-            ref = fit(X, T, None, **kw)
-            got = fit(X, T, comm, **kw)
+            ref = fit(X, T, None, **_fresh(kw))
+            got = fit(X, T, comm, **_fresh(kw))
         elif source == "npy":
             ref = fit(X, T, None, **kw)  # in memory, one process
             got = fit(npy, None, comm, **kw)
@@ -81,7 +101,10 @@ def equal(out, folder):
         (ref, ref_diag, ref_dead), (got, got_diag, got_dead) = ref, got
         rel = float(np.max(np.abs(got - ref)) / np.max(np.abs(ref)))
         same = comm.allreduce(bool(np.array_equal(got, comm.bcast(got))), op=MPI.LAND)
-        diag = float(np.max(np.abs(got_diag - ref_diag) / np.abs(ref_diag))) if len(ref_diag) == len(got_diag) else 1.0
+        if len(ref_diag) == len(got_diag):  # the same number of epochs (and a relative difference, 0/0 = 0)
+            diag = float(np.max(np.abs(got_diag - ref_diag) / np.maximum(np.abs(ref_diag), 1e-300)))
+        else:
+            diag = 1.0
         result[name] = {"rel": rel, "same_on_every_rank": same, "history_rel": diag, "dead_same": got_dead == ref_dead,
                         "n_diagnostics": len(ref_diag)}
     if comm.rank == 0:

@@ -37,7 +37,7 @@ def test_every_process_count_gives_the_single_process_weights(tmp_path, n):
     r = mpiexec(n, JOB, "equal", out, tmp_path)
     assert r.returncode == 0, r.stderr
     result = json.loads(out.read_text())
-    assert len(result) == 7
+    assert len(result) == 9
     for name, res in result.items():
         assert res["rel"] <= 1e-12, (name, res)
         assert res["same_on_every_rank"], name
