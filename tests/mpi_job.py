@@ -9,6 +9,8 @@ raise             rank 1 raises during the third step
 kill DIR          each rank writes its pid to DIR and trains for a long time
 interrupt DIR     the same; after a Ctrl-C (on any rank) each rank writes its optimiser step count
 clifail           rank 1 reports an error the way the command line does; the others wait in a barrier
+pqreads OUT DIR   2 epochs on Parquet row groups of 64 rows at batch 1,024; rank 0 writes how many row
+                  groups each rank decoded (JSON)
 """
 
 import json
@@ -175,6 +177,33 @@ def clifail():
     world.Barrier()
 
 
+def pqreads(out, folder):
+    path = os.path.join(folder, "groups.parquet")
+    if comm.rank == 0:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        rng = np.random.default_rng(0)
+        X, y = rng.normal(size=(4096, 5)), rng.integers(0, 3, 4096)
+        pq.write_table(pa.table({**{f"f{j}": X[:, j] for j in range(5)}, "y": y}), path, row_group_size=64)
+    comm.Barrier()
+    src = ParquetRows(path)
+    decoded = [0]
+    load = src._load
+
+    def counting(g):
+        decoded[0] += g != src._group
+        load(g)
+
+    src._load = counting
+    net = ffnn.Network([5, 8, 3], "relu", "softmax", seed=0)
+    ffnn.train(net, src, None, loss="cross_entropy", epochs=2, batch_size=1024, seed=0, comm=comm)
+    counts = comm.gather(decoded[0])
+    if comm.rank == 0:
+        with open(out, "w") as f:
+            json.dump({"decoded": counts, "row_groups": src.n_row_groups, "epochs": 2}, f)
+
+
 if __name__ == "__main__":
     mode, args = sys.argv[1], sys.argv[2:]
-    {"equal": equal, "resume": resume, "raise": fail, "kill": kill, "interrupt": interrupt, "clifail": clifail}[mode](*args)
+    {"equal": equal, "resume": resume, "raise": fail, "kill": kill, "interrupt": interrupt, "clifail": clifail, "pqreads": pqreads}[mode](*args)

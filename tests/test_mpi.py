@@ -151,3 +151,12 @@ def test_an_error_on_one_rank_of_the_command_line_is_one_line(tmp_path):
     assert r.returncode == 1
     assert time.perf_counter() - t0 < 20
     assert r.stderr.strip().splitlines() == ["ffnn: rank 1: error: rank 1 cannot go on"]
+
+
+def test_each_rank_decodes_only_the_parquet_row_groups_of_its_shares(tmp_path):
+    # Row groups of 64 rows, batches of 1,024 on 4 ranks: a rank's share of a batch is 256 rows, i.e.
+    # 4 whole row groups of the two-level order, so each rank decodes a quarter of the file per epoch.
+    r = mpiexec(4, JOB, "pqreads", tmp_path / "reads.json", tmp_path)
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / "reads.json").read_text())
+    assert res["decoded"] == [res["epochs"] * res["row_groups"] // 4] * 4

@@ -18,9 +18,11 @@ The shuffle, per format (one draw per epoch from the run's NumPy Generator ``rng
     then, for each row group in that order, ``rng.permutation(R_g)`` over its rows; the epoch's
     order is the row groups in the first order, each with its rows in its own order, and batches
     are consecutive slices of it (a batch can span two row groups). Every row is seen once per
-    epoch; a batch mixes at most a few row groups, so row groups should be many and shuffled when
-    written. Each process decodes the row groups that hold its rows of the current batches, one at
-    a time.
+    epoch; rows of one row group tend to share batches, so row groups should be many and their
+    rows shuffled when written. Each process decodes only the row groups that hold its rows of the
+    current batches, one at a time: with row groups of at most batch/P rows, a process's share of
+    a batch is a run of whole row groups and each process decodes about 1/P of the file per epoch;
+    with larger row groups, processes decode the same row groups and keep different rows.
 
 Targets: y of shape (N, K) is used as it is; a 1-D y is a column for a network with one output and,
 for a network with K > 1 outputs, integer class labels 0..K−1 turned into one-hot rows.
