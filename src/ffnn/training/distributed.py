@@ -111,7 +111,7 @@ class ShardedRun(Run):
         starts = n_grad + net.n_layers + np.concatenate([[0], np.cumsum(hidden)]).astype(int)
         self.alive = [self.flat[a:b] for a, b in zip(starts[:-1], starts[1:])]
         self._ctrl_c = None
-        self._mpi_sum = None if comm is None else _mpi_sum()
+        self._ops = None if comm is None else _mpi_ops()  # (MPI.IN_PLACE, MPI.SUM)
 
     # --- the epochs --------------------------------------------------------------------------------
 
@@ -172,10 +172,9 @@ class ShardedRun(Run):
             if last:
                 self._pack_diagnostics(deltas, c if deltas is not None else 0.0)
         flat[-1] = 1.0 if (self._ctrl_c is not None and self._ctrl_c.pending) else 0.0
-        if self._mpi_sum is not None:
-            from mpi4py import MPI
-
-            self.comm.Allreduce(MPI.IN_PLACE, flat, op=self._mpi_sum)
+        if self._ops is not None:
+            in_place, op = self._ops
+            self.comm.Allreduce(in_place, flat, op=op)
         if diag is not None and last:
             self._unpack_diagnostics(n)
         return self._update(float(flat[-2]), self.gW, self.gb, lr)
@@ -239,7 +238,7 @@ class ShardedRun(Run):
         return bool(self.comm.bcast(stop, root=0))
 
 
-def _mpi_sum():
+def _mpi_ops():
     from mpi4py import MPI
 
-    return MPI.SUM
+    return MPI.IN_PLACE, MPI.SUM
