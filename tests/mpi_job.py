@@ -154,15 +154,21 @@ def kill(folder):
         ffnn.train(net, X, T, loss="cross_entropy", epochs=5, batch_size=20, seed=3, comm=comm)
 
 
-def interrupt(folder):
+def interrupt(folder, slow="0"):
     X, y, T, w = data(2000)
     net = ffnn.Network([5, 8, 7, 3], "tanh", "softmax", seed=0)
+    batch = 20
+    if slow == "1":  # steps of a good fraction of a second, so that a second Ctrl-C lands inside one
+        rng = np.random.default_rng(0)
+        X, T = rng.normal(size=(8000, 300)), np.eye(3)[rng.integers(0, 3, 8000)]
+        net, batch = ffnn.Network([300, 1024, 1024, 3], "tanh", "softmax", seed=0), 8000
     opt = ffnn.Adam()
-    ffnn.train(net, X, T, loss="cross_entropy", optimizer=opt, epochs=1, batch_size=20, seed=3, comm=comm)  # imports
+    ffnn.train(net, X, T, loss="cross_entropy", optimizer=opt, epochs=1, batch_size=batch, seed=3, comm=comm)
     with open(os.path.join(folder, f"pid.{comm.rank}"), "w") as f:
         f.write(str(os.getpid()))
     try:
-        ffnn.train(net, X, T, loss="cross_entropy", optimizer=opt, epochs=100000, batch_size=20, seed=3, comm=comm)
+        ffnn.train(net, X, T, loss="cross_entropy", optimizer=opt, epochs=100000, batch_size=batch, seed=3,
+                   comm=comm)
     except ffnn.TrainingInterrupted:
         with open(os.path.join(folder, f"steps.{comm.rank}"), "w") as f:
             f.write(str(opt.state["step"]))

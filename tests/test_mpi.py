@@ -111,6 +111,36 @@ def test_ctrl_c_on_one_rank_stops_every_rank_after_the_same_step(tmp_path):
     assert len(steps) == 1 and int(steps.pop()) > 0
 
 
+def test_a_second_ctrl_c_on_one_rank_ends_the_job(tmp_path):
+    # Steps of a few tenths of a second: the second Ctrl-C, 0.3 s after the first, usually lands in the
+    # same step and stops rank 1 alone, halfway; it must then end the job rather than leave rank 0
+    # waiting. (When the step is over first, both ranks stop together, as in the test above.)
+    cmd = [MPIEXEC, "-n", "2", sys.executable, "-m", "mpi4py", str(JOB), "interrupt", str(tmp_path), "1"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.time() + 30
+        while not (tmp_path / "pid.1").exists() and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)
+        pid = int((tmp_path / "pid.1").read_text())
+        os.kill(pid, signal.SIGINT)
+        time.sleep(0.3)
+        os.kill(pid, signal.SIGINT)
+        t0 = time.perf_counter()
+        out, err = proc.communicate(timeout=30)
+        assert time.perf_counter() - t0 < 15
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    if proc.returncode != 0:
+        assert proc.returncode == 130 and "rank 1 interrupted during a step; ending the job" in err
+        assert not (tmp_path / "steps.1").exists()
+    else:
+        assert (tmp_path / "steps.0").read_text() == (tmp_path / "steps.1").read_text()
+
+
 @pytest.fixture(scope="module")
 def table(tmp_path_factory):
     d = tmp_path_factory.mktemp("cli")

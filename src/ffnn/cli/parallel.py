@@ -74,4 +74,4 @@ def fail(line, code):
         pass
     quiet_stderr()  # what MPI prints while aborting would add lines to the one above
     comm.Abort(code)
-    return code  # pragma: no cover - Abort does not return
+    os._exit(code)  # MPICH's MPI_Abort can return before the process manager ends this one

@@ -32,6 +32,8 @@ from the same file, with any number of processes.
 from __future__ import annotations
 
 import math
+import os
+import sys
 
 import numpy as np
 
@@ -39,6 +41,7 @@ from .._array import is_numpy_namespace
 from ..datasets import ArrayRows, is_source
 from . import fastpath as _fast
 from .run import Run
+from .stopping import TrainingInterrupted
 
 __all__ = ["ShardedRun", "share_bounds", "RowSlice", "Solo"]
 
@@ -115,6 +118,20 @@ class ShardedRun(Run):
 
     # --- the epochs --------------------------------------------------------------------------------
 
+    def fit(self, resume=None):
+        """:meth:`Run.fit`; a Ctrl-C that stops this rank alone (a second one, which interrupts at
+        once) ends the whole job, since the other ranks would wait for it forever."""
+        self._together = False
+        try:
+            return super().fit(resume)
+        except TrainingInterrupted:
+            if self.size > 1 and not self._together:
+                sys.stderr.write(f"ffnn: rank {self.rank} interrupted during a step; ending the job\n")
+                sys.stderr.flush()
+                self.comm.Abort(130)
+                os._exit(130)  # MPICH's MPI_Abort can return before the process manager ends this one
+            raise
+
     def epoch(self, epoch, ctrl_c):
         """One pass over the source's order for this epoch (every rank draws the same order)."""
         opt, schedule = self.s.optimizer, self.s.schedule
@@ -133,6 +150,7 @@ class ShardedRun(Run):
                 J = self.step(idx, lr, last)
             total += J * len(idx)
             if self.flat[-1] > 0:  # a Ctrl-C on any rank stops every rank after the same step
+                self._together = True
                 raise KeyboardInterrupt
             if self.bar is not None:
                 self.bar.update(1)
