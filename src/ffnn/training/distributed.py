@@ -25,8 +25,10 @@ Dropout draws the mask of the whole global batch on every rank and keeps the ran
 :class:`RowSlice`): the Generator advances as in one process and the masks are the ones it draws.
 Validation, callbacks and the progress bar run on rank 0; the validation numbers and the callbacks'
 verdict are broadcast, so schedules, early stopping and divergence decide the same on every rank
-and every rank stops at the same step. Checkpoints are written by rank 0 alone; every rank resumes
-from the same file, with any number of processes.
+and every rank stops at the same step. A Ctrl-C on any rank stops every rank after the same step
+(the stop flag); a second one, which interrupts its rank at once, ends the whole job (MPI_Abort).
+Checkpoints are written by rank 0 alone; every rank resumes from the same file, with any number of
+processes.
 """
 
 from __future__ import annotations
