@@ -181,13 +181,13 @@ class ShardedRun(Run):
                 if c != 1.0:
                     flat[:g] *= c
                     flat[-2] *= c
-                hidden, deltas = ws.hidden_activations(), ws.d[1:]
+                hidden, deltas = ws.h[1:-1], ws.d[1:]
             else:
                 flat[:g] = 0.0
         else:
             c, hidden, deltas = self._core_share(idx, mine, lo, hi)
         if diag is not None:
-            if hidden is not None:
+            if hidden is not None and self.watch_units:
                 diag.hidden_activations(hidden)
             if last:
                 self._pack_diagnostics(deltas, c if deltas is not None else 0.0)
@@ -230,20 +230,21 @@ class ShardedRun(Run):
         return c, trace.a[1:-1], list(g.deltas)
 
     def _pack_diagnostics(self, deltas, c):
-        """This rank's part of the last step's diagnostics: c·Σ|δ[l]| and the units seen active."""
+        """This rank's part of the last step's diagnostics: c·Σ|δ[l]| and the units seen active
+        (largest activation > 0) in the epoch."""
         if deltas is not None:
             for l, d in enumerate(deltas):
                 self.delta_sums[l] = c * float(np.sum(np.abs(d)))
-        for i, seen in self.diag.alive.items():
-            self.alive[i][...] = seen
+        for i, peak in self.diag.peak.items():
+            self.alive[i][...] = peak > 0
 
     def _unpack_diagnostics(self, n):
         """The global batch's ‖∂J/∂W[l]‖ and mean |δ[l]|, and the units active on any rank."""
         sizes = self.net.sizes
         self.diag.last["grad_norm"] = [math.sqrt(float(np.vdot(gw, gw))) for gw in self.gW]
         self.diag.last["delta_mean"] = [float(s) / (n * sizes[l + 1]) for l, s in enumerate(self.delta_sums)]
-        for i in self.diag.watched:
-            self.diag.alive[i] = self.alive[i] > 0
+        for i in self.diag.watched:  # 1 where any rank saw the unit active, 0 where none did
+            self.diag.peak[i] = (self.alive[i] > 0).astype(self.flat.dtype)
 
     # --- collective decisions ------------------------------------------------------------------------
 
