@@ -29,7 +29,7 @@ NOT_PAGES = {"_build", "_generated", "_templates", "auto_examples", "generated",
 DOC_PAGES = sorted(p for p in DOCS.rglob("*.rst") if not NOT_PAGES & set(p.relative_to(DOCS).parts))
 
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-OPTIONAL = {"torch"}   # README blocks that need these run only where they are installed
+OPTIONAL = {"torch", "mpi4py"}   # README blocks that need these run only where they are installed
 
 
 def readme_examples():

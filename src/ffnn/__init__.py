@@ -3,7 +3,7 @@
 The public API, re-exported; nothing else lives here.
 """
 
-from . import export, metrics, schedules  # export is light: its converters load on first use
+from . import datasets, export, metrics, schedules  # export is light: its converters load on first use
 from .activations import Activation
 from .gradcheck import GradcheckReport, gradcheck
 from .history import History
@@ -15,10 +15,10 @@ from .training import EarlyStopping, TrainingDiverged, TrainingInterrupted, trai
 
 __version__ = "0.1.0"
 
-__all__ = ["Activation", "Loss", "save", "load", "FileFormatError", "Network", "Trace", "Gradients", "gradcheck", "GradcheckReport", "train",
-           "History", "EarlyStopping", "TrainingDiverged", "TrainingInterrupted", "Optimizer", "SGD", "Adam",
-           "AdamW", "RMSprop", "metrics", "schedules", "export_onnx", "export_c", "from_sklearn", "to_sklearn",
-           "from_torch", "__version__"]
+__all__ = ["Activation", "Loss", "save", "load", "FileFormatError", "Network", "Trace", "Gradients", "gradcheck",
+           "GradcheckReport", "train", "History", "EarlyStopping", "TrainingDiverged", "TrainingInterrupted",
+           "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "metrics", "schedules", "datasets", "export_onnx",
+           "export_c", "from_sklearn", "to_sklearn", "from_torch", "__version__"]
 
 _EXPORTS = ("export_onnx", "export_c", "from_sklearn", "to_sklearn", "from_torch")
 

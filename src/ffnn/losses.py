@@ -70,6 +70,14 @@ class Loss:
         """
         return None
 
+    def share(self, part, whole):
+        """The factor c that makes c·J over part of a batch its share of J over the whole batch.
+
+        ``part`` and ``whole`` are sample counts (or sums of sample weights). None for a user's
+        loss, whose normalisation by the batch is unknown.
+        """
+        return None
+
     def torch_output(self, activation):
         """The PyTorch form of :meth:`fast_output`, or None: ``kernel(z, delta, T) -> J`` on tensors of
         any device, with J a 0-d tensor (never read back to the host, so that a step needs no
@@ -112,6 +120,10 @@ class _Builtin(Loss):
             return self._factor
         total = A.shape[0] if w is None else xp.sum(w)
         return self._factor / total
+
+    def share(self, part, whole):
+        """part/whole for the mean losses (their 1/N or 1/Σw is the part's); 1 for the sums."""
+        return part / whole if self._mean else 1.0
 
     @staticmethod
     def _per_sample(xp, E, w):

@@ -394,8 +394,14 @@ class Network:
         X : array (N, S_0)
         dropout : sequence of float, optional
             Drop probability for each hidden layer (inverted dropout: kept activations are divided by
-            the keep probability); needs ``rng``. Only training uses this.
+            the keep probability); needs ``rng``. Only training uses this. The masks are drawn layer
+            by layer, l = 1..L−1, skipping layers with rate 0, as ``rng.random((N, S_l)) < 1 − p``:
+            one uniform per activation, row-major over the batch. Under data parallelism a process
+            that computes rows lo:hi of a global batch of N rows passes an ``rng`` that draws the
+            whole (N, S_l) block and keeps rows lo:hi (``ffnn.training.distributed.RowSlice``), so
+            its masks are its rows of the single-process masks and the Generator advances alike.
         rng : numpy.random.Generator, optional
+            (or any object with the Generator's ``random(shape)``)
         checked : bool
             True when X already comes from :meth:`check_inputs` (skips the check).
         """
@@ -529,7 +535,9 @@ def dropout_draw(rate, shape, rng, dtype):
     m = B / (1 − p) with B ~ Bernoulli(1 − p) drawn as ``rng.random(shape) < 1 − p``: one uniform
     draw per activation, row-major over (N, S_l), from a NumPy Generator whatever the namespace, so
     the same Generator drops the same units on every array library and device (the PyTorch fast
-    path draws its masks with this function too, and copies them to the device).
+    path draws its masks with this function too, and copies them to the device). ``shape`` is the
+    batch's (N, S_l); an ``rng`` that stands for rows lo:hi of a larger batch (distributed.RowSlice)
+    draws the larger batch's block and returns those rows, which keeps data-parallel training exact.
     """
     dt = np.dtype(dtype)
     keep = 1.0 - rate

@@ -123,6 +123,12 @@ def _train_device(args):
 # --- train -------------------------------------------------------------------------------------
 
 def cmd_train(args):
+    from .parallel import world
+
+    comm = world()  # under mpiexec: every rank reads the data and trains its share; rank 0 prints and writes
+    rank = 0 if comm is None else comm.rank
+    if rank != 0:
+        sys.stdout = open(os.devnull, "w")
     _check_train_flags(args)
     _check_outputs([("--out", args.out), ("--plot", args.plot), ("--metrics", args.metrics),
                     ("--checkpoint", args.checkpoint)],
@@ -133,15 +139,24 @@ def cmd_train(args):
     print(f"network: {' -> '.join(map(str, net.sizes))}  ({', '.join(a.name for a in net.activations)}), "
           f"{net.n_parameters} parameters; loss {job['loss']}; {args.optimizer} lr {lr:g}"
           + (f"; on {net.device} (PyTorch)" if net._placement() is not None else ""))
-    history, interrupted, seconds = _fit(args, net, opt, job)
+    history, interrupted, seconds = _fit(args, net, opt, job, comm)
     if net._placement() is not None:
         net = net.to(xp=np)  # evaluated and saved from the host; model files are device-independent
     if len(history) == 0:
-        print("ffnn: nothing was trained; no files written", file=sys.stderr)
+        if rank == 0:
+            print("ffnn: nothing was trained; no files written", file=sys.stderr)
         return EXIT_INTERRUPTED
-    summary, headline = _summary(args, net, ds, job, history, seconds, interrupted)
-    _write_results(args, net, ds, job, history, summary, headline, seconds)
-    return EXIT_INTERRUPTED if interrupted else 0
+    code = EXIT_INTERRUPTED if interrupted else 0
+    if rank != 0:  # every rank holds the same weights; rank 0 evaluates and writes
+        comm.Barrier()
+        return code
+    try:
+        summary, headline = _summary(args, net, ds, job, history, seconds, interrupted)
+        _write_results(args, net, ds, job, history, summary, headline, seconds)
+    finally:
+        if comm is not None:
+            comm.Barrier()
+    return code
 
 
 def _check_train_flags(args):
@@ -235,8 +250,9 @@ def _network(args, ds, job):
     return net, opt, lr
 
 
-def _fit(args, net, opt, job):
-    """Train; returns (History, whether Ctrl-C stopped it, seconds)."""
+def _fit(args, net, opt, job, comm=None):
+    """Train (data-parallel over ``comm`` under mpiexec); returns (History, whether Ctrl-C stopped it,
+    seconds)."""
     import ffnn
 
     interrupted = False
@@ -247,10 +263,13 @@ def _fit(args, net, opt, job):
             batch_size=args.batch_size, l1=args.l1, l2=args.l2, schedule=args.schedule, validation=args.validation,
             early_stopping=args.early_stopping or None, seed=args.seed, progress=not args.quiet,
             checkpoint=args.checkpoint, resume=args.resume, dropout=args.dropout, metric=job["metric"],
-            diagnostics=args.diagnostics, precision=None if args.precision == "highest" else args.precision)
+            diagnostics=args.diagnostics, precision=None if args.precision == "highest" else args.precision,
+            comm=comm)
     except ffnn.TrainingInterrupted as exc:
         history, interrupted = exc.history, True
-        print(f"ffnn: interrupted after {len(history)} complete epochs; saving what was asked for", file=sys.stderr)
+        if comm is None or comm.rank == 0:
+            print(f"ffnn: interrupted after {len(history)} complete epochs; saving what was asked for",
+                  file=sys.stderr)
     except (ffnn.TrainingDiverged, ValueError, OSError) as exc:
         raise CommandError(str(exc)) from None
     return history, interrupted, time.perf_counter() - t0

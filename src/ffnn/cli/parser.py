@@ -195,25 +195,35 @@ def _one_line(exc):
 
 
 def main(argv=None):
+    from .parallel import fail, world
+
     parser = build_parser()
     try:
+        world()  # under mpiexec, before anything can fail: errors then end the job with one line
         args = parser.parse_args(argv)
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        if code:
+            from .parallel import quiet_stderr
+
+            quiet_stderr()  # under MPI a non-zero exit aborts the job; its notice would add a line
+        return code
     except UsageError as exc:
         text = _one_line(exc)
-        print(f"error: {text}" if not text.startswith("ffnn") else text, file=sys.stderr)
-        return EXIT_USAGE
+        return fail(f"error: {text}" if not text.startswith("ffnn") else text, EXIT_USAGE)
     except CommandError as exc:
-        print(f"ffnn: error: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_ERROR
+        return fail(f"ffnn: error: {_one_line(exc)}", EXIT_ERROR)
     except KeyboardInterrupt:
-        print("ffnn: interrupted; nothing more was written", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return fail("ffnn: interrupted; nothing more was written", EXIT_INTERRUPTED)
     except BrokenPipeError:
         return 0
     except ImportError as exc:
-        print(f"ffnn: error: {exc} (install the command's extras: pip install 'ffnn[cli]')", file=sys.stderr)
-        return EXIT_ERROR
+        return fail(f"ffnn: error: {exc} (install the command's extras: pip install 'ffnn[cli]')", EXIT_ERROR)
+    except Exception as exc:
+        from .parallel import current
+
+        if current() is None:
+            raise
+        return fail(f"ffnn: error: {type(exc).__name__}: {exc}", EXIT_ERROR)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@
     fastpath.py  the NumPy fast path: buffers reused every step, kernels asked of the objects
     stopping.py  divergence, Ctrl-C and early stopping
     state.py     a run's state on disk: writing a checkpoint and restoring from it
+    distributed.py  ShardedRun: data parallelism over MPI (one Allreduce per step) and rows read from
+                 disk (ffnn.datasets); used only when train() gets ``comm`` or a source of rows
 """
 
 from .loop import train

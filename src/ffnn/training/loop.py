@@ -15,6 +15,7 @@ from .. import activations as _act
 from .. import losses as _loss
 from .._checks import integer, number
 from .._files import check_writable
+from ..datasets import is_source
 from ..history import History
 from ..metrics import accuracy, r2
 from ..splits import one_hot_labels, split_indices
@@ -49,13 +50,16 @@ def _default_metric(net, loss):
 def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0, l2=0.0, schedule=None,
           validation=None, early_stopping=None, shuffle=True, seed=None, callbacks=(), progress=False,
           checkpoint=None, checkpoint_every=1, resume=None, dropout=0.0, clip_norm=None, metric=None,
-          sample_weight=None, diagnostics=True, precision=None):
+          sample_weight=None, diagnostics=True, precision=None, comm=None):
     """Train ``net`` in place by minibatch gradient descent; returns a :class:`History`.
 
     Parameters
     ----------
     net : Network
-    X : array (N, S_0);  T : array (N, S_L) (or (N,) for one output)
+    X : array (N, S_0), or rows on disk (``ffnn.datasets.NpyPair``, ``ffnn.datasets.ParquetRows``)
+        A source on disk is read a batch at a time (with ``T=None``; see :mod:`ffnn.datasets` for
+        its shuffle); it takes neither ``sample_weight`` nor a validation fraction.
+    T : array (N, S_L) (or (N,) for one output), or None with a source
     loss : str or Loss
     optimizer : str or Optimizer
         ``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"`` (defaults) or an object such as
@@ -103,6 +107,13 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
         None (or "highest"): every operation in the network's dtype. For a float32 network of PyTorch
         tensors trained on the PyTorch fast path: "tf32" lets CUDA matrix products use TF32; "bf16"
         computes products and activations in bfloat16 with float32 master weights, loss and update.
+    comm : mpi4py communicator, optional
+        Synchronous data parallelism over its processes (e.g. ``MPI.COMM_WORLD``, launched with
+        ``mpiexec -n P python -m mpi4py script.py``): every process calls ``train`` with the same
+        arguments and ends with the weights one process trains, to rounding (each step's global
+        minibatch is the one process's; each rank computes the gradient of its share of it and one
+        Allreduce sums them; see :mod:`ffnn.training.distributed`). Progress, callbacks and
+        checkpoints run on rank 0. Needs NumPy arrays and a built-in loss.
 
     Raises
     ------
@@ -130,12 +141,20 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
     if validation is not None and not isinstance(validation, (tuple, list)):
         validation = number("validation fraction", validation, low=0, low_open=True, high=1, high_open=True)
     rng = _generator(seed)
-    data = _prepare_data(net, X, T, sample_weight, validation, settings.loss, rng)
+    source = is_source(X)
+    if source:
+        data = _source_data(net, X, T, sample_weight, validation)
+    else:
+        data = _prepare_data(net, X, T, sample_weight, validation, settings.loss, rng)
     if settings.metric_fn is None:
         settings.metric_name = _default_metric(net, settings.loss)
         settings.metric_fn = accuracy if settings.metric_name == "accuracy" else r2
     history = History(metric=settings.metric_name if data.X_val is not None else "",
                       loss_includes_penalty=bool(settings.penalty))
+    if comm is not None or source:
+        from .distributed import ShardedRun
+
+        return ShardedRun(net, data, settings, rng, history, comm).fit(resume)
     return Run(net, data, settings, rng, history).fit(resume)
 
 
@@ -198,6 +217,21 @@ def _prepare_data(net, X, T, sample_weight, validation, loss, rng):
     if data.w is not None and not bool(xp.any(data.w > 0)):
         raise ValueError("sample_weight is zero for every training sample; at least one must be positive")
     return data
+
+
+def _source_data(net, source, T, sample_weight, validation):
+    """A :class:`Data` of rows on disk (checked a batch at a time) and validation arrays or None."""
+    if T is not None:
+        raise TypeError("with rows on disk, pass T=None: the targets come from the same source")
+    if sample_weight is not None:
+        raise TypeError("sample_weight is not supported with rows on disk")
+    source.bind(net)
+    if validation is None:
+        return Data(source, None)
+    if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+        raise ValueError("with rows on disk, validation must be (X_val, T_val) arrays")
+    Xv = _val_input(net, validation[0])
+    return Data(source, None, None, Xv, net.check_targets(validation[1], Xv.shape[0]))
 
 
 def _val_input(net, Xv):

@@ -256,12 +256,8 @@ class Run:
 
     def end_of_epoch(self, epoch, train_loss, lr, t0):
         """Validate, record, schedule, early-stop and call back; True when training should stop."""
-        net, s, history, data = self.net, self.s, self.history, self.data
-        val_loss = val_metric = None
-        if data.X_val is not None:
-            trace = net.forward(data.X_val, checked=True)
-            val_loss = float(net.trace_loss(trace, data.T_val, s.loss))
-            val_metric = float(s.metric_fn(data.T_val, trace.output))
+        net, s, history = self.net, self.s, self.history
+        val_loss, val_metric = self.validate()
         history.append(epoch=epoch, loss=train_loss, val_loss=val_loss, val_metric=val_metric, lr=lr,
                        time=time.perf_counter() - t0, **(self.diag.epoch_record() if self.diag is not None else {}))
         monitored = train_loss if val_loss is None else val_loss
@@ -274,11 +270,27 @@ class Run:
             stop_now = s.stopper.should_stop
         if self.bar is not None:
             self.bar.write(_epoch_line(history), file=sys.stderr)
-        for cb in s.callbacks:
-            if cb(net, history) is True:
-                stop_now = True
+        if self.call_back():
+            stop_now = True
         history.stopped_early = history.stopped_early or stop_now
         return stop_now
+
+    def validate(self):
+        """(validation loss, validation metric) of the current weights, or (None, None) without
+        validation data."""
+        net, s, data = self.net, self.s, self.data
+        if data.X_val is None:
+            return None, None
+        trace = net.forward(data.X_val, checked=True)
+        return float(net.trace_loss(trace, data.T_val, s.loss)), float(s.metric_fn(data.T_val, trace.output))
+
+    def call_back(self):
+        """Call every callback (each one, in order); True when one of them asks to stop."""
+        stop = False
+        for cb in self.s.callbacks:
+            if cb(self.net, self.history) is True:
+                stop = True
+        return stop
 
     def finish(self):
         """Keep the optimiser's state for a later call; restore early stopping's best weights."""

@@ -1,0 +1,265 @@
+"""Synchronous data-parallel training over MPI (mpi4py), and training on rows read from disk.
+
+:func:`ffnn.train` uses :class:`ShardedRun` when it is given ``comm`` (an mpi4py communicator) or
+a source of rows (:mod:`ffnn.datasets`); otherwise the single-process :class:`~ffnn.training.run.Run`
+trains, untouched. mpi4py is imported only by the caller who passes a communicator.
+
+One step, on P processes (ranks r = 0..P−1), each holding the same weights and optimiser state and
+the same NumPy Generator:
+
+1. every rank draws the epoch's order from the Generator exactly as a single process does, so the
+   global minibatch B (N rows) of every step is the one a single process trains on;
+2. rank r takes the contiguous share ``B[lo_r:hi_r]`` (sizes ⌊N/P⌋ or ⌈N/P⌉, the larger ones
+   first; a rank may have none) and reads only those rows;
+3. it computes J_r and the gradients of its share, each normalised by its own rows (1/n_r or
+   1/Σw_r for the mean losses), and scales them by ``loss.share(n_r, N)`` = n_r/N (Σw_r/Σw_B; 1 for
+   the sums), so that their sum over ranks is J and ∂J/∂θ of the global batch;
+4. one ``Allreduce`` (sum) of one flat float buffer, [∂J/∂W[1], ∂J/∂b[1], …, ∂J/∂b[L], D, J, stop],
+   where ``stop`` > 0 when a rank holds a pending Ctrl-C and D, zero but on an epoch's last step,
+   carries the gradient-flow diagnostics (Σ|δ[l]| per layer and the hidden units each rank has seen
+   active in the epoch), so that the History's diagnostics are those of one process;
+5. every rank adds the penalty, clips, checks for divergence and applies the optimiser to the
+   same numbers, so the weights stay the same on every rank without being sent.
+
+Dropout draws the mask of the whole global batch on every rank and keeps the rank's rows (see
+:class:`RowSlice`): the Generator advances as in one process and the masks are the ones it draws.
+Validation, callbacks and the progress bar run on rank 0; the validation numbers and the callbacks'
+verdict are broadcast, so schedules, early stopping and divergence decide the same on every rank
+and every rank stops at the same step. A Ctrl-C on any rank stops every rank after the same step
+(the stop flag); a second one, which interrupts its rank at once, ends the whole job (MPI_Abort).
+Checkpoints are written by rank 0 alone; every rank resumes from the same file, with any number of
+processes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+
+import numpy as np
+
+from .._array import is_numpy_namespace
+from ..datasets import ArrayRows, is_source
+from . import fastpath as _fast
+from .run import Run
+from .stopping import TrainingInterrupted
+
+__all__ = ["ShardedRun", "share_bounds", "RowSlice", "Solo"]
+
+
+def share_bounds(n, rank, size):
+    """Rows ``lo:hi`` of a batch of ``n`` that rank ``rank`` of ``size`` trains on: contiguous
+    shares of ⌈n/size⌉ rows for the first ``n mod size`` ranks and ⌊n/size⌋ for the others."""
+    q, r = divmod(n, size)
+    lo = rank * q + min(rank, r)
+    return lo, lo + q + (1 if rank < r else 0)
+
+
+class Solo:
+    """A communicator of one process (no MPI): the reductions and broadcasts are the identity."""
+
+    rank, size = 0, 1
+
+    def Allreduce(self, sendbuf, recvbuf, op=None):  # noqa: N802 - mpi4py's name
+        pass
+
+    def bcast(self, obj, root=0):
+        return obj
+
+
+class RowSlice:
+    """A NumPy Generator seen by the rank that computes rows ``lo:hi`` of a batch of ``n`` rows.
+
+    ``random((m, S))`` draws ``rng.random((n, S))`` — the whole batch's block, as one process draws
+    it — and returns rows ``lo:hi``. :func:`ffnn.network._dropout_mask` draws each hidden layer's
+    mask this way, so a rank's masks are its rows of the single-process masks.
+    """
+
+    def __init__(self, rng, n, lo, hi):
+        self.rng, self.n, self.lo, self.hi = rng, n, lo, hi
+
+    def random(self, shape):
+        return self.rng.random((self.n,) + tuple(shape[1:]))[self.lo:self.hi]
+
+
+class ShardedRun(Run):
+    """A :class:`~ffnn.training.run.Run` whose steps are shared by the ranks of ``comm`` and whose
+    rows come from a source (see the docstring of this module)."""
+
+    def __init__(self, net, data, settings, rng, history, comm=None):
+        if not is_numpy_namespace(net.xp):
+            raise TypeError("data-parallel and out-of-core training need a network of NumPy arrays")
+        if settings.loss.share(1, 1) is None:
+            raise TypeError(f"loss {settings.loss.name!r} cannot be split over processes or read from disk: "
+                            f"its normalisation by the batch is unknown; use a built-in loss")
+        self.comm = Solo() if comm is None else comm
+        self.rank, self.size = self.comm.rank, self.comm.size
+        if self.rank != 0:  # progress, logs and files come from rank 0 only
+            settings.progress, settings.checkpoint = False, None
+        super().__init__(net, data, settings, rng, history)
+        self.source = data.X if is_source(data.X) else ArrayRows(data.X, data.T, data.w).bind(net)
+        self.fused = False  # the update must wait for the Allreduce
+        # One flat buffer: every ∂J/∂W[l] and ∂J/∂b[l] (views written in place), then, for the
+        # diagnostics of an epoch's last step, Σ|δ[l]| per layer and the units each hidden layer has
+        # seen active, then J and the stop flag.
+        shapes = [tuple(p.shape) for p in self.params]
+        sizes = [math.prod(s) for s in shapes]
+        self.n_grad = n_grad = sum(sizes)
+        hidden = list(net.sizes[1:-1])
+        self.flat = np.zeros(n_grad + net.n_layers + sum(hidden) + 2, dtype=np.dtype(net.dtype))
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        views = [self.flat[o:o + k].reshape(s) for o, k, s in zip(offsets, sizes, shapes)]
+        self.grads = views
+        self.gW, self.gb = views[0::2], views[1::2]
+        self.delta_sums = self.flat[n_grad:n_grad + net.n_layers]
+        starts = n_grad + net.n_layers + np.concatenate([[0], np.cumsum(hidden)]).astype(int)
+        self.alive = [self.flat[a:b] for a, b in zip(starts[:-1], starts[1:])]
+        self._ctrl_c = None
+        self._ops = None if comm is None else _mpi_ops()  # (MPI.IN_PLACE, MPI.SUM)
+
+    # --- the epochs --------------------------------------------------------------------------------
+
+    def fit(self, resume=None):
+        """:meth:`Run.fit`; a Ctrl-C that stops this rank alone (a second one, which interrupts at
+        once) ends the whole job, since the other ranks would wait for it forever."""
+        self._together = False
+        try:
+            return super().fit(resume)
+        except TrainingInterrupted:
+            if self.size > 1 and not self._together:
+                sys.stderr.write(f"ffnn: rank {self.rank} interrupted during a step; ending the job\n")
+                sys.stderr.flush()
+                self.comm.Abort(130)
+                os._exit(130)  # MPICH's MPI_Abort can return before the process manager ends this one
+            raise
+
+    def epoch(self, epoch, ctrl_c):
+        """One pass over the source's order for this epoch (every rank draws the same order)."""
+        opt, schedule = self.s.optimizer, self.s.schedule
+        self._ctrl_c = ctrl_c
+        order = self.source.order(self.rng, self.s.shuffle)
+        total, lr = 0.0, opt.lr
+        if self.diag is not None:
+            self.diag.start_epoch()
+        for start in range(0, self.n, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            lr = opt.lr * float(schedule(self.state["step"]))
+            last = start + self.batch_size >= self.n
+            if last and self.diag is not None:
+                self.diag.before_last_step()
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+                J = self.step(idx, lr, last)
+            total += J * len(idx)
+            if self.flat[-1] > 0:  # a Ctrl-C on any rank stops every rank after the same step
+                self._together = True
+                raise KeyboardInterrupt
+            if self.bar is not None:
+                self.bar.update(1)
+                self.bar.set_postfix(epoch=epoch, loss=f"{J:.4g}", refresh=False)
+        return total / self.n, lr
+
+    # --- one step ----------------------------------------------------------------------------------
+
+    def step(self, idx, lr, last=False):
+        """The step on the global batch ``idx``: this rank's share, one Allreduce, the same update.
+
+        ``last``: the epoch's last step, whose gradients the diagnostics record (summed like J).
+        """
+        n = len(idx)
+        lo, hi = share_bounds(n, self.rank, self.size)
+        mine = idx[lo:hi]
+        flat, g, diag = self.flat, self.n_grad, self.diag
+        flat[g:] = 0.0
+        hidden = deltas = None
+        if self.fast:
+            if hi > lo:
+                ws = self._workspace(hi - lo)
+                self.source.gather(mine, ws.h[0], ws.t)
+                flat[-2] = ws.step(self.net)
+                c = self.s.loss.share(hi - lo, n)
+                if c != 1.0:
+                    flat[:g] *= c
+                    flat[-2] *= c
+                hidden, deltas = ws.h[1:-1], ws.d[1:]
+            else:
+                flat[:g] = 0.0
+        else:
+            c, hidden, deltas = self._core_share(idx, mine, lo, hi)
+        if diag is not None:
+            if hidden is not None and self.watch_units:
+                diag.hidden_activations(hidden)
+            if last:
+                self._pack_diagnostics(deltas, c if deltas is not None else 0.0)
+        flat[-1] = 1.0 if (self._ctrl_c is not None and self._ctrl_c.pending) else 0.0
+        if self._ops is not None:
+            in_place, op = self._ops
+            self.comm.Allreduce(in_place, flat, op=op)
+        if diag is not None and last:
+            self._unpack_diagnostics(n)
+        return self._update(float(flat[-2]), self.gW, self.gb, lr)
+
+    def _workspace(self, m):
+        ws = self.workspaces.get(m)
+        if ws is None:
+            ws = self.workspaces[m] = _fast.Workspace(self.net, m, self.s.loss)
+            ws.gW, ws.gb = self.gW, self.gb  # the products land in the flat buffer
+        return ws
+
+    def _core_share(self, idx, mine, lo, hi):
+        """J and the gradients of rows ``mine`` by ``Network.forward``/``backward``, scaled into the
+        buffer; returns (the scale, the hidden activations, the δ[l]) or (0, None, None) without rows."""
+        net, loss, flat = self.net, self.s.loss, self.flat
+        Xb, Tb = self.source.batch(mine)
+        wb = self.source.weights(mine)
+        dropout = self.s.dropout
+        rng = RowSlice(self.rng, len(idx), lo, hi) if dropout is not None else None
+        trace = net.forward(Xb, dropout=dropout, rng=rng, checked=True)  # draws the masks even with no rows
+        if hi == lo:
+            flat[:self.n_grad] = 0.0
+            return 0.0, None, None
+        J = float(net.trace_loss(trace, Tb, loss, wb))
+        g = net.backward(trace, Tb, loss, sample_weight=wb, input_gradient=False, checked=True)
+        if wb is None:
+            c = loss.share(hi - lo, len(idx))
+        else:
+            c = loss.share(float(np.sum(wb)), float(np.sum(self.source.weights(idx))))
+        for view, grad in zip(self.grads, (x for pair in zip(g.weights, g.biases) for x in pair)):
+            np.multiply(grad, c, out=view)
+        flat[-2] = J * c
+        return c, trace.a[1:-1], list(g.deltas)
+
+    def _pack_diagnostics(self, deltas, c):
+        """This rank's part of the last step's diagnostics: c·Σ|δ[l]| and the units seen active
+        (largest activation > 0) in the epoch."""
+        if deltas is not None:
+            for l, d in enumerate(deltas):
+                self.delta_sums[l] = c * float(np.sum(np.abs(d)))
+        for i, peak in self.diag.peak.items():
+            self.alive[i][...] = peak > 0
+
+    def _unpack_diagnostics(self, n):
+        """The global batch's ‖∂J/∂W[l]‖ and mean |δ[l]|, and the units active on any rank."""
+        sizes = self.net.sizes
+        self.diag.last["grad_norm"] = [math.sqrt(float(np.vdot(gw, gw))) for gw in self.gW]
+        self.diag.last["delta_mean"] = [float(s) / (n * sizes[l + 1]) for l, s in enumerate(self.delta_sums)]
+        for i in self.diag.watched:  # 1 where any rank saw the unit active, 0 where none did
+            self.diag.peak[i] = (self.alive[i] > 0).astype(self.flat.dtype)
+
+    # --- collective decisions ------------------------------------------------------------------------
+
+    def validate(self):
+        """Rank 0 validates; every rank gets its numbers."""
+        result = super().validate() if self.rank == 0 else None
+        return self.comm.bcast(result, root=0)
+
+    def call_back(self):
+        """Rank 0 calls the callbacks; every rank gets their verdict."""
+        stop = super().call_back() if self.rank == 0 else None
+        return bool(self.comm.bcast(stop, root=0))
+
+
+def _mpi_ops():
+    from mpi4py import MPI
+
+    return MPI.IN_PLACE, MPI.SUM
