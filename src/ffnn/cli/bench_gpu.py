@@ -49,6 +49,16 @@ def _sync(torch, device):
         torch.cuda.synchronize(device)
 
 
+def _timed_epoch(torch, device, epoch, b, n):
+    """Seconds for ``epoch(n)`` after a warm-up of five batches, the device synchronised around it."""
+    epoch(b * 5)
+    _sync(torch, device)
+    t0 = time.perf_counter()
+    epoch(n)
+    _sync(torch, device)
+    return time.perf_counter() - t0
+
+
 def _model(torch, sizes, device, dtype):
     layers = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -83,12 +93,7 @@ def run_eager(torch, sizes, b, X, y, T, device, compile_model=False):
             lossf(model(X[idx]), y[idx]).backward()
             opt.step()
 
-    epoch(b * 5)
-    _sync(torch, device)
-    t0 = time.perf_counter()
-    epoch(len(X))
-    _sync(torch, device)
-    return time.perf_counter() - t0
+    return _timed_epoch(torch, device, epoch, b, len(X))
 
 
 def run_manual(torch, sizes, b, X, y, T, device):
@@ -115,12 +120,7 @@ def run_manual(torch, sizes, b, X, y, T, device):
                     bs[l].sub_(gb, alpha=LR)
                     d = d_prev
 
-    epoch(b * 5)
-    _sync(torch, device)
-    t0 = time.perf_counter()
-    epoch(len(X))
-    _sync(torch, device)
-    return time.perf_counter() - t0
+    return _timed_epoch(torch, device, epoch, b, len(X))
 
 
 def run_cuda_graph(torch, sizes, b, X, y, T, device):
