@@ -161,6 +161,8 @@ def cmd_train(args):
 
 def _check_train_flags(args):
     """Flags that contradict each other or the data are usage errors, before any work."""
+    if args.precision != "highest" and (args.dtype != "float32" or _train_device(args) is None):
+        raise UsageError("ffnn train: --precision tf32/bf16 needs --dtype float32 and a GPU (--device cuda or auto)")
     if args.early_stopping < 0:
         raise UsageError(f"ffnn train: --early-stopping must be 0 (off) or a positive integer, got {args.early_stopping}")
     if args.momentum is not None and args.optimizer != "sgd":
@@ -238,8 +240,6 @@ def _network(args, ds, job):
 
     sizes = [ds.X.shape[1], *args.hidden, job["k"]]
     device = _train_device(args)
-    if args.precision != "highest" and (device is None or args.dtype != "float32"):
-        raise UsageError("ffnn train: --precision tf32/bf16 needs --dtype float32 and a GPU (--device cuda or auto)")
     try:
         net = ffnn.Network(sizes, args.activation, job["output"], seed=args.seed, dtype=args.dtype, device=device)
     except (TypeError, ValueError) as exc:
