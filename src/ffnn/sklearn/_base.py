@@ -528,79 +528,28 @@ class _BaseMLP(_CallbackSupport, BaseEstimator):
 
     def _fit_stochastic(self, X, T, sample_weight, incremental, *, val=None, epochs=1, continuing=False,
                         sk_callbacks=None):
-        net = self.network_
-        if self._train_device is not None and net._placement() != self._train_device:
-            # under array-API dispatch the network trains where the caller's tensors live, and stays there
-            net = self.network_ = net.to(device=self._train_device)
-        params = net.parameters()
-        if getattr(self, "_optimizer", None) is not None:
-            _state_to_params(self._optimizer.state, params)  # a kept optimiser follows its network
-        if not continuing and (not incremental or getattr(self, "_optimizer", None) is None):
-            self._optimizer = self._make_optimizer(params)
-        optimizer = self._optimizer
+        net, params, optimizer = self._network_and_optimizer(incremental, continuing)
         early_stopping = self.early_stopping
         X_train, T_train, w_train = X, T, sample_weight
         if early_stopping and val is None:
-            if not continuing:
-                self._split_state = self._random_state.get_state()
-            split_rs = np.random.RandomState()
-            split_rs.set_state(self._split_state)
-            # stratified for one column of class indicators, as scikit-learn (not for multilabel targets)
-            stratify = T.astype(bool) if isinstance(self, ClassifierMixin) and self.n_outputs_ == 1 else None
-            arrays = (X, T) if sample_weight is None else (X, T, sample_weight)
-            parts = train_test_split(*arrays, random_state=split_rs, test_size=self.validation_fraction,
-                                     stratify=stratify)
-            if not continuing:
-                self._random_state.set_state(split_rs.get_state())
-            X_train, X_val, T_train, T_val = parts[:4]
-            w_train, w_val = (parts[4], parts[5]) if sample_weight is not None else (None, None)
-            if X_val.shape[0] < 2:
-                raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size of "
-                                 "your dataset.")
-            val = (X_val, T_val, self._labels_for(T_val), w_val)
-        if val is not None:
-            if self.validation_scores_ is None:
-                self.validation_scores_ = []
-            if getattr(self, "validation_loss_curve_", None) is None:
-                self.validation_loss_curve_ = []
-        else:
-            self.validation_loss_curve_ = getattr(self, "validation_loss_curve_", None)
+            X_train, T_train, w_train, val = self._early_stopping_split(X, T, sample_weight, continuing)
+        self._init_validation_curves(val)
         n = X_train.shape[0]
-        if self.batch_size == "auto":
-            batch_size = min(200, n)
-        else:
-            if self.batch_size > n:
-                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
-            batch_size = int(np.clip(self.batch_size, 1, n))
+        batch_size = self._batch_size_for(n)
         loss, scale = self._loss_function()
         if net._placement() is not None:  # the data go to the network's device once
             X_train, T_train, w_train = _on_network(net, _dense(X_train), T_train, w_train)
             if val is not None:
                 val = (*_on_network(net, _dense(val[0]), val[1]), val[2], *_on_network(net, val[3]))
-        rates = self._dropout_rates(len(net.sizes) - 2)
-        if rates and not (continuing and getattr(self, "_dropout_rng", None) is not None):
-            self._dropout_rng = np.random.default_rng(self._random_state.randint(np.iinfo(np.int32).max))
-        step = _Stepper(net, loss, alpha=self.alpha, l1=self.l1, rates=rates,
-                        rng=self._dropout_rng if rates else None, report_scale=scale, weighted=w_train is not None,
-                        sparse=sp.issparse(X_train))
+        step = self._stepper(net, loss, scale, w_train is not None, sp.issparse(X_train), continuing)
         callbacks = list(getattr(self, "callbacks", None) or ())
         history = History(metric=("accuracy" if isinstance(self, ClassifierMixin) else "r2") if val is not None else "",
                           loss_includes_penalty=self.alpha > 0 or self.l1 > 0)
         n_epochs = epochs if incremental else self.max_iter
         bar = _progress_bar(n_epochs) if self.verbose is True else None
         lines = bool(self.verbose) and bar is None
-        sample_idx = np.arange(n, dtype=int)
         keep = self.warm_start == "keep_optimizer" and not incremental
-        if continuing:
-            # each epoch shuffles the previous epoch's order, and early stopping restored its best
-            # weights: continue from the order and the weights where the last fit left off
-            last = getattr(self, "_sample_idx", None)
-            if last is not None and len(last) == n:
-                sample_idx = last
-            resume = getattr(self, "_resume_params", None)
-            if resume is not None:
-                for p, r in zip(params, resume):
-                    p[...] = r
+        sample_idx = self._start_order(n, params, continuing)
         try:
             self.n_iter_ = 0
             with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
@@ -611,16 +560,7 @@ class _BaseMLP(_CallbackSupport, BaseEstimator):
                                                          metadata=_metadata(sample_weight))
                     t0 = time.perf_counter()
                     lr = optimizer.learning_rate
-                    if self.shuffle:
-                        sample_idx = shuffle(sample_idx, random_state=self._random_state)
-                    accumulated = 0.0
-                    for batch in gen_batches(n, batch_size):
-                        idx = sample_idx[batch] if self.shuffle else batch
-                        accumulated += float(step(X_train, T_train, w_train, idx, optimizer)) * (batch.stop - batch.start)
-                    self.n_iter_ += 1
-                    self.loss_ = accumulated / n
-                    self.t_ += n
-                    self.loss_curve_.append(self.loss_)
+                    sample_idx = self._epoch(step, (X_train, T_train, w_train), sample_idx, batch_size, optimizer)
                     if lines:
                         print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
                     score = val_loss = None
@@ -637,14 +577,7 @@ class _BaseMLP(_CallbackSupport, BaseEstimator):
                     if bar is not None:
                         bar.update(1)
                         bar.set_postfix(loss=f"{self.loss_:.4g}", **({} if score is None else {"val": f"{score:.4g}"}))
-                    stop = False
-                    if self._no_improvement_count > self.n_iter_no_change:
-                        what = "Validation score did not improve" if early_stopping else "Training loss did not improve"
-                        msg = f"{what} more than tol={self.tol:f} for {self.n_iter_no_change} consecutive epochs."
-                        if optimizer.trigger_stopping(msg, lines):
-                            stop = True
-                        else:
-                            self._no_improvement_count = 0
+                    stop = self._stopping_rule(optimizer, lines)
                     for cb in callbacks:
                         if cb(net, history) is True:
                             stop = history.stopped_early = True
@@ -662,9 +595,113 @@ class _BaseMLP(_CallbackSupport, BaseEstimator):
         finally:
             if bar is not None:
                 bar.close()
+        self._end_fit(net, params, sample_idx, keep)
+
+    def _network_and_optimizer(self, incremental, continuing):
+        """The network (moved to the caller's device under array-API dispatch, where it stays), its
+        parameters, and the optimiser: new for each fit and the first partial_fit, else kept."""
+        net = self.network_
+        if self._train_device is not None and net._placement() != self._train_device:
+            net = self.network_ = net.to(device=self._train_device)
+        params = net.parameters()
+        if getattr(self, "_optimizer", None) is not None:
+            _state_to_params(self._optimizer.state, params)  # a kept optimiser follows its network
+        if not continuing and (not incremental or getattr(self, "_optimizer", None) is None):
+            self._optimizer = self._make_optimizer(params)
+        return net, params, self._optimizer
+
+    def _early_stopping_split(self, X, T, sample_weight, continuing):
+        """scikit-learn's validation split for early stopping: (X, T, w) to train on and the validation
+        tuple. A kept optimiser ('keep_optimizer') keeps the first fit's split."""
+        if not continuing:
+            self._split_state = self._random_state.get_state()
+        split_rs = np.random.RandomState()
+        split_rs.set_state(self._split_state)
+        # stratified for one column of class indicators, as scikit-learn (not for multilabel targets)
+        stratify = T.astype(bool) if isinstance(self, ClassifierMixin) and self.n_outputs_ == 1 else None
+        arrays = (X, T) if sample_weight is None else (X, T, sample_weight)
+        parts = train_test_split(*arrays, random_state=split_rs, test_size=self.validation_fraction,
+                                 stratify=stratify)
+        if not continuing:
+            self._random_state.set_state(split_rs.get_state())
+        X_train, X_val, T_train, T_val = parts[:4]
+        w_train, w_val = (parts[4], parts[5]) if sample_weight is not None else (None, None)
+        if X_val.shape[0] < 2:
+            raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size of "
+                             "your dataset.")
+        return X_train, T_train, w_train, (X_val, T_val, self._labels_for(T_val), w_val)
+
+    def _init_validation_curves(self, val):
+        if val is not None:
+            if self.validation_scores_ is None:
+                self.validation_scores_ = []
+            if getattr(self, "validation_loss_curve_", None) is None:
+                self.validation_loss_curve_ = []
+        else:
+            self.validation_loss_curve_ = getattr(self, "validation_loss_curve_", None)
+
+    def _batch_size_for(self, n):
+        if self.batch_size == "auto":
+            return min(200, n)
+        if self.batch_size > n:
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
+        return int(np.clip(self.batch_size, 1, n))
+
+    def _stepper(self, net, loss, scale, weighted, sparse, continuing):
+        rates = self._dropout_rates(len(net.sizes) - 2)
+        if rates and not (continuing and getattr(self, "_dropout_rng", None) is not None):
+            self._dropout_rng = np.random.default_rng(self._random_state.randint(np.iinfo(np.int32).max))
+        return _Stepper(net, loss, alpha=self.alpha, l1=self.l1, rates=rates, rng=self._dropout_rng if rates else None,
+                        report_scale=scale, weighted=weighted, sparse=sparse)
+
+    def _start_order(self, n, params, continuing):
+        """The sample order the first epoch shuffles. Continuing ('keep_optimizer'): each epoch shuffles
+        the previous epoch's order, and early stopping restored its best weights, so the fit goes on
+        from the order and the weights where the last fit left off."""
+        sample_idx = np.arange(n, dtype=int)
+        if continuing:
+            last = getattr(self, "_sample_idx", None)
+            if last is not None and len(last) == n:
+                sample_idx = last
+            resume = getattr(self, "_resume_params", None)
+            if resume is not None:
+                for p, r in zip(params, resume):
+                    p[...] = r
+        return sample_idx
+
+    def _epoch(self, step, data, sample_idx, batch_size, optimizer):
+        """One pass over the (shuffled) samples in minibatches; sets loss_ (the mean of the batches'
+        losses weighted by their sizes), n_iter_, t_ and loss_curve_; returns the epoch's order."""
+        n = data[0].shape[0]
+        if self.shuffle:
+            sample_idx = shuffle(sample_idx, random_state=self._random_state)
+        accumulated = 0.0
+        for batch in gen_batches(n, batch_size):
+            idx = sample_idx[batch] if self.shuffle else batch
+            accumulated += float(step(*data, idx, optimizer)) * (batch.stop - batch.start)
+        self.n_iter_ += 1
+        self.loss_ = accumulated / n
+        self.t_ += n
+        self.loss_curve_.append(self.loss_)
+        return sample_idx
+
+    def _stopping_rule(self, optimizer, verbose):
+        """scikit-learn's rule: after more than n_iter_no_change epochs without improvement, stop (or,
+        for 'adaptive', divide the learning rate by 5 and count again)."""
+        if self._no_improvement_count <= self.n_iter_no_change:
+            return False
+        what = "Validation score did not improve" if self.early_stopping else "Training loss did not improve"
+        msg = f"{what} more than tol={self.tol:f} for {self.n_iter_no_change} consecutive epochs."
+        if optimizer.trigger_stopping(msg, verbose):
+            return True
+        self._no_improvement_count = 0
+        return False
+
+    def _end_fit(self, net, params, sample_idx, keep):
+        """What a later fit continues from ('keep_optimizer'), and early stopping's best weights."""
         self._sample_idx = sample_idx if keep else None
-        self._resume_params = [_copy(p) for p in params] if keep and early_stopping else None
-        if early_stopping:
+        self._resume_params = [_copy(p) for p in params] if keep and self.early_stopping else None
+        if self.early_stopping:
             for p, best in zip([*net.weights, *net.biases], [*self._best_coefs, *self._best_intercepts]):
                 p[...] = best
             if not keep:
