@@ -126,7 +126,10 @@ def test_a_second_ctrl_c_on_one_rank_ends_the_job(tmp_path):
         pid = int((tmp_path / "pid.1").read_text())
         os.kill(pid, signal.SIGINT)
         time.sleep(0.3)
-        os.kill(pid, signal.SIGINT)
+        try:
+            os.kill(pid, signal.SIGINT)
+        except ProcessLookupError:  # the first Ctrl-C already ended the job (a busy machine's timing)
+            pass
         t0 = time.perf_counter()
         out, err = proc.communicate(timeout=30)
         assert time.perf_counter() - t0 < 15
@@ -134,11 +137,14 @@ def test_a_second_ctrl_c_on_one_rank_ends_the_job(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    if proc.returncode != 0:
-        assert proc.returncode == 130 and "rank 1 interrupted during a step; ending the job" in err
-        assert not (tmp_path / "steps.1").exists()
-    else:
+    # Whatever the timing: the job ended (no rank left waiting), with at most one line and no traceback.
+    assert "Traceback" not in err and len(err.strip().splitlines()) <= 1, err
+    if proc.returncode == 0:  # the step was over first: both ranks stopped together
         assert (tmp_path / "steps.0").read_text() == (tmp_path / "steps.1").read_text()
+    elif "rank 1 interrupted during a step; ending the job" in err:  # it landed inside a step: MPI_Abort(130)
+        assert proc.returncode == 130 and not (tmp_path / "steps.1").exists(), (proc.returncode, err)
+    else:  # it landed after training, while rank 1 was ending: a quiet non-zero exit
+        assert err.strip() == "", err
 
 
 @pytest.fixture(scope="module")

@@ -130,6 +130,7 @@ class ShardedRun(Run):
             if self.size > 1 and not self._together:
                 sys.stderr.write(f"ffnn: rank {self.rank} interrupted during a step; ending the job\n")
                 sys.stderr.flush()
+                os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # MPI's own abort notice would add lines
                 self.comm.Abort(130)
                 os._exit(130)  # MPICH's MPI_Abort can return before the process manager ends this one
             raise
