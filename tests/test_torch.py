@@ -278,6 +278,9 @@ def _same_diagnostics(h1, h2):
 
 
 def test_estimators_train_on_tensors_under_array_api_dispatch():
+    scipy = pytest.importorskip("scipy")
+    if tuple(int(p) for p in scipy.__version__.split(".")[:2]) < (1, 14):
+        pytest.skip("scikit-learn's array-API dispatch needs SciPy 1.14 or newer")
     code = """
 import numpy as np, sklearn, torch
 from ffnn.sklearn import MLPClassifier

@@ -290,18 +290,18 @@ def _identity_backward_inplace(g, a, mask):
 
 def _elu(z, alpha=1.0):
     xp = array_namespace(z)
-    return xp.where(z > 0, z, alpha * xp.expm1(xp.minimum(z, 0.0)))
+    return xp.where(z > 0, z, alpha * xp.expm1(xp.minimum(z, xp.zeros_like(z))))
 
 
 def _elu_derivative(z, alpha=1.0):
     xp = array_namespace(z)
-    return xp.where(z > 0, xp.ones_like(z), alpha * xp.exp(xp.minimum(z, 0.0)))
+    return xp.where(z > 0, xp.ones_like(z), alpha * xp.exp(xp.minimum(z, xp.zeros_like(z))))
 
 
 def _softplus(z):
     # log(1 + e^z) = max(z, 0) + log1p(e^{−|z|}): finite for every finite z.
     xp = array_namespace(z)
-    return xp.maximum(z, 0.0) + xp.log1p(xp.exp(-xp.abs(z)))
+    return xp.maximum(z, xp.zeros_like(z)) + xp.log1p(xp.exp(-xp.abs(z)))
 
 
 _GELU_C = math.sqrt(2.0 / math.pi)

@@ -244,7 +244,7 @@ class _FusedSigmoidBCE:
 
     def value(self, z, T, sample_weight=None):
         xp = array_namespace(z, T)
-        softplus = xp.maximum(z, 0.0) + xp.log1p(xp.exp(-xp.abs(z)))
+        softplus = xp.maximum(z, xp.zeros_like(z)) + xp.log1p(xp.exp(-xp.abs(z)))
         return self.loss._scale(xp, z, sample_weight) * xp.sum(
             _Builtin._per_sample(xp, softplus - T * z, sample_weight))
 
