@@ -211,3 +211,15 @@ def test_as_a_user_runs_it(real_files, tmp_path):
         p = _run(*args)
         _one_line(p.returncode, p.stderr, code, fragment)
     assert snapshot(tmp_path) == before
+
+
+def test_features_beyond_the_float_range_are_one_line_and_write_nothing(tmp_path):
+    rows = "\n".join(f"{v},{i % 3}" for i, v in enumerate(["1.7e308", "-1.7e308", "1"] * 10))
+    data = tmp_path / "d.csv"
+    data.write_text("x,y\n" + rows + "\n")
+    code, _, err = cli("train", data, *FAST, "--scale", "minmax", "--out", tmp_path / "m.safetensors")
+    assert code == 1 and err.count("\n") <= 1 and "Traceback" not in err, err
+    assert "--scale minmax: features: column 0 spans more than the float range" in err
+    assert not (tmp_path / "m.safetensors").exists()
+    code, _, err = cli("train", data, *FAST, "--out", tmp_path / "m.safetensors")  # standard scaling copes
+    assert code == 0, err

@@ -176,3 +176,16 @@ def test_fuzz_binary_data_files(real_files, tmp_path_factory, kind, data):
     before = snapshot(d)
     _read_or_data_error(path)
     assert snapshot(d) == before
+
+
+def test_scaler_handles_values_near_the_float_range():
+    # the mean and deviation of X / max|X|, times max|X|: no overflow, the same numbers as exact arithmetic
+    X = np.array([[1e300, 1.0], [-1e300, 2.0], [1e300, 3.0], [-1e300, 4.0]])
+    s = Scaler("standard").fit(X)
+    np.testing.assert_allclose(s.shift, [0.0, 2.5], atol=1e-12)
+    np.testing.assert_allclose(s.scale, [1e300, np.sqrt(1.25)], rtol=1e-14)
+    assert np.all(np.isfinite(s.transform(X)))
+    huge = np.array([[1.7e308], [-1.7e308], [1.0]])
+    assert np.all(np.isfinite(Scaler("standard").fit(huge).scale))
+    with pytest.raises(ValueError, match="column 0 spans more than the float range"):
+        Scaler("minmax").fit(huge)

@@ -279,13 +279,25 @@ class Scaler:
         self.kind, self.shift, self.scale = kind, shift, scale
 
     def fit(self, X):
+        """Learn shift and scale from X (N, d). Values near the float range are scaled without
+        overflow (the mean and deviation of X / max|X| per column, times max|X|); a column whose
+        spread still exceeds the float range is a ValueError naming it."""
         d = X.shape[1]
-        if self.kind == "standard":
-            self.shift, self.scale = X.mean(axis=0), X.std(axis=0)
-        elif self.kind == "minmax":
-            self.shift, self.scale = X.min(axis=0), X.max(axis=0) - X.min(axis=0)
-        else:
-            self.shift, self.scale = np.zeros(d), np.ones(d)
+        with np.errstate(over="ignore", invalid="ignore"):
+            if self.kind == "standard":
+                self.shift, self.scale = X.mean(axis=0), X.std(axis=0)
+                if not (np.all(np.isfinite(self.shift)) and np.all(np.isfinite(self.scale))):
+                    m = np.max(np.abs(X), axis=0)
+                    m = np.where((m > 0) & np.isfinite(m), m, 1.0)
+                    self.shift, self.scale = (X / m).mean(axis=0) * m, (X / m).std(axis=0) * m
+            elif self.kind == "minmax":
+                self.shift, self.scale = X.min(axis=0), X.max(axis=0) - X.min(axis=0)
+            else:
+                self.shift, self.scale = np.zeros(d), np.ones(d)
+        bad = np.flatnonzero(~(np.isfinite(self.shift) & np.isfinite(self.scale)))
+        if bad.size:
+            raise ValueError(f"column {int(bad[0])} spans more than the float range; rescale it or use "
+                             f"another scaling")
         self.scale = np.where(self.scale > 0, self.scale, 1.0)
         return self
 

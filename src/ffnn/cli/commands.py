@@ -219,7 +219,10 @@ def _targets(args, ds, task):
         raise CommandError(f"data file {str(ds.source)!r}: --validation {args.validation:g} of the {len(tr)} training "
                            f"samples leaves {'nothing held out' if held == 0 else 'nothing to train on'}; "
                            f"give more data or another --validation")
-    scaler = Scaler(args.scale).fit(ds.X[tr])
+    try:
+        scaler = Scaler(args.scale).fit(ds.X[tr])
+    except ValueError as exc:
+        raise CommandError(f"data file {str(ds.source)!r}: --scale {args.scale}: features: {exc}") from None
     job.update(tr=tr, te=te, scaler=scaler, X_train=scaler.transform(ds.X[tr]), X_test=scaler.transform(ds.X[te]))
     if task == "classify":
         T_all = np.eye(len(job["classes"]))[codes]
@@ -227,7 +230,10 @@ def _targets(args, ds, task):
                    metric="accuracy")
     else:
         y = ds.y.astype(np.float64).reshape(-1, 1)
-        job["target_scaler"] = Scaler("standard" if args.scale != "none" else "none").fit(y[tr])
+        try:
+            job["target_scaler"] = Scaler("standard" if args.scale != "none" else "none").fit(y[tr])
+        except ValueError as exc:
+            raise CommandError(f"data file {str(ds.source)!r}: target: {exc}") from None
         T_all = job["target_scaler"].transform(y)
         job.update(k=1, output=args.output or "identity", loss=args.loss or "mse", metric="r2")
     job.update(T_train=T_all[tr], T_test=T_all[te])
