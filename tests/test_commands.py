@@ -223,3 +223,11 @@ def test_features_beyond_the_float_range_are_one_line_and_write_nothing(tmp_path
     assert not (tmp_path / "m.safetensors").exists()
     code, _, err = cli("train", data, *FAST, "--out", tmp_path / "m.safetensors")  # standard scaling copes
     assert code == 0, err
+
+
+def test_negative_seeds_and_impossible_sizes_are_one_line():
+    code, _, err = cli("train", "--seed", "-1", *FAST)
+    assert code == 2 and "--seed: must be 0 or a positive integer, got -1" in err and err.count("\n") <= 1, err
+    code, _, err = cli("gradcheck", "--sizes", "1000000000000,2")  # 14.6 TiB: refused by the allocator at once
+    assert code == 1 and err.strip() == "ffnn: error: not enough memory for what was asked (sizes, samples or " \
+                                         "data too large)", err

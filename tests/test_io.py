@@ -343,3 +343,27 @@ def test_fuzz_save_refuses_or_round_trips(tmp_path_factory, meta):
         return
     back = ffnn.load(path).metadata
     assert set(back) == set(meta)
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (lambda m: m["metadata"].update(scaler="standard"), "metadata 'scaler' must be a scaling or null"),
+    (lambda m: m["metadata"].update(scaler=5), "metadata 'scaler' must be a scaling or null"),
+    (lambda m: m["metadata"].update(summary={"test_accuracy": 10**400}), "metadata .summary. must be an object of numbers"),
+])
+def test_malformed_metadata_is_a_file_format_error(tmp_path, change, fragment):
+    from ffnn.data import Scaler
+
+    path = tmp_path / "m.safetensors"
+    net = ffnn.Network([3, 4, 2], "relu", "softmax", seed=0)
+    ffnn.save(net, path, scaler=Scaler("standard").fit(np.arange(30.0).reshape(10, 3)), summary={"a": 1})
+    path.write_bytes(edit_meta(path.read_bytes(), "ffnn", change))
+    with pytest.raises(ffnn.FileFormatError, match=fragment):
+        ffnn.load(path)
+
+
+def test_an_empty_tensor_of_an_absurd_shape_is_refused(tmp_path):
+    path = raw_safetensors(tmp_path / "m.safetensors", {"W.1": ("F64", [0, 10**30], 0)},
+                           {"format_version": 1, "sizes": [3, 2], "activations": ["softmax"], "dtype": "float64",
+                            "metadata": {}})
+    with pytest.raises(ffnn.FileFormatError, match="invalid shape"):
+        ffnn.load(path)

@@ -424,7 +424,7 @@ class SafetensorsFile:
             raise FileFormatError(f"{bad} has dtype {printable(dt)!r}, which ffnn does not read")
         ints = lambda v: isinstance(v, list) and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0
                                                      for i in v)
-        if not ints(shape) or len(shape) > 8:
+        if not ints(shape) or len(shape) > 8 or any(i >= 2**31 for i in shape):
             raise FileFormatError(f"{bad} has an invalid shape")
         if not ints(offsets) or len(offsets) != 2 or offsets[0] > offsets[1]:
             raise FileFormatError(f"{bad} has invalid data_offsets")

@@ -40,7 +40,12 @@ def _is_int(v, low=None):
 
 
 def _is_num(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # a JSON integer beyond the float range
+        return False
 
 
 def _list_of(check, *, n=None, low=0, high=None):
@@ -117,6 +122,8 @@ def _expected_tensors(meta, where):
     widths = {"scaler": sizes[0], "target_scaler": sizes[-1]}
 
     def walk(key, value, top):
+        if top and key in widths and value is not None and not (isinstance(value, dict) and "__scaler__" in value):
+            raise FileFormatError(f"{where}: metadata {printable(key)!r} must be a scaling or null")
         if isinstance(value, dict):
             markers = [k for k in value if k.startswith("__")]
             if markers and (len(value) != 1 or markers[0] not in _MARKERS):

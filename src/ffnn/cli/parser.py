@@ -86,6 +86,17 @@ def _schedule(text):
 
 # --- the parser ----------------------------------------------------------------------------------
 
+def _seed(text):
+    """A random seed: 0 or a positive integer (NumPy's generators refuse negative ones)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive integer, got {value}")
+    return value
+
+
 def build_parser():
     p = _Parser(prog="ffnn", description="Feed-forward neural networks trained by back-propagation.")
     p.add_argument("--version", action="version", version=_version())
@@ -116,7 +127,7 @@ def build_parser():
     t.add_argument("--early-stopping", type=int, default=10, metavar="N",
                    help="patience in epochs; 0 turns it off (default 10)")
     t.add_argument("--scale", choices=["standard", "minmax", "none"], default="standard")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=_seed, default=0)
     t.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu",
                    help="cpu: NumPy (default); cuda: PyTorch on the GPU; auto: the GPU when PyTorch sees one")
@@ -153,7 +164,7 @@ def build_parser():
     gc.add_argument("--output", type=_activation, default="identity")
     gc.add_argument("--loss", type=_loss_name, default="mse")
     gc.add_argument("--samples", type=_positive_int, default=5)
-    gc.add_argument("--seed", type=int, default=0)
+    gc.add_argument("--seed", type=_seed, default=0)
 
     ex = sub.add_parser("export", help="write a saved model as ONNX or as a C header",
                         description="Write a saved model as an ONNX model (run by onnxruntime and other runtimes) "
@@ -216,6 +227,9 @@ def main(argv=None):
         return fail("ffnn: interrupted; nothing more was written", EXIT_INTERRUPTED)
     except BrokenPipeError:
         return 0
+    except MemoryError:
+        return fail("ffnn: error: not enough memory for what was asked (sizes, samples or data too large)",
+                    EXIT_ERROR)
     except ImportError as exc:
         return fail(f"ffnn: error: {exc} (install the command's extras: pip install 'ffnn[cli]')", EXIT_ERROR)
     except Exception as exc:
