@@ -88,3 +88,17 @@ def real_files(tmp_path_factory):
         files[name] = d / f"{name}.safetensors"
     files["ckpt"] = d / "clf.ckpt"
     return files
+
+
+def network_data(sizes, out, n, seed=0):
+    """Inputs (n, S_0) and targets suited to the output activation ``out``: one-hot classes for
+    softmax, 0/1 for sigmoid, normal values otherwise."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, sizes[0]))
+    if out == "softmax":
+        T = np.eye(sizes[-1])[rng.integers(0, sizes[-1], size=n)]
+    elif out == "sigmoid":
+        T = rng.integers(0, 2, size=(n, sizes[-1])).astype(float)
+    else:
+        T = rng.normal(size=(n, sizes[-1]))
+    return X, T

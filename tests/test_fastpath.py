@@ -10,17 +10,11 @@ from ffnn.losses import get_loss
 CONFIGS = [("relu", "softmax", "cross_entropy"), ("tanh", "sigmoid", "binary_cross_entropy"),
            ("sigmoid", "identity", "mse"), ("identity", "identity", "half_sse"), ("relu", "identity", "sse")]
 
+from .conftest import network_data
+
 
 def _data(sizes, out, n=16, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, sizes[0]))
-    if out == "softmax":
-        T = np.eye(sizes[-1])[rng.integers(0, sizes[-1], size=n)]
-    elif out == "sigmoid":
-        T = rng.integers(0, 2, size=(n, sizes[-1])).astype(float)
-    else:
-        T = rng.normal(size=(n, sizes[-1]))
-    return X, T
+    return network_data(sizes, out, n, seed)
 
 
 @pytest.mark.parametrize("hidden,out,loss", CONFIGS)

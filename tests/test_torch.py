@@ -15,6 +15,8 @@ from ffnn.training import torch_fastpath  # noqa: E402
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
+from .conftest import network_data
+
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
@@ -27,15 +29,7 @@ def _one_thread():
 
 
 def _data(sizes, out, n=100, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, sizes[0]))
-    if out == "softmax":
-        T = np.eye(sizes[-1])[rng.integers(0, sizes[-1], size=n)]
-    elif out == "sigmoid":
-        T = rng.integers(0, 2, size=(n, sizes[-1])).astype(float)
-    else:
-        T = rng.normal(size=(n, sizes[-1]))
-    return X, T
+    return network_data(sizes, out, n, seed)
 
 
 def _params(net):
