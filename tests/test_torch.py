@@ -13,9 +13,9 @@ import ffnn  # noqa: E402
 from ffnn.losses import get_loss  # noqa: E402
 from ffnn.training import torch_fastpath  # noqa: E402
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+from .conftest import network_data  # noqa: E402
 
-from .conftest import network_data
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
 @pytest.fixture(autouse=True, scope="module")
