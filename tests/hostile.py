@@ -32,12 +32,15 @@ def join(header, data):
     return struct.pack("<Q", len(raw)) + raw + data
 
 
-def edit_meta(blob, key, change):
-    """The file's bytes with ``change(meta)`` applied to the JSON document under ``key``."""
+def edit_meta(blob, key, change, keep_checksum=False):
+    """The file's bytes with ``change(meta)`` applied to the JSON document under ``key``, and the
+    checksum beside it removed (as a hand that edits a file would), unless ``keep_checksum``."""
     header, data = split(blob)
     meta = json.loads(header["__metadata__"][key])
     meta = change(meta) or meta
     header["__metadata__"][key] = json.dumps(meta)
+    if not keep_checksum:
+        header["__metadata__"].pop(f"{key}.sha256", None)
     return join(header, data)
 
 

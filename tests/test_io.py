@@ -101,16 +101,46 @@ def test_save_refuses_non_finite_weights(tmp_path):
         ffnn.save(net, tmp_path / "m.safetensors")
 
 
-def test_a_changed_byte_in_the_weights_is_an_error_and_old_files_still_load(tmp_path):
-    ffnn.save(_net(), tmp_path / "m.safetensors")
+def test_a_changed_byte_in_the_weights_or_the_metadata_is_an_error(tmp_path):
+    ffnn.save(_net(), tmp_path / "m.safetensors", classes=["cat", "dog"], note="kept")
     blob = (tmp_path / "m.safetensors").read_bytes()
     flipped = bytearray(blob)
     flipped[-3] ^= 0x10
     (tmp_path / "bad.safetensors").write_bytes(bytes(flipped))
     with pytest.raises(ffnn.FileFormatError, match="bad.safetensors.*checksum"):
         ffnn.load(tmp_path / "bad.safetensors")
-    (tmp_path / "old.safetensors").write_bytes(edit_meta(blob, "ffnn", lambda m: m.pop("sha256") and None))
-    assert ffnn.load(tmp_path / "old.safetensors").sizes == (3, 4, 2)
+    at = blob.index(b"dog")  # one letter of a class label, inside the metadata's JSON
+    (tmp_path / "label.safetensors").write_bytes(blob[:at] + b"d0g" + blob[at + 3:])
+    with pytest.raises(ffnn.FileFormatError, match="label.safetensors' is corrupted: its arrays or metadata"):
+        ffnn.load(tmp_path / "label.safetensors")
+    edited = edit_meta(blob, "ffnn", lambda m: m["metadata"].update(note="changed"), keep_checksum=True)
+    (tmp_path / "edited.safetensors").write_bytes(edited)
+    with pytest.raises(ffnn.FileFormatError, match="checksum"):
+        ffnn.load(tmp_path / "edited.safetensors")
+
+
+def test_files_without_a_checksum_or_with_the_tensors_only_checksum_of_earlier_versions_load(tmp_path):
+    from ffnn._files import SafetensorsFile, tensor_digest
+
+    net = _net()
+    ffnn.save(net, tmp_path / "m.safetensors")
+    blob = (tmp_path / "m.safetensors").read_bytes()
+    (tmp_path / "none.safetensors").write_bytes(edit_meta(blob, "ffnn", lambda m: None))
+    assert ffnn.load(tmp_path / "none.safetensors").sizes == (3, 4, 2)
+    arrays = {f"{k}.{l}": p[l] for k, p in (("W", net.weights), ("b", net.biases)) for l in range(1, net.n_layers + 1)}
+    old = edit_meta(blob, "ffnn", lambda m: m.update(sha256=tensor_digest(arrays)))
+    (tmp_path / "old.safetensors").write_bytes(old)
+    with SafetensorsFile(tmp_path / "old.safetensors", "ffnn", "model file") as f:
+        assert f.verify() == "tensors"
+    flipped = bytearray(old)
+    flipped[-3] ^= 0x10
+    (tmp_path / "oldbad.safetensors").write_bytes(bytes(flipped))
+    with pytest.raises(ffnn.FileFormatError, match="oldbad.safetensors' is corrupted: its arrays do not match"):
+        ffnn.load(tmp_path / "oldbad.safetensors")
+    with SafetensorsFile(tmp_path / "m.safetensors", "ffnn", "model file") as f:
+        assert f.verify() == "tensors and metadata"
+    with SafetensorsFile(tmp_path / "none.safetensors", "ffnn", "model file") as f:
+        assert f.verify() is None
 
 
 GOOD = {"format_version": 1, "sizes": [3, 2], "activations": ["softmax"], "dtype": "float64", "metadata": {}}
@@ -219,8 +249,10 @@ def test_hostile_files_cost_little_memory(tmp_path):
         f.truncate(3 * 2**30)
     many = {f"t{i}": ("F64", [0], 0) for i in range(200_000)}  # a 14 MB header of empty tensors
     raw_safetensors(tmp_path / "many.safetensors", many, GOOD)
+    nested = [[[[[[[[]]]]]]]] * 400_000  # 3.2 million lists in 7 MB: gigabytes of Python objects if parsed
+    raw_safetensors(tmp_path / "nested.safetensors", WB, dict(GOOD, metadata={"x": nested}))
     raw_safetensors(tmp_path / "list.safetensors", WB, dict(GOOD, metadata={"x": list(range(500_000))}))
-    names = ["wide", "square", "sparse", "many", "list"]  # the last is valid, with 4 MB of metadata
+    names = ["wide", "square", "sparse", "many", "nested", "list"]  # the last is valid, with 4 MB of metadata
     proc = subprocess.run([sys.executable, "-c", _LOADER, "400", *(str(tmp_path / f"{n}.safetensors") for n in names)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -348,7 +380,7 @@ def test_fuzz_save_refuses_or_round_trips(tmp_path_factory, meta):
 @pytest.mark.parametrize("change, fragment", [
     (lambda m: m["metadata"].update(scaler="standard"), "metadata 'scaler' must be a scaling or null"),
     (lambda m: m["metadata"].update(scaler=5), "metadata 'scaler' must be a scaling or null"),
-    (lambda m: m["metadata"].update(summary={"test_accuracy": 10**400}), "metadata .summary. must be an object of numbers"),
+    (lambda m: m["metadata"].update(summary={"test_accuracy": 10**400}), "integer of 401 digits is beyond the float range"),
 ])
 def test_malformed_metadata_is_a_file_format_error(tmp_path, change, fragment):
     from ffnn.data import Scaler

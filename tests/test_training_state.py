@@ -247,6 +247,9 @@ def _set(path, value):
     (None, _set(("stopper",), {"best": "x", "best_epoch": 1, "wait": 0}), "early stopping state"),
     (None, _set(("history", "loss"), "x"), "history is malformed"),
     (None, _set(("format",), 99), "newer ffnn"),
+    (None, _set(("stopper", "best"), 10**400), "integer of 401 digits is beyond the float range"),
+    (None, _set(("epoch",), 99), "its history records 3 epochs, but it was written after epoch 99"),
+    (None, _set(("history",), {}), "its history records 0 epochs"),
 ])
 def test_malformed_checkpoints_are_one_clear_error(ckpt, tmp_path, arrays, meta, fragment):
     bad = _rewrite(ckpt, tmp_path / "bad.ckpt", arrays, meta)
@@ -285,7 +288,7 @@ def test_resuming_a_run_early_stopping_finished_does_not_train_on(tmp_path):
 
 def test_checkpoints_written_before_the_checksum_still_resume(ckpt, tmp_path):
     old = tmp_path / "old.ckpt"
-    old.write_bytes(edit_meta(ckpt.read_bytes(), KEY, lambda m: m.pop("sha256") and None))
+    old.write_bytes(edit_meta(ckpt.read_bytes(), KEY, lambda m: None))
     _run(resume=old, epochs=4, early_stopping=5)
 
 

@@ -21,7 +21,7 @@ import re
 import numpy as np
 
 from . import activations as _act
-from ._files import FileFormatError, SafetensorsFile, printable, write_arrays
+from ._files import FileFormatError, SafetensorsFile, atomic_write, encode_arrays, is_number, printable
 from .history import History
 from .network import Network
 
@@ -39,15 +39,6 @@ def _is_int(v, low=None):
     return isinstance(v, int) and not isinstance(v, bool) and (low is None or v >= low)
 
 
-def _is_num(v):
-    if not isinstance(v, (int, float)) or isinstance(v, bool):
-        return False
-    try:
-        return math.isfinite(v)
-    except OverflowError:  # a JSON integer beyond the float range
-        return False
-
-
 def _list_of(check, *, n=None, low=0, high=None):
     def ok(v):
         return (isinstance(v, list) and (n is None or len(v) == n) and len(v) >= low
@@ -55,9 +46,9 @@ def _list_of(check, *, n=None, low=0, high=None):
     return ok
 
 
-_SCALAR = lambda v: v is None or isinstance(v, (str, bool)) or _is_num(v)
-_LABEL = lambda v: isinstance(v, (str, bool)) or _is_num(v)
-_NUM_OR_NONE = lambda v: v is None or _is_num(v)
+_SCALAR = lambda v: v is None or isinstance(v, (str, bool)) or is_number(v)
+_LABEL = lambda v: isinstance(v, (str, bool)) or is_number(v)
+_NUM_OR_NONE = lambda v: v is None or is_number(v)
 
 #: The document under ``"ffnn"``: field → (required, check, what it must be).
 SCHEMA = {
@@ -270,6 +261,12 @@ def save(net: Network, path, **metadata):
     OSError
         When the file cannot be written (the previous file, if any, is left as it was).
     """
+    atomic_write(path, encode(net, f"metadata for {os.fspath(path)!r}", **metadata), "model file")
+
+
+def encode(net: Network, where, /, **metadata) -> bytes:
+    """The bytes :func:`save` writes (``where`` names the destination in errors); for callers that
+    write a model together with other files (:class:`ffnn._files.Outputs`)."""
     from . import __version__
 
     for k in metadata:
@@ -292,13 +289,12 @@ def save(net: Network, path, **metadata):
         "metadata": {k: _jsonable(k, v.tolist() if k in _LIST_KEYS and isinstance(v, np.ndarray) else v, arrays)
                      for k, v in metadata.items()},
     }
-    where = f"metadata for {os.fspath(path)!r}"
     try:
         _check_document(meta, where)
         _check_tensors({k: (v.dtype, v.shape) for k, v in arrays.items()}, _expected_tensors(meta, where), where)
     except FileFormatError as exc:
         raise ValueError(f"cannot save: {exc}") from None
-    write_arrays(path, arrays, meta, _KEY, "model file")
+    return encode_arrays(arrays, meta, _KEY, where)
 
 
 def _to_numpy(a):
@@ -336,7 +332,7 @@ def load(path, *, custom_activations=None, xp=None):
         _check_document(meta, where)
         acts = _activations(meta["activations"], custom_activations, where)
         _check_tensors(f.tensors, _expected_tensors(meta, where), where)
-        f.verify(meta.get("sha256"))
+        f.verify()
         L = len(meta["sizes"]) - 1
         try:
             net = Network.from_parameters([f.array(f"W.{l}") for l in range(1, L + 1)],

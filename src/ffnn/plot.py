@@ -6,7 +6,7 @@ import io
 
 from ._files import atomic_write
 
-__all__ = ["history_figure", "save_figure", "plot_history"]
+__all__ = ["history_figure", "png_bytes", "save_figure", "plot_history"]
 
 
 def _nan(values):
@@ -69,11 +69,16 @@ def history_figure(history, title="ffnn training"):
     return fig
 
 
-def save_figure(fig, path):
-    """Write ``fig`` as a PNG at ``path``, atomically."""
+def png_bytes(fig) -> bytes:
+    """``fig`` as the bytes of a PNG file."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
-    atomic_write(path, buf.getvalue())
+    return buf.getvalue()
+
+
+def save_figure(fig, path):
+    """Write ``fig`` as a PNG at ``path``, atomically."""
+    atomic_write(path, png_bytes(fig))
 
 
 def plot_history(history, path, title="ffnn training"):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._array import asarray_on, resolve_dtype, to_numpy
-from .._files import FileFormatError, SafetensorsFile, printable, write_arrays
+from .._files import FileFormatError, SafetensorsFile, is_number, printable, write_arrays
 from ..history import History
 
 __all__ = ["save_run", "restore_run", "save_checkpoint", "load_checkpoint", "CHECKPOINT_FORMAT", "SCHEMA"]
@@ -32,7 +32,7 @@ def _int(v, low=0):
 
 
 def _number_or_none(v):
-    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v))
+    return v is None or is_number(v)
 
 
 def _state_dict(v):
@@ -140,7 +140,7 @@ def load_checkpoint(path, net):
         extra = sorted(set(f.tensors) - set(expected))
         if extra:
             raise FileFormatError(f"{where} holds arrays a checkpoint does not: {printable(', '.join(extra[:5]))}")
-        f.verify(meta.get("sha256"))
+        f.verify()
         arrays = {}
         for name in expected:
             arrays[name] = f.array(name)
@@ -207,6 +207,9 @@ def restore_run(run, path):
     if s.stopper is not None and meta["stopper"] is not None:
         _check_state(where, "early stopping", meta["stopper"], s.stopper.state())
     history = _check_history(meta["history"], where)
+    if len(history) != meta["epoch"]:
+        raise FileFormatError(f"{where}: its history records {len(history)} epochs, but it was written after "
+                              f"epoch {meta['epoch']}")
     rng_state = run.rng.bit_generator.state
     try:
         run.rng.bit_generator.state = meta["rng"]
