@@ -76,8 +76,32 @@ def test_write_errors_are_one_line_and_keep_the_old_file(real_files, tmp_path, m
 
     monkeypatch.setattr(_files.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(28, "No space left on device")))
     code, _, err = cli("train", real_files["csv"], *FAST, "--out", out)
-    _one_line(code, err, 1, "could not write model file", "m.safetensors", "No space left on device")
+    _one_line(code, err, 1, "could not write --out", "m.safetensors", "No space left on device")
     assert out.read_bytes() == b"previous model" and os.listdir(tmp_path) == ["m.safetensors"]
+
+
+@pytest.mark.parametrize("failing", [1, 2, 3])
+def test_the_results_are_written_all_or_none(real_files, tmp_path, monkeypatch, failing):
+    """The disk fills while the model, the curves or the metrics are written: none of the three
+    files changes and no temporary file stays."""
+    from ffnn import _files
+
+    for name in ("m.safetensors", "c.png", "m.json"):
+        (tmp_path / name).write_bytes(b"previous " + name.encode())
+    before = snapshot(tmp_path)
+    calls = []
+
+    def fsync(fd):
+        calls.append(fd)
+        if len(calls) == failing:
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_files.os, "fsync", fsync)
+    code, out, err = cli("train", real_files["csv"], *FAST, "--out", tmp_path / "m.safetensors",
+                         "--plot", tmp_path / "c.png", "--metrics", tmp_path / "m.json")
+    flag = ["--out", "--plot", "--metrics"][failing - 1]
+    _one_line(code, err, 1, f"could not write {flag}", "No space left on device")
+    assert snapshot(tmp_path) == before and "saved to" not in out
 
 
 def test_symlinked_outputs_are_written_through_with_their_mode(real_files, tmp_path):
@@ -227,7 +251,125 @@ def test_features_beyond_the_float_range_are_one_line_and_write_nothing(tmp_path
 
 def test_negative_seeds_and_impossible_sizes_are_one_line():
     code, _, err = cli("train", "--seed", "-1", *FAST)
-    assert code == 2 and "--seed: must be 0 or a positive integer, got -1" in err and err.count("\n") <= 1, err
+    assert code == 2 and "--seed: must be a non-negative integer, got -1" in err and err.count("\n") <= 1, err
     code, _, err = cli("gradcheck", "--sizes", "1000000000000,2")  # 14.6 TiB: refused by the allocator at once
     assert code == 1 and err.strip() == "ffnn: error: not enough memory for what was asked (sizes, samples or " \
                                          "data too large)", err
+
+
+def test_predict_and_evaluate_refuse_features_beyond_what_the_model_can_compute(real_files, tmp_path):
+    from ffnn.data import Scaler
+
+    data = tmp_path / "d.csv"
+    data.write_text("a,b,c,kind\n0.1,0.2,0.3,ant\n1.7e308,0.2,0.3,bee\n")
+    fine = tmp_path / "fine.safetensors"  # trained on features of scale 1e-10: 1.7e308 overflows when scaled
+    ffnn.save(ffnn.Network([3, 4, 2], "tanh", "softmax", seed=0), fine, task="classify", loss="cross_entropy",
+              classes=["ant", "bee"], feature_names=["a", "b", "c"], target="kind",
+              scaler=Scaler("standard").fit(np.random.default_rng(0).normal(size=(20, 3)) * 1e-10))
+    for model, fragment in ((fine, "d.csv': row 2, feature 'a': 1.7e+308 is beyond the float range once scaled"),
+                            (real_files["clf"], "d.csv': row 2: the model's outputs are not finite for its features")):
+        for command in ("predict", "evaluate"):
+            code, out, err = cli(command, model, data)
+            _one_line(code, err, 1, fragment)
+            assert out == ""
+
+
+@pytest.mark.parametrize("value", ["1.5", "1e300", "-3"])
+def test_evaluate_refuses_a_label_that_is_not_one_of_the_integer_classes(tmp_path, value):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    np.savez(tmp_path / "d.npz", X=X, y=(X[:, 0] > 0).astype(int))
+    code, _, err = cli("train", tmp_path / "d.npz", *FAST, "--out", tmp_path / "m.safetensors")
+    assert code == 0, err
+    (tmp_path / "e.csv").write_text(f"x0,x1,y\n0.1,0.2,1\n0.3,0.4,{value}\n")
+    code, out, err = cli("evaluate", tmp_path / "m.safetensors", tmp_path / "e.csv", "--target", "y")
+    _one_line(code, err, 1, "e.csv", f"label {float(value) if value != '-3' else -3!r} was not seen in training")
+
+
+def test_targets_beyond_the_exact_integers_are_a_regression(tmp_path):
+    """1e300, 2e300, −1e300 are whole floats but not countable labels: ffnn regresses on them (no
+    int64 overflow, no warning; the suite runs with floating-point errors raised)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    (tmp_path / "d.csv").write_text("a,b,y\n" + "".join(f"{x[0]},{x[1]},{['1e300', '2e300', '-1e300'][i % 3]}\n"
+                                                         for i, x in enumerate(X)))
+    code, out, err = cli("train", tmp_path / "d.csv", *FAST, "--out", tmp_path / "m.safetensors")
+    assert code == 0 and err == "", err
+    assert "task: regress (the target holds 3 distinct numeric values)" in out
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["train", "--loss", "cross_entropy", "--output", "identity"],
+     "ffnn train: --loss cross_entropy needs outputs that are probabilities (--output softmax); --output identity"),
+    (["train", "--loss", "binary_cross_entropy", "--output", "tanh"], "(--output sigmoid or softmax)"),
+    (["gradcheck", "--sizes", "4,3", "--loss", "cross_entropy", "--output", "identity"],
+     "ffnn gradcheck: --loss cross_entropy needs outputs that are probabilities"),
+    (["gradcheck", "--sizes", "4,3", "--max-entries", "-1"], "--max-entries: must be a non-negative integer"),
+])
+def test_a_loss_on_outputs_it_is_not_defined_for_is_a_usage_error(args, fragment):
+    code, out, err = cli(*args, *(FAST[:1] if args[0] == "train" else []))
+    _one_line(code, err, 2, fragment)
+    assert "data:" not in out  # found before the data are read
+
+
+def test_gradcheck_samples_large_arrays_and_a_failure_is_one_line_on_stderr(tmp_path, monkeypatch):
+    code, out, err = cli("gradcheck", "--sizes", "300,200,3", "--max-entries", "50", "--loss", "cross_entropy")
+    assert code == 0 and err == "", err
+    assert "(50 of 60000 entries, at random)" in out and "PASSED" in out
+    code, out, _ = cli("gradcheck", "--sizes", "4,3", "--max-entries", "0")
+    assert code == 0 and "at random" not in out
+    monkeypatch.setattr(ffnn.activations.tanh, "derivative_from_output", lambda a: 1.01 * (1 - a * a))  # a wrong σ′
+    code, out, err = cli("gradcheck", "--sizes", "4,5,2")
+    _one_line(code, err, 1, "ffnn: error: gradient check failed: W[1] has relative error")
+    assert "FAILED" in out
+
+
+def test_gradcheck_of_a_model_whose_loss_overflows_is_one_line(tmp_path):
+    net = ffnn.Network([3, 4, 2], "relu", "softmax", seed=0)
+    net.weights[1][...] = 1e308
+    ffnn.save(net, tmp_path / "m.safetensors", task="classify", loss="cross_entropy", classes=["a", "b"])
+    code, _, err = cli("gradcheck", tmp_path / "m.safetensors")
+    _one_line(code, err, 1, "m.safetensors': the loss is nan at this network's weights")
+
+
+def test_bench_gpu_without_pytorch_is_one_line_on_stderr(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch raises ImportError
+    code, out, err = cli("bench", "--gpu", "--quick")
+    _one_line(code, err, 1, "ffnn: error: bench --gpu needs PyTorch: pip install 'ffnn[torch]'")
+    assert out == ""
+
+
+def test_a_csv_with_a_quote_never_closed_names_its_line(tmp_path):
+    rows = [f"{i * 0.1},{i % 2}" for i in range(40)]
+    rows[6] = '0.6,"1'
+    (tmp_path / "d.csv").write_text("x,y\n" + "\n".join(rows) + "\n")
+    code, _, err = cli("train", tmp_path / "d.csv", *FAST)
+    _one_line(code, err, 1, "d.csv', line 8: a quoted cell that starts on this line is never closed")
+
+
+def test_file_names_and_labels_reach_a_terminal_escaped(real_files, tmp_path):
+    """On a terminal (a pseudo-terminal here), what a command prints cannot carry escape sequences:
+    file names and labels arrive escaped on every path, the successful ones included."""
+    import pty
+
+    data = tmp_path / "e\x1b[2Jsc.csv"
+    data.write_bytes(real_files["csv"].read_bytes().replace(b"ant", b"a\x1b]0;t\x07nt"))
+    model, onnx = tmp_path / "o\x1b[31m.st", tmp_path / "x\x1b[2J.h"
+    for args in (["train", data, "--epochs", "2", "--out", model], ["evaluate", model, data],
+                 ["predict", model, data], ["info", model], ["export", model, onnx]):
+        leader, follower = pty.openpty()
+        proc = subprocess.Popen([sys.executable, "-m", "ffnn", *map(str, args)], stdout=follower, stderr=follower)
+        os.close(follower)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the pseudo-terminal closes with the process
+                break
+            if not chunk:
+                break
+            seen += chunk
+        os.close(leader)
+        assert proc.wait(timeout=120) == 0, seen
+        assert b"\x1b" not in seen and b"\x07" not in seen, (args[0], seen)
+        assert b"\\x1b" in seen, (args[0], seen)

@@ -43,11 +43,30 @@ def test_npz_reader(tmp_path):
     with pytest.raises(DataError, match="y has a NaN or infinite value"):
         read_dataset(tmp_path / "inf.npz")
     np.savez(tmp_path / "obj.npz", X=np.array([{"a": 1}], dtype=object))
-    with pytest.raises(DataError, match="not a plain .npz"):
+    with pytest.raises(DataError, match="X holds Python objects"):
         read_dataset(tmp_path / "obj.npz")
     np.savez(tmp_path / "flat.npz", X=np.zeros(3), y=np.zeros(3))
     with pytest.raises(DataError, match="2-D numeric"):
         read_dataset(tmp_path / "flat.npz")
+
+
+def test_an_npz_member_that_declares_more_than_it_holds_is_refused_before_any_is_inflated(tmp_path):
+    import io
+    import zipfile
+
+    from numpy.lib import format as npy
+
+    def member(dtype, shape, body=b""):
+        buf = io.BytesIO()
+        npy.write_array_header_1_0(buf, {"descr": dtype, "fortran_order": False, "shape": shape})
+        return buf.getvalue() + body
+
+    with zipfile.ZipFile(tmp_path / "d.npz", "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("X.npy", member("<f8", (4, 2), np.zeros(8).tobytes()))
+        z.writestr("y.npy", member("<i8", (50_000_000,)))  # 400 MB declared, nothing held
+    with pytest.raises(DataError, match=r"corrupted: y declares shape \(50000000,\) of int64 \(400000128 bytes with its "
+                                        r"header\), its member holds 128"):
+        read_dataset(tmp_path / "d.npz")
 
 
 def test_parquet_reader(tmp_path):

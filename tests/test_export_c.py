@@ -161,6 +161,18 @@ def test_c_errors():
         ffnn.export_c(ffnn.Network([2, 1], output="identity", seed=0), name="int")
 
 
+def test_weights_beyond_float32_are_refused_not_written_as_infinity():
+    from ffnn.export import ConversionError
+
+    net = ffnn.Network([2, 3, 2], "tanh", "softmax", seed=0)
+    net.biases[2][1] = -1e300
+    with pytest.raises(ConversionError, match=r"b\[2\] holds -1e\+300, beyond the range of float32 .*C header is float32"):
+        ffnn.export_c(net)
+    with pytest.raises(ConversionError, match="export with dtype float64"):
+        ffnn.export_onnx(net, dtype="float32")
+    assert ffnn.export_onnx(net, dtype="float64") is not None
+
+
 def test_cli_export_c_refuses_existing_output(tmp_path, capsys):
     from ffnn.cli import main
 

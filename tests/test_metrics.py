@@ -29,6 +29,14 @@ def test_regression_metrics_match_scikit_learn(xp):
     assert metrics.r2(xp.asarray(T[:, 0]), xp.asarray(A[:, 0])) == pytest.approx(skm.r2_score(T[:, 0], A[:, 0]))
 
 
+def test_r2_of_targets_near_the_float_range():
+    """R² is scale-free; squares of 1e300 overflow and of 1e-300 underflow unless each column is scaled."""
+    rng = np.random.default_rng(0)
+    T, A = rng.normal(size=(50, 2)), rng.normal(size=(50, 2))
+    scale = np.array([1e300, 1e-300])
+    assert metrics.r2(T * scale, A * scale) == pytest.approx(skm.r2_score(T, A), rel=1e-12)
+
+
 def test_unknown_metric():
     with pytest.raises(ValueError, match="unknown metric 'auc'"):
         metrics.get_metric("auc")

@@ -17,7 +17,7 @@ from ._files import check_readable, printable
 from .splits import split_indices as train_test_split
 
 __all__ = ["DataError", "Dataset", "read_dataset", "load_default", "infer_task", "Scaler", "train_test_split",
-           "encode_labels"]
+           "encode_labels", "integer_valued"]
 
 
 class DataError(ValueError):
@@ -64,19 +64,27 @@ def read_dataset(path, target=None, *, require_target=True, expected_features=No
 
 
 def _read_csv(path):
+    start = 1  # the line the record being read starts on
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            header = next(reader, None)
-            rows = [row for row in reader if row and any(cell.strip() for cell in row)]
+            reader = csv.reader(f, strict=True)
+            header, rows, lines = next(reader, None), [], []
+            start = reader.line_num + 1
+            for row in reader:
+                if row and any(cell.strip() for cell in row):
+                    rows.append(row)
+                    lines.append(start)
+                start = reader.line_num + 1
     except UnicodeDecodeError:
         raise DataError(f"data file {path!r} is not a text CSV file (not UTF-8)") from None
     except csv.Error as exc:
-        raise DataError(f"data file {path!r} is not valid CSV: {_one_line(exc)}") from None
+        why = ("a quoted cell that starts on this line is never closed" if "unexpected end of data" in str(exc)
+               else f"not valid CSV ({_one_line(exc)})")
+        raise DataError(f"data file {path!r}, line {start}: {why}") from None
     if header is None or not any(h.strip() for h in header):
         raise DataError(f"data file {path!r} has no header row")
     header = [h.strip() for h in header]
-    for lineno, row in enumerate(rows, start=2):
+    for lineno, row in zip(lines, rows):
         if len(row) != len(header):
             raise DataError(f"data file {path!r}, line {lineno}: {len(row)} cells where the header has {len(header)}")
     if not rows:
@@ -105,11 +113,34 @@ def _read_parquet(path):
     return header, rows
 
 
+def _check_npz_members(path, z):
+    """Each array's header against its member's size, before any array is inflated: a member that
+    declares more (or fewer) bytes than it holds is refused without reading it."""
+    from numpy.lib import format as npy
+
+    for name in ("X", "y"):
+        if name not in z.files:
+            continue
+        member = f"{name}.npy" if f"{name}.npy" in z.zip.namelist() else name
+        info = z.zip.getinfo(member)
+        with z.zip.open(info) as f:
+            version = npy.read_magic(f)
+            read = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+            shape, _, dtype = read(f, max_header_size=10_000)
+            if dtype.hasobject:
+                raise DataError(f"data file {path!r}: {name} holds Python objects; ffnn reads numbers and text only")
+            need = f.tell() + math.prod(shape) * dtype.itemsize
+        if need != info.file_size:
+            raise DataError(f"data file {path!r} is corrupted: {name} declares shape {shape} of {dtype} "
+                            f"({need} bytes with its header), its member holds {info.file_size}")
+
+
 def _read_npz(path, require_target):
     try:
         with np.load(path, allow_pickle=False) as z:
             if "X" not in z.files:
                 raise DataError(f"data file {path!r} has no array 'X' (it has: {', '.join(z.files) or 'none'})")
+            _check_npz_members(path, z)
             X = z["X"]
             y = z["y"] if "y" in z.files else None
     except DataError:
@@ -242,12 +273,26 @@ def _target(path, name, cells):
     return y
 
 
+#: Floats up to 2**53 in magnitude are exact integers when integral; beyond, every float is integral
+#: and the integers no longer count one by one, so they are not read as class labels.
+_EXACT_INTEGERS = 2.0**53
+
+
+def integer_valued(y) -> bool:
+    """Whether numeric ``y`` holds only whole numbers that a float represents exactly (|v| ≤ 2**53)."""
+    y = np.asarray(y)
+    if y.dtype.kind in "biu":
+        return True
+    with np.errstate(invalid="ignore"):
+        return bool(y.dtype.kind == "f" and np.all(np.abs(y) <= _EXACT_INTEGERS) and np.all(y == np.round(y)))
+
+
 def infer_task(y) -> tuple[str, str]:
     """("classify" | "regress", the reason), from the target's values."""
     if y.dtype.kind in "USO":
         return "classify", "the target holds text labels"
     values = np.unique(y)
-    if np.all(values == np.round(values)) and len(values) <= max(2, min(50, len(y) // 5)):
+    if integer_valued(values) and len(values) <= max(2, min(50, len(y) // 5)):
         return "classify", f"the target holds {len(values)} distinct integer values"
     return "regress", f"the target holds {len(values)} distinct numeric values"
 

@@ -7,6 +7,8 @@ are compared by argmax (softmax), or element by element when ``multilabel=True``
 
 from __future__ import annotations
 
+import math
+
 from ._array import array_namespace
 
 __all__ = ["accuracy", "mse", "mae", "r2", "METRICS", "get_metric"]
@@ -44,14 +46,20 @@ def r2(T, A):
     """R² = 1 − Σ(T − A)² / Σ(T − T̄)², averaged uniformly over output columns (scikit-learn's default).
 
     A constant target column scores 1.0 when predicted exactly and 0.0 otherwise, as in scikit-learn.
+    R² does not change when T and A are divided by the same number, so each column is divided by the
+    power of two nearest above its largest |t| (an exact division): targets near the float range
+    (1e300) score without their squares overflowing.
     """
     xp = array_namespace(T, A)
     T, A = _2d(xp, T), _2d(xp, A)
-    ss_res = xp.sum((T - A) ** 2, axis=0)
-    ss_tot = xp.sum((T - xp.mean(T, axis=0)) ** 2, axis=0)
     scores = []
     for k in range(T.shape[1]):
-        res, tot = float(ss_res[k]), float(ss_tot[k])
+        t, a = T[:, k], A[:, k]
+        largest = float(xp.max(xp.abs(t)))
+        if math.isfinite(largest) and largest > 0:
+            s = math.ldexp(1.0, math.frexp(largest)[1])
+            t, a = t / s, a / s
+        res, tot = float(xp.sum((t - a) ** 2)), float(xp.sum((t - xp.mean(t)) ** 2))
         scores.append(1.0 - res / tot if tot > 0 else (1.0 if res == 0 else 0.0))
     return sum(scores) / len(scores)
 

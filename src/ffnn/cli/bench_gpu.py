@@ -243,15 +243,14 @@ def gemm_peak_tflops(device, dtype, n=8192, reps=10):
 
 def main(quick=False, json_path=None, device="cuda"):
     """The GPU table: every shape in float32, the 4096-wide net also in tf32 and bf16; the GEMM peaks."""
+    from .errors import CommandError
+
     try:
         import torch
     except ImportError:
-        print("ffnn bench --gpu needs PyTorch: pip install 'ffnn[torch]'")
-        return 1
-
+        raise CommandError("bench --gpu needs PyTorch: pip install 'ffnn[torch]'") from None
     if device == "cuda" and not torch.cuda.is_available():
-        print("ffnn bench --gpu: no CUDA device is available; nothing measured")
-        return 1
+        raise CommandError("bench --gpu: PyTorch sees no CUDA device; nothing measured")
     print(f"ffnn bench --gpu: {torch.cuda.get_device_name() if device == 'cuda' else device}; torch "
           f"{torch.__version__}; plain SGD, relu/softmax; samples/s, best of the rounds")
     rows = measure(device, quick=quick, rounds=2 if quick else 3)

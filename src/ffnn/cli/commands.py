@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from .errors import EXIT_ERROR, EXIT_INTERRUPTED, CommandError, UsageError
+from .errors import EXIT_INTERRUPTED, CommandError, UsageError
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -73,6 +73,8 @@ def _read(path, **kw):
 
 
 def _prepare_features(net, ds):
+    """The data's features scaled as the model's were in training; a value the scaling carries
+    beyond the float range is an error naming its row and column."""
     meta = net.metadata
     if ds.X.shape[1] != net.sizes[0]:
         raise CommandError(f"data file {ds.source!r} has {ds.X.shape[1]} feature columns; "
@@ -82,8 +84,30 @@ def _prepare_features(net, ds):
         if tuple(meta["scaler"].shift.shape) != (X.shape[1],):
             raise CommandError(f"the model's input scaling has {meta['scaler'].shift.shape} columns; "
                                f"the data has {X.shape[1]}")
-        X = meta["scaler"].transform(X)
+        with np.errstate(over="ignore", invalid="ignore"):
+            X = meta["scaler"].transform(X)
+        bad = np.argwhere(~np.isfinite(X))
+        if len(bad):
+            from .._files import printable
+
+            row, col = bad[0]
+            raise CommandError(f"data file {str(ds.source)!r}: row {row + 1}, feature "
+                               f"{printable(ds.feature_names[col])!r}: {ds.X[row, col]:g} is beyond the float "
+                               f"range once scaled as in training")
     return X
+
+
+def _predict(net, ds):
+    """(scaled features, the network's outputs) for a data set; a row whose outputs are not finite
+    (features far outside what the model was trained on) is an error naming it."""
+    X = _prepare_features(net, ds)
+    with np.errstate(all="ignore"):
+        A = net.predict(X)
+    bad = np.flatnonzero(~np.all(np.isfinite(A), axis=1))
+    if len(bad):
+        raise CommandError(f"data file {str(ds.source)!r}: row {bad[0] + 1}: the model's outputs are not finite "
+                           f"for its features (values far outside what the model was trained on)")
+    return X, A
 
 
 def _outputs_to_predictions(net, A):
@@ -96,6 +120,16 @@ def _outputs_to_predictions(net, A):
     if meta.get("target_scaler") is not None and meta["target_scaler"].shift.shape == (A.shape[1],):
         Y = meta["target_scaler"].inverse(A)
     return Y[:, 0], None
+
+
+def _regression_scores(truth, pred):
+    """R², MSE and MAE in the user's units; a score beyond the float range (the MSE of targets near
+    1e300) is None, without a warning."""
+    import ffnn
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        scores = {k: getattr(ffnn.metrics, k)(truth, pred) for k in ("r2", "mse", "mae")}
+    return {k: _finite_or_none(v) for k, v in scores.items()}
 
 
 def _finite_or_none(value):
@@ -165,6 +199,8 @@ def _check_train_flags(args):
         raise UsageError("ffnn train: --precision tf32/bf16 needs --dtype float32 and a GPU (--device cuda or auto)")
     if args.early_stopping < 0:
         raise UsageError(f"ffnn train: --early-stopping must be 0 (off) or a positive integer, got {args.early_stopping}")
+    if args.loss is not None and args.output is not None:
+        _check_loss_and_output("ffnn train", args.loss, args.output)
     if args.momentum is not None and args.optimizer != "sgd":
         raise UsageError(f"ffnn train: --momentum is for --optimizer sgd, not {args.optimizer}")
     if args.nesterov and (args.optimizer != "sgd" or not args.momentum):
@@ -185,17 +221,28 @@ def _training_data(args):
 
 
 _CLASSIFICATION_LOSSES = ("cross_entropy", "binary_cross_entropy")
+#: The outputs each classification loss is defined on: cross-entropy −Σ t log a needs a's rows to be
+#: probabilities (softmax); binary cross-entropy needs every a in (0, 1).
+_OUTPUTS_FOR_LOSS = {"cross_entropy": ("softmax",), "binary_cross_entropy": ("sigmoid", "softmax")}
+
+
+def _check_loss_and_output(command, loss, output):
+    """A usage error when ``loss`` is not defined on what ``output`` produces."""
+    allowed = _OUTPUTS_FOR_LOSS.get(loss)
+    if allowed is not None and output not in allowed:
+        raise UsageError(f"{command}: --loss {loss} needs outputs that are probabilities (--output "
+                         f"{' or '.join(allowed)}); --output {output} gives other values")
 
 
 def _targets(args, ds, task):
     """The split, scaled inputs and targets, and the loss, output and metric the task calls for."""
-    from ..data import DataError, Scaler, encode_labels, train_test_split
+    from ..data import DataError, Scaler, encode_labels, integer_valued, train_test_split
 
     rng = np.random.default_rng(args.seed)
     job = {"task": task, "classes": None, "target_scaler": None}
     if task == "classify":
         y = ds.y
-        if y.dtype.kind == "f" and np.all(y == np.round(y)):
+        if y.dtype.kind == "f" and integer_valued(y):
             y = y.astype(np.int64)  # labels 1, 2, 3 stay 1, 2, 3 (not 1.0)
         job["classes"], codes = encode_labels(y)
         if len(job["classes"]) < 2:
@@ -300,8 +347,7 @@ def _summary(args, net, ds, job, history, seconds, interrupted):
         scores = [("test accuracy", "test_accuracy", ".4f")]
     else:
         pred, truth = job["target_scaler"].inverse(A_test), job["target_scaler"].inverse(T_test)
-        summary.update(test_r2=ffnn.metrics.r2(truth, pred), test_mse=ffnn.metrics.mse(truth, pred),
-                       test_mae=ffnn.metrics.mae(truth, pred))
+        summary.update({f"test_{k}": v for k, v in _regression_scores(truth, pred).items()})
         scores = [("test R²", "test_r2", ".4f"), ("MSE", "test_mse", ".4g"), ("MAE", "test_mae", ".4g")]
     summary = {k: _finite_or_none(v) for k, v in summary.items()}
     headline = "  ".join(f"{label} {'n/a' if summary[k] is None else format(summary[k], f)}" for label, k, f in scores)
@@ -309,8 +355,11 @@ def _summary(args, net, ds, job, history, seconds, interrupted):
 
 
 def _write_results(args, net, ds, job, history, summary, headline, seconds):
-    """The model, then the curves and the metrics, each as asked for; a failed write is one line."""
-    import ffnn
+    """The model, the curves and the metrics, as asked for, written as one: each is staged beside its
+    destination first, and only when all are staged are they put in place; a failed write is one
+    line and changes none of them."""
+    from .. import io as _io
+    from .._files import Outputs, printable
 
     meta = dict(task=job["task"], loss=job["loss"], target=ds.target_name, feature_names=ds.feature_names,
                 scaler=job["scaler"], history=history, summary=summary)
@@ -318,21 +367,27 @@ def _write_results(args, net, ds, job, history, summary, headline, seconds):
         meta["classes"] = job["classes"].tolist()
     else:
         meta["target_scaler"] = job["target_scaler"]
-    _write(f"--out {args.out!r}", ffnn.save, net, args.out, **meta)
+    outputs = Outputs()
+    try:
+        outputs.add(args.out, _io.encode(net, f"--out {args.out!r}", **meta), "--out")
+        if args.plot:
+            from ..plot import history_figure, png_bytes
+
+            figure = history_figure(history, title=f"ffnn on {os.path.basename(str(ds.source))}")
+            outputs.add(args.plot, png_bytes(figure), "--plot")
+        if args.metrics:
+            outputs.add(args.metrics, (json.dumps(summary, indent=2, allow_nan=False) + "\n").encode(), "--metrics")
+        outputs.commit()
+    except (OSError, ValueError) as exc:
+        outputs.discard()
+        raise CommandError(str(exc) if str(exc).startswith("could not") else f"could not write the results: {exc}") from None
+    except BaseException:
+        outputs.discard()
+        raise
     print(f"{headline}  ({len(history)} epochs in {seconds:.2f}s, {summary['samples_per_second'] or 0:.0f} training samples/s)")
-    print(f"model saved to {args.out}")
-    if args.plot:
-        from ..plot import plot_history
-
-        _write(f"--plot {args.plot!r}", plot_history, history, args.plot,
-               title=f"ffnn on {os.path.basename(str(ds.source))}")
-        print(f"curves saved to {args.plot}")
-    if args.metrics:
-        from .._files import atomic_write
-
-        _write(f"--metrics {args.metrics!r}", atomic_write, args.metrics,
-               (json.dumps(summary, indent=2, allow_nan=False) + "\n").encode(), "--metrics")
-        print(f"metrics saved to {args.metrics}")
+    for flag, what in (("out", "model"), ("plot", "curves"), ("metrics", "metrics")):
+        if getattr(args, flag):
+            print(f"{what} saved to {printable(getattr(args, flag))}")
 
 
 # --- predict, evaluate, info, gradcheck, bench -------------------------------------------------------
@@ -347,8 +402,8 @@ def cmd_predict(args):
         raise UsageError("ffnn predict: --proba needs a classification model")
     ds = _read(args.data, target=meta.get("target"), require_target=False,
                expected_features=meta.get("feature_names"))
-    X = _prepare_features(net, ds)
-    pred, proba = _outputs_to_predictions(net, net.predict(X))
+    _, A = _predict(net, ds)
+    pred, proba = _outputs_to_predictions(net, A)
     if args.proba:
         header = [f"p_{c}" for c in meta["classes"]]
         rows = [[repr(float(v)) for v in row] for row in proba]
@@ -366,9 +421,7 @@ def cmd_predict(args):
         _write(f"--out {args.out!r}", atomic_write, args.out, text.encode(), "--out")
         print(f"{len(rows)} predictions written to {printable(args.out)}", file=sys.stderr)
     else:
-        if sys.stdout.isatty():  # labels come from files: no escape sequences reach a terminal
-            text = "\n".join(printable(line) for line in text.split("\n"))
-        sys.stdout.write(text)
+        sys.stdout.write(text)  # on a terminal, its control characters are escaped (ffnn.cli.terminal)
     return 0
 
 
@@ -385,8 +438,7 @@ def cmd_evaluate(args):
     if ds.y is None:
         raise UsageError(f"ffnn evaluate: model file {str(args.model)!r} does not name its target column; "
                          f"give --target COL")
-    X = _prepare_features(net, ds)
-    A = net.predict(X)
+    X, A = _predict(net, ds)
     out = {"model": str(args.model), "data": str(args.data), "n_samples": len(ds)}
     if meta.get("task") == "classify":
         try:
@@ -402,7 +454,7 @@ def cmd_evaluate(args):
                                f"this model predicts numbers")
         pred, _ = _outputs_to_predictions(net, A)
         y = ds.y.astype(np.float64)
-        out.update(r2=ffnn.metrics.r2(y, pred), mse=ffnn.metrics.mse(y, pred), mae=ffnn.metrics.mae(y, pred))
+        out.update(_regression_scores(y, pred))
     out = {k: _finite_or_none(v) for k, v in out.items()}
     if args.json:
         print(json.dumps(out, indent=2, allow_nan=False))
@@ -412,11 +464,16 @@ def cmd_evaluate(args):
 
 
 def _as_class_values(y, classes):
-    """Numeric targets read from a file, matched to the stored labels' type (e.g. 3.0 -> 3)."""
+    """Numeric targets read from a file, matched to the stored labels' type (3.0 -> 3 for integer
+    labels, "3" for text labels); a value that is no whole number stays as it is (and is then not
+    one of the integer classes)."""
+    from ..data import integer_valued
+
+    whole = np.array([integer_valued(v) for v in y.tolist()], dtype=bool)
     if classes and isinstance(classes[0], str):
-        return np.array([str(int(v)) if float(v).is_integer() else str(v) for v in y])
+        return np.array([str(int(v)) if w else str(v) for v, w in zip(y.tolist(), whole)])
     if classes and isinstance(classes[0], int):
-        return y.astype(np.int64)
+        return np.array([int(v) if w else v for v, w in zip(y.tolist(), whole)], dtype=object)
     return y
 
 
@@ -472,8 +529,10 @@ def cmd_gradcheck(args):
     elif args.sizes:
         if len(args.sizes) < 2:
             raise UsageError("ffnn gradcheck: --sizes needs at least an input and an output width")
+        output = args.output or {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}.get(args.loss, "identity")
+        _check_loss_and_output("ffnn gradcheck", args.loss, output)
         try:
-            net = ffnn.Network(args.sizes, args.activation, args.output, seed=args.seed)
+            net = ffnn.Network(args.sizes, args.activation, output, seed=args.seed)
         except (TypeError, ValueError) as exc:
             raise UsageError(f"ffnn gradcheck: {exc}") from None
         loss = args.loss
@@ -490,9 +549,16 @@ def cmd_gradcheck(args):
         T = rng.normal(size=(args.samples, k))
     print(f"network {' -> '.join(map(str, net.sizes))} ({', '.join(a.name for a in net.activations)}), "
           f"loss {loss}, {args.samples} random samples")
-    report = ffnn.gradcheck(net, X, T, loss)
+    try:
+        report = ffnn.gradcheck(net, X, T, loss, max_entries=args.max_entries or None, seed=args.seed)
+    except ValueError as exc:
+        raise CommandError(f"{'model file ' + repr(str(args.model)) if args.model else 'the network'}: {exc}") from None
     print(report)
-    return 0 if report.passed else EXIT_ERROR
+    if not report.passed:
+        worst = max(report.errors, key=report.errors.get)
+        raise CommandError(f"gradient check failed: {worst} has relative error {report.errors[worst]:.2e} "
+                           f"> tolerance {report.tolerance:.0e}")
+    return 0
 
 
 def cmd_export(args):

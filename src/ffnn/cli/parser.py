@@ -36,6 +36,7 @@ def _argument(check, cast, **bounds):
 
 
 _positive_int = _argument(integer, int, low=1)
+_non_negative_int = _seed = _argument(integer, int, low=0)  # NumPy's generators refuse negative seeds
 _positive_float = _argument(number, float, low=0, low_open=True)
 _non_negative_float = _argument(number, float, low=0)
 _fraction = _argument(number, float, low=0, low_open=True, high=1, high_open=True)
@@ -85,17 +86,6 @@ def _schedule(text):
 
 
 # --- the parser ----------------------------------------------------------------------------------
-
-def _seed(text):
-    """A random seed: 0 or a positive integer (NumPy's generators refuse negative ones)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be 0 or a positive integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or a positive integer, got {value}")
-    return value
-
 
 def build_parser():
     p = _Parser(prog="ffnn", description="Feed-forward neural networks trained by back-propagation.")
@@ -161,9 +151,13 @@ def build_parser():
     gc.add_argument("model", nargs="?", metavar="MODEL", help="a model file (or give --sizes)")
     gc.add_argument("--sizes", type=_widths, help="a fresh network's widths, e.g. 4,8,3")
     gc.add_argument("--activation", type=_activation, default="tanh")
-    gc.add_argument("--output", type=_activation, default="identity")
+    gc.add_argument("--output", type=_activation,
+                    help="output activation (default: softmax for cross_entropy, sigmoid for binary_cross_entropy, "
+                         "else identity)")
     gc.add_argument("--loss", type=_loss_name, default="mse")
     gc.add_argument("--samples", type=_positive_int, default=5)
+    gc.add_argument("--max-entries", type=_non_negative_int, default=1000, metavar="N",
+                    help="compare at most N entries of each array, drawn at random (0: every entry; default 1000)")
     gc.add_argument("--seed", type=_seed, default=0)
 
     ex = sub.add_parser("export", help="write a saved model as ONNX or as a C header",
@@ -206,6 +200,14 @@ def _one_line(exc):
 
 
 def main(argv=None):
+    """Run one command; on a terminal, control characters in what it prints are escaped."""
+    from .terminal import escaped_terminals
+
+    with escaped_terminals():
+        return _main(argv)
+
+
+def _main(argv):
     from .parallel import fail, world
 
     parser = build_parser()

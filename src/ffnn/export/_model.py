@@ -114,6 +114,24 @@ class Description:
         return 2 if self.output == "binary" else self.sizes[-1]
 
 
+def check_representable(d: Description, dtype, hint=""):
+    """ConversionError naming the first array whose values do not fit ``dtype`` (a float64 weight
+    of 1e308 becomes infinity in float32), so that no exported model computes with infinities."""
+    dtype = np.dtype(dtype)
+    largest = float(np.finfo(dtype).max)
+    arrays = [(f"W[{l}]", W) for l, W in enumerate(d.weights, start=1)]
+    arrays += [(f"b[{l}]", b) for l, b in enumerate(d.biases, start=1)]
+    arrays += [(name, a) for name, a in (("the input shift", d.input_shift), ("the input scale", d.input_scale),
+                                         ("the target shift", d.target_shift), ("the target scale", d.target_scale))
+               if a is not None]
+    for name, a in arrays:
+        a = np.asarray(a, dtype=np.float64)
+        beyond = np.abs(a) > largest
+        if beyond.any():
+            raise ConversionError(f"{name} holds {a[beyond].flat[0]:g}, beyond the range of {dtype.name} "
+                                  f"(±{largest:.4g}){hint}")
+
+
 def _scaler_arrays(scaler, width, what):
     """(shift, scale) float64 arrays of a stored ``ffnn.data.Scaler``, or (None, None) for "none"."""
     if scaler is None or getattr(scaler, "kind", None) == "none":

@@ -24,7 +24,7 @@ import re
 
 import numpy as np
 
-from ._model import describe
+from ._model import check_representable, describe
 
 __all__ = ["export_c"]
 
@@ -118,6 +118,7 @@ def export_c(model, path=None, *, name="model", classes=None) -> str:
     if not isinstance(name, str) or not _IDENT.match(name) or name in _C_KEYWORDS:
         raise ValueError(f"name must be a C identifier (letters, digits, underscores; not a keyword), got {name!r}")
     d = describe(model, classes=classes, what="export_c")
+    check_representable(d, np.float32, "; the C header is float32")
     p, P = name, name.upper()
     sizes = d.sizes
     k = d.n_outputs

@@ -30,7 +30,7 @@ import math
 
 import numpy as np
 
-from ._model import ConversionError, describe
+from ._model import ConversionError, check_representable, describe
 
 __all__ = ["export_onnx", "register_skl2onnx", "DEFAULT_OPSET", "MIN_OPSET"]
 
@@ -257,6 +257,7 @@ def export_onnx(model, path=None, *, dtype=None, opset=DEFAULT_OPSET, classes=No
     d = describe(model, classes=classes, what="export_onnx")
     opset = _check_opset(opset)
     np_dtype = _graph_dtype(d, dtype)
+    check_representable(d, np_dtype, "; export with dtype float64")
     elem = helper.np_dtype_to_tensor_dtype(np_dtype)
     e = _GraphEmitter(np_dtype)
     e._used.update(("X", "prediction", "probabilities", "label"))

@@ -1,0 +1,81 @@
+"""What reaches a terminal: text from files and file names (labels, metadata, paths a user typed)
+goes through ``ffnn._files.printable`` here, once, instead of at every message that might hold it.
+
+While a command runs, a standard stream that is a terminal is wrapped so that control characters
+(escape sequences that could move the cursor, retitle the window or hide text) are shown escaped
+(``\\x1b``); line feeds and tabs pass, and on stderr carriage returns (the progress bar's). A
+stream that is a pipe or a file is left alone: predictions written there are data and go out byte
+for byte.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sys
+
+from .._files import printable
+
+__all__ = ["escaped_terminals"]
+
+def _escape(text: str, keep: str) -> str:
+    if text.isprintable():
+        return text
+    return "".join(c if c in keep else printable(c) for c in text)
+
+
+class _Escaping(io.TextIOBase):
+    """A text stream that writes to ``stream`` with control characters other than ``keep`` escaped."""
+
+    def __init__(self, stream, keep):
+        self._stream, self._keep = stream, keep
+
+    def write(self, text):
+        self._stream.write(_escape(text, self._keep))
+        return len(text)
+
+    def flush(self):
+        self._stream.flush()
+
+    def isatty(self):
+        return True
+
+    def fileno(self):
+        return self._stream.fileno()
+
+    @property
+    def encoding(self):
+        return self._stream.encoding
+
+    @property
+    def errors(self):
+        return self._stream.errors
+
+    def writable(self):
+        return True
+
+
+def _is_terminal(stream):
+    try:
+        return stream is not None and stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+@contextlib.contextmanager
+def escaped_terminals():
+    """Within the block, ``sys.stdout`` and ``sys.stderr`` escape control characters when they are terminals."""
+    saved = sys.stdout, sys.stderr
+    if _is_terminal(sys.stdout):
+        sys.stdout = _Escaping(sys.stdout, "\n\t")
+    if _is_terminal(sys.stderr):
+        sys.stderr = _Escaping(sys.stderr, "\n\t\r")
+    try:
+        yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        sys.stdout, sys.stderr = saved
