@@ -212,6 +212,24 @@ def test_fuzz_model_files_through_every_command(real_files, tmp_path_factory, da
     assert snapshot(d) == before
 
 
+@FUZZ
+@given(data=st.data())
+def test_fuzz_checkpoints_through_train_resume(real_files, tmp_path_factory, data):
+    """A changed or cut checkpoint resumes (exit 0, a loadable model) or is one line naming it."""
+    d = tmp_path_factory.mktemp("resume")
+    ckpt = d / "c.ckpt"
+    ckpt.write_bytes(_mutate(data, real_files["ckpt"].read_bytes()))
+    before = snapshot(d)
+    code, _, err = cli("train", real_files["csv"], "--quiet", "--epochs", "6", "--hidden", "5", "--seed", "1",
+                       "--resume", ckpt, "--out", d / "m.safetensors")
+    _check(code, err, ckpt, d / "m.safetensors")
+    if code != 0:
+        assert str(ckpt) in err, err
+    after = snapshot(d)
+    after.pop("m.safetensors", None)
+    assert after == before
+
+
 # --- a few of the same, as a user runs them ------------------------------------------------------------
 
 def _run(*args):

@@ -35,8 +35,9 @@ import struct
 
 import numpy as np
 
-__all__ = ["FileFormatError", "Outputs", "atomic_write", "encode_arrays", "check_readable", "check_writable", "check_outputs", "write_arrays",
-           "SafetensorsFile", "read_arrays", "is_number", "tensor_digest", "printable", "MAX_HEADER", "MAX_TENSORS"]
+__all__ = ["FileFormatError", "Outputs", "atomic_write", "encode_arrays", "check_readable", "check_writable",
+           "check_outputs", "write_arrays", "SafetensorsFile", "read_arrays", "is_number", "tensor_digest", "printable",
+           "MAX_HEADER", "MAX_TENSORS", "MAX_CONTAINERS"]
 
 #: Largest header (JSON, metadata included) a file may declare: far above any model or checkpoint
 #: ffnn writes, far below what would cost real memory to parse.
@@ -246,6 +247,8 @@ class Outputs:
     fsynced, with the destination's permission bits, or the umask's for a new file); :meth:`commit`
     then renames them over their destinations, each rename atomic. When a write fails (disk full,
     permissions) or the block raises, every temporary file is removed and no destination changes.
+    (A rename needs no space; only a folder removed or made read-only between two renames could
+    stop the second, and then the first stays done.)
     As a context manager it commits on a clean exit and discards otherwise::
 
         with Outputs() as out:

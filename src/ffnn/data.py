@@ -17,7 +17,7 @@ from ._files import check_readable, printable
 from .splits import split_indices as train_test_split
 
 __all__ = ["DataError", "Dataset", "read_dataset", "load_default", "infer_task", "Scaler", "train_test_split",
-           "encode_labels", "integer_valued"]
+           "encode_labels", "integer_valued", "whole_numbers"]
 
 
 class DataError(ValueError):
@@ -278,13 +278,20 @@ def _target(path, name, cells):
 _EXACT_INTEGERS = 2.0**53
 
 
-def integer_valued(y) -> bool:
-    """Whether numeric ``y`` holds only whole numbers that a float represents exactly (|v| ≤ 2**53)."""
+def whole_numbers(y) -> np.ndarray:
+    """Elementwise: is each entry of numeric ``y`` a whole number a float represents exactly (|v| ≤ 2**53)?"""
     y = np.asarray(y)
     if y.dtype.kind in "biu":
-        return True
+        return np.ones(y.shape, dtype=bool)
+    if y.dtype.kind != "f":
+        return np.zeros(y.shape, dtype=bool)
     with np.errstate(invalid="ignore"):
-        return bool(y.dtype.kind == "f" and np.all(np.abs(y) <= _EXACT_INTEGERS) and np.all(y == np.round(y)))
+        return (np.abs(y) <= _EXACT_INTEGERS) & (y == np.round(y))
+
+
+def integer_valued(y) -> bool:
+    """Whether numeric ``y`` holds only whole numbers that a float represents exactly (|v| ≤ 2**53)."""
+    return bool(np.all(whole_numbers(y)))
 
 
 def infer_task(y) -> tuple[str, str]:

@@ -467,9 +467,9 @@ def _as_class_values(y, classes):
     """Numeric targets read from a file, matched to the stored labels' type (3.0 -> 3 for integer
     labels, "3" for text labels); a value that is no whole number stays as it is (and is then not
     one of the integer classes)."""
-    from ..data import integer_valued
+    from ..data import whole_numbers
 
-    whole = np.array([integer_valued(v) for v in y.tolist()], dtype=bool)
+    whole = whole_numbers(y).tolist()
     if classes and isinstance(classes[0], str):
         return np.array([str(int(v)) if w else str(v) for v, w in zip(y.tolist(), whole)])
     if classes and isinstance(classes[0], int):
