@@ -304,12 +304,13 @@ def test_evaluate_refuses_a_label_that_is_not_one_of_the_integer_classes(tmp_pat
     _one_line(code, err, 1, "e.csv", f"label {float(value) if value != '-3' else -3!r} was not seen in training")
 
 
-def test_targets_beyond_the_exact_integers_are_a_regression(tmp_path):
+@pytest.mark.parametrize("values", [("1e300", "2e300", "-1e300"), ("1.7e308", "1e308", "-1.7e308")])
+def test_targets_beyond_the_exact_integers_are_a_regression(tmp_path, values):
     """1e300, 2e300, −1e300 are whole floats but not countable labels: ffnn regresses on them (no
     int64 overflow, no warning; the suite runs with floating-point errors raised)."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 2))
-    (tmp_path / "d.csv").write_text("a,b,y\n" + "".join(f"{x[0]},{x[1]},{['1e300', '2e300', '-1e300'][i % 3]}\n"
+    (tmp_path / "d.csv").write_text("a,b,y\n" + "".join(f"{x[0]},{x[1]},{values[i % 3]}\n"
                                                          for i, x in enumerate(X)))
     code, out, err = cli("train", tmp_path / "d.csv", *FAST, "--out", tmp_path / "m.safetensors")
     assert code == 0 and err == "", err
@@ -391,3 +392,9 @@ def test_file_names_and_labels_reach_a_terminal_escaped(real_files, tmp_path):
         assert proc.wait(timeout=120) == 0, seen
         assert b"\x1b" not in seen and b"\x07" not in seen, (args[0], seen)
         assert b"\\x1b" in seen, (args[0], seen)
+
+
+def test_a_closed_stdout_is_no_traceback(real_files):
+    proc = subprocess.run(f"{sys.executable} -m ffnn info {real_files['clf']} >&-", shell=True, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr

@@ -204,7 +204,14 @@ def test_scaler_handles_values_near_the_float_range():
     np.testing.assert_allclose(s.shift, [0.0, 2.5], atol=1e-12)
     np.testing.assert_allclose(s.scale, [1e300, np.sqrt(1.25)], rtol=1e-14)
     assert np.all(np.isfinite(s.transform(X)))
-    huge = np.array([[1.7e308], [-1.7e308], [1.0]])
-    assert np.all(np.isfinite(Scaler("standard").fit(huge).scale))
+    huge = np.array([[1.7e308], [-1.7e308], [1.0], [1.7e308]])
+    s = Scaler("standard").fit(huge)  # mean ≈ 4.25e307: −1.7e308 − mean overflows unless rearranged
+    Z = s.transform(huge)
+    np.testing.assert_allclose(Z[:, 0], (huge[:, 0] / 1e308 - s.shift / 1e308) / (s.scale / 1e308), rtol=1e-14)
+    np.testing.assert_allclose(s.inverse(Z), huge, rtol=1e-14, atol=1e-14 * 1.7e308)  # 1.0 is below the precision
+    assert s.inverse(np.array([[1e10]]))[0, 0] == np.inf  # beyond the float range: inf, without a warning
+    ordinary = np.array([[1.0], [2.0], [4.0]])
+    t = Scaler("standard").fit(ordinary)
+    assert np.array_equal(t.transform(ordinary), (ordinary - t.shift) / t.scale)  # the formula, bit for bit
     with pytest.raises(ValueError, match="column 0 spans more than the float range"):
         Scaler("minmax").fit(huge)

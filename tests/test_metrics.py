@@ -35,6 +35,8 @@ def test_r2_of_targets_near_the_float_range():
     T, A = rng.normal(size=(50, 2)), rng.normal(size=(50, 2))
     scale = np.array([1e300, 1e-300])
     assert metrics.r2(T * scale, A * scale) == pytest.approx(skm.r2_score(T, A), rel=1e-12)
+    top = 1.7e308 / np.abs(T).max()  # the largest |t| at the top of the float range
+    assert metrics.r2(T * top, A * top) == pytest.approx(skm.r2_score(T, A), rel=1e-12)
 
 
 def test_unknown_metric():

@@ -317,6 +317,17 @@ def encode_labels(y, classes=None):
     return classes, codes
 
 
+def _overflow_safe(X, direct, rearranged):
+    """``direct()``, with ``rearranged()`` (the same value, computed in an order that cannot overflow
+    on the way) where the direct form is not finite for finite X."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = direct()
+        bad = ~np.isfinite(out) & np.isfinite(X)
+        if bad.any():
+            out = np.where(bad, rearranged(), out)
+    return out
+
+
 class Scaler:
     """x' = (x − shift) / scale per column: "standard" (mean, std), "minmax" (min, max − min), "none".
 
@@ -354,7 +365,13 @@ class Scaler:
         return self
 
     def transform(self, X):
-        return (X - self.shift) / self.scale
+        """(X − shift) / scale; where X − shift alone would overflow (values of opposite sign near the
+        float range), X / scale − shift / scale, which does not."""
+        return _overflow_safe(X, lambda: (X - self.shift) / self.scale,
+                              lambda: X / self.scale - self.shift / self.scale)
 
     def inverse(self, X):
-        return X * self.scale + self.shift
+        """X · scale + shift; where X · scale alone would overflow, (X + shift / scale) · scale. A
+        value beyond the float range either way is ±inf (without a warning)."""
+        return _overflow_safe(X, lambda: X * self.scale + self.shift,
+                              lambda: (X + self.shift / self.scale) * self.scale)

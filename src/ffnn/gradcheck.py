@@ -16,10 +16,13 @@ finite difference cannot resolve them, are measured against that scale rather th
 Each finite difference costs four forward passes, so a large network is checked on a random sample
 of each array's entries (``max_entries``): the back-propagated gradient is still computed whole,
 and a rule that is wrong for some class of entries shows in a random sample of a few hundred of them.
+The many small forward passes run on one BLAS thread (through threadpoolctl, when it is installed):
+on matrices this small, more threads only wait for each other, and on a busy machine they spin.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,6 +92,14 @@ def _central_difference(J, P, h, entries):
     return fd
 
 
+def _one_blas_thread():
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is optional
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
 def _entries(size, max_entries, rng):
     """Every flat index of an array of ``size`` entries, or ``max_entries`` of them at random."""
     if max_entries is None or size <= max_entries:
@@ -153,9 +164,10 @@ def gradcheck(net, X, T, loss, *, h=1e-4, tolerance=1e-6, floor=1e-6, sample_wei
         errors[name] = _rel(np.asarray(G).reshape(-1)[entries], fd, floor, noise_floor)
         checked[name] = (len(entries), P.size)
 
-    for kind, params, gparams in (("W", ref.weights, grads.weights), ("b", ref.biases, grads.biases)):
-        for l, P in params.items():
-            compare(f"{kind}[{l}]", P, gparams[l], J)
-    Xv = Xd.copy()
-    compare("X", Xv, grads.inputs, lambda: J(Xv))
+    with _one_blas_thread():
+        for kind, params, gparams in (("W", ref.weights, grads.weights), ("b", ref.biases, grads.biases)):
+            for l, P in params.items():
+                compare(f"{kind}[{l}]", P, gparams[l], J)
+        Xv = Xd.copy()
+        compare("X", Xv, grads.inputs, lambda: J(Xv))
     return GradcheckReport(errors, tolerance, J0, checked)

@@ -47,7 +47,7 @@ def r2(T, A):
 
     A constant target column scores 1.0 when predicted exactly and 0.0 otherwise, as in scikit-learn.
     R² does not change when T and A are divided by the same number, so each column is divided by the
-    power of two nearest above its largest |t| (an exact division): targets near the float range
+    largest power of two not above its largest |t| (an exact division): targets near the float range
     (1e300) score without their squares overflowing.
     """
     xp = array_namespace(T, A)
@@ -57,7 +57,7 @@ def r2(T, A):
         t, a = T[:, k], A[:, k]
         largest = float(xp.max(xp.abs(t)))
         if math.isfinite(largest) and largest > 0:
-            s = math.ldexp(1.0, math.frexp(largest)[1])
+            s = math.ldexp(1.0, math.frexp(largest)[1] - 1)
             t, a = t / s, a / s
         res, tot = float(xp.sum((t - a) ** 2)), float(xp.sum((t - xp.mean(t)) ** 2))
         scores.append(1.0 - res / tot if tot > 0 else (1.0 if res == 0 else 0.0))

@@ -75,7 +75,8 @@ def escaped_terminals():
     finally:
         for stream in (sys.stdout, sys.stderr):
             try:
-                stream.flush()
+                if stream is not None:  # None: the stream was closed when the command started (>&-)
+                    stream.flush()
             except (OSError, ValueError):
                 pass
         sys.stdout, sys.stderr = saved
