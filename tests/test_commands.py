@@ -398,3 +398,48 @@ def test_a_closed_stdout_is_no_traceback(real_files):
     proc = subprocess.run(f"{sys.executable} -m ffnn info {real_files['clf']} >&-", shell=True, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+
+
+def test_integer_labels_beyond_2_53_stay_exact(tmp_path):
+    big = 2**53
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 2))
+    labels = np.array([big, big + 1, big + 2])[np.argmax(X @ rng.normal(size=(2, 3)), axis=1)]
+    (tmp_path / "d.csv").write_text("a,b,y\n" + "".join(f"{x[0]},{x[1]},{l}\n" for x, l in zip(X, labels)))
+    code, out, err = cli("train", tmp_path / "d.csv", *FAST, "--out", tmp_path / "m.safetensors")
+    assert code == 0 and "3 distinct integer values" in out, err
+    assert ffnn.load(tmp_path / "m.safetensors").metadata["classes"] == [big, big + 1, big + 2]
+    code, out, err = cli("predict", tmp_path / "m.safetensors", tmp_path / "d.csv")
+    assert code == 0 and set(out.split()[1:]) <= {str(big), str(big + 1), str(big + 2)}, err
+    (tmp_path / "e.csv").write_text(f"a,b,y\n0.1,0.2,{big + 3}\n")
+    code, _, err = cli("evaluate", tmp_path / "m.safetensors", tmp_path / "e.csv")
+    _one_line(code, err, 1, f"label {big + 3} was not seen in training")
+
+
+def test_text_that_is_not_unicode_or_not_in_the_streams_encoding(tmp_path, monkeypatch):
+    np.savez(tmp_path / "s.npz", X=np.random.default_rng(0).normal(size=(60, 2)), y=np.array(["a\ud800", "b", "c"] * 20))
+    code, _, err = cli("train", tmp_path / "s.npz", *FAST)
+    _one_line(code, err, 1, "s.npz': y holds text that is not valid Unicode (row 0: a lone surrogate)")
+    np.savez(tmp_path / "g.npz", X=np.random.default_rng(0).normal(size=(60, 2)), y=np.array(["α", "β", "γ"] * 20))
+    code, _, err = cli("train", tmp_path / "g.npz", *FAST, "--out", tmp_path / "g.st")
+    assert code == 0, err
+    proc = subprocess.run([sys.executable, "-m", "ffnn", "predict", str(tmp_path / "g.st"), str(tmp_path / "g.npz")],
+                          capture_output=True, timeout=120, env=dict(os.environ, PYTHONIOENCODING="ascii"))
+    assert proc.returncode == 0 and proc.stderr == b"", proc.stderr
+    assert set(proc.stdout.split()[1:]) <= {b"\\u03b1", b"\\u03b2", b"\\u03b3"}
+
+
+def test_numeric_trouble_in_training_is_one_line_not_warnings(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 3)) * 1e150
+    (tmp_path / "d.csv").write_text("a,b,c,y\n" + "".join(f"{x[0]},{x[1]},{x[2]},{'pq'[i % 2]}\n"
+                                                           for i, x in enumerate(X)))
+    proc = _run("train", tmp_path / "d.csv", "--scale", "none", "--epochs", "3", "--quiet", "--optimizer", "sgd",
+                "--lr", "1e10", "--out", tmp_path / "m.st")
+    _one_line(proc.returncode, proc.stderr, 1, "training diverged")
+    assert not (tmp_path / "m.st").exists()
+
+
+def test_gradcheck_samples_are_bounded():
+    code, _, err = cli("gradcheck", "--sizes", "4,3", "--samples", "100000000")
+    _one_line(code, err, 2, "--samples: must be an integer in [1, 10000], got 100000000")

@@ -69,6 +69,26 @@ def test_an_npz_member_that_declares_more_than_it_holds_is_refused_before_any_is
         read_dataset(tmp_path / "d.npz")
 
 
+def test_a_zip_bomb_is_refused_before_it_is_inflated(tmp_path):
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "d.npz", "w", compression=zipfile.ZIP_DEFLATED) as z:
+        with z.open("X.npy", "w", force_zip64=True) as f:
+            np.lib.format.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False, "shape": (2_500_000, 4)})
+            for _ in range(10):
+                f.write(bytes(8_000_000))  # 80 MB of zeros: about 80 kB compressed
+    with pytest.raises(DataError, match=r"X inflates from \d+ to 80000128 bytes \(more than 100:1\)"):
+        read_dataset(tmp_path / "d.npz")
+
+
+def test_csv_numbers_are_what_a_csv_file_means(tmp_path):
+    (tmp_path / "d.csv").write_text("a,y\n1_0,1\n2,2\n")
+    with pytest.raises(DataError, match="1_0"):  # Python's float() reads "1_0" as 10
+        read_dataset(tmp_path / "d.csv")
+    (tmp_path / "e.csv").write_text("a,y\n1,1_0\n2,2\n")
+    assert read_dataset(tmp_path / "e.csv").y.tolist() == ["1_0", "2"]
+
+
 def test_parquet_reader(tmp_path):
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq

@@ -152,6 +152,32 @@ def test_outputs_are_written_all_or_none(tmp_path, monkeypatch):
     assert a.read_bytes() == b"new a" and b.read_bytes() == b"new b" and sorted(os.listdir(tmp_path)) == ["a", "b"]
 
 
+@pytest.mark.parametrize("failing", [2, 3])
+def test_a_rename_that_fails_part_way_puts_back_the_ones_done(tmp_path, monkeypatch, failing):
+    """The third destination is mounted over, say (EBUSY): the first two, already renamed, are put back."""
+    a, c = tmp_path / "a", tmp_path / "c"
+    a.write_bytes(b"old a")
+    os.chmod(a, 0o640)
+    c.write_bytes(b"old c")
+    real_replace, calls = os.replace, []
+
+    def replace(src, dst):
+        calls.append(dst)
+        if len(calls) == failing:
+            raise OSError(16, "Device or resource busy")
+        return real_replace(src, dst)
+
+    out = Outputs()
+    for name in ("a", "b", "c"):  # b is new
+        out.add(tmp_path / name, b"new " + name.encode(), f"--{name}")
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(OSError, match=f"could not write --{'bc'[failing - 2]} .*Device or resource busy"):
+        out.commit()
+    monkeypatch.undo()
+    assert a.read_bytes() == b"old a" and c.read_bytes() == b"old c" and stat.S_IMODE(os.stat(a).st_mode) == 0o640
+    assert sorted(os.listdir(tmp_path)) == ["a", "c"]
+
+
 @pytest.mark.parametrize("text,fragment", [
     ('{"a": ' + "9" * 310 + "}", "integer of 310 digits is beyond the float range"),
     ('{"a": -' + "9" * 400 + "}", "integer of 400 digits"),

@@ -119,6 +119,24 @@ def test_a_changed_byte_in_the_weights_or_the_metadata_is_an_error(tmp_path):
         ffnn.load(tmp_path / "edited.safetensors")
 
 
+def test_a_flipped_bit_in_the_checksums_name_is_an_error_not_an_unverified_file(tmp_path):
+    ffnn.save(_net(), tmp_path / "m.safetensors")
+    blob = bytearray((tmp_path / "m.safetensors").read_bytes())
+    at = blob.index(b'"ffnn.sha256"')
+    blob[at + 11] ^= 1  # "ffnn.sha257"
+    blob[-3] ^= 0x10  # and a weight
+    (tmp_path / "bad.safetensors").write_bytes(bytes(blob))
+    with pytest.raises(ffnn.FileFormatError, match="corrupted: its header holds a metadata entry ffnn does not write"):
+        ffnn.load(tmp_path / "bad.safetensors")
+
+
+def test_a_missing_file_is_a_file_format_error_and_a_file_not_found_error(tmp_path):
+    for path in (tmp_path / "absent.safetensors", ""):
+        with pytest.raises(ffnn.FileFormatError, match="does not exist") as info:
+            ffnn.load(path)
+        assert isinstance(info.value, FileNotFoundError)
+
+
 def test_files_without_a_checksum_or_with_the_tensors_only_checksum_of_earlier_versions_load(tmp_path):
     from ffnn._files import SafetensorsFile, tensor_digest
 

@@ -20,10 +20,11 @@ def describe(*, low=None, low_open=False, high=None, high_open=False, integer=Fa
         return "a fraction in (0, 1)"
     if high is None and low is None:
         return f"a finite {noun}"
+    article = "an" if integer else "a"
     if high is None:
-        return f"a {noun} {'>' if low_open else '≥'} {low}"
+        return f"{article} {noun} {'>' if low_open else '≥'} {low}"
     lo = "(-inf" if low is None else ("(" if low_open else "[") + f"{low:g}"
-    return f"a {noun} in {lo}, {high:g}{')' if high_open else ']'}"
+    return f"{article} {noun} in {lo}, {high:g}{')' if high_open else ']'}"
 
 
 def number(name, value, *, low=None, low_open=False, high=None, high_open=False):

@@ -62,6 +62,11 @@ class FileFormatError(ValueError):
     """A file that is missing, truncated, corrupted or not the kind ffnn expected."""
 
 
+class MissingFileError(FileFormatError, FileNotFoundError):
+    """A model or checkpoint file that does not exist: a FileFormatError, and a FileNotFoundError
+    for callers that catch that."""
+
+
 def printable(text) -> str:
     """``text`` with control and other non-printable characters escaped (``\\x1b``), for terminals."""
     text = str(text)
@@ -229,6 +234,14 @@ def _mode_for(real):
         return 0o666 & ~umask
 
 
+def _unlink(path):
+    if path is not None:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
 def _fsync_folder(folder):
     try:  # make a rename durable
         dfd = os.open(folder, os.O_RDONLY)
@@ -246,9 +259,8 @@ class Outputs:
     Each :meth:`add` writes its bytes to a temporary file beside the destination (flushed and
     fsynced, with the destination's permission bits, or the umask's for a new file); :meth:`commit`
     then renames them over their destinations, each rename atomic. When a write fails (disk full,
-    permissions) or the block raises, every temporary file is removed and no destination changes.
-    (A rename needs no space; only a folder removed or made read-only between two renames could
-    stop the second, and then the first stays done.)
+    permissions) or the block raises, every temporary file is removed and no destination changes;
+    when a rename fails part way, the ones already done are undone (:meth:`commit`).
     As a context manager it commits on a clean exit and discards otherwise::
 
         with Outputs() as out:
@@ -281,26 +293,58 @@ class Outputs:
             raise
 
     def commit(self):
-        """Rename every staged file over its destination."""
+        """Rename every staged file over its destination. With several, each existing destination is
+        first hard-linked to a backup beside it, so that a rename that fails part way (a file
+        mounted over, a folder made read-only meanwhile) puts back the ones already done (a file
+        system without hard links keeps the new file where it had no backup)."""
+        done = []  # (real destination, whether it existed, its backup or None), renamed in place
         try:
-            while self._staged:
-                tmp, real, what, given = self._staged[0]
-                os.replace(tmp, real)
-                self._staged.pop(0)
-                _fsync_folder(os.path.dirname(real))
+            for tmp, real, what, given in self._staged:
+                existed = os.path.lexists(real)
+                backup = self._backup(real) if existed and len(self._staged) > 1 else None
+                try:
+                    os.replace(tmp, real)
+                except BaseException:
+                    _unlink(backup)
+                    raise
+                done.append((real, existed, backup))
         except BaseException as exc:
+            self._roll_back(done)
             self.discard()
             if isinstance(exc, OSError):
                 raise _oserror(exc.errno, f"could not write {what} {given!r}: {exc.strerror or exc}") from None
             raise
+        for real, _, backup in done:
+            _unlink(backup)
+            _fsync_folder(os.path.dirname(real))
+        self._staged = []
+
+    @staticmethod
+    def _backup(real):
+        """A hard link to ``real`` beside it, or None where the file system has no hard links."""
+        folder, name = os.path.split(real)
+        backup = os.path.join(folder, f"{_tmp_stem(folder, name)}.{os.getpid()}.{secrets.token_hex(4)}{_TMP_SUFFIX}")
+        try:
+            os.link(real, backup)
+        except OSError:
+            return None
+        return backup
+
+    @staticmethod
+    def _roll_back(done):
+        for real, existed, backup in reversed(done):
+            try:
+                if not existed:
+                    os.unlink(real)
+                elif backup is not None:
+                    os.replace(backup, real)
+            except OSError:  # pragma: no cover - the folder itself went away
+                pass
 
     def discard(self):
         """Remove every staged temporary file; no destination changes."""
         for tmp, *_ in self._staged:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            _unlink(tmp)
         self._staged = []
 
     def __enter__(self):
@@ -361,6 +405,8 @@ def encode_arrays(arrays: dict, meta: dict, key: str, where="output file") -> by
         text = json.dumps(meta, allow_nan=False)
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}; store NaN or infinity as None") from None
+    if "\\ud" in text.lower() and not _valid_unicode(meta):  # json.dumps writes surrogates as \ud8xx
+        raise ValueError(f"{where}: the metadata holds text that is not valid Unicode (a lone surrogate)")
     if len(text) > MAX_HEADER // 2:
         raise ValueError(f"{where}: the metadata is {len(text)} bytes of JSON; files hold at most {MAX_HEADER // 2}")
     return st.save(tensors, metadata={key: text, digest_key(key): tensor_digest(tensors, text)})
@@ -446,7 +492,19 @@ def parse_json(text, where):
         raise FileFormatError(f"{where} is not valid JSON ({exc})") from None
     if isinstance(value, (dict, list)) and _too_deep(value, MAX_DEPTH):
         raise FileFormatError(f"{where} is nested more than {MAX_DEPTH} levels deep")
+    escape = ("\\ud", "\\uD") if isinstance(text, str) else (b"\\ud", b"\\uD")
+    if any(e in text for e in escape) and not _valid_unicode(value):
+        raise FileFormatError(f"{where} holds text that is not valid Unicode (a lone surrogate)")
     return value
+
+
+def _valid_unicode(value) -> bool:
+    """Whether every string in a parsed JSON value can be written as UTF-8 (no lone surrogates)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 class SafetensorsFile:
@@ -476,7 +534,7 @@ class SafetensorsFile:
     def __init__(self, path, key, what):
         self.path, self.what = os.fspath(path), what
         self.where = f"{what} {self.path!r}"
-        check_readable(self.path, what)
+        check_readable(self.path, what, MissingFileError, FileFormatError)
         self._map, self.checksum = None, None
         with open(self.path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
@@ -524,6 +582,10 @@ class SafetensorsFile:
         if at != data_size:
             raise FileFormatError(f"{self.where} is {'truncated' if at > data_size else 'corrupted'}: the header "
                                   f"promises {at} bytes of tensors, the file holds {data_size}")
+        unknown = sorted(set(metadata) - {key, digest_key(key)})
+        if unknown:  # one flipped bit in the checksum's name must not switch the check off
+            raise FileFormatError(f"{self.where} is corrupted: its header holds a metadata entry ffnn does not "
+                                  f"write ({printable(unknown[0])!r})")
         self._text, self._digest = metadata[key], metadata.get(digest_key(key))
         if self._digest is not None and (not isinstance(self._digest, str)
                                          or re.fullmatch(r"[0-9a-f]{64}", self._digest) is None):

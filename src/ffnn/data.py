@@ -113,9 +113,17 @@ def _read_parquet(path):
     return header, rows
 
 
+#: An .npz member larger than this (inflated) may be compressed at most :data:`_MAX_NPZ_RATIO` to 1:
+#: real numbers compress a few times, a one-hot matrix a few dozen; a megabyte that inflates to
+#: gigabytes (a "zip bomb") is refused before it is read. The same array saved uncompressed loads.
+_NPZ_RATIO_FROM = 64 * 2**20
+_MAX_NPZ_RATIO = 100
+
+
 def _check_npz_members(path, z):
-    """Each array's header against its member's size, before any array is inflated: a member that
-    declares more (or fewer) bytes than it holds is refused without reading it."""
+    """Each array's header against its member's size, and its compression ratio, before any array
+    is inflated: a member that declares more (or fewer) bytes than it holds, or inflates from a few
+    megabytes to gigabytes, is refused without reading it."""
     from numpy.lib import format as npy
 
     for name in ("X", "y"):
@@ -123,6 +131,10 @@ def _check_npz_members(path, z):
             continue
         member = f"{name}.npy" if f"{name}.npy" in z.zip.namelist() else name
         info = z.zip.getinfo(member)
+        if info.file_size > _NPZ_RATIO_FROM and info.file_size > _MAX_NPZ_RATIO * max(info.compress_size, 1):
+            raise DataError(f"data file {path!r}: {name} inflates from {info.compress_size} to {info.file_size} "
+                            f"bytes (more than {_MAX_NPZ_RATIO}:1); ffnn refuses such ratios for arrays over "
+                            f"{_NPZ_RATIO_FROM // 2**20} MiB. Save it with np.savez (uncompressed) to load it")
         with z.zip.open(info) as f:
             version = npy.read_magic(f)
             read = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
@@ -182,6 +194,12 @@ def _npz_target(path, y):
             raise DataError(f"data file {path!r}: y has a NaN or infinite value (row {int(np.flatnonzero(bad)[0])})")
         return y
     if y.dtype.kind == "U":
+        for i, v in enumerate(y.tolist()):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                raise DataError(f"data file {path!r}: y holds text that is not valid Unicode (row {i}: a lone "
+                                f"surrogate)") from None
         return y
     raise DataError(f"data file {path!r}: y must hold numbers or text, got dtype {y.dtype}")
 
@@ -190,11 +208,21 @@ def _npz_target(path, y):
 _LEADING_ZERO = re.compile(r"^[+-]?0[0-9]")
 
 
+_INTEGER = re.compile(r"^[+-]?[0-9]+$")
+
+
+def _float(text):
+    """A CSV cell as a float; Python's float() also takes "1_0" (as 10), which a CSV file does not mean."""
+    if "_" in text:
+        raise ValueError(f"could not convert string to float: {text!r}")
+    return float(text)
+
+
 def _parse_float(cell):
     cell = cell.strip()
     if cell == "":
         return math.nan
-    return float(cell)
+    return _float(cell)
 
 
 def _one_line(exc):
@@ -262,8 +290,13 @@ def _target(path, name, cells):
             raise DataError(f"data file {path!r}, line {i + 2}: target column {name!r} is missing")
     if any(_LEADING_ZERO.match(v) for v in raw):
         return np.array(raw, dtype=str)
+    if all(_INTEGER.match(v) for v in raw):  # integers stay exact (a float rounds those beyond 2**53)
+        try:
+            return np.array([int(v) for v in raw], dtype=np.int64)
+        except OverflowError:  # beyond int64: labels, kept as written
+            return np.array(raw, dtype=str)
     try:
-        y = np.array([float(v) for v in raw])
+        y = np.array([_float(v) for v in raw])
     except ValueError:
         return np.array(raw, dtype=str)
     bad = ~np.isfinite(y)

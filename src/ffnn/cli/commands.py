@@ -246,7 +246,7 @@ def _targets(args, ds, task):
             y = y.astype(np.int64)  # labels 1, 2, 3 stay 1, 2, 3 (not 1.0)
         job["classes"], codes = encode_labels(y)
         if len(job["classes"]) < 2:
-            raise CommandError(f"the target {ds.target_name!r} has a single class ({job['classes'][0]!r}); "
+            raise CommandError(f"the target {ds.target_name!r} has a single class ({job['classes'].tolist()[0]!r}); "
                                f"nothing to classify")
         stratify = codes if np.bincount(codes).min() >= 2 else None
     else:

@@ -155,9 +155,10 @@ def build_parser():
                     help="output activation (default: softmax for cross_entropy, sigmoid for binary_cross_entropy, "
                          "else identity)")
     gc.add_argument("--loss", type=_loss_name, default="mse")
-    gc.add_argument("--samples", type=_positive_int, default=5)
-    gc.add_argument("--max-entries", type=_non_negative_int, default=1000, metavar="N",
-                    help="compare at most N entries of each array, drawn at random (0: every entry; default 1000)")
+    gc.add_argument("--samples", type=_argument(integer, int, low=1, high=10_000), default=5,
+                    help="random inputs the loss is taken over (1 to 10000; default 5: a few are enough)")
+    gc.add_argument("--max-entries", type=_non_negative_int, default=200, metavar="N",
+                    help="compare at most N entries of each array, drawn at random (0: every entry; default 200)")
     gc.add_argument("--seed", type=_seed, default=0)
 
     ex = sub.add_parser("export", help="write a saved model as ONNX or as a C header",
@@ -200,10 +201,16 @@ def _one_line(exc):
 
 
 def main(argv=None):
-    """Run one command; on a terminal, control characters in what it prints are escaped."""
+    """Run one command; on a terminal, control characters in what it prints are escaped.
+
+    NumPy's floating-point warnings are off: a command reports numeric trouble itself, as one line
+    (training that diverges, outputs or scores that are not finite), never as a RuntimeWarning.
+    """
+    import numpy as np
+
     from .terminal import escaped_terminals
 
-    with escaped_terminals():
+    with escaped_terminals(), np.errstate(all="ignore"):
         return _main(argv)
 
 

@@ -5,7 +5,8 @@ While a command runs, a standard stream that is a terminal is wrapped so that co
 (escape sequences that could move the cursor, retitle the window or hide text) are shown escaped
 (``\\x1b``); line feeds and tabs pass, and on stderr carriage returns (the progress bar's). A
 stream that is a pipe or a file is left alone: predictions written there are data and go out byte
-for byte.
+for byte. Text the stream's encoding cannot hold (a label in Greek on an ASCII terminal) is written
+as a backslash escape rather than ending the command with a UnicodeEncodeError.
 """
 
 from __future__ import annotations
@@ -66,6 +67,11 @@ def _is_terminal(stream):
 def escaped_terminals():
     """Within the block, ``sys.stdout`` and ``sys.stderr`` escape control characters when they are terminals."""
     saved = sys.stdout, sys.stderr
+    errors = {}
+    for stream in saved:
+        if hasattr(stream, "reconfigure") and getattr(stream, "errors", None) not in (None, "backslashreplace"):
+            errors[stream] = stream.errors
+            stream.reconfigure(errors="backslashreplace")
     if _is_terminal(sys.stdout):
         sys.stdout = _Escaping(sys.stdout, "\n\t")
     if _is_terminal(sys.stderr):
@@ -80,3 +86,8 @@ def escaped_terminals():
             except (OSError, ValueError):
                 pass
         sys.stdout, sys.stderr = saved
+        for stream, previous in errors.items():
+            try:
+                stream.reconfigure(errors=previous)
+            except (OSError, ValueError):  # pragma: no cover - a stream closed meanwhile
+                pass
