@@ -46,6 +46,19 @@ def test_large_arrays_are_checked_on_a_random_sample_that_still_finds_a_wrong_ru
             ffnn.gradcheck(net, X, T, "cross_entropy", max_entries=bad)
 
 
+def test_entries_whose_steps_cross_a_relu_kink_are_left_out_not_failed():
+    """z[1][0] = 1e-5: a step of h = 1e-4 in b[1][0] (or in x, which W[1] carries to z) moves it across
+    relu's kink at 0, where the finite difference averages two slopes; those entries are counted,
+    not compared (a step in W[1] moves z by h · 1e-5 and crosses nothing)."""
+    params = lambda: ([np.array([[1.0, 1.0]]), np.array([[2.0], [3.0]])], [np.array([0.0, 0.5]), np.array([0.0])])
+    X, T = np.array([[1e-5]]), np.array([[1.0]])
+    report = ffnn.gradcheck(ffnn.Network.from_parameters(*params(), ["relu", "identity"]), X, T, "mse")
+    assert report.passed and report.at_kinks == {"W[1]": 0, "W[2]": 0, "b[1]": 1, "b[2]": 0, "X": 1}
+    assert report.checked["b[1]"] == (1, 2) and "1 left out at a kink" in str(report)
+    smooth = ffnn.gradcheck(ffnn.Network.from_parameters(*params(), ["tanh", "identity"]), X, T, "mse")
+    assert smooth.passed and set(smooth.at_kinks.values()) == {0}
+
+
 def test_a_loss_that_is_not_finite_has_no_gradient_to_check():
     net = ffnn.Network([2, 3, 2], "relu", "softmax", seed=0)
     net.weights[1][...] = 1e308

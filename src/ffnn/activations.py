@@ -52,13 +52,16 @@ class Activation:
     init : str
         The initialiser ``Network(init="auto")`` uses for layers with this activation (one of
         ``ffnn.init.INITIALIZERS``; He for the built-in relu family, Glorot for the rest).
+    kinks : tuple of float
+        The net inputs z where σ′ jumps (relu: 0). A finite difference whose steps carry a net input
+        across one measures no derivative, so :func:`ffnn.gradcheck` leaves such entries out.
     """
 
     elementwise = True
     _builtin = False
 
     def __init__(self, name, fn, derivative, *, derivative_from_output=None, hidden_ok=True, inplace=None,
-                 init="glorot_uniform", torch_inplace=None):
+                 init="glorot_uniform", torch_inplace=None, kinks=()):
         if not isinstance(name, str) or not name:
             raise TypeError("Activation name must be a non-empty string")
         if not callable(fn) or not callable(derivative):
@@ -76,6 +79,7 @@ class Activation:
         self.inplace = inplace
         self.torch_inplace = torch_inplace
         self.init = init
+        self.kinks = tuple(float(k) for k in kinks)
 
     def __call__(self, z):
         return self.fn(z)
@@ -341,7 +345,7 @@ sigmoid = _builtin("sigmoid", _sigmoid, _sigmoid_derivative, derivative_from_out
 tanh = _builtin("tanh", _tanh, _tanh_derivative, derivative_from_output=_tanh_from_output,
                 inplace=Kernels(_tanh_inplace, _tanh_backward_inplace),
                 torch_inplace=Kernels(_tanh_torch, _tanh_backward_torch))
-relu = _builtin("relu", _leaky_relu, _leaky_relu_derivative,
+relu = _builtin("relu", _leaky_relu, _leaky_relu_derivative, kinks=(0.0,),
                 inplace=Kernels(_relu_inplace, _relu_backward_inplace), init="he_uniform",
                 torch_inplace=Kernels(_relu_torch, _relu_backward_torch))
 softplus = _builtin("softplus", _softplus, _sigmoid, init="he_uniform")
@@ -356,6 +360,7 @@ def leaky_relu(slope=0.01):
         raise ValueError(f"leaky_relu slope must be finite, got {slope}")
     return _builtin(f"leaky_relu(slope={slope!r})" if slope != 0.01 else "leaky_relu",
                     partial(_leaky_relu, slope=slope), partial(_leaky_relu_derivative, slope=slope),
+                    kinks=(0.0,) if slope != 1 else (),
                     inplace=Kernels(partial(_leaky_relu_inplace, slope=slope),
                                     partial(_leaky_relu_backward_inplace, slope=slope)) if slope >= 0 else None,
                     torch_inplace=Kernels(partial(_leaky_relu_torch, slope=slope),
@@ -369,7 +374,8 @@ def elu(alpha=1.0):
     if not math.isfinite(alpha) or alpha <= 0:
         raise ValueError(f"elu alpha must be positive and finite, got {alpha}")
     return _builtin(f"elu(alpha={alpha!r})" if alpha != 1.0 else "elu",
-                    partial(_elu, alpha=alpha), partial(_elu_derivative, alpha=alpha), init="he_uniform")
+                    partial(_elu, alpha=alpha), partial(_elu_derivative, alpha=alpha), init="he_uniform",
+                    kinks=(0.0,) if alpha != 1 else ())
 
 
 ACTIVATIONS = {

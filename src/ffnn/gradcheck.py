@@ -16,7 +16,9 @@ finite difference cannot resolve them, are measured against that scale rather th
 Each finite difference costs four forward passes, so a large network is checked on a random sample
 of each array's entries (``max_entries``): the back-propagated gradient is still computed whole,
 and a rule that is wrong for some class of entries shows in a random sample of a few hundred of them.
-The many small forward passes run on one BLAS thread (through threadpoolctl, when it is installed):
+An entry whose steps carry a net input across a kink of its activation (relu at 0, as the
+activation declares in ``Activation.kinks``) measures no derivative there; it is left out and
+counted, not reported as a failure. The many small forward passes run on one BLAS thread (through threadpoolctl, when it is installed):
 on matrices this small, more threads only wait for each other, and on a busy machine they spin.
 """
 
@@ -38,13 +40,15 @@ class GradcheckReport:
     """Worst relative error per array, and whether all are within ``tolerance``.
 
     ``errors`` maps ``"W[1]"``, ``"b[1]"``, …, ``"X"`` to the worst relative error in that array;
-    ``checked`` maps the same names to (entries compared, entries in the array).
+    ``checked`` maps the same names to (entries compared, entries in the array); ``at_kinks`` to the
+    entries left out because their steps crossed a kink of an activation.
     """
 
     errors: dict
     tolerance: float
     loss: float
     checked: dict = None
+    at_kinks: dict = None
 
     @property
     def passed(self) -> bool:
@@ -61,7 +65,10 @@ class GradcheckReport:
         lines = [f"gradient check (central differences, float64), J = {self.loss:.6g}"]
         for name, err in self.errors.items():
             n, total = (self.checked or {}).get(name, (None, None))
-            sampled = f"  ({n} of {total} entries, at random)" if n is not None and n < total else ""
+            kinks = (self.at_kinks or {}).get(name, 0)
+            notes = ([f"{n} of {total} entries, at random"] if n is not None and n + kinks < total else [])
+            notes += [f"{kinks} left out at a kink"] if kinks else []
+            sampled = f"  ({'; '.join(notes)})" if notes else ""
             lines.append(f"  {name:<8} worst relative error {err:.2e}  {'ok' if err <= self.tolerance else 'FAIL'}"
                          f"{sampled}")
         lines.append(f"{'PASSED' if self.passed else 'FAILED'}: worst {self.worst:.2e} "
@@ -76,19 +83,22 @@ def _rel(bp, fd, floor, noise_floor):
     return float(np.max(np.abs(bp - fd) / scale))
 
 
-def _central_difference(J, P, h, entries):
+def _central_difference(J, P, h, entries, sides):
     """The fourth-order central difference of J with respect to P's ``entries`` (flat indices; P is
-    changed in place and restored)."""
+    changed in place and restored). ``J()`` returns (loss, which side of each kink every net input
+    is on); an entry whose steps change a side (``sides`` is the unperturbed one) is NaN."""
     fd = np.empty(len(entries))
     for k, i in enumerate(entries):
         idx = np.unravel_index(i, P.shape)
         old = P[idx]
-        values = []
+        values, crossed = [], False
         for step in (-2 * h, -h, h, 2 * h):
             P[idx] = old + step
-            values.append(J())
+            value, where = J()
+            values.append(value)
+            crossed = crossed or where != sides
         P[idx] = old
-        fd[k] = (values[0] - 8 * values[1] + 8 * values[2] - values[3]) / (12 * h)
+        fd[k] = np.nan if crossed else (values[0] - 8 * values[1] + 8 * values[2] - values[3]) / (12 * h)
     return fd
 
 
@@ -142,27 +152,34 @@ def gradcheck(net, X, T, loss, *, h=1e-4, tolerance=1e-6, floor=1e-6, sample_wei
     Td = ref.check_targets(to_numpy(T), Xd.shape[0])
     w = None if sample_weight is None else ref.check_sample_weight(to_numpy(sample_weight), Xd.shape[0])
 
+    kinks = [(l, k) for l, act in enumerate(ref.activations, start=1) for k in getattr(act, "kinks", ())]
+
     def J(Xv=Xd):
-        return float(ref.trace_loss(ref.forward(Xv, checked=True), Td, loss, w))
+        """(J, the side of each kink every net input is on)."""
+        trace = ref.forward(Xv, checked=True)
+        return (float(ref.trace_loss(trace, Td, loss, w)),
+                tuple(np.packbits(trace.z[l] > k).tobytes() for l, k in kinks))
 
     if max_entries is not None and (isinstance(max_entries, bool) or not isinstance(max_entries, (int, np.integer))
                                     or max_entries < 1):
         raise ValueError(f"max_entries must be a positive integer or None, got {max_entries!r}")
     with np.errstate(all="ignore"):
-        J0 = J()
+        J0, sides = J()
     if not np.isfinite(J0):
         raise ValueError(f"the loss is {J0} at this network's weights and these inputs; there is no finite "
                          f"gradient for finite differences to check")
     grads = ref.backward(ref.forward(Xd, checked=True), Td, loss, sample_weight=w, checked=True)
     rng = np.random.default_rng(seed)
-    errors, checked = {}, {}
+    errors, checked, at_kinks = {}, {}, {}
     noise_floor = 10 * np.finfo(np.float64).eps * max(1.0, abs(J0)) / h / tolerance
 
     def compare(name, P, G, J):
         entries = _entries(P.size, max_entries, rng)
-        fd = _central_difference(J, P, h, entries)
-        errors[name] = _rel(np.asarray(G).reshape(-1)[entries], fd, floor, noise_floor)
-        checked[name] = (len(entries), P.size)
+        fd = _central_difference(J, P, h, entries, sides)
+        smooth = ~np.isnan(fd)
+        errors[name] = _rel(np.asarray(G).reshape(-1)[entries][smooth], fd[smooth], floor, noise_floor)
+        checked[name] = (int(smooth.sum()), P.size)
+        at_kinks[name] = int((~smooth).sum())
 
     with _one_blas_thread():
         for kind, params, gparams in (("W", ref.weights, grads.weights), ("b", ref.biases, grads.biases)):
@@ -170,4 +187,4 @@ def gradcheck(net, X, T, loss, *, h=1e-4, tolerance=1e-6, floor=1e-6, sample_wei
                 compare(f"{kind}[{l}]", P, gparams[l], J)
         Xv = Xd.copy()
         compare("X", Xv, grads.inputs, lambda: J(Xv))
-    return GradcheckReport(errors, tolerance, J0, checked)
+    return GradcheckReport(errors, tolerance, J0, checked, at_kinks)
