@@ -18,8 +18,9 @@ of each array's entries (``max_entries``): the back-propagated gradient is still
 and a rule that is wrong for some class of entries shows in a random sample of a few hundred of them.
 An entry whose steps carry a net input across a kink of its activation (relu at 0, as the
 activation declares in ``Activation.kinks``) measures no derivative there; it is left out and
-counted, not reported as a failure. The many small forward passes run on one BLAS thread (through threadpoolctl, when it is installed):
-on matrices this small, more threads only wait for each other, and on a busy machine they spin.
+counted, not reported as a failure. The many small forward passes run on one BLAS thread (through
+threadpoolctl, when it is installed): on matrices this small, more threads only wait for each
+other, and on a busy machine they spin.
 """
 
 from __future__ import annotations
