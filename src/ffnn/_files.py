@@ -107,6 +107,12 @@ def _tmp_stem(folder, name):
     return "." + os.fsencode(name)[:max(room, 1)].decode("utf-8", "ignore")
 
 
+def _tmp_path(real):
+    """A fresh temporary path beside ``real``: ``.<name>.<pid>.<8 hex>.ffnn-tmp``."""
+    folder, name = os.path.split(real)
+    return os.path.join(folder, f"{_tmp_stem(folder, name)}.{os.getpid()}.{secrets.token_hex(4)}{_TMP_SUFFIX}")
+
+
 def check_writable(path, what="output file") -> str:
     """The real path ``path`` will be written at, or a clear OSError now (before any work).
 
@@ -273,10 +279,9 @@ class Outputs:
 
     def add(self, path, data: bytes, what="output file"):
         real = check_writable(path, what)
-        folder, name = os.path.split(real)
-        _remove_stale_temporaries(folder, name)
+        _remove_stale_temporaries(*os.path.split(real))
         mode = _mode_for(real)
-        tmp = os.path.join(folder, f"{_tmp_stem(folder, name)}.{os.getpid()}.{secrets.token_hex(4)}{_TMP_SUFFIX}")
+        tmp = _tmp_path(real)
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
             self._staged.append((tmp, real, what, os.fspath(path)))
@@ -322,8 +327,7 @@ class Outputs:
     @staticmethod
     def _backup(real):
         """A hard link to ``real`` beside it, or None where the file system has no hard links."""
-        folder, name = os.path.split(real)
-        backup = os.path.join(folder, f"{_tmp_stem(folder, name)}.{os.getpid()}.{secrets.token_hex(4)}{_TMP_SUFFIX}")
+        backup = _tmp_path(real)
         try:
             os.link(real, backup)
         except OSError:

@@ -221,8 +221,8 @@ def _training_data(args):
 
 
 _CLASSIFICATION_LOSSES = ("cross_entropy", "binary_cross_entropy")
-#: The outputs each classification loss is defined on: cross-entropy −Σ t log a needs a's rows to be
-#: probabilities (softmax); binary cross-entropy needs every a in (0, 1).
+#: The outputs each classification loss is defined on, the usual one first: cross-entropy −Σ t log a
+#: needs a's rows to be probabilities (softmax); binary cross-entropy needs every a in (0, 1).
 _OUTPUTS_FOR_LOSS = {"cross_entropy": ("softmax",), "binary_cross_entropy": ("sigmoid", "softmax")}
 
 
@@ -367,23 +367,19 @@ def _write_results(args, net, ds, job, history, summary, headline, seconds):
         meta["classes"] = job["classes"].tolist()
     else:
         meta["target_scaler"] = job["target_scaler"]
-    outputs = Outputs()
-    try:
-        outputs.add(args.out, _io.encode(net, f"--out {args.out!r}", **meta), "--out")
-        if args.plot:
-            from ..plot import history_figure, png_bytes
 
-            figure = history_figure(history, title=f"ffnn on {os.path.basename(str(ds.source))}")
-            outputs.add(args.plot, png_bytes(figure), "--plot")
-        if args.metrics:
-            outputs.add(args.metrics, (json.dumps(summary, indent=2, allow_nan=False) + "\n").encode(), "--metrics")
-        outputs.commit()
-    except (OSError, ValueError) as exc:
-        outputs.discard()
-        raise CommandError(str(exc) if str(exc).startswith("could not") else f"could not write the results: {exc}") from None
-    except BaseException:
-        outputs.discard()
-        raise
+    def stage_and_commit():  # Outputs commits on a clean exit and discards everything otherwise
+        with Outputs() as outputs:
+            outputs.add(args.out, _io.encode(net, f"--out {args.out!r}", **meta), "--out")
+            if args.plot:
+                from ..plot import history_figure, png_bytes
+
+                figure = history_figure(history, title=f"ffnn on {os.path.basename(str(ds.source))}")
+                outputs.add(args.plot, png_bytes(figure), "--plot")
+            if args.metrics:
+                outputs.add(args.metrics, (json.dumps(summary, indent=2, allow_nan=False) + "\n").encode(), "--metrics")
+
+    _write("the results", stage_and_commit)
     print(f"{headline}  ({len(history)} epochs in {seconds:.2f}s, {summary['samples_per_second'] or 0:.0f} training samples/s)")
     for flag, what in (("out", "model"), ("plot", "curves"), ("metrics", "metrics")):
         if getattr(args, flag):
@@ -529,7 +525,7 @@ def cmd_gradcheck(args):
     elif args.sizes:
         if len(args.sizes) < 2:
             raise UsageError("ffnn gradcheck: --sizes needs at least an input and an output width")
-        output = args.output or {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}.get(args.loss, "identity")
+        output = args.output or _OUTPUTS_FOR_LOSS.get(args.loss, ("identity",))[0]
         _check_loss_and_output("ffnn gradcheck", args.loss, output)
         try:
             net = ffnn.Network(args.sizes, args.activation, output, seed=args.seed)
