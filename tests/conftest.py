@@ -90,6 +90,20 @@ def real_files(tmp_path_factory):
     return files
 
 
+def optimizer_factories(weight_decay):
+    """Name → a factory of each optimizer ffnn has (a fresh one per call: optimizers hold state)."""
+    import ffnn
+
+    return {
+        "sgd": lambda: ffnn.SGD(0.05),
+        "momentum": lambda: ffnn.SGD(0.05, momentum=0.9),
+        "nesterov": lambda: ffnn.SGD(0.05, momentum=0.9, nesterov=True),
+        "adam": lambda: ffnn.Adam(0.01),
+        "adamw": lambda: ffnn.AdamW(0.01, weight_decay=weight_decay),
+        "rmsprop": lambda: ffnn.RMSprop(0.01),
+    }
+
+
 def network_data(sizes, out, n, seed=0):
     """Inputs (n, S_0) and targets suited to the output activation ``out``: one-hot classes for
     softmax, 0/1 for sigmoid, normal values otherwise."""

@@ -1,9 +1,12 @@
-"""Helpers for the hostile-input tests: raw safetensors files, header rewrites, file snapshots."""
+"""Helpers for the hostile-input tests: raw safetensors files, header rewrites, file snapshots, and
+JSON values to put anywhere in a file's metadata."""
 
 import hashlib
 import json
 import os
 import struct
+
+from hypothesis import strategies as st
 
 
 def raw_safetensors(path, tensors, meta, *, key="ffnn", data=None, extra=None):
@@ -54,3 +57,20 @@ def snapshot(folder):
                 with open(p, "rb") as f:
                     out[os.path.relpath(p, folder)] = hashlib.sha256(f.read()).hexdigest()
     return out
+
+
+def json_values(*, int_bits, text_size, max_leaves):
+    """A hypothesis strategy for any JSON value: null, bools, integers up to ±2**int_bits (beyond the
+    int64 range), floats, short text, and lists and objects of them."""
+    scalars = (st.none() | st.booleans() | st.integers(-2**int_bits, 2**int_bits) | st.floats(allow_nan=False)
+               | st.text(max_size=text_size))
+    return st.recursive(scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
+                        max_leaves=max_leaves)
+
+
+def json_paths(value, prefix=()):
+    """Every path (a tuple of keys and indices) into a JSON value, the empty one first."""
+    yield prefix
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for k, child in items:
+        yield from json_paths(child, prefix + (k,))

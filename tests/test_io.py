@@ -15,7 +15,7 @@ import ffnn
 from ffnn.data import Scaler
 
 from .conftest import NAMESPACES, to_np
-from .hostile import edit_meta, raw_safetensors, snapshot, split
+from .hostile import edit_meta, json_paths, json_values, raw_safetensors, snapshot, split
 
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 
@@ -318,19 +318,7 @@ def test_fuzz_byte_mutations_and_truncations(real_files, tmp_path_factory, data)
     assert snapshot(d) == before
 
 
-_JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False)
-                     | st.text(max_size=8), lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
-                     max_leaves=6)
-
-
-def _paths(value, prefix=()):
-    yield prefix
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _paths(v, prefix + (k,))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _paths(v, prefix + (i,))
+_JSON = json_values(int_bits=70, text_size=8, max_leaves=6)
 
 
 @FUZZ
@@ -343,7 +331,7 @@ def test_fuzz_metadata_values(real_files, tmp_path_factory, data):
     blob = real_files["clf"].read_bytes()
     header, _ = split(blob)
     meta = json.loads(header["__metadata__"]["ffnn"])
-    paths = [p for p in _paths(meta) if p]
+    paths = [p for p in json_paths(meta) if p]
     target = data.draw(st.sampled_from(paths))
     delete = data.draw(st.booleans()) and not isinstance(target[-1], int)
     value = None if delete else data.draw(_JSON)

@@ -73,15 +73,21 @@ def test_a_rank_that_raises_ends_the_job_quickly(tmp_path):
     assert r.stderr.count("Traceback") == 1  # from the failing rank only
 
 
+def _signal_rank_1(folder, signum, after):
+    """Wait until rank 1 has written its pid (at most 30 s), let it run ``after`` seconds more, then
+    send it ``signum``."""
+    deadline = time.time() + 30
+    while not (folder / "pid.1").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(after)
+    os.kill(int((folder / "pid.1").read_text()), signum)
+
+
 def test_a_killed_rank_ends_the_job_quickly(tmp_path):
     cmd = [MPIEXEC, "-n", "2", sys.executable, "-m", "mpi4py", str(JOB), "kill", str(tmp_path)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.time() + 30
-        while not (tmp_path / "pid.1").exists() and time.time() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.5)
-        os.kill(int((tmp_path / "pid.1").read_text()), signal.SIGKILL)
+        _signal_rank_1(tmp_path, signal.SIGKILL, after=0.5)
         t0 = time.perf_counter()
         proc.communicate(timeout=20)
         assert time.perf_counter() - t0 < 10
@@ -96,11 +102,7 @@ def test_ctrl_c_on_one_rank_stops_every_rank_after_the_same_step(tmp_path):
     cmd = [MPIEXEC, "-n", "2", sys.executable, "-m", "mpi4py", str(JOB), "interrupt", str(tmp_path)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.time() + 30
-        while not (tmp_path / "pid.1").exists() and time.time() < deadline:
-            time.sleep(0.05)
-        time.sleep(1.0)
-        os.kill(int((tmp_path / "pid.1").read_text()), signal.SIGINT)  # rank 1 alone
+        _signal_rank_1(tmp_path, signal.SIGINT, after=1.0)  # rank 1 alone
         out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:

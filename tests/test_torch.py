@@ -13,7 +13,7 @@ import ffnn  # noqa: E402
 from ffnn.losses import get_loss  # noqa: E402
 from ffnn.training import torch_fastpath  # noqa: E402
 
-from .conftest import network_data  # noqa: E402
+from .conftest import network_data, optimizer_factories  # noqa: E402
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -88,14 +88,7 @@ def test_numpy_inputs_move_to_the_networks_device():
 
 # --- the same numbers as the NumPy path ------------------------------------------------------------
 
-OPTIMIZERS = {
-    "sgd": lambda: ffnn.SGD(0.05),
-    "momentum": lambda: ffnn.SGD(0.05, momentum=0.9),
-    "nesterov": lambda: ffnn.SGD(0.05, momentum=0.9, nesterov=True),
-    "adam": lambda: ffnn.Adam(0.01),
-    "adamw": lambda: ffnn.AdamW(0.01, weight_decay=0.05),
-    "rmsprop": lambda: ffnn.RMSprop(0.01),
-}
+OPTIMIZERS = optimizer_factories(weight_decay=0.05)
 EXTRAS = {  # factories: a schedule object has state, and each run needs its own
     "plain": lambda: {},
     "l2": lambda: {"l2": 1e-2},
