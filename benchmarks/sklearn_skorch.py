@@ -10,16 +10,15 @@ same gradient term). Accuracy for iris, wine, breast_cancer and digits; R² for 
 standardised). Not a test: it prints a table.
 """
 
-import time
 import warnings
 
 import numpy as np
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_iris, load_wine
+from sklearn.datasets import load_diabetes
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.neural_network import MLPClassifier as SkC
 from sklearn.neural_network import MLPRegressor as SkR
-from sklearn.preprocessing import StandardScaler
+from sklearn_parity import CLASSIFICATION_SETS, cv  # beside this file
 from threadpoolctl import threadpool_limits
 
 from ffnn.sklearn import MLPClassifier as FfC
@@ -51,28 +50,12 @@ def _skorch(classifier, n_features, n_outputs):
                batch_size=BATCH, train_split=None, iterator_train__shuffle=True, verbose=0)
 
 
-def cv(make, X, y, folds, dtype=np.float64):
-    scores, seconds = [], 0.0
-    for train, test in folds.split(X, y):
-        scaler = StandardScaler().fit(X[train])
-        Xtr, Xte = scaler.transform(X[train]).astype(dtype), scaler.transform(X[test]).astype(dtype)
-        est = make()
-        if est is None:
-            return None
-        t0 = time.perf_counter()
-        est.fit(Xtr, y[train])
-        seconds += time.perf_counter() - t0
-        scores.append(est.score(Xte, y[test]))
-    return float(np.mean(scores)), seconds
-
-
 def main():
     warnings.simplefilter("ignore", ConvergenceWarning)
     warnings.filterwarnings("ignore", "Got `batch_size`")  # the small sets have fewer than 200 samples
     rows = []
-    sets = [("iris", load_iris), ("wine", load_wine), ("breast_cancer", load_breast_cancer), ("digits", load_digits)]
     with threadpool_limits(2):
-        for name, loader in sets:
+        for name, loader in CLASSIFICATION_SETS:
             X, y = loader(return_X_y=True)
             folds = StratifiedKFold(5, shuffle=True, random_state=0)
             n_classes = len(np.unique(y))
