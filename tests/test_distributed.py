@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import ffnn
-from ffnn.training.distributed import RowSlice, ShardedRun, Solo, share_bounds
+from ffnn.training.distributed import RowSlice, ShardedEngine, Solo, share_bounds
 
 
 @pytest.mark.parametrize("n", [0, 1, 3, 50, 203])
@@ -45,7 +45,7 @@ def test_solo_is_the_identity():
 
 
 class _OneRank:
-    """A communicator of one rank that goes through ShardedRun's MPI branch without MPI."""
+    """A communicator of one rank that goes through ShardedEngine's MPI branch without MPI."""
 
     rank, size = 0, 1
 
@@ -78,4 +78,4 @@ def test_a_sharded_run_of_one_process_trains_like_the_single_process_run(monkeyp
     for p, q in zip(nets[0].parameters(), nets[1].parameters()):
         np.testing.assert_allclose(q, p, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(hb.loss, ha.loss, rtol=1e-12)
-    assert isinstance(ShardedRun, type)
+    assert isinstance(ShardedEngine, type)

@@ -187,19 +187,19 @@ def test_no_host_read_inside_an_epoch(opt, diagnostics, count_host_reads, monkey
     """Nothing is read back during the steps; without diagnostics, one read per epoch in all (the loss
     and the divergence flag); the diagnostics read their few numbers after the epoch's last step."""
     from ffnn.training.run import Run
-    from ffnn.training.torch_fastpath import DeviceRun
+    from ffnn.training.torch_fastpath import TorchEngine
 
     sizes = [6, 16, 8, 3]
     X, T = (torch.from_numpy(a) for a in _data(sizes, "softmax", n=200))
     net = ffnn.Network(sizes, "relu", "softmax", seed=1, device="cpu")
     in_fit, in_steps, host_reads = [], [], []
-    fit, step = Run.fit, DeviceRun._step
+    fit, step = Run.fit, TorchEngine.step
 
     def counted_fit(self, resume=None):  # the epochs only: the input checks before them read the data once
         start = count_host_reads["n"]
         out = fit(self, resume)
         in_fit.append(count_host_reads["n"] - start)
-        host_reads.append(self.device_run.host_reads)
+        host_reads.append(self.engine.host_reads)
         return out
 
     def counted_step(self, *a):
@@ -209,7 +209,7 @@ def test_no_host_read_inside_an_epoch(opt, diagnostics, count_host_reads, monkey
         return out
 
     monkeypatch.setattr(Run, "fit", counted_fit)
-    monkeypatch.setattr(DeviceRun, "_step", counted_step)
+    monkeypatch.setattr(TorchEngine, "step", counted_step)
     ffnn.train(net, X, T, loss="cross_entropy", optimizer=OPTIMIZERS[opt](), epochs=4, batch_size=10, seed=0,
                l2=1e-3, clip_norm=1.0, dropout=0.1, schedule="cosine", diagnostics=diagnostics)  # 20 steps an epoch
     assert in_steps == [0] * 80
@@ -223,7 +223,7 @@ def test_graph_bookkeeping_gives_the_numpy_weights(opt, monkeypatch):
     """The CUDA-graph sequencing (eager warm-up, capture, replay, host-side step count, eager update for
     the optimisers whose rule is not captured), run on the CPU with a stand-in graph whose replay runs
     the captured body again."""
-    from ffnn.training.torch_fastpath import DeviceRun
+    from ffnn.training.torch_fastpath import TorchEngine
 
     captured = []
 
@@ -236,15 +236,15 @@ def test_graph_bookkeeping_gives_the_numpy_weights(opt, monkeypatch):
         ws.graph = Replayed(lambda: self._body(ws))
         return True
 
-    init = DeviceRun.__init__
+    init = TorchEngine.__init__
 
     def graphs_on(self, *a, **k):
         init(self, *a, **k)
         self.graphs = True
 
-    monkeypatch.setattr(DeviceRun, "__init__", graphs_on)
-    monkeypatch.setattr(DeviceRun, "_capture", capture)
-    monkeypatch.setattr(DeviceRun, "_on_side_stream", lambda self, fn: fn())
+    monkeypatch.setattr(TorchEngine, "__init__", graphs_on)
+    monkeypatch.setattr(TorchEngine, "_capture", capture)
+    monkeypatch.setattr(TorchEngine, "_on_side_stream", lambda self, fn: fn())
     X, T = _data([6, 16, 8, 3], "softmax", n=95)  # batches of 10 and a last one of 5
     host = ffnn.Network([6, 16, 8, 3], "relu", "softmax", seed=1)
     dev = host.to(device="cpu")
@@ -410,14 +410,16 @@ def test_cuda_epoch_has_no_host_device_synchronisation(opt, monkeypatch):
     net = ffnn.Network(sizes, "relu", "softmax", seed=1, dtype="float32", device="cuda")
     from ffnn.training import torch_fastpath as tf
 
-    original = tf.DeviceRun._read_flags
+    original = tf.TorchEngine.read_total
 
     def read_flags(self):  # the epoch's steps are done: its one read of the loss, then the diagnostics'
         torch.cuda.set_sync_debug_mode(0)
         return original(self)
 
-    monkeypatch.setattr(tf.DeviceRun, "_read_flags", read_flags)
-    original_epoch = tf.DeviceRun.epoch
+    monkeypatch.setattr(tf.TorchEngine, "read_total", read_flags)
+    from ffnn.training.run import Run
+
+    original_epoch = Run.epoch
 
     def epoch(self, number, ctrl_c):
         # from the second epoch on: the first builds the workspaces and captures the graphs
@@ -428,7 +430,7 @@ def test_cuda_epoch_has_no_host_device_synchronisation(opt, monkeypatch):
         finally:
             torch.cuda.set_sync_debug_mode(0)
 
-    monkeypatch.setattr(tf.DeviceRun, "epoch", epoch)
+    monkeypatch.setattr(Run, "epoch", epoch)
     ffnn.train(net, X, T, loss="cross_entropy", optimizer=OPTIMIZERS[opt](), epochs=3, batch_size=64, seed=0,
                dropout=0.1, l2=1e-4)
 
@@ -438,14 +440,14 @@ def test_cuda_graphs_give_the_eager_numbers(monkeypatch):
     sizes = [20, 64, 32, 4]
     X, T = _data(sizes, "softmax", n=500)
     results, captured = [], []
-    capture = torch_fastpath.DeviceRun._capture
+    capture = torch_fastpath.TorchEngine._capture
 
     def counted(self, ws):
         ok = capture(self, ws)
         captured.append(ok)
         return ok
 
-    monkeypatch.setattr(torch_fastpath.DeviceRun, "_capture", counted)
+    monkeypatch.setattr(torch_fastpath.TorchEngine, "_capture", counted)
     for graphs in (True, False):
         monkeypatch.setattr(torch_fastpath, "CUDA_GRAPHS", graphs)
         net = ffnn.Network(sizes, "relu", "softmax", seed=1, device="cuda")

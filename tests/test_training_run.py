@@ -9,9 +9,10 @@ import pytest
 
 import ffnn
 from ffnn.history import History
-from ffnn.training.loop import _settings
+from ffnn.training.options import Settings
+from ffnn.training.engines import CoreEngine, NumpyEngine
 from ffnn.training.run import Data, Run
-from ffnn.training.stopping import _DeferredInterrupt
+from ffnn.training.stopping import DeferredInterrupt
 
 from .conftest import blobs as _blobs
 from .conftest import to_np
@@ -49,13 +50,18 @@ def _reference_steps(Ws, bs, X, T, batches, output, lr, l1=0.0, l2=0.0, clip=Non
 
 
 def _run(net, X, T, w=None, **kwargs):
-    settings = _settings(net, **{**dict(loss="cross_entropy", optimizer="sgd", epochs=1, batch_size=32, l1=0.0,
-                                        l2=0.0, schedule=None, early_stopping=None, shuffle=False, callbacks=(),
-                                        progress=False, checkpoint=None, checkpoint_every=1, dropout=0.0,
-                                        clip_norm=None, metric=None, diagnostics=True), **kwargs})
+    settings = Settings.of(net, **{**dict(loss="cross_entropy", shuffle=False, epochs=1), **kwargs})
     data = Data(net.check_inputs(X), net.check_targets(T, X.shape[0]),
                 None if w is None else net.check_sample_weight(w, X.shape[0]))
     return Run(net, data, settings, np.random.default_rng(0), History())
+
+
+def _path(run):
+    """Which engine trains: "fused" (NumPy fast path, SGD folded into the products), "fast" or "core"."""
+    engine = run.engine
+    if isinstance(engine, NumpyEngine):
+        return "fused" if engine.fused else "fast"
+    return "core" if isinstance(engine, CoreEngine) else engine.name
 
 
 # (path, namespace, l1, l2, clip_norm, diagnostics): fused needs plain SGD without L1 or clipping;
@@ -82,7 +88,7 @@ def test_steps_follow_the_formula_on_every_path(path, ns, l1, l2, clip, diagnost
     w = np.ones(20) if path == "core" and ns == "numpy" else None
     run = _run(net, xp.asarray(X), xp.asarray(T), w=w, optimizer=ffnn.SGD(0.1), epochs=2, batch_size=10,
                l1=l1, l2=l2, clip_norm=clip, diagnostics=diagnostics)
-    assert (run.fast, run.fused) == {"fused": (True, True), "fast": (True, False), "core": (False, False)}[path]
+    assert _path(run) == path
     h = run.fit()
     batches = [np.arange(0, 10), np.arange(10, 20)] * 2
     W_ref, b_ref, J_ref, norms = _reference_steps(Ws, bs, X, T, batches, "softmax", 0.1, l1, l2, clip)
@@ -107,9 +113,9 @@ def test_divergence_leaves_the_last_good_weights(path):
     opt = ffnn.SGD(0.1) if path == "fused" else ffnn.SGD(0.1, momentum=0.5)
     w = np.ones(4) if path == "core" else None
     run = _run(net, X, T, w=w, loss="mse", optimizer=opt, batch_size=2)
-    assert (run.fast, run.fused) == {"fused": (True, True), "fast": (True, False), "core": (False, False)}[path]
+    assert _path(run) == path
     with pytest.raises(ffnn.TrainingDiverged, match="training diverged: the loss.* became NaN or infinite"):
-        run.epoch(1, _DeferredInterrupt())
+        run.epoch(1, DeferredInterrupt())
     assert run.state["step"] == 1
     if path == "fused":  # momentum 0.5 changes the update; plain SGD is the reference's
         W_ref, b_ref, _, _ = _reference_steps(Ws, bs, X, T, [np.arange(2)], "identity", 0.1)
@@ -119,7 +125,7 @@ def test_divergence_leaves_the_last_good_weights(path):
     after_one = [p.copy() for p in net.parameters()]
     with pytest.raises(ffnn.TrainingDiverged):
         with np.errstate(all="ignore"):
-            run.step(np.array([2, 3]), 0.1)
+            run.engine.step(np.array([2, 3]), 0.1, run.state, False)
     assert all(np.array_equal(a, b) for a, b in zip(net.parameters(), after_one))
     assert run.state["step"] == 1
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import ffnn
-from ffnn.training.stopping import EarlyStopping, TrainingDiverged, TrainingInterrupted, _DeferredInterrupt
+from ffnn.training.stopping import EarlyStopping, TrainingDiverged, TrainingInterrupted, DeferredInterrupt
 
 from .conftest import blobs as _blobs
 from .conftest import same_weights as _same
@@ -66,7 +66,7 @@ def test_the_exceptions():
 
 def test_first_ctrl_c_waits_for_check_second_interrupts_at_once():
     before = signal.getsignal(signal.SIGINT)
-    ctrl_c = _DeferredInterrupt()
+    ctrl_c = DeferredInterrupt()
     try:
         ctrl_c.check()  # nothing pending
         os.kill(os.getpid(), signal.SIGINT)  # held

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import activations as _act
 from ._array import array_namespace
-from ._checks import number
+from .updates import Penalty  # the L1/L2 term of J, one of the update's transforms; named here too
 
 __all__ = ["Loss", "Penalty", "get_loss", "LOSSES", "half_sse", "sse", "mse", "cross_entropy", "binary_cross_entropy"]
 
@@ -321,63 +321,6 @@ cross_entropy.__doc__ = "J = −1/N Σ_n Σ_k T log A; ∂J/∂A = −T/(N A)."
 binary_cross_entropy = _Builtin("binary_cross_entropy", _bce, _dbce, 1.0, mean=True, canonical=_act.sigmoid)
 binary_cross_entropy.__doc__ = ("J = −1/N Σ_n Σ_k [T log A + (1 − T) log(1 − A)]; "
                                 "∂J/∂A = (A − T)/(N A(1 − A)).")
-
-class Penalty:
-    """The L1/L2 term of the training objective, on the weights only (not the biases):
-
-        J_B = J(T_B, a[L]) + λ₁ Σ_l Σ|W[l]| + (λ₂/2) Σ_l Σ W[l]²
-        ∂/∂W[l] adds λ₁ sign(W[l]) + λ₂ W[l]
-
-    (Kolar and McCulloch's L1/L2 regularisation; λ₂/2 so that the gradient is λ₂ W.)
-    """
-
-    def __init__(self, l1=0.0, l2=0.0):
-        self.l1, self.l2 = number("l1", l1, low=0), number("l2", l2, low=0)
-
-    def __bool__(self):
-        return self.l1 > 0 or self.l2 > 0
-
-    def array_value(self, weights):
-        """:meth:`value` as a 0-d array of the weights' namespace and device (no read back to the host)."""
-        total = None
-        for W in weights:
-            xp = array_namespace(W)
-            terms = []
-            if self.l2 > 0:
-                terms.append(0.5 * self.l2 * xp.sum(W * W))
-            if self.l1 > 0:
-                terms.append(self.l1 * xp.sum(xp.abs(W)))
-            for t in terms:
-                total = t if total is None else total + t
-        return total
-
-    def value(self, weights) -> float:
-        """λ₁ Σ_l Σ|W[l]| + (λ₂/2) Σ_l Σ W[l]² for the weight matrices ``weights``."""
-        if not self:
-            return 0.0  # the common case, on every step: no namespace look-up, no pass over W
-        total = 0.0
-        for W in weights:
-            xp = array_namespace(W)
-            if self.l2 > 0:
-                total += 0.5 * self.l2 * float(xp.sum(W * W))
-            if self.l1 > 0:
-                total += self.l1 * float(xp.sum(xp.abs(W)))
-        return total
-
-    def gradients(self, weights, dW):
-        """``dW[l] + λ₁ sign(W[l]) + λ₂ W[l]`` for each layer (new arrays; ``dW`` is not changed)."""
-        out = []
-        for W, g in zip(weights, dW):
-            if self.l2 > 0:
-                g = g + self.l2 * W
-            if self.l1 > 0:
-                g = g + self.l1 * array_namespace(W).sign(W)
-            out.append(g)
-        return out
-
-    def __repr__(self):
-        return f"Penalty(l1={self.l1!r}, l2={self.l2!r})"
-
 
 LOSSES = {l.name: l for l in (half_sse, sse, mse, cross_entropy, binary_cross_entropy)}
 _ALIASES = {"bce": "binary_cross_entropy", "ce": "cross_entropy", "log_loss": "cross_entropy"}

@@ -236,7 +236,7 @@ class Network:
         """Where the parameters live: a ``torch.device`` for PyTorch, ``"cpu"`` for NumPy."""
         return device_of(self.weights[1])
 
-    def _placement(self):
+    def placement(self):
         """The device to create arrays on (PyTorch), or None (the namespace's only or default device)."""
         return self.device if is_torch_namespace(self.xp) else None
 
@@ -370,7 +370,7 @@ class Network:
             X = np.asarray(X)
         if X.dtype == object or getattr(X.dtype, "kind", "f") in "USO":
             raise TypeError(f"{what} must hold numbers, got dtype {X.dtype}")
-        X = asarray_on(xp, X, resolve_dtype(xp, self.dtype), self._placement())
+        X = asarray_on(xp, X, resolve_dtype(xp, self.dtype), self.placement())
         if X.ndim != 2:
             raise ValueError(f"{what} must be 2-D (n_samples, n_features), got shape {tuple(X.shape)}; "
                              f"use X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single sample")
@@ -413,7 +413,7 @@ class Network:
             z_l = a[l - 1] @ self.weights[l] + self.biases[l]
             a_l = self.activations[l - 1](z_l)
             if dropout is not None and l < L:
-                mask = _dropout_mask(xp, self.dtype, dropout[l - 1], tuple(a_l.shape), rng, self._placement())
+                mask = _dropout_mask(xp, self.dtype, dropout[l - 1], tuple(a_l.shape), rng, self.placement())
                 masks.append(mask)
                 if mask is not None:
                     a_l = a_l * mask

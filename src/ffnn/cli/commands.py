@@ -172,9 +172,9 @@ def cmd_train(args):
     net, opt, lr = _network(args, ds, job)
     print(f"network: {' -> '.join(map(str, net.sizes))}  ({', '.join(a.name for a in net.activations)}), "
           f"{net.n_parameters} parameters; loss {job['loss']}; {args.optimizer} lr {lr:g}"
-          + (f"; on {net.device} (PyTorch)" if net._placement() is not None else ""))
+          + (f"; on {net.device} (PyTorch)" if net.placement() is not None else ""))
     history, interrupted, seconds = _fit(args, net, opt, job, comm)
-    if net._placement() is not None:
+    if net.placement() is not None:
         net = net.to(xp=np)  # evaluated and saved from the host; model files are device-independent
     if len(history) == 0:
         if rank == 0:

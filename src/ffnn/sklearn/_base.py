@@ -34,8 +34,10 @@ from .._array import array_namespace, asarray_on, to_numpy
 from ..history import History
 from ..network import Network
 from ..optim import SGD, Adam, AdamW, RMSprop
+from .. import updates
 from ..training import fastpath as _fast
-from ..training.run import _state_to_params
+from ..training.engines import CoreEngine, NumpyEngine, interleave
+from ..training.run import keep_state_with
 from . import _device
 
 try:  # scikit-learn's callback API (sklearn.callback), where the installed version has it
@@ -218,7 +220,7 @@ def _copy(a):
 
 def _on_network(net, *arrays):
     """The arrays in the network's namespace and on its device (None stays None)."""
-    place = net._placement()
+    place = net.placement()
     if place is None:
         return arrays
     return tuple(None if a is None else asarray_on(net.xp, np.asarray(a), net.weights[1].dtype, place)
@@ -242,9 +244,35 @@ def _progress_bar(total):
     return tqdm(total=total, unit="epoch", dynamic_ncols=True)
 
 
+class _Rows:
+    """The estimator's training arrays as the gradient engines read them: rows by index array or by
+    slice (scikit-learn's batches without shuffling), X dense, sparse or a PyTorch tensor."""
+
+    def __init__(self, X, T, w):
+        self.X, self.T, self.w = X, T, w
+
+    def gather(self, idx, X_out, T_out):  # the NumPy fast path: dense NumPy arrays
+        if isinstance(idx, slice):
+            X_out[...] = self.X[idx]
+            T_out[...] = self.T[idx]
+        else:
+            np.take(self.X, idx, axis=0, out=X_out, mode="clip")
+            np.take(self.T, idx, axis=0, out=T_out, mode="clip")
+
+    def count(self, idx):
+        return len(range(*idx.indices(self.X.shape[0]))) if isinstance(idx, slice) else len(idx)
+
+    def batch(self, idx):
+        return self.X[idx], self.T[idx]
+
+    def weights(self, idx):
+        return None if self.w is None else self.w[idx]
+
+
 class _Stepper:
-    """One minibatch step: J and the gradients from ffnn (the NumPy fast path where it applies, the
-    array core otherwise), scikit-learn's per-batch L2 scaling, then the optimiser's update.
+    """One minibatch step: J and the gradients from ffnn's gradient engines (the NumPy fast path where
+    it applies, the array core otherwise), then the update chain of :mod:`ffnn.updates` with
+    scikit-learn's per-batch L2 scaling (:class:`ffnn.updates.PerBatchL2`) and the optimiser:
 
         J_B = J(T_B, a[L]) · c + (α / 2 s_B) Σ_l Σ W[l]² + λ₁ Σ_l Σ|W[l]|
         g   = ∂J(T_B, a[L])/∂θ + (α / s_B) W + λ₁ sign(W)
@@ -255,39 +283,36 @@ class _Stepper:
     """
 
     def __init__(self, net, loss, *, alpha, l1, rates, rng, report_scale, weighted, sparse=False):
-        self.net, self.loss, self.alpha, self.l1 = net, loss, alpha, l1
-        self.rates, self.rng, self.report_scale = rates, rng, report_scale
+        self.net, self.report_scale = net, report_scale
         self.params = net.parameters()
+        self.chain = updates.Chain(updates.PerBatchL2(alpha, l1))  # the penalty; the optimiser applies the rest
+        self.rates, self.rng, self.loss = rates, rng, loss
         # sparse X goes through the core, whose first layer's products (X W[1], Xᵀ δ[1]) take it as it is
         self.fast = _fast.supports(net, loss, rates, None) and not weighted and not sparse
-        self.workspaces = {}
+        self.engine = None
+
+    def _engine(self, X, T, w):
+        rows = _Rows(X, T, w)
+        if self.engine is None or self.engine.rows.X is not X:
+            engine = NumpyEngine if self.fast else CoreEngine
+            kw = {} if self.fast else dict(dropout=self.rates, rng=self.rng)
+            self.engine = engine(self.net, self.loss, rows, self.chain, **kw)
+        else:
+            self.engine.rows = rows
+        return self.engine
+
+    def gradients(self, X, T, w, idx):
+        """(J_B, ∂J_B/∂θ as [dW1, db1, …]) on the rows ``idx``."""
+        engine = self._engine(X, T, w)
+        J, dW, db = engine.compute(idx, False)
+        wb = engine.rows.weights(idx)
+        s_b = engine.rows.count(idx) if wb is None else float(wb.sum())
+        J = J * self.report_scale + self.chain.value(self.net.weights, s_b)
+        return J, self.chain.gradients(interleave(dW, db), self.params, s_b)
 
     def __call__(self, X, T, w, idx, optimizer):
-        net, loss = self.net, self.loss
-        if self.fast:
-            n_b = len(range(*idx.indices(X.shape[0]))) if isinstance(idx, slice) else len(idx)
-            ws = self.workspaces.get(n_b)
-            if ws is None:
-                ws = self.workspaces[n_b] = _fast.Workspace(net, n_b, loss)
-            if isinstance(idx, slice):
-                ws.h[0][...] = X[idx]
-                ws.t[...] = T[idx]
-            else:
-                ws.load(X, T, idx)
-            J = ws.step(net)
-            gWs, gbs, wb = ws.gW, ws.gb, None
-        else:
-            Xb, Tb = X[idx], T[idx]
-            wb = None if w is None else w[idx]
-            n_b = Xb.shape[0]
-            trace = net.forward(Xb, dropout=self.rates, rng=self.rng, checked=True)
-            J = float(net.trace_loss(trace, Tb, loss, wb))
-            g = net.backward(trace, Tb, loss, sample_weight=wb, input_gradient=False, checked=True)
-            gWs, gbs = list(g.weights), list(g.biases)
-        s_b = n_b if wb is None else float(wb.sum())
-        penalty = _losses.Penalty(self.l1, self.alpha / s_b)  # scikit-learn's L2 scaling, batch by batch
-        J = J * self.report_scale + penalty.value(net.weights)
-        grads = [g for pair in zip(penalty.gradients(net.weights, gWs), gbs) for g in pair]
+        """One step: the gradients, then the optimiser's update (the chain's last transform)."""
+        J, grads = self.gradients(X, T, w, idx)
         optimizer.update_params(self.params, grads)
         return J
 
@@ -537,7 +562,7 @@ class _BaseMLP(_CallbackSupport, BaseEstimator):
         n = X_train.shape[0]
         batch_size = self._batch_size_for(n)
         loss, scale = self._loss_function()
-        if net._placement() is not None:  # the data go to the network's device once
+        if net.placement() is not None:  # the data go to the network's device once
             X_train, T_train, w_train = _on_network(net, _dense(X_train), T_train, w_train)
             if val is not None:
                 val = (*_on_network(net, _dense(val[0]), val[1]), val[2], *_on_network(net, val[3]))
@@ -601,11 +626,11 @@ class _BaseMLP(_CallbackSupport, BaseEstimator):
         """The network (moved to the caller's device under array-API dispatch, where it stays), its
         parameters, and the optimiser: new for each fit and the first partial_fit, else kept."""
         net = self.network_
-        if self._train_device is not None and net._placement() != self._train_device:
+        if self._train_device is not None and net.placement() != self._train_device:
             net = self.network_ = net.to(device=self._train_device)
         params = net.parameters()
         if getattr(self, "_optimizer", None) is not None:
-            _state_to_params(self._optimizer.state, params)  # a kept optimiser follows its network
+            keep_state_with(self._optimizer.state, params)  # a kept optimiser follows its network
         if not continuing and (not incremental or getattr(self, "_optimizer", None) is None):
             self._optimizer = self._make_optimizer(params)
         return net, params, self._optimizer
@@ -746,7 +771,7 @@ class _BaseMLP(_CallbackSupport, BaseEstimator):
         import scipy.optimize
 
         net = self.network_
-        if net._placement() is not None:  # SciPy's L-BFGS-B runs on the host, whatever the input
+        if net.placement() is not None:  # SciPy's L-BFGS-B runs on the host, whatever the input
             net = self.network_ = net.to(xp=np)
         coefs, intercepts = net.weights.to_list(), net.biases.to_list()
         order = coefs + intercepts  # scikit-learn's packing: every W, then every b
@@ -755,19 +780,14 @@ class _BaseMLP(_CallbackSupport, BaseEstimator):
                         weighted=sample_weight is not None, sparse=sp.issparse(X))
         sizes = np.cumsum([0] + [p.size for p in order])
 
-        class _Capture:  # the stepper's "optimiser": keeps the gradients instead of stepping
-            def update_params(self, params, grads):
-                by_id = {id(p): g for p, g in zip(params, grads)}
-                self.flat = np.concatenate([np.ravel(by_id[id(p)]) for p in order]).astype(np.float64)
-
-        capture = _Capture()
         everything = slice(0, X.shape[0])
 
         def objective(theta):
             for p, a, b in zip(order, sizes[:-1], sizes[1:]):
                 p[...] = theta[a:b].reshape(p.shape)
-            J = step(X, T, sample_weight, everything, capture)
-            return J, capture.flat
+            J, grads = step.gradients(X, T, sample_weight, everything)
+            by_id = {id(p): g for p, g in zip(step.params, grads)}
+            return J, np.concatenate([np.ravel(by_id[id(p)]) for p in order]).astype(np.float64)
 
         theta0 = np.concatenate([p.ravel() for p in order])
         opts = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
@@ -787,7 +807,7 @@ class _BaseMLP(_CallbackSupport, BaseEstimator):
     def _forward(self, X):
         """a[L] for checked X (dense or sparse): the first layer's product takes X as it is."""
         net = self.network_
-        if net._placement() is not None:  # fitted on a device: predict there, answer on the host
+        if net.placement() is not None:  # fitted on a device: predict there, answer on the host
             return to_numpy(net.predict(_dense(X)))
         h = X
         for W, b, act in zip(net.weights, net.biases, net.activations):
@@ -838,7 +858,7 @@ class _BaseMLP(_CallbackSupport, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
         net = self.network_
-        if net._placement() is not None:
+        if net.placement() is not None:
             net = net.to(xp=np)
         X = net.check_inputs(X)
         trace = net.forward(X, checked=True)

@@ -1,8 +1,8 @@
-"""Synchronous data-parallel training over MPI (mpi4py), and training on rows read from disk.
+"""Synchronous data-parallel training over MPI (mpi4py): the gradient engine :class:`ShardedEngine`.
 
-:func:`ffnn.train` uses :class:`ShardedRun` when it is given ``comm`` (an mpi4py communicator) or
-a source of rows (:mod:`ffnn.datasets`); otherwise the single-process :class:`~ffnn.training.run.Run`
-trains, untouched. mpi4py is imported only by the caller who passes a communicator.
+:func:`ffnn.train` uses it when it is given ``comm`` (an mpi4py communicator); the epoch driver
+(:class:`~ffnn.training.run.Run`) is the one every path runs. mpi4py is imported only by the caller
+who passes a communicator.
 
 One step, on P processes (ranks r = 0..P−1), each holding the same weights and optimiser state and
 the same NumPy Generator:
@@ -39,13 +39,10 @@ import sys
 
 import numpy as np
 
-from .._array import is_numpy_namespace
-from ..datasets import ArrayRows, is_source
 from . import fastpath as _fast
-from .run import Run
-from .stopping import TrainingInterrupted
+from .engines import Engine, interleave
 
-__all__ = ["ShardedRun", "share_bounds", "RowSlice", "Solo"]
+__all__ = ["ShardedEngine", "share_bounds", "RowSlice", "Solo"]
 
 
 def share_bounds(n, rank, size):
@@ -83,23 +80,23 @@ class RowSlice:
         return self.rng.random((self.n,) + tuple(shape[1:]))[self.lo:self.hi]
 
 
-class ShardedRun(Run):
-    """A :class:`~ffnn.training.run.Run` whose steps are shared by the ranks of ``comm`` and whose
-    rows come from a source (see the docstring of this module)."""
+class ShardedEngine(Engine):
+    """The gradient engine of a data-parallel run: each rank computes its share of the global batch
+    (by the NumPy fast path or the core), one Allreduce sums the shares, and every rank applies the
+    same update (see the docstring of this module); it also makes the decisions every rank must
+    share — the stop flag of a Ctrl-C, validation and the callbacks' verdict (rank 0's, broadcast).
+    """
 
-    def __init__(self, net, data, settings, rng, history, comm=None):
-        if not is_numpy_namespace(net.xp):
-            raise TypeError("data-parallel and out-of-core training need a network of NumPy arrays")
-        if settings.loss.share(1, 1) is None:
-            raise TypeError(f"loss {settings.loss.name!r} cannot be split over processes or read from disk: "
-                            f"its normalisation by the batch is unknown; use a built-in loss")
-        self.comm = Solo() if comm is None else comm
-        self.rank, self.size = self.comm.rank, self.comm.size
-        if self.rank != 0:  # progress, logs and files come from rank 0 only
-            settings.progress, settings.checkpoint = False, None
-        super().__init__(net, data, settings, rng, history)
-        self.source = data.X if is_source(data.X) else ArrayRows(data.X, data.T, data.w).bind(net)
-        self.fused = False  # the update must wait for the Allreduce
+    name = "sharded"
+
+    def __init__(self, net, loss, rows, chain, diag, comm, dropout=None, rng=None):
+        super().__init__(net, loss, rows, chain, diag)
+        self.comm = comm
+        self.rank, self.size = comm.rank, comm.size
+        self.is_root = self.rank == 0
+        self.dropout, self.rng = dropout, rng
+        self.fast = _fast.supports(net, loss, dropout, getattr(rows, "w", None))
+        self.workspaces = {}
         # One flat buffer: every ∂J/∂W[l] and ∂J/∂b[l] (views written in place), then, for the
         # diagnostics of an epoch's last step, Σ|δ[l]| per layer and the units each hidden layer has
         # seen active, then J and the stop flag.
@@ -115,55 +112,40 @@ class ShardedRun(Run):
         self.delta_sums = self.flat[n_grad:n_grad + net.n_layers]
         starts = n_grad + net.n_layers + np.concatenate([[0], np.cumsum(hidden)]).astype(int)
         self.alive = [self.flat[a:b] for a, b in zip(starts[:-1], starts[1:])]
-        self._ctrl_c = None
-        self._ops = None if comm is None else _mpi_ops()  # (MPI.IN_PLACE, MPI.SUM)
+        self.ctrl_c = None
+        self.together = False  # a Ctrl-C that every rank saw (the stop flag), not one rank's alone
+        self._ops = None if isinstance(comm, Solo) else _mpi_ops()  # (MPI.IN_PLACE, MPI.SUM)
 
-    # --- the epochs --------------------------------------------------------------------------------
+    # --- the decisions every rank shares --------------------------------------------------------------
 
-    def fit(self, resume=None):
-        """:meth:`Run.fit`; a Ctrl-C that stops this rank alone (a second one, which interrupts at
-        once) ends the whole job, since the other ranks would wait for it forever."""
-        self._together = False
-        try:
-            return super().fit(resume)
-        except TrainingInterrupted:
-            if self.size > 1 and not self._together:
-                sys.stderr.write(f"ffnn: rank {self.rank} interrupted during a step; ending the job\n")
-                sys.stderr.flush()
-                os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # MPI's own abort notice would add lines
-                self.comm.Abort(130)
-                os._exit(130)  # MPICH's MPI_Abort can return before the process manager ends this one
-            raise
+    def start_epoch(self, order, ctrl_c):
+        self.ctrl_c = ctrl_c
 
-    def epoch(self, epoch, ctrl_c):
-        """One pass over the source's order for this epoch (every rank draws the same order)."""
-        opt, schedule = self.s.optimizer, self.s.schedule
-        self._ctrl_c = ctrl_c
-        order = self.source.order(self.rng, self.s.shuffle)
-        total, lr = 0.0, opt.lr
-        if self.diag is not None:
-            self.diag.start_epoch()
-        for start in range(0, self.n, self.batch_size):
-            idx = order[start:start + self.batch_size]
-            lr = opt.lr * float(schedule(self.state["step"]))
-            last = start + self.batch_size >= self.n
-            if last and self.diag is not None:
-                self.diag.before_last_step()
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-                J = self.step(idx, lr, last)
-            total += J * len(idx)
-            if self.flat[-1] > 0:  # a Ctrl-C on any rank stops every rank after the same step
-                self._together = True
-                raise KeyboardInterrupt
-            if self.bar is not None:
-                self.bar.update(1)
-                self.bar.set_postfix(epoch=epoch, loss=f"{J:.4g}", refresh=False)
-        return total / self.n, lr
+    def check_interrupt(self, ctrl_c):
+        """A Ctrl-C on any rank stops every rank after the same step (the stop flag of the Allreduce)."""
+        if self.flat[-1] > 0:
+            self.together = True
+            raise KeyboardInterrupt
+
+    def agree(self, fn):
+        """Rank 0 computes; every rank gets its result."""
+        result = fn() if self.rank == 0 else None
+        return self.comm.bcast(result, root=0)
+
+    def on_interrupt(self):
+        """A Ctrl-C that stopped this rank alone (a second one, which interrupts at once) ends the
+        whole job, since the other ranks would wait for it forever."""
+        if self.size > 1 and not self.together:
+            sys.stderr.write(f"ffnn: rank {self.rank} interrupted during a step; ending the job\n")
+            sys.stderr.flush()
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # MPI's own abort notice would add lines
+            self.comm.Abort(130)
+            os._exit(130)  # MPICH's MPI_Abort can return before the process manager ends this one
 
     # --- one step ----------------------------------------------------------------------------------
 
-    def step(self, idx, lr, last=False):
-        """The step on the global batch ``idx``: this rank's share, one Allreduce, the same update.
+    def compute(self, idx, last):
+        """The global batch ``idx``: this rank's share, one Allreduce; J and the gradients of the batch.
 
         ``last``: the epoch's last step, whose gradients the diagnostics record (summed like J).
         """
@@ -176,9 +158,9 @@ class ShardedRun(Run):
         if self.fast:
             if hi > lo:
                 ws = self._workspace(hi - lo)
-                self.source.gather(mine, ws.h[0], ws.t)
+                self.rows.gather(mine, ws.h[0], ws.t)
                 flat[-2] = ws.step(self.net)
-                c = self.s.loss.share(hi - lo, n)
+                c = self.loss.share(hi - lo, n)
                 if c != 1.0:
                     flat[:g] *= c
                     flat[-2] *= c
@@ -192,28 +174,28 @@ class ShardedRun(Run):
                 diag.hidden_activations(hidden)
             if last:
                 self._pack_diagnostics(deltas, c if deltas is not None else 0.0)
-        flat[-1] = 1.0 if (self._ctrl_c is not None and self._ctrl_c.pending) else 0.0
+        flat[-1] = 1.0 if (self.ctrl_c is not None and self.ctrl_c.pending) else 0.0
         if self._ops is not None:
             in_place, op = self._ops
             self.comm.Allreduce(in_place, flat, op=op)
         if diag is not None and last:
             self._unpack_diagnostics(n)
-        return self._update(float(flat[-2]), self.gW, self.gb, lr)
+        return float(flat[-2]), self.gW, self.gb
 
     def _workspace(self, m):
         ws = self.workspaces.get(m)
         if ws is None:
-            ws = self.workspaces[m] = _fast.Workspace(self.net, m, self.s.loss)
+            ws = self.workspaces[m] = _fast.Workspace(self.net, m, self.loss)
             ws.gW, ws.gb = self.gW, self.gb  # the products land in the flat buffer
         return ws
 
     def _core_share(self, idx, mine, lo, hi):
         """J and the gradients of rows ``mine`` by ``Network.forward``/``backward``, scaled into the
         buffer; returns (the scale, the hidden activations, the δ[l]) or (0, None, None) without rows."""
-        net, loss, flat = self.net, self.s.loss, self.flat
-        Xb, Tb = self.source.batch(mine)
-        wb = self.source.weights(mine)
-        dropout = self.s.dropout
+        net, loss, flat = self.net, self.loss, self.flat
+        Xb, Tb = self.rows.batch(mine)
+        wb = self.rows.weights(mine)
+        dropout = self.dropout
         rng = RowSlice(self.rng, len(idx), lo, hi) if dropout is not None else None
         trace = net.forward(Xb, dropout=dropout, rng=rng, checked=True)  # draws the masks even with no rows
         if hi == lo:
@@ -224,8 +206,8 @@ class ShardedRun(Run):
         if wb is None:
             c = loss.share(hi - lo, len(idx))
         else:
-            c = loss.share(float(np.sum(wb)), float(np.sum(self.source.weights(idx))))
-        for view, grad in zip(self.grads, (x for pair in zip(g.weights, g.biases) for x in pair)):
+            c = loss.share(float(np.sum(wb)), float(np.sum(self.rows.weights(idx))))
+        for view, grad in zip(self.grads, interleave(g.weights, g.biases)):
             np.multiply(grad, c, out=view)
         flat[-2] = J * c
         return c, trace.a[1:-1], list(g.deltas)
@@ -246,18 +228,6 @@ class ShardedRun(Run):
         self.diag.last["delta_mean"] = [float(s) / (n * sizes[l + 1]) for l, s in enumerate(self.delta_sums)]
         for i in self.diag.watched:  # 1 where any rank saw the unit active, 0 where none did
             self.diag.peak[i] = (self.alive[i] > 0).astype(self.flat.dtype)
-
-    # --- collective decisions ------------------------------------------------------------------------
-
-    def validate(self):
-        """Rank 0 validates; every rank gets its numbers."""
-        result = super().validate() if self.rank == 0 else None
-        return self.comm.bcast(result, root=0)
-
-    def call_back(self):
-        """Rank 0 calls the callbacks; every rank gets their verdict."""
-        stop = super().call_back() if self.rank == 0 else None
-        return bool(self.comm.bcast(stop, root=0))
 
 
 def _mpi_ops():

@@ -34,7 +34,7 @@ def _scipy_blas():
 
 _BLAS = False
 
-__all__ = ["supports", "Workspace", "can_fuse_sgd"]
+__all__ = ["supports", "Workspace"]
 
 from .._array import is_numpy_namespace
 
@@ -68,14 +68,6 @@ def _gemm_into(gemm, A, B, out, alpha=1.0, beta=0.0):
     r = gemm(alpha, a, b, beta=beta, c=out.T, trans_a=ta, trans_b=tb, overwrite_c=1)
     if not np.shares_memory(r, out):  # pragma: no cover - BLAS wrappers that copy
         out[...] = r.T
-
-
-def can_fuse_sgd(opt, l1, clip_norm) -> bool:
-    """Plain SGD (momentum 0), no L1 and no clipping: the step folds the update into the products
-    (see :meth:`Workspace.sgd_step`)."""
-    from ..optim import SGD
-
-    return type(opt) is SGD and opt.momentum == 0 and l1 == 0 and clip_norm is None
 
 
 class Workspace:

@@ -1,17 +1,22 @@
-"""One training run: its settings, data, optimiser state, RNG, early stopping and History, and the
-step that changes the weights.
+"""The one epoch driver: every path that trains a network — the NumPy fast path, the array-namespace
+core, PyTorch tensors, rows read from disk, MPI shards — runs this loop; what differs sits behind a
+gradient engine (:mod:`ffnn.training.engines`).
 
 One step on a minibatch B of the (reshuffled) data (Kolar and McCulloch's SGD with epochs and
 minibatches; Xing Chao's and Gashler's Δw = −η ∂e/∂w for plain SGD):
 
-    J_B = J(T_B, a[L]) + penalty(W)              (the loss term ``losses.Penalty``: λ₁ Σ|W| + λ₂/2 Σ W²)
-    g   = ∂J_B/∂θ                                  (back-propagation, by the core or the NumPy fast path)
+    J_B = J(T_B, a[L]) + penalty(W)              (``ffnn.updates.Penalty``: λ₁ Σ|W| + λ₂/2 Σ W²)
+    g   = ∂J_B/∂θ                                  (back-propagation, by the engine)
     g  ← g · min(1, c / ‖g‖)                      when clipping by global norm c
     θ  ← θ + optimiser.update(g, η₀ · s(t))       (s: the schedule's factor at step t)
 
-Divergence is caught before anything changes: a non-finite J or bias gradient (Σ_n δ[l], which is
-non-finite whenever any δ entry is) stops training with the weights of the last good step; an
-update that itself overflows puts back the weights the epoch started from.
+(the update chain of :mod:`ffnn.updates`). The driver owns, for every engine alike: the epoch's
+order and batches; the schedule's factor, which must be finite and non-negative; divergence —
+a non-finite J or bias gradient stops training with the weights of the last good step, and an
+update that itself overflows puts back the weights the epoch started from (an engine that checks
+only at the end of the epoch has the epoch replayed from its start, checking every step); Ctrl-C
+between steps; validation, the History, schedules' and early stopping's epoch ends, callbacks and
+checkpoints.
 """
 
 from __future__ import annotations
@@ -23,43 +28,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._array import is_torch_namespace
-from . import fastpath as _fast
+from .. import updates
+from .._array import array_namespace, asarray_on, device_of, is_numpy_namespace, is_torch_namespace, to_numpy
+from ..datasets import ArrayRows, is_source
 from .diagnostics import Diagnostics
+from .engines import CoreEngine, NamespaceRows, diverged_message, numpy_engine_for
 from .state import restore_run, save_run
-from .stopping import TrainingDiverged, TrainingInterrupted, _DeferredInterrupt
+from .stopping import TrainingDiverged, TrainingInterrupted, DeferredInterrupt
 
-__all__ = ["Settings", "Data", "Run"]
-
-
-@dataclass
-class Settings:
-    """Everything :func:`ffnn.train` was asked for, checked (see its docstring for each)."""
-
-    loss: object
-    optimizer: object
-    schedule: object
-    penalty: object
-    epochs: int
-    batch_size: int
-    dropout: list | None
-    clip_norm: float | None
-    shuffle: bool
-    stopper: object
-    callbacks: tuple
-    metric_fn: object
-    metric_name: str
-    checkpoint: object
-    checkpoint_every: int
-    progress: bool
-    diagnostics: bool = True
-    precision: object = None
+__all__ = ["Data", "Run", "keep_state_with"]
 
 
 @dataclass
 class Data:
-    """Checked training arrays X (N, S_0), T (N, S_L), sample weights (N,) or None, and the
-    validation arrays or None."""
+    """Checked training arrays X (N, S_0), T (N, S_L), sample weights (N,) or None — or a source of
+    rows as X with T None — and the validation arrays or None."""
 
     X: object
     T: object
@@ -69,38 +52,66 @@ class Data:
 
 
 class Run:
-    """One training run of ``net`` on ``data`` with ``settings``; :meth:`fit` trains it."""
+    """One training run of ``net`` on ``data`` with ``settings``; :meth:`fit` trains it.
 
-    def __init__(self, net, data, settings, rng, history):
+    ``comm``: an mpi4py communicator (data parallelism; :mod:`ffnn.training.distributed`).
+    """
+
+    def __init__(self, net, data, settings, rng, history, comm=None):
         self.net, self.data, self.s, self.rng, self.history = net, data, settings, rng, history
         self.n = data.X.shape[0]
         self.batch_size = min(settings.batch_size, self.n)
         self.steps_per_epoch = math.ceil(self.n / self.batch_size)
         self.params = net.parameters()
-        self.place = net._placement()  # the PyTorch device for index arrays, or None
         opt = settings.optimizer
-        self.state = opt.state if _state_fits(opt.state, self.params) else opt.init(self.params)
-        _state_to_params(self.state, self.params)
+        self.chain = updates.Chain(settings.penalty, settings.clip, opt)
+        self.state = opt.state if _state_fits(opt.state, self.params) else self.chain.init(self.params)
+        keep_state_with(self.state, self.params)
         self.best_params = None
         self.bar = None
-        self.fast = _fast.supports(net, settings.loss, settings.dropout, data.w)
-        self.fused = self.fast and _fast.can_fuse_sgd(opt, settings.penalty.l1, settings.clip_norm)
-        self.workspaces = {}
         self.diag = Diagnostics(net) if settings.diagnostics else None
-        self.watch_units = self.diag is not None and bool(self.diag.watched)  # any relu layer to watch
-        self.device_run = None
-        on_torch_path = False
-        if not self.fast and is_torch_namespace(net.xp):
-            from . import torch_fastpath as _torch_fast
+        settings.choose_metric(net)
+        self.engine = self._engine(comm)
+        if not self.engine.is_root:  # progress, logs and files come from rank 0 only
+            settings.progress, settings.checkpoint = False, None
 
-            on_torch_path = _torch_fast.supports(net, settings.loss, data.w)
-            precision = _torch_fast.check_precision(settings.precision, net, on_torch_path)
-            if on_torch_path:  # the PyTorch fast path runs the epochs (see torch_fastpath.DeviceRun)
-                self.device_run = _torch_fast.DeviceRun(self, precision)
-                self.epoch = self.device_run.epoch
-        if settings.precision not in (None, "highest") and not on_torch_path:
-            raise ValueError(f"precision={settings.precision!r} needs PyTorch tensors and built-in activations "
+    def _engine(self, comm):
+        """The gradient engine for this network, data and settings (see :mod:`ffnn.training.engines`)."""
+        net, s, data = self.net, self.s, self.data
+        source = is_source(data.X)
+        precision = None
+        if comm is not None or source:
+            if not is_numpy_namespace(net.xp):
+                raise TypeError("data-parallel and out-of-core training need a network of NumPy arrays")
+            if s.loss.share(1, 1) is None:
+                raise TypeError(f"loss {s.loss.name!r} cannot be split over processes or read from disk: "
+                                f"its normalisation by the batch is unknown; use a built-in loss")
+        rows = data.X if source else None
+        if comm is not None:
+            from .distributed import ShardedEngine
+
+            rows = rows or ArrayRows(data.X, data.T, data.w).bind(net)
+            engine = ShardedEngine(net, s.loss, rows, self.chain, self.diag, comm, s.dropout, self.rng)
+        elif is_numpy_namespace(net.xp):
+            rows = rows or ArrayRows(data.X, data.T, data.w).bind(net)
+            engine = numpy_engine_for(net, s.loss, rows, self.chain, self.diag, s.dropout, self.rng, data.w)
+        else:
+            on_torch_path = False
+            if is_torch_namespace(net.xp):
+                from . import torch_fastpath as _torch_fast
+
+                on_torch_path = _torch_fast.supports(net, s.loss, data.w)
+                precision = _torch_fast.check_precision(s.precision, net, on_torch_path)
+            if on_torch_path:
+                engine = _torch_fast.TorchEngine(net, s.loss, NamespaceRows(net, data.X, data.T), self.chain,
+                                                 self.diag, s.dropout, self.rng, precision)
+            else:
+                engine = CoreEngine(net, s.loss, NamespaceRows(net, data.X, data.T, data.w), self.chain, self.diag,
+                                    s.dropout, self.rng)
+        if s.precision not in (None, "highest") and precision is None:
+            raise ValueError(f"precision={s.precision!r} needs PyTorch tensors and built-in activations "
                              f"and loss (the PyTorch fast path)")
+        return engine
 
     # --- the epochs --------------------------------------------------------------------------------
 
@@ -117,7 +128,7 @@ class Run:
 
             self.bar = tqdm(total=(s.epochs - start_epoch + 1) * self.steps_per_epoch, unit="batch",
                             dynamic_ncols=True)
-        ctrl_c = _DeferredInterrupt()
+        ctrl_c = DeferredInterrupt()
         try:
             for epoch in range(start_epoch, s.epochs + 1):
                 t0 = time.perf_counter()
@@ -130,6 +141,7 @@ class Run:
         except KeyboardInterrupt:
             self.history.interrupted = True
             self.finish()
+            self.engine.on_interrupt()
             raise TrainingInterrupted(self.history) from None
         finally:
             ctrl_c.restore()
@@ -140,124 +152,114 @@ class Run:
 
     def epoch(self, epoch, ctrl_c):
         """One pass over the data; returns (mean training loss, the last step's learning rate)."""
-        # One shuffle per epoch; each batch gathers its rows (no copy of the whole data set).
-        opt, schedule = self.s.optimizer, self.s.schedule
-        order = self.rng.permutation(self.n) if self.s.shuffle else np.arange(self.n)
-        total, lr = 0.0, opt.lr
+        engine = self.engine
+        order = engine.order(self.rng, self.s.shuffle)  # one shuffle per epoch; each batch gathers its rows
+        snapshot = self._snapshot(full=engine.deferred)
         if self.diag is not None:
             self.diag.start_epoch()
-        start_params = [self.net.xp.asarray(p, copy=True) for p in self.params]  # for an update that overflows
-        for start in range(0, self.n, self.batch_size):
-            idx = order[start:start + self.batch_size]
-            factor = float(schedule(self.state["step"]))
-            if not (factor >= 0 and math.isfinite(factor)):
-                raise ValueError(f"the learning-rate schedule returned {factor!r} at step {self.state['step']}; "
-                                 f"it must return a finite non-negative factor")
-            lr = opt.lr * factor
-            last = start + self.batch_size >= self.n
-            if last and self.diag is not None:
-                self.diag.before_last_step()
-            # Overflow shows up as a non-finite loss or gradient, which becomes TrainingDiverged.
+        engine.start_epoch(order, ctrl_c)
+        try:
             try:
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-                    J = self.step(idx, lr, last)
-            except TrainingDiverged:
-                self._keep_finite(start_params)
+                    total, lr = self._steps(order, ctrl_c, epoch)
+            except KeyboardInterrupt:
+                if engine.deferred and engine.read_total()[1]:
+                    self._replay(order, snapshot, epoch)  # raises TrainingDiverged at the failing step
                 raise
-            total += J * len(idx)
-            ctrl_c.check()  # Ctrl-C takes effect here, between steps, never halfway through an update
-            if self.bar is not None:
-                self.bar.update(1)
-                self.bar.set_postfix(epoch=epoch, loss=f"{J:.4g}", refresh=False)
-        self._keep_finite(start_params, check=True)
+            checked = False  # whether the engine's one read at the end of the epoch checked the parameters
+            if engine.deferred:
+                total, bad = engine.read_total()
+                if bad:
+                    total, lr = self._replay(order, snapshot, epoch)
+                checked = not bad
+        except TrainingDiverged:
+            self._keep_finite(snapshot)
+            raise
+        if not checked:
+            self._keep_finite(snapshot, check=True)
+        engine.end_epoch(lr)
+        if self.bar is not None and engine.deferred:
+            self.bar.set_postfix(epoch=epoch, loss=f"{total / self.n:.4g}", refresh=False)
         return total / self.n, lr
 
-    def _keep_finite(self, start_params, check=False):
+    def _steps(self, order, ctrl_c, epoch):
+        """The epoch's steps, ``engine.steps_per_call`` at a time; returns (Σ J_B·|B|, the last η)."""
+        engine, opt, bar = self.engine, self.s.optimizer, self.bar
+        n, bs, per_call = self.n, self.batch_size, engine.steps_per_call
+        total, lr = 0.0, opt.lr
+        starts = range(0, n, bs)
+        for first in range(0, len(starts), per_call):
+            chunk = starts[first:first + per_call]
+            batches = [order[start:start + bs] for start in chunk]
+            step0 = self.state["step"]
+            lrs = [opt.lr * self._factor(step0 + k) for k in range(len(chunk))]
+            lr = lrs[-1]
+            part = engine.run(batches, lrs, self.state, chunk[-1] + bs >= n)
+            total += part
+            engine.check_interrupt(ctrl_c)  # Ctrl-C takes effect here, between steps, never halfway through one
+            if bar is not None:
+                bar.update(len(chunk))
+                if not engine.deferred:
+                    bar.set_postfix(epoch=epoch, loss=f"{part / sum(len(b) for b in batches):.4g}", refresh=False)
+        return total, lr
+
+    def _factor(self, t):
+        """The schedule's factor s(t), checked: finite and non-negative."""
+        factor = float(self.s.schedule(t))
+        if not (factor >= 0 and math.isfinite(factor)):
+            raise ValueError(f"the learning-rate schedule returned {factor!r} at step {t}; "
+                             f"it must return a finite non-negative factor")
+        return factor
+
+    # --- divergence --------------------------------------------------------------------------------
+
+    def _snapshot(self, full):
+        """The parameters the epoch starts from; with ``full``, also the optimiser's state and the
+        Generator (after the epoch's shuffle), from which a deferred engine's epoch is replayed."""
+        xp = self.net.xp
+        params = [xp.asarray(p, copy=True) for p in self.params]
+        if not full:
+            return params, None, None
+        state = {k: (v if k == "step" else [xp.asarray(a, copy=True) for a in v]) for k, v in self.state.items()}
+        return params, state, self.rng.bit_generator.state
+
+    def _replay(self, order, snapshot, epoch):
+        """Put back the epoch's start and run it again checking every step (for a deferred engine)."""
+        params, state, rng_state = snapshot
+        for p, saved in zip(self.params, params):
+            p[...] = saved
+        for k, v in state.items():
+            if k == "step":
+                self.state[k] = v
+            else:
+                for a, saved in zip(self.state[k], v):
+                    a[...] = saved
+        self.rng.bit_generator.state = rng_state
+        engine = self.engine
+        engine.deferred = False
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+                return self._steps(order, _NoInterrupt(), epoch)
+        finally:
+            engine.deferred = True
+
+    def _keep_finite(self, snapshot, check=False):
         """When an update itself overflowed (the checks before each update cannot see that), put back
         the weights the epoch started from; with ``check``, then raise TrainingDiverged."""
         xp = self.net.xp
         if all(bool(xp.all(xp.isfinite(p))) for p in self.params):
             return
-        for p, p0 in zip(self.params, start_params):
+        for p, p0 in zip(self.params, snapshot[0]):
             p[...] = p0
         if check:
-            raise TrainingDiverged(_diverged("an update"))
-
-    # --- one step ----------------------------------------------------------------------------------
-
-    def step(self, idx, lr, last=False):
-        """One update on the rows ``idx`` with learning rate η = ``lr``; returns J_B (with penalty).
-
-        ``last``: the epoch's last step, whose gradients the diagnostics record.
-        """
-        if not self.fast:
-            return self._core_step(idx, lr, last)
-        ws = self.workspaces.get(len(idx))
-        if ws is None:
-            ws = self.workspaces[len(idx)] = _fast.Workspace(self.net, len(idx), self.s.loss)
-        ws.load(self.data.X, self.data.T, idx)
-        if self.fused:
-            J = self._fused_sgd_step(ws, lr)
-        else:
-            J = ws.step(self.net)
-            if last and self.diag is not None:
-                self.diag.gradients(*ws.last_gradients())
-            J = self._update(J, ws.gW, ws.gb, lr)
-        if self.watch_units:
-            self.diag.hidden_activations(ws.h[1:-1])
-        if last and self.fused and self.diag is not None:
-            self.diag.gradients(*ws.last_gradients())
-        return J
-
-    def _core_step(self, idx, lr, last=False):
-        """Back-propagation through the array-namespace core (``Network.forward``/``backward``)."""
-        net, loss, data, xp = self.net, self.s.loss, self.data, self.net.xp
-        ii = xp.asarray(idx) if self.place is None else xp.asarray(idx, device=self.place)
-        Xb, Tb = xp.take(data.X, ii, axis=0), xp.take(data.T, ii, axis=0)
-        wb = None if data.w is None else xp.take(data.w, ii, axis=0)
-        trace = net.forward(Xb, dropout=self.s.dropout, rng=self.rng, checked=True)
-        J = float(net.trace_loss(trace, Tb, loss, wb))
-        g = net.backward(trace, Tb, loss, sample_weight=wb, input_gradient=False, checked=True)
-        if self.watch_units:
-            self.diag.hidden_activations(trace.a[1:-1])
-        if last and self.diag is not None:
-            self.diag.gradients(list(g.weights), list(g.deltas))
-        return self._update(J, list(g.weights), list(g.biases), lr)
-
-    def _fused_sgd_step(self, ws, lr):
-        """Plain SGD with the update folded into the products (see ``fastpath.Workspace.sgd_step``)."""
-        extra = self.s.penalty.value(self.net.weights)  # of the weights this step starts from
-        J = ws.sgd_step(self.net, lr, self.s.penalty.l2)
-        if J is None or not math.isfinite(J + extra):
-            raise TrainingDiverged(_diverged("the loss or a gradient"))
-        self.state["step"] += 1
-        return J + extra
-
-    def _update(self, J, dW, db, lr):
-        """Add the penalty to J and ∂J/∂W, clip, check for divergence, and apply the optimiser."""
-        xp, penalty = self.net.xp, self.s.penalty
-        if penalty:
-            J += penalty.value(self.net.weights)
-            dW = penalty.gradients(self.net.weights, dW)
-        grads = [g for pair in zip(dW, db) for g in pair]  # [dW1, db1, dW2, …] like net.parameters()
-        if not math.isfinite(J):
-            raise TrainingDiverged(_diverged("the loss"))
-        if not all(bool(xp.all(xp.isfinite(g))) for g in db):
-            raise TrainingDiverged(_diverged("a gradient"))
-        c = self.s.clip_norm
-        if c is not None:
-            norm = math.sqrt(sum(float(xp.sum(g * g)) for g in grads))
-            if norm > c:
-                grads = [g * (c / norm) for g in grads]
-        self.s.optimizer.apply(grads, self.state, self.params, lr)
-        return J
+            raise TrainingDiverged(diverged_message("an update"))
 
     # --- after each epoch --------------------------------------------------------------------------
 
     def end_of_epoch(self, epoch, train_loss, lr, t0):
         """Validate, record, schedule, early-stop and call back; True when training should stop."""
         net, s, history = self.net, self.s, self.history
-        val_loss, val_metric = self.validate()
+        val_loss, val_metric = self.engine.agree(self.validate)
         history.append(epoch=epoch, loss=train_loss, val_loss=val_loss, val_metric=val_metric, lr=lr,
                        time=time.perf_counter() - t0, **(self.diag.epoch_record() if self.diag is not None else {}))
         monitored = train_loss if val_loss is None else val_loss
@@ -270,7 +272,7 @@ class Run:
             stop_now = s.stopper.should_stop
         if self.bar is not None:
             self.bar.write(_epoch_line(history), file=sys.stderr)
-        if self.call_back():
+        if self.engine.agree(self.call_back):
             stop_now = True
         history.stopped_early = history.stopped_early or stop_now
         return stop_now
@@ -282,7 +284,7 @@ class Run:
         if data.X_val is None:
             return None, None
         trace = net.forward(data.X_val, checked=True)
-        return float(net.trace_loss(trace, data.T_val, s.loss)), float(s.metric_fn(data.T_val, trace.output))
+        return float(net.trace_loss(trace, data.T_val, s.loss)), float(s.metric(data.T_val, trace.output))
 
     def call_back(self):
         """Call every callback (each one, in order); True when one of them asks to stop."""
@@ -299,11 +301,6 @@ class Run:
             for p, best in zip(self.params, self.best_params):
                 p[...] = best
             self.history.best_epoch = self.s.stopper.best_epoch
-
-
-def _diverged(what):
-    return (f"training diverged: {what} became NaN or infinite; the network keeps its last finite weights. "
-            f"Try a smaller learning rate, scaled inputs (e.g. standardised features), or clip_norm")
 
 
 def _epoch_line(h):
@@ -326,11 +323,18 @@ def _state_fits(state, params):
 
 
 
-def _state_to_params(state, params):
+class _NoInterrupt:
+    """Ctrl-C during a replay: the replay is short and must end where the epoch failed."""
+
+    pending = False
+
+    def check(self):
+        pass
+
+
+def keep_state_with(state, params):
     """Move a continued optimiser state to where the parameters now live (another device or array
     library: a network moved with ``Network.to`` between two ``train`` calls with one optimiser)."""
-    from .._array import array_namespace, asarray_on, device_of, to_numpy
-
     p0 = params[0]
     xp = array_namespace(p0)
     place = device_of(p0) if is_torch_namespace(xp) else None

@@ -216,7 +216,7 @@ def restore_run(run, path):
     except (TypeError, ValueError, KeyError, OverflowError):
         run.rng.bit_generator.state = rng_state
         raise FileFormatError(f"{where}: its random generator state is malformed or of another kind") from None
-    d, place = resolve_dtype(xp, net.dtype), net._placement()  # a checkpoint is read onto the run's device
+    d, place = resolve_dtype(xp, net.dtype), net.placement()  # a checkpoint is read onto the run's device
     for l in range(1, net.n_layers + 1):
         net.weights[l][...] = asarray_on(xp, np.asarray(arrays[f"W.{l}"]), d, place)
         net.biases[l][...] = asarray_on(xp, np.asarray(arrays[f"b.{l}"]), d, place)

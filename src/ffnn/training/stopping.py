@@ -57,7 +57,7 @@ class EarlyStopping:
         self._plateau.load_state(s)
 
 
-class _DeferredInterrupt:
+class DeferredInterrupt:
     """Hold the first Ctrl-C until :meth:`check` (between steps); a second one interrupts at once.
 
     Only in the main thread, where Python delivers signals; elsewhere Ctrl-C is untouched.

@@ -42,10 +42,10 @@ from __future__ import annotations
 import numpy as np
 
 from .._array import is_torch_namespace
-from .fastpath import can_fuse_sgd
+from .engines import Engine, diverged_message, interleave
 from .stopping import TrainingDiverged
 
-__all__ = ["supports", "Workspace", "DeviceRun", "PRECISIONS", "CUDA_GRAPHS", "WARMUP_STEPS"]
+__all__ = ["supports", "Workspace", "TorchEngine", "PRECISIONS", "CUDA_GRAPHS", "WARMUP_STEPS"]
 
 PRECISIONS = ("highest", "tf32", "bf16")
 CUDA_GRAPHS = True   # capture each batch size's step in a CUDA graph on CUDA devices
@@ -212,129 +212,163 @@ class Workspace:
             b.addcmul_(self.gb[l - 1], neg_lr)
 
 
-class DeviceRun:
-    """The epochs of a :class:`ffnn.training.run.Run` on the PyTorch fast path (see the module docstring).
+class TorchEngine(Engine):
+    """The PyTorch fast path as a gradient engine (see the module docstring): deferred divergence
+    checks, CUDA graphs, plain SGD folded into the products.
 
     ``host_reads`` counts the values read back from the device by the epochs (one per epoch, plus one
     per step when an epoch is replayed after divergence).
     """
 
-    def __init__(self, run, precision=None):
+    name = "torch"
+    deferred = True
+
+    def __init__(self, net, loss, rows, chain, diag=None, dropout=None, rng=None, precision=None):
         import torch
 
-        self.run = run
-        net, s = run.net, run.s
+        super().__init__(net, loss, rows, chain, diag)
+        self.dropout, self.rng = dropout, rng
         self.device = net.device
         self.dtype = net.weights[1].dtype
         self.precision = precision
         self.compute_dtype = torch.bfloat16 if precision == "bf16" else None
-        self.fused = can_fuse_sgd(s.optimizer, s.penalty.l1, s.clip_norm) and self.compute_dtype is None
+        self.l2 = chain.plain_sgd_decay()
+        self.fused = self.l2 is not None and self.compute_dtype is None
         self.graphs = CUDA_GRAPHS and self.device.type == "cuda"
         self.workspaces = {}
-        self.perm = torch.empty(run.n, dtype=torch.long, device=self.device)
+        self.perm = torch.empty(rows.n, dtype=torch.long, device=self.device)
         self.total = torch.zeros((), dtype=torch.float64, device=self.device)
         self.neg_lr = torch.zeros((), dtype=self.dtype, device=self.device)
-        self.decay = torch.ones((), dtype=self.dtype, device=self.device) if s.penalty.l2 > 0 else None
+        self.decay = torch.ones((), dtype=self.dtype, device=self.device) if self.fused and self.l2 > 0 else None
         self.pool = None
         self.captured = 0  # CUDA graphs captured (one per batch size)
         self.host_reads = 0
+        self.ws = None  # the workspace of the last step
+        self.order_host = None
+        self.position = 0  # the position in the epoch's order of the next step's first row
         # the diagnostics' dead-unit count: which units of each watched hidden layer were ever > 0 this
         # epoch, folded in place by every step (inside its graph) and handed over once per epoch
-        watched = run.diag.watched if run.diag is not None else []
+        watched = diag.watched if diag is not None else []
         self.alive = {i: torch.zeros(net.sizes[i + 1], dtype=torch.bool, device=self.device) for i in watched}
         from ..activations import relu
 
         self.nonnegative = {i: net.activations[i] == relu for i in watched}  # relu: a ≥ 0
 
-    # --- one epoch ---------------------------------------------------------------------------------
+    # --- the epoch ---------------------------------------------------------------------------------
 
-    def epoch(self, epoch, ctrl_c):
-        """One pass over the data with no host–device synchronisation; returns (mean loss, last η)."""
+    def start_epoch(self, order, ctrl_c):
+        """The epoch's order to the device once (the batches are gathered there); counters zeroed."""
         import torch
 
-        run = self.run
-        s, opt = run.s, run.s.optimizer
-        order = run.rng.permutation(run.n) if s.shuffle else np.arange(run.n)
-        snapshot = self._snapshot()
+        self.order_host = order
+        self.position = 0
         src = torch.from_numpy(np.ascontiguousarray(order, dtype=np.int64))
         if self.device.type == "cuda":
             src = src.pin_memory()
-        self.perm.copy_(src, non_blocking=True)  # once per epoch; the batches are gathered on the device
+        self.perm.copy_(src, non_blocking=True)
         self.total.zero_()
-        lr, diag, ws = opt.lr, run.diag, None
-        if diag is not None:
-            diag.start_epoch()
+        self.ws = None
+        if self.diag is not None:
             for alive in self.alive.values():
                 alive.zero_()
+
+    def run(self, batches, lrs, state, last):
         with self._precision():
-            try:
-                for start in range(0, run.n, run.batch_size):
-                    nb = min(run.batch_size, run.n - start)
-                    lr = opt.lr * float(s.schedule(run.state["step"]))
-                    last = start + run.batch_size >= run.n
-                    if last and diag is not None:
-                        diag.before_last_step()  # a copy on the device
-                    ws = self._step(start, nb, lr)
-                    ctrl_c.check()
-                    if run.bar is not None:
-                        run.bar.update(1)
-            except KeyboardInterrupt:
-                if self._read_flags()[1]:
-                    self._replay(order, snapshot)
-                raise
-        total, bad = self._read_flags()
-        if bad:
-            self._replay(order, snapshot)  # raises TrainingDiverged with the last good step's weights
-        if diag is not None and ws is not None:  # read after the epoch's last step, like the loss
+            return super().run(batches, lrs, state, last)
+
+    def step(self, idx, lr, state, last):
+        """One step; no read back to the host unless ``deferred`` is False (a replay), when J_B and the
+        bias gradients are checked before the update, as on the NumPy path."""
+        if last and self.diag is not None:
+            self.diag.before_last_step()  # a copy on the device
+        nb = len(idx)
+        ws = self.ws = self._workspace(nb)
+        start, self.position = self.position, self.position + nb
+        self.neg_lr.fill_(-lr)
+        if self.decay is not None:
+            self.decay.fill_(1.0 - lr * self.l2)
+        if not self.deferred:
+            return self._checked_step(ws, idx, lr, state)
+        ws.idx.copy_(self.perm[start:start + nb])
+        if ws.dropout:
+            ws.load_masks(ws.draw_masks(self.rng, self.net.dtype))
+        if ws.graph is None and self.graphs and ws.eager_steps >= WARMUP_STEPS:
+            self._capture(ws)  # after a few eager steps; a failed capture turns the graphs off
+        if ws.graph is not None:
+            ws.graph.replay()
+        elif self.graphs:
+            self._on_side_stream(lambda: self._body(ws))
+            ws.eager_steps += 1
+        else:
+            self._body(ws)
+        if self.fused:
+            state["step"] += 1
+        else:
+            self.chain.apply(interleave(ws.gW, ws.gb), state, self.params, lr)
+        return 0.0
+
+    def _checked_step(self, ws, idx, lr, state):
+        """A replayed step: the divergence check reads J_B back before anything changes."""
+        import torch
+
+        ws.idx.copy_(torch.from_numpy(np.ascontiguousarray(idx, dtype=np.int64)))
+        if ws.dropout:
+            ws.load_masks(ws.draw_masks(self.rng, self.net.dtype))
+        J = self._compute(ws)
+        self.host_reads += 1
+        if not bool(torch.isfinite(self._check(ws, J))):
+            raise TrainingDiverged(diverged_message("the loss or a gradient"))
+        if self.fused:
+            ws.sgd_update(self.net, self.neg_lr, self.decay)
+            state["step"] += 1
+        else:
+            self.chain.apply(interleave(ws.gW, ws.gb), state, self.params, lr)
+        return float(J)
+
+    def read_total(self):
+        """(Σ J·|B| over the epoch, whether a step diverged or a parameter is not finite): the one
+        read back from the device."""
+        import math
+
+        import torch
+
+        finite = torch.stack([torch.isfinite(p).all() for p in self.params]).all()
+        self.host_reads += 1
+        total = torch.where(finite, self.total, torch.full_like(self.total, math.nan)).tolist()
+        return total, not math.isfinite(total)
+
+    def end_epoch(self, lr):
+        """The diagnostics, read after the epoch's last step like the loss."""
+        diag, ws = self.diag, self.ws
+        if diag is not None and ws is not None:
             diag.gradients(*ws.last_gradients(-lr if self.fused else 1.0))
             # the epoch's union of active units, as one row of activations per hidden layer
             rows = [self.alive[i].reshape(1, -1).to(self.dtype) if i in self.alive else layer[:1]
                     for i, layer in enumerate(ws.inp[1:])]
             diag.hidden_activations(rows)
-        if run.bar is not None:
-            run.bar.set_postfix(epoch=epoch, loss=f"{total / run.n:.4g}", refresh=False)
-        return total / run.n, lr
-
-    def _read_flags(self):
-        """(Σ J·|B| over the epoch, whether a step diverged): the one read back from the device."""
-        import math
-
-        self.host_reads += 1
-        total = self.total.tolist()
-        return total, not math.isfinite(total)
 
     # --- one step ----------------------------------------------------------------------------------
 
     def _workspace(self, nb):
         ws = self.workspaces.get(nb)
         if ws is None:
-            run = self.run
-            ws = self.workspaces[nb] = Workspace(run.net, nb, run.s.loss, run.s.dropout, self.compute_dtype)
+            ws = self.workspaces[nb] = Workspace(self.net, nb, self.loss, self.dropout, self.compute_dtype)
         return ws
 
     def _compute(self, ws):
         """Gather, forward, backward (and gW unless fused); returns J_B with the penalty (0-d tensor)."""
-        run = self.run
-        ws.load(run.data.X, run.data.T)
-        J = ws.forward_backward(run.net)
+        ws.load(self.rows.X, self.rows.T)
+        J = ws.forward_backward(self.net)
         if not self.fused:
             ws.gradients()
-        penalty = run.s.penalty
-        if penalty:
-            J = J + penalty.array_value(run.net.weights)  # of the weights this step starts from
-        return J
+        extra = self.chain.array_value(self.net.weights)  # of the weights this step starts from
+        return J if extra is None else J + extra
 
     @staticmethod
     def _check(ws, J):
         """J + 0·Σ_l Σ gb[l]: J itself when J and every bias gradient are finite, NaN otherwise (NaN and
         ±inf propagate through the sum, and 0·±inf is NaN)."""
         return J + ws.gb_flat.sum() * 0
-
-    def _ok(self, ws, J):
-        """A 0-d bool: J and every bias gradient finite."""
-        import torch
-
-        return torch.isfinite(self._check(ws, J))
 
     def _record(self, ws, J):
         """Σ J·|B| over the epoch, on the device; a step that diverged makes it non-finite for good."""
@@ -352,52 +386,7 @@ class DeviceRun:
             top = torch.mv(a.T, ws.ones) if self.nonnegative[i] else a.amax(dim=0)
             torch.logical_or(alive, top > 0, out=alive)
         if self.fused:
-            ws.sgd_update(self.run.net, self.neg_lr, self.decay)
-
-    def _step(self, start, nb, lr):
-        run = self.run
-        ws = self._workspace(nb)
-        ws.idx.copy_(self.perm[start:start + nb])
-        if ws.dropout:
-            ws.load_masks(ws.draw_masks(run.rng, run.net.dtype))
-        self.neg_lr.fill_(-lr)
-        if self.decay is not None:
-            self.decay.fill_(1.0 - lr * run.s.penalty.l2)
-        if ws.graph is None and self.graphs and ws.eager_steps >= WARMUP_STEPS:
-            self._capture(ws)  # after a few eager steps; a failed capture turns the graphs off
-        if ws.graph is not None:
-            ws.graph.replay()
-        elif self.graphs:
-            self._on_side_stream(lambda: self._body(ws))
-            ws.eager_steps += 1
-        else:
-            self._body(ws)
-        if self.fused:
-            run.state["step"] += 1
-        else:
-            self._update(ws, lr)
-        return ws
-
-    def _update(self, ws, lr):
-        """Penalty, clipping and the optimiser's own rule on the device tensors (eager; no read back)."""
-        import torch
-
-        run = self.run
-        s, net = run.s, run.net
-        dW = list(ws.gW)
-        if s.penalty:
-            dW = s.penalty.gradients(net.weights, dW)
-        grads = [g for pair in zip(dW, ws.gb) for g in pair]
-        c = s.clip_norm
-        if c is not None:
-            sq = None
-            for g in grads:  # summed in the order the NumPy path sums them
-                t = (g * g).sum().to(torch.float64)
-                sq = t if sq is None else sq + t
-            norm = torch.sqrt(sq)
-            scale = torch.where(norm > c, c / norm, torch.ones_like(norm)).to(self.dtype)
-            grads = [g * scale for g in grads]
-        s.optimizer.apply(grads, run.state, run.params, lr)
+            ws.sgd_update(self.net, self.neg_lr, self.decay)
 
     def _on_side_stream(self, fn):
         import torch
@@ -428,52 +417,6 @@ class DeviceRun:
         ws.graph = graph
         self.captured += 1
         return True
-
-    # --- divergence: replay the epoch from its start, checking each step ---------------------------
-
-    def _snapshot(self):
-        run = self.run
-        state = {k: (v if k == "step" else [a.clone() for a in v]) for k, v in run.state.items()}
-        return [p.clone() for p in run.params], state, run.rng.bit_generator.state
-
-    def _replay(self, order, snapshot):
-        import torch
-
-        run = self.run
-        params, state, rng_state = snapshot
-        for p, saved in zip(run.params, params):
-            p.copy_(saved)
-        for k, v in state.items():
-            if k == "step":
-                run.state[k] = v
-            else:
-                for a, saved in zip(run.state[k], v):
-                    a.copy_(saved)
-        run.rng.bit_generator.state = rng_state  # as it was after the epoch's permutation (``order``)
-        opt, s = run.s.optimizer, run.s
-        for start in range(0, run.n, run.batch_size):
-            nb = min(run.batch_size, run.n - start)
-            lr = opt.lr * float(s.schedule(run.state["step"]))
-            ws = self._workspace(nb)
-            ws.idx.copy_(torch.from_numpy(np.ascontiguousarray(order[start:start + nb], dtype=np.int64)))
-            if ws.dropout:
-                ws.load_masks(ws.draw_masks(run.rng, run.net.dtype))
-            self.neg_lr.fill_(-lr)
-            if self.decay is not None:
-                self.decay.fill_(1.0 - lr * s.penalty.l2)
-            J = self._compute(ws)
-            self.host_reads += 1
-            if not bool(self._ok(ws, J)):
-                raise TrainingDiverged(
-                    "training diverged: the loss or a gradient became NaN or infinite; the network keeps its "
-                    "last finite weights. Try a smaller learning rate, scaled inputs (e.g. standardised "
-                    "features), or clip_norm")
-            if self.fused:
-                ws.sgd_update(run.net, self.neg_lr, self.decay)
-                run.state["step"] += 1
-            else:
-                self._update(ws, lr)
-        raise AssertionError("an epoch that diverged on the device did not diverge when replayed")  # pragma: no cover
 
     # --- precision ---------------------------------------------------------------------------------
 

@@ -2,49 +2,29 @@
 minibatches, a learning-rate schedule, Nesterov momentum, L1/L2 — and what users expect beyond
 (validation, early stopping, dropout, clipping, checkpoints, callbacks).
 
-This module checks the arguments and prepares the data; :mod:`ffnn.training.run` holds the step's
-formula and the epoch loop.
+This module is the entry: it checks the arguments (the options through
+:class:`ffnn.training.options.Settings`) and prepares the data; :mod:`ffnn.training.run` holds the epoch
+driver and :mod:`ffnn.training.engines` the steps.
 """
 
 from __future__ import annotations
 
-
 import numpy as np
 
-from .. import activations as _act
-from .. import losses as _loss
-from .._checks import integer, number
-from .._files import check_writable
+from .._checks import number
 from ..datasets import is_source
 from ..history import History
-from ..metrics import accuracy, r2
 from ..splits import one_hot_labels, split_indices
-from ..optim import get_optimizer
-from ..schedules import get_schedule
-from .run import Data, Run, Settings
-from .torch_fastpath import PRECISIONS
+from .options import Settings
+from .run import Data, Run
 from .stopping import EarlyStopping, TrainingDiverged, TrainingInterrupted
 
 __all__ = ["train", "EarlyStopping", "TrainingDiverged", "TrainingInterrupted"]
 
 
-def _dropout_rates(dropout, n_hidden):
-    rates = list(dropout) if isinstance(dropout, (list, tuple)) else [dropout] * n_hidden
-    if len(rates) != n_hidden:
-        raise ValueError(f"dropout has {len(rates)} rates; the network has {n_hidden} hidden layers")
-    rates = [number("dropout rate", r, low=0, high=1, high_open=True) for r in rates]
-    return rates if any(r > 0 for r in rates) else None
-
-
 def _split(n, fraction, T, rng):
     """Indices (train, validation); stratified by class when T is one-hot."""
     return split_indices(n, fraction, rng, None if T is None else one_hot_labels(T))
-
-
-def _default_metric(net, loss):
-    if loss.name in ("cross_entropy", "binary_cross_entropy") or net.activations[-1] == _act.softmax:
-        return "accuracy"
-    return "r2"
 
 
 def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0, l2=0.0, schedule=None,
@@ -133,11 +113,8 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
     inside an epoch, CUDA graphs on a GPU, and in float64 the NumPy path's numbers (the same shuffles
     and dropout masks, drawn from the same Generator).
     """
-    settings = _settings(net, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size, l1=l1, l2=l2,
-                         schedule=schedule, early_stopping=early_stopping, shuffle=shuffle, callbacks=callbacks,
-                         progress=progress, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                         dropout=dropout, clip_norm=clip_norm, metric=metric, diagnostics=diagnostics,
-                         precision=precision)
+    options = locals()
+    settings = Settings(net=net, **{name: options[name] for name in Settings.names()})
     if validation is not None and not isinstance(validation, (tuple, list)):
         validation = number("validation fraction", validation, low=0, low_open=True, high=1, high_open=True)
     rng = _generator(seed)
@@ -146,44 +123,10 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
         data = _source_data(net, X, T, sample_weight, validation)
     else:
         data = _prepare_data(net, X, T, sample_weight, validation, settings.loss, rng)
-    if settings.metric_fn is None:
-        settings.metric_name = _default_metric(net, settings.loss)
-        settings.metric_fn = accuracy if settings.metric_name == "accuracy" else r2
+    settings.choose_metric(net)
     history = History(metric=settings.metric_name if data.X_val is not None else "",
                       loss_includes_penalty=bool(settings.penalty))
-    if comm is not None or source:
-        from .distributed import ShardedRun
-
-        return ShardedRun(net, data, settings, rng, history, comm).fit(resume)
-    return Run(net, data, settings, rng, history).fit(resume)
-
-
-def _settings(net, *, loss, optimizer, epochs, batch_size, l1, l2, schedule, early_stopping, shuffle, callbacks,
-              progress, checkpoint, checkpoint_every, dropout, clip_norm, metric, diagnostics, precision=None):
-    """Every argument of :func:`train` but the data, checked before anything changes."""
-    from ..metrics import get_metric
-
-    stopper = None
-    if early_stopping is not None and early_stopping is not False:
-        stopper = early_stopping if isinstance(early_stopping, EarlyStopping) else EarlyStopping(early_stopping)
-        stopper = EarlyStopping(stopper.patience, stopper.min_delta)  # fresh state for this run
-    if checkpoint is not None:
-        check_writable(checkpoint, "checkpoint")
-    for cb in callbacks:
-        if not callable(cb):
-            raise TypeError(f"callbacks must be callables, got {cb!r}")
-    if precision is not None and precision not in PRECISIONS:
-        raise ValueError(f"precision must be None or one of {', '.join(PRECISIONS)}, got {precision!r}")
-    return Settings(
-        loss=_loss.get_loss(loss), optimizer=get_optimizer(optimizer), schedule=get_schedule(schedule),
-        penalty=_loss.Penalty(l1, l2), epochs=integer("epochs", epochs, low=1),
-        batch_size=integer("batch_size", batch_size, low=1), dropout=_dropout_rates(dropout, net.n_layers - 1),
-        clip_norm=None if clip_norm is None else number("clip_norm", clip_norm, low=0, low_open=True),
-        shuffle=bool(shuffle), stopper=stopper, callbacks=tuple(callbacks),
-        metric_fn=get_metric(metric) if metric is not None else None,
-        metric_name=metric if isinstance(metric, str) else getattr(metric, "__name__", "metric"),
-        checkpoint=checkpoint, checkpoint_every=integer("checkpoint_every", checkpoint_every, low=1),
-        progress=bool(progress), diagnostics=bool(diagnostics), precision=precision)
+    return Run(net, data, settings, rng, history, comm).fit(resume)
 
 
 def _generator(seed):
@@ -208,7 +151,7 @@ def _prepare_data(net, X, T, sample_weight, validation, loss, rng):
         Xv = _val_input(net, validation[0])
         data = Data(X, T, w, Xv, net.check_targets(validation[1], Xv.shape[0]))
     else:
-        place = net._placement()
+        place = net.placement()
         tr_idx, va_idx = (xp.asarray(i) if place is None else xp.asarray(i, device=place)
                           for i in _split(X.shape[0], float(validation), T, rng))
         Xv, Tv = xp.take(X, va_idx, axis=0), xp.take(T, va_idx, axis=0)

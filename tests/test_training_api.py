@@ -1,10 +1,11 @@
-"""ffnn.training.loop: train()'s arguments checked before anything changes, and the data prepared."""
+"""ffnn.training.api and options: train()'s arguments checked before anything changes, and the data prepared."""
 
 import numpy as np
 import pytest
 
 import ffnn
-from ffnn.training.loop import _default_metric, _dropout_rates
+from ffnn.training.options import default_metric as _default_metric
+from ffnn.training.options import dropout_rates as _dropout_rates
 
 from .conftest import blobs as _blobs
 from .conftest import same_weights as _same
