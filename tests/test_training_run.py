@@ -202,3 +202,26 @@ def test_a_schedule_factor_that_is_negative_or_nan_is_a_clear_error(factor):
         ffnn.train(net, rng.normal(size=(20, 3)), rng.normal(size=(20, 1)), loss="mse", epochs=2,
                    schedule=lambda t: factor)
     assert all(np.array_equal(a, b) for a, b in zip(before, net.parameters()))
+
+
+@pytest.mark.parametrize("per_call", [2, 3, 100])
+@pytest.mark.parametrize("engine_class,kw", [(NumpyEngine, dict(optimizer="sgd")),
+                                            (NumpyEngine, dict(optimizer="adam", l1=1e-3, clip_norm=0.5)),
+                                            (CoreEngine, dict(optimizer="rmsprop", dropout=0.2))])
+def test_an_engine_that_runs_many_steps_per_call_trains_the_same(monkeypatch, per_call, engine_class, kw):
+    """The driver hands an engine ``steps_per_call`` steps at once (the interface a compiled inner loop
+    uses): the same weights bit for bit, the same schedule factors, and the loss to rounding."""
+    X, T, _ = _blobs(50)
+    runs = []
+    for n in (1, per_call):
+        monkeypatch.setattr(engine_class, "steps_per_call", n)
+        net = ffnn.Network([4, 6, 3], "relu", "softmax", seed=0)
+        factors = []
+        run = _run(net, X, T, epochs=3, batch_size=8, shuffle=True, schedule=lambda t: factors.append(t) or 0.9 ** t,
+                   **kw)
+        assert type(run.engine) is engine_class
+        runs.append((run.fit(), net.parameters(), factors))
+    (h1, p1, f1), (h2, p2, f2) = runs
+    assert f1 == f2 == list(range(21))  # 7 steps an epoch
+    assert all(np.array_equal(a, b) for a, b in zip(p1, p2))
+    assert h2.loss == pytest.approx(h1.loss, rel=1e-14)
