@@ -20,21 +20,21 @@ import torch
 
 import ffnn
 from ffnn.cli import bench_gpu
-from ffnn.training import torch_fastpath
+from ffnn.training import torch_engine
 
 SIZES = (784, 256, 256, 10)
 
 
 def ffnn_seconds(X, T, b, device, core=False):
     """Seconds of one epoch of ffnn on tensors X, T (the second of two: workspaces are built in the first)."""
-    saved = torch_fastpath.supports
+    saved = torch_engine.supports
     if core:
-        torch_fastpath.supports = lambda *a, **k: False
+        torch_engine.supports = lambda *a, **k: False
     try:
         net = ffnn.Network(SIZES, "relu", "softmax", dtype="float32", seed=0, device=device)
         h = ffnn.train(net, X, T, loss="cross_entropy", optimizer=ffnn.SGD(0.01), epochs=2, batch_size=b, seed=0)
     finally:
-        torch_fastpath.supports = saved
+        torch_engine.supports = saved
     return h.time[1]
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import ffnn
-from ffnn.training import fastpath
+from ffnn.training import numpy_workspace
 
 
 def _data(n=24, d=5, k=3, seed=0):
@@ -80,7 +80,7 @@ def test_fast_path_still_taken_with_diagnostics(monkeypatch):
     X, T = _data(n=20)
     net = ffnn.Network([5, 6, 3], "relu", "softmax", seed=0)
     calls = []
-    real = fastpath.Workspace.step
-    monkeypatch.setattr(fastpath.Workspace, "step", lambda self, n: calls.append(1) or real(self, n))
+    real = numpy_workspace.Workspace.step
+    monkeypatch.setattr(numpy_workspace.Workspace, "step", lambda self, n: calls.append(1) or real(self, n))
     ffnn.train(net, X, T, loss="cross_entropy", optimizer="adam", epochs=1, batch_size=10)
     assert len(calls) == 2

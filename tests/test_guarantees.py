@@ -34,7 +34,7 @@ import pytest
 import ffnn
 from ffnn.datasets import NpyPair
 from ffnn.losses import get_loss
-from ffnn.training import fastpath
+from ffnn.training import numpy_workspace
 
 from .conftest import network_data, to_np
 
@@ -84,14 +84,14 @@ RELU_CLONE = ffnn.Activation("relu_clone", lambda z: np.maximum(z, 0.0), lambda 
 
 def _memory_fast(ctx, X, T, seed):
     net = _net(seed)
-    assert fastpath.supports(net, get_loss(LOSS))
+    assert numpy_workspace.supports(net, get_loss(LOSS))
     return Case(net, X, T, {})
 
 
 def _memory_core(ctx, X, T, seed):
     base = _net(seed)  # the same initial weights as the other paths
     net = ffnn.Network.from_parameters(base.weights, base.biases, [RELU_CLONE, "softmax"])
-    assert not fastpath.supports(net, get_loss(LOSS))
+    assert not numpy_workspace.supports(net, get_loss(LOSS))
     return Case(net, X, T, {})
 
 
@@ -106,10 +106,10 @@ def _rows_on_disk(ctx, X, T, seed):
 def _torch_cpu(ctx, X, T, seed):
     import torch
 
-    from ffnn.training import torch_fastpath
+    from ffnn.training import torch_engine
 
     net = _net(seed).to(device="cpu")
-    assert isinstance(net.weights[1], torch.Tensor) and torch_fastpath.supports(net, get_loss(LOSS))
+    assert isinstance(net.weights[1], torch.Tensor) and torch_engine.supports(net, get_loss(LOSS))
     return Case(net, X, T, {})
 
 

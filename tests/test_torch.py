@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 
 import ffnn  # noqa: E402
 from ffnn.losses import get_loss  # noqa: E402
-from ffnn.training import torch_fastpath  # noqa: E402
+from ffnn.training import torch_engine  # noqa: E402
 
 from .conftest import network_data, optimizer_factories  # noqa: E402
 
@@ -41,7 +41,7 @@ def _max_rel(a, b):
 
 
 def test_import_ffnn_never_imports_torch():
-    code = "import sys, ffnn, ffnn.training.torch_fastpath; print('torch' in sys.modules)"
+    code = "import sys, ffnn, ffnn.training.torch_engine; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -135,15 +135,15 @@ def test_every_builtin_kernel_gives_the_numpy_weights(hidden, out, loss):
 
 def test_the_fast_path_is_taken_and_asks_the_objects():
     net = ffnn.Network([3, 4, 2], "relu", "softmax", device="cpu")
-    assert torch_fastpath.supports(net, get_loss("cross_entropy"))
-    assert not torch_fastpath.supports(net, get_loss("mse"))  # softmax + mse: no fused kernel
-    assert not torch_fastpath.supports(net, get_loss("cross_entropy"), sample_weight=torch.ones(3))
+    assert torch_engine.supports(net, get_loss("cross_entropy"))
+    assert not torch_engine.supports(net, get_loss("mse"))  # softmax + mse: no fused kernel
+    assert not torch_engine.supports(net, get_loss("cross_entropy"), sample_weight=torch.ones(3))
     gelu = ffnn.Network([3, 4, 2], "gelu", "softmax", device="cpu")
-    assert not torch_fastpath.supports(gelu, get_loss("cross_entropy"))
+    assert not torch_engine.supports(gelu, get_loss("cross_entropy"))
     mine = ffnn.Activation("relu", lambda z: z * (z > 0), lambda z: 1.0 * (z > 0))  # a user's, named "relu"
-    assert not torch_fastpath.supports(ffnn.Network([3, 4, 2], mine, "softmax", device="cpu"),
+    assert not torch_engine.supports(ffnn.Network([3, 4, 2], mine, "softmax", device="cpu"),
                                        get_loss("cross_entropy"))
-    assert not torch_fastpath.supports(ffnn.Network([3, 4, 2], "relu", "softmax"), get_loss("cross_entropy"))
+    assert not torch_engine.supports(ffnn.Network([3, 4, 2], "relu", "softmax"), get_loss("cross_entropy"))
 
 
 def test_workspace_gradients_equal_the_core():
@@ -152,7 +152,7 @@ def test_workspace_gradients_equal_the_core():
                               ("sigmoid", "identity", "mse")]:
         net = ffnn.Network(sizes, hidden, out, seed=1, device="cpu")
         X, T = (torch.from_numpy(a) for a in _data(sizes, out, n=16))
-        ws = torch_fastpath.Workspace(net, 16, get_loss(loss))
+        ws = torch_engine.Workspace(net, 16, get_loss(loss))
         ws.idx.copy_(torch.arange(16))
         ws.load(X, T)
         J = ws.forward_backward(net)
@@ -187,7 +187,7 @@ def test_no_host_read_inside_an_epoch(opt, diagnostics, count_host_reads, monkey
     """Nothing is read back during the steps; without diagnostics, one read per epoch in all (the loss
     and the divergence flag); the diagnostics read their few numbers after the epoch's last step."""
     from ffnn.training.run import Run
-    from ffnn.training.torch_fastpath import TorchEngine
+    from ffnn.training.torch_engine import TorchEngine
 
     sizes = [6, 16, 8, 3]
     X, T = (torch.from_numpy(a) for a in _data(sizes, "softmax", n=200))
@@ -223,7 +223,7 @@ def test_graph_bookkeeping_gives_the_numpy_weights(opt, monkeypatch):
     """The CUDA-graph sequencing (eager warm-up, capture, replay, host-side step count, eager update for
     the optimisers whose rule is not captured), run on the CPU with a stand-in graph whose replay runs
     the captured body again."""
-    from ffnn.training.torch_fastpath import TorchEngine
+    from ffnn.training.torch_engine import TorchEngine
 
     captured = []
 
@@ -408,7 +408,7 @@ def test_cuda_epoch_has_no_host_device_synchronisation(opt, monkeypatch):
     sizes = [20, 64, 32, 4]
     X, T = (torch.from_numpy(a).float().cuda() for a in _data(sizes, "softmax", n=512))
     net = ffnn.Network(sizes, "relu", "softmax", seed=1, dtype="float32", device="cuda")
-    from ffnn.training import torch_fastpath as tf
+    from ffnn.training import torch_engine as tf
 
     original = tf.TorchEngine.read_total
 
@@ -440,16 +440,16 @@ def test_cuda_graphs_give_the_eager_numbers(monkeypatch):
     sizes = [20, 64, 32, 4]
     X, T = _data(sizes, "softmax", n=500)
     results, captured = [], []
-    capture = torch_fastpath.TorchEngine._capture
+    capture = torch_engine.TorchEngine._capture
 
     def counted(self, ws):
         ok = capture(self, ws)
         captured.append(ok)
         return ok
 
-    monkeypatch.setattr(torch_fastpath.TorchEngine, "_capture", counted)
+    monkeypatch.setattr(torch_engine.TorchEngine, "_capture", counted)
     for graphs in (True, False):
-        monkeypatch.setattr(torch_fastpath, "CUDA_GRAPHS", graphs)
+        monkeypatch.setattr(torch_engine, "CUDA_GRAPHS", graphs)
         net = ffnn.Network(sizes, "relu", "softmax", seed=1, device="cuda")
         ffnn.train(net, X, T, loss="cross_entropy", optimizer=ffnn.SGD(0.05), epochs=5, batch_size=64, seed=0,
                    schedule="cosine", l2=1e-3)

@@ -35,7 +35,7 @@ from ..history import History
 from ..network import Network
 from ..optim import SGD, Adam, AdamW, RMSprop
 from .. import updates
-from ..training import fastpath as _fast
+from ..training import numpy_workspace as _fast
 from ..training.engines import CoreEngine, NumpyEngine, interleave
 from ..training.run import keep_state_with
 from . import _device

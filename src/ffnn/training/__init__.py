@@ -6,10 +6,10 @@
                  validation, early stopping, callbacks, checkpoints, History)
     engines.py   the gradient engines behind it: the NumPy fast path, the array-namespace core
     diagnostics.py  gradient-flow diagnostics recorded in the History
-    fastpath.py  the NumPy fast path: buffers reused every step, kernels asked of the objects
+    numpy_workspace.py  the NumPy fast path: buffers reused every step, kernels asked of the objects
     stopping.py  divergence, Ctrl-C and early stopping
     state.py     a run's state on disk: writing a checkpoint and restoring from it
-    torch_fastpath.py  TorchEngine: the PyTorch fast path (deferred divergence checks, CUDA graphs)
+    torch_engine.py  TorchEngine: the PyTorch fast path (deferred divergence checks, CUDA graphs)
     distributed.py  ShardedEngine: data parallelism over MPI (one Allreduce per step); used only when
                  train() gets ``comm``
 """

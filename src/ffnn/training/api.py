@@ -109,7 +109,7 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
     -----
     PyTorch tensors (a network made with ``xp=torch`` or ``device=…``) train where the network lives;
     NumPy inputs are moved there once. With built-in activations and losses and no sample weights they
-    take the PyTorch fast path (:mod:`ffnn.training.torch_fastpath`): no host–device synchronisation
+    take the PyTorch fast path (:mod:`ffnn.training.torch_engine`): no host–device synchronisation
     inside an epoch, CUDA graphs on a GPU, and in float64 the NumPy path's numbers (the same shuffles
     and dropout masks, drawn from the same Generator).
     """

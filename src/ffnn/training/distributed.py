@@ -39,7 +39,7 @@ import sys
 
 import numpy as np
 
-from . import fastpath as _fast
+from . import numpy_workspace as _fast
 from .engines import Engine, interleave
 
 __all__ = ["ShardedEngine", "share_bounds", "RowSlice", "Solo"]

@@ -19,9 +19,9 @@ early stopping, checkpoints and the History. An engine computes and applies the 
     The epoch's order of rows, and the decisions every process of a sharded run must share (the
     identity for one process).
 
-The engines here: :class:`NumpyEngine` (the NumPy fast path, :mod:`ffnn.training.fastpath`),
+The engines here: :class:`NumpyEngine` (the NumPy fast path, :mod:`ffnn.training.numpy_workspace`),
 :class:`CoreEngine` (``Network.forward``/``backward`` in any array namespace), the PyTorch fast path
-(:class:`ffnn.training.torch_fastpath.TorchEngine`) and MPI shards
+(:class:`ffnn.training.torch_engine.TorchEngine`) and MPI shards
 (:class:`ffnn.training.distributed.ShardedEngine`).
 """
 
@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from . import fastpath as _fast
+from . import numpy_workspace as _fast
 from .stopping import TrainingDiverged
 
 __all__ = ["Engine", "NumpyEngine", "CoreEngine", "NamespaceRows", "diverged_message", "interleave"]
@@ -148,7 +148,7 @@ class Engine:
 
 
 class NumpyEngine(Engine):
-    """The NumPy fast path: buffers reused every step (:class:`ffnn.training.fastpath.Workspace`),
+    """The NumPy fast path: buffers reused every step (:class:`ffnn.training.numpy_workspace.Workspace`),
     kernels asked of the activation and loss objects, and plain SGD folded into the products."""
 
     name = "numpy"
@@ -178,7 +178,7 @@ class NumpyEngine(Engine):
     def step(self, idx, lr, state, last):
         if not self.fused:
             return super().step(idx, lr, state, last)
-        # Plain SGD folded into the products (fastpath.Workspace.sgd_step), which checks J and Σ_n δ[l]
+        # Plain SGD folded into the products (numpy_workspace.Workspace.sgd_step), which checks J and Σ_n δ[l]
         # before changing anything.
         diag = self.diag
         if last and diag is not None:

@@ -98,7 +98,7 @@ class Run:
         else:
             on_torch_path = False
             if is_torch_namespace(net.xp):
-                from . import torch_fastpath as _torch_fast
+                from . import torch_engine as _torch_fast
 
                 on_torch_path = _torch_fast.supports(net, s.loss, data.w)
                 precision = _torch_fast.check_precision(s.precision, net, on_torch_path)

@@ -1,4 +1,4 @@
-"""The PyTorch fast path for training steps, on any device: the counterpart of :mod:`ffnn.training.fastpath`,
+"""The PyTorch fast path for training steps, on any device: the counterpart of :mod:`ffnn.training.numpy_workspace`,
 built the same way — the objects supply their kernels (each hidden activation its ``torch_inplace``
 kernels, the loss its ``torch_output`` kernel for the output activation); anything else trains
 through the array-namespace core, on the same tensors.
@@ -43,11 +43,11 @@ import numpy as np
 
 from .._array import is_torch_namespace
 from .engines import Engine, diverged_message, interleave
+from .options import PRECISIONS
 from .stopping import TrainingDiverged
 
 __all__ = ["supports", "Workspace", "TorchEngine", "PRECISIONS", "CUDA_GRAPHS", "WARMUP_STEPS"]
 
-PRECISIONS = ("highest", "tf32", "bf16")
 CUDA_GRAPHS = True   # capture each batch size's step in a CUDA graph on CUDA devices
 WARMUP_STEPS = 3     # eager steps of a batch size before its capture (on a side stream, as CUDA graphs need)
 

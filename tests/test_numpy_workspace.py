@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import ffnn
-from ffnn.training import fastpath
+from ffnn.training import numpy_workspace
 from ffnn.losses import get_loss
 
 CONFIGS = [("relu", "softmax", "cross_entropy"), ("tanh", "sigmoid", "binary_cross_entropy"),
@@ -24,8 +24,8 @@ def test_step_gradients_equal_the_core(hidden, out, loss):
     for b in net.biases:
         b[...] = 0.1
     X, T = _data(sizes, out)
-    assert fastpath.supports(net, get_loss(loss))
-    ws = fastpath.Workspace(net, len(X), get_loss(loss))
+    assert numpy_workspace.supports(net, get_loss(loss))
+    ws = numpy_workspace.Workspace(net, len(X), get_loss(loss))
     ws.load(X, T, np.arange(len(X)))
     J_fast = ws.step(net)
     J, g = net.loss_and_gradients(X, T, loss)
@@ -45,7 +45,7 @@ def test_fused_sgd_step_equals_the_sgd_formula(hidden, out, loss, batch):
     J, g = net.loss_and_gradients(X, T, loss)
     expected = [(1 - lr * l2) * W - lr * gW for W, gW in zip(net.weights, g.weights)]
     expected_b = [b - lr * gb for b, gb in zip(net.biases, g.biases)]
-    ws = fastpath.Workspace(net, batch, get_loss(loss))
+    ws = numpy_workspace.Workspace(net, batch, get_loss(loss))
     ws.load(X, T, np.arange(batch))
     assert ws.sgd_step(net, lr, l2) == pytest.approx(J, rel=1e-13)
     for W, e in zip(net.weights, expected):
@@ -62,7 +62,7 @@ def test_training_through_either_path_gives_the_same_weights(optimizer, monkeypa
     fast = ffnn.Network(sizes, "relu", "softmax", seed=3)
     slow = fast.copy()
     ffnn.train(fast, X, T, loss="cross_entropy", optimizer=optimizer(), epochs=3, batch_size=16, seed=0, l2=1e-3)
-    monkeypatch.setattr(fastpath, "supports", lambda *a, **k: False)
+    monkeypatch.setattr(numpy_workspace, "supports", lambda *a, **k: False)
     ffnn.train(slow, X, T, loss="cross_entropy", optimizer=optimizer(), epochs=3, batch_size=16, seed=0, l2=1e-3)
     for a, b in zip(fast.parameters(), slow.parameters()):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
@@ -70,19 +70,19 @@ def test_training_through_either_path_gives_the_same_weights(optimizer, monkeypa
 
 def test_unsupported_configurations_use_the_core():
     net = ffnn.Network([3, 4, 2], "gelu", "softmax", seed=0)
-    assert not fastpath.supports(net, get_loss("cross_entropy"))
+    assert not numpy_workspace.supports(net, get_loss("cross_entropy"))
     net = ffnn.Network([3, 4, 2], "relu", "softmax", seed=0)
-    assert not fastpath.supports(net, get_loss("mse"))
-    assert not fastpath.supports(net, get_loss("cross_entropy"), dropout=[0.5])
+    assert not numpy_workspace.supports(net, get_loss("mse"))
+    assert not numpy_workspace.supports(net, get_loss("cross_entropy"), dropout=[0.5])
     import array_api_strict
 
-    assert not fastpath.supports(net.to(array_api_strict), get_loss("cross_entropy"))
+    assert not numpy_workspace.supports(net.to(array_api_strict), get_loss("cross_entropy"))
 
 
 def test_fused_step_refuses_to_change_anything_on_divergence():
     net = ffnn.Network([2, 3, 1], "relu", "identity", seed=0)
     before = [p.copy() for p in net.parameters()]
-    ws = fastpath.Workspace(net, 2, get_loss("sse"))
+    ws = numpy_workspace.Workspace(net, 2, get_loss("sse"))
     ws.load(np.array([[1e200, 1e200], [1.0, 2.0]]), np.array([[0.0], [1.0]]), np.arange(2))
     with np.errstate(all="ignore"):
         assert ws.sgd_step(net, 0.1, 0.0) is None
@@ -165,7 +165,7 @@ def test_a_users_output_activation_named_like_a_canonical_partner_is_not_fused(n
         with np.errstate(all="ignore"):
             J, g = net.loss_and_gradients(X, T, loss)
         nets.append((J, g))
-        assert not fastpath.supports(net, get_loss(loss))
+        assert not numpy_workspace.supports(net, get_loss(loss))
     assert nets[0][0] == nets[1][0]
     for l in (1, 2):
         np.testing.assert_array_equal(nets[0][1].weights[l], nets[1][1].weights[l])
@@ -201,12 +201,12 @@ def test_every_builtin_gives_the_same_numbers_on_both_paths(hidden, out, loss, m
     sizes = [5, 7, 6, 3]
     X, T = _data(sizes, out, n=40, seed=5)
     fast = ffnn.Network(sizes, hidden, out, seed=5)
-    assert fastpath.supports(fast, get_loss(loss))
+    assert numpy_workspace.supports(fast, get_loss(loss))
     slow = fast.copy()
     lr = 0.002 if loss in ("half_sse", "sse") else 0.02  # the summed losses take larger steps
     opt = lambda: ffnn.SGD(lr, momentum=0.9, nesterov=True)  # noqa: E731
     ffnn.train(fast, X, T, loss=loss, optimizer=opt(), epochs=3, batch_size=16, seed=0)
-    monkeypatch.setattr(fastpath, "supports", lambda *a, **k: False)
+    monkeypatch.setattr(numpy_workspace, "supports", lambda *a, **k: False)
     ffnn.train(slow, X, T, loss=loss, optimizer=opt(), epochs=3, batch_size=16, seed=0)
     for a, b in zip(fast.parameters(), slow.parameters()):
         np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-14)
@@ -223,7 +223,7 @@ def test_a_users_activation_with_its_own_kernels_takes_the_fast_path():
     act = ffnn.Activation("relu", ffnn.activations.relu.fn, ffnn.activations.relu.derivative,
                           inplace=ffnn.activations.Kernels(ffnn.activations.relu.inplace.forward, bwd))
     net = ffnn.Network([3, 4, 2], act, "identity", seed=0)
-    assert fastpath.supports(net, get_loss("mse"))
+    assert numpy_workspace.supports(net, get_loss("mse"))
     with pytest.raises(TypeError, match="Kernels"):
         ffnn.Activation("x", _abs, _sign, inplace=(fwd, bwd))
 
