@@ -31,8 +31,8 @@ def test_step_gradients_equal_the_core(hidden, out, loss):
     J, g = net.loss_and_gradients(X, T, loss)
     assert J_fast == pytest.approx(J, rel=1e-13)
     for l in range(1, 4):
-        np.testing.assert_allclose(ws.gW[l - 1], g.weights[l], rtol=1e-12, atol=1e-15)
-        np.testing.assert_allclose(ws.gb[l - 1], g.biases[l], rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(ws.gW[l], g.weights[l], rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(ws.gb[l], g.biases[l], rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize("batch", [1, 5, 16])

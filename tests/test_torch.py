@@ -160,8 +160,8 @@ def test_workspace_gradients_equal_the_core():
         J_core, g = net.loss_and_gradients(X, T, loss)
         assert float(J) == pytest.approx(J_core, rel=1e-13)
         for l in range(1, 4):
-            np.testing.assert_allclose(ws.gW[l - 1].numpy(), g.weights[l].numpy(), rtol=1e-12, atol=1e-15)
-            np.testing.assert_allclose(ws.gb[l - 1].numpy(), g.biases[l].numpy(), rtol=1e-12, atol=1e-15)
+            np.testing.assert_allclose(ws.gW[l].numpy(), g.weights[l].numpy(), rtol=1e-12, atol=1e-15)
+            np.testing.assert_allclose(ws.gb[l].numpy(), g.biases[l].numpy(), rtol=1e-12, atol=1e-15)
 
 
 # --- no host reads inside an epoch ---------------------------------------------------------------

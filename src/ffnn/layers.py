@@ -56,6 +56,10 @@ class LayerList:
         """Pairs (l, array) for l = 1..L."""
         return list(enumerate(self._items, start=1))
 
+    def by_layer(self):
+        """A plain Python list indexed by layer: ``[None, a1, …, aL]`` (for loops over l = 1..L)."""
+        return [None, *self._items]
+
     def to_list(self):
         """A plain Python list, 0-based (``[W1, …, WL]``)."""
         return list(self._items)

@@ -186,7 +186,7 @@ class ShardedEngine(Engine):
         ws = self.workspaces.get(m)
         if ws is None:
             ws = self.workspaces[m] = _fast.Workspace(self.net, m, self.loss)
-            ws.gW, ws.gb = self.gW, self.gb  # the products land in the flat buffer
+            ws.use_gradient_buffers(self.gW, self.gb)  # the products land in the flat buffer
         return ws
 
     def _core_share(self, idx, mine, lo, hi):

@@ -173,7 +173,7 @@ class NumpyEngine(Engine):
             self.diag.gradients(*ws.last_gradients())
         if self.watch_units:
             self.diag.hidden_activations(ws.h[1:-1])
-        return J, ws.gW, ws.gb
+        return J, ws.dW, ws.db
 
     def step(self, idx, lr, state, last):
         if not self.fused:

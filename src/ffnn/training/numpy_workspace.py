@@ -80,10 +80,16 @@ class Workspace:
         self.t = np.empty((batch_size, net.sizes[-1]), dt)
         self.d = [None] + [np.empty((batch_size, s), dt) for s in net.sizes[1:]]
         self.mask = [np.empty((batch_size, s), bool) for s in net.sizes]
-        self.gW = [np.empty_like(W) for W in net.weights]
-        self.gb = [np.empty_like(b) for b in net.biases]
+        # ∂J/∂W[l] and ∂J/∂b[l] by layer (index 0 unused), and the same arrays as 0-based lists
+        self.use_gradient_buffers([np.empty_like(W) for W in net.weights], [np.empty_like(b) for b in net.biases])
         self.output = loss.fast_output(net.activations[-1])  # z[L] → a[L], δ[L] and J, in place
-        self.kernels = [a.inplace for a in net.activations[:-1]]  # hidden layers 1..L−1
+        self.kernels = [None] + [a.inplace for a in net.activations[:-1]]  # σ_l's kernels, l = 1..L−1
+
+    def use_gradient_buffers(self, dW, db):
+        """Write the gradients into these arrays (0-based lists [∂J/∂W[1], …], [∂J/∂b[1], …]): views of
+        a flat buffer for MPI's one Allreduce. ``gW[l]``/``gb[l]`` index them by layer."""
+        self.dW, self.db = list(dW), list(db)
+        self.gW, self.gb = [None, *self.dW], [None, *self.db]
 
     def load(self, X, T, idx):
         """Gather rows ``idx`` of X and T into the batch buffers (one shuffle per epoch, no data copy)."""
@@ -95,29 +101,28 @@ class Workspace:
     def _forward_backward(self, net):
         """h[l] = a[l], then J and every δ[l] (with the current weights). Returns J.
 
-        Lists here are 0-based: W[l] is ``Ws[l − 1]`` and σ_l's kernels are ``self.kernels[l − 1]``,
-        while h, d and mask are indexed by layer (h[0] is the batch of X).
+        Every list here is indexed by layer, l = 1..L (h[0] is the batch of X).
         """
         h, d, L = self.h, self.d, net.n_layers
-        Ws, bs = net.weights.to_list(), net.biases.to_list()
+        W, b = net.weights.by_layer(), net.biases.by_layer()
         for l in range(1, L + 1):
-            np.matmul(h[l - 1], Ws[l - 1], out=h[l])
-            h[l] += bs[l - 1]
+            np.matmul(h[l - 1], W[l], out=h[l])
+            h[l] += b[l]
             if l < L:
-                self.kernels[l - 1].forward(h[l])
+                self.kernels[l].forward(h[l])
         J = self.output(h[L], d[L], self.t)
         for l in range(L - 1, 0, -1):  # δ[l] = (δ[l+1] @ W[l+1]ᵀ) ⊙ σ_l′, σ_l′ from a[l] = h[l]
-            np.matmul(d[l + 1], Ws[l].T, out=d[l])
-            self.kernels[l - 1].backward(d[l], h[l], self.mask[l])
+            np.matmul(d[l + 1], W[l + 1].T, out=d[l])
+            self.kernels[l].backward(d[l], h[l], self.mask[l])
         for l in range(1, L + 1):
-            np.sum(d[l], axis=0, out=self.gb[l - 1])
+            np.sum(d[l], axis=0, out=self.gb[l])
         return J
 
     def step(self, net):
-        """Forward and backward on the loaded batch; returns J (float). Gradients land in gW, gb."""
+        """Forward and backward on the loaded batch; returns J (float). Gradients land in gW[l], gb[l]."""
         J = self._forward_backward(net)
         for l in range(1, net.n_layers + 1):
-            np.matmul(self.h[l - 1].T, self.d[l], out=self.gW[l - 1])
+            np.matmul(self.h[l - 1].T, self.d[l], out=self.gW[l])
         self._scale, self._gW_ready = 1.0, True
         return J
 
@@ -127,9 +132,9 @@ class Workspace:
         products a[l−1]ᵀδ[l] are computed here when that step did not need them."""
         if not self._gW_ready:
             for l in range(1, len(self.d)):
-                np.matmul(self.h[l - 1].T, self.d[l], out=self.gW[l - 1])
+                np.matmul(self.h[l - 1].T, self.d[l], out=self.gW[l])
             self._gW_ready = True
-        return self.gW, self.d[1:], self._scale
+        return self.dW, self.d[1:], self._scale
 
     def sgd_step(self, net, lr, l2):
         """Forward, backward and the plain-SGD update W ← (1 − ηλ₂)W − η a[l−1]ᵀδ[l]; returns J (no penalty).
@@ -142,8 +147,8 @@ class Workspace:
         """
         J = self._forward_backward(net)
         h, d, L = self.h, self.d, net.n_layers
-        Ws, bs = net.weights.to_list(), net.biases.to_list()
-        if not (np.isfinite(J) and all(np.isfinite(gb).all() for gb in self.gb)):
+        W, b = net.weights.by_layer(), net.biases.by_layer()
+        if not (np.isfinite(J) and all(np.isfinite(gb).all() for gb in self.db)):
             return None
         self._scale = 1.0  # what d (and, when computed, gW) hold: δ times this
         decay = 1.0 - lr * l2
@@ -151,16 +156,16 @@ class Workspace:
         if blas is not None:
             gemm = blas.sgemm if h[0].dtype == np.float32 else blas.dgemm
             for l in range(1, L + 1):
-                _gemm_into(gemm, h[l - 1].T, d[l], Ws[l - 1], alpha=-lr, beta=decay)
-                bs[l - 1] -= lr * self.gb[l - 1]
+                _gemm_into(gemm, h[l - 1].T, d[l], W[l], alpha=-lr, beta=decay)
+                b[l] -= lr * self.gb[l]
             self._gW_ready = False
             return J
         self._scale, self._gW_ready = -lr, True
         for l in range(1, L + 1):
             d[l] *= -lr
-            np.matmul(h[l - 1].T, d[l], out=self.gW[l - 1])
+            np.matmul(h[l - 1].T, d[l], out=self.gW[l])
             if decay != 1.0:
-                Ws[l - 1] *= decay
-            Ws[l - 1] += self.gW[l - 1]
-            bs[l - 1] -= lr * self.gb[l - 1]
+                W[l] *= decay
+            W[l] += self.gW[l]
+            b[l] -= lr * self.gb[l]
         return J

@@ -105,17 +105,25 @@ class Workspace:
         self.inp = [self.h[0]] + [new(s) if self.masks[l] is not None else self.h[l]
                                   for l, s in enumerate(sizes[1:-1], start=1)]
         self.ones = torch.ones(batch_size, dtype=cdt, device=dev)
-        self.gW = [torch.empty_like(W) for W in net.weights]
+        # every per-layer list is indexed by layer, l = 1..L (index 0 unused); dW, db: the gradients as
+        # 0-based lists, the same tensors
+        self.dW = [torch.empty_like(W) for W in net.weights]
+        self.gW = [None, *self.dW]
         # the bias gradients, views of one buffer (the divergence check sums them in one kernel)
         self.gb_flat = torch.empty(sum(sizes[1:]), dtype=dt, device=dev)
-        self.gb = list(torch.split(self.gb_flat, list(sizes[1:])))
-        self.gWc = [torch.empty(W.shape, dtype=cdt, device=dev) for W in net.weights] if self.cast else self.gW
-        self.gbc = [torch.empty(b.shape, dtype=cdt, device=dev) for b in net.biases] if self.cast else self.gb
-        self.Wc = [torch.empty(W.shape, dtype=cdt, device=dev) for W in net.weights] if self.cast else None
-        self.bc = [torch.empty(b.shape, dtype=cdt, device=dev) for b in net.biases] if self.cast else None
+        self.db = list(torch.split(self.gb_flat, list(sizes[1:])))
+        self.gb = [None, *self.db]
+
+        def by_layer(arrays):
+            return [None] + [torch.empty(a.shape, dtype=cdt, device=dev) for a in arrays]
+
+        self.gWc = by_layer(net.weights) if self.cast else self.gW
+        self.gbc = by_layer(net.biases) if self.cast else self.gb
+        self.Wc = by_layer(net.weights) if self.cast else None
+        self.bc = by_layer(net.biases) if self.cast else None
         self.idx = torch.zeros(batch_size, dtype=torch.long, device=dev)
         self.output = loss.torch_output(net.activations[-1])
-        self.kernels = [a.torch_inplace for a in net.activations[:-1]]
+        self.kernels = [None] + [a.torch_inplace for a in net.activations[:-1]]  # σ_l's, l = 1..L−1
         self.graph = None
         self.eager_steps = 0
 
@@ -148,22 +156,21 @@ class Workspace:
     def forward_backward(self, net):
         """a[l] into h[l], then every δ[l] and gb[l] with the current weights; returns J (0-d tensor).
 
-        Lists here are 0-based for W, b and kernels (W[l] is ``Ws[l − 1]``); h, d, inp and masks are
-        indexed by layer.
+        Every list here is indexed by layer, l = 1..L.
         """
         import torch
 
         h, d, inp, masks, L = self.h, self.d, self.inp, self.masks, net.n_layers
-        Ws, bs = net.weights.to_list(), net.biases.to_list()
+        W, b = net.weights.by_layer(), net.biases.by_layer()
         if self.cast:
-            for Wc, bc, W, b in zip(self.Wc, self.bc, Ws, bs):
-                Wc.copy_(W)
-                bc.copy_(b)
-            Ws, bs = self.Wc, self.bc
+            for l in range(1, L + 1):
+                self.Wc[l].copy_(W[l])
+                self.bc[l].copy_(b[l])
+            W, b = self.Wc, self.bc
         for l in range(1, L + 1):
-            torch.addmm(bs[l - 1], inp[l - 1], Ws[l - 1], out=h[l])
+            torch.addmm(b[l], inp[l - 1], W[l], out=h[l])
             if l < L:
-                self.kernels[l - 1].forward(h[l])
+                self.kernels[l].forward(h[l])
                 if masks[l] is not None:
                     torch.mul(h[l], masks[l], out=inp[l])
         if self.cast:
@@ -172,24 +179,24 @@ class Workspace:
         if self.cast:
             d[L].copy_(self.dL)
         for l in range(L - 1, 0, -1):  # δ[l] = (δ[l+1] @ W[l+1]ᵀ) ⊙ m[l] ⊙ σ_l′, σ_l′ from a[l] = h[l]
-            torch.mm(d[l + 1], Ws[l].T, out=d[l])
+            torch.mm(d[l + 1], W[l + 1].T, out=d[l])
             if masks[l] is not None:
                 d[l].mul_(masks[l])
-            self.kernels[l - 1].backward(d[l], h[l], None)
+            self.kernels[l].backward(d[l], h[l], None)
         for l in range(1, L + 1):
-            torch.mv(d[l].T, self.ones, out=self.gbc[l - 1])
+            torch.mv(d[l].T, self.ones, out=self.gbc[l])
             if self.cast:
-                self.gb[l - 1].copy_(self.gbc[l - 1])
+                self.gb[l].copy_(self.gbc[l])
         return J
 
     def gradients(self):
         """gW[l] = inp[l−1]ᵀ @ δ[l] (after :meth:`forward_backward`)."""
         import torch
 
-        for l in range(1, len(self.gW) + 1):
-            torch.mm(self.inp[l - 1].T, self.d[l], out=self.gWc[l - 1])
+        for l in range(1, len(self.gW)):
+            torch.mm(self.inp[l - 1].T, self.d[l], out=self.gWc[l])
             if self.cast:
-                self.gW[l - 1].copy_(self.gWc[l - 1])
+                self.gW[l].copy_(self.gWc[l])
 
     def last_gradients(self, scale):
         """``(dW, deltas, scale)`` of the last step, for the diagnostics: ∂J/∂W[l] and δ[l] times
@@ -197,7 +204,7 @@ class Workspace:
         products inp[l−1]ᵀδ[l] when the fused step did not."""
         if scale != 1.0:
             self.gradients()
-        return self.gW, self.d[1:], scale
+        return self.dW, self.d[1:], scale
 
     def sgd_update(self, net, neg_lr, decay):
         """Plain SGD folded into the products: W ← decay·W + inp[l−1]ᵀ(−η δ[l]); b ← b − η gb.
@@ -209,7 +216,7 @@ class Workspace:
             if decay is not None:
                 W.mul_(decay)
             W.addmm_(self.inp[l - 1].T, self.d[l])
-            b.addcmul_(self.gb[l - 1], neg_lr)
+            b.addcmul_(self.gb[l], neg_lr)
 
 
 class TorchEngine(Engine):
@@ -304,7 +311,7 @@ class TorchEngine(Engine):
         if self.fused:
             state["step"] += 1
         else:
-            self.chain.apply(interleave(ws.gW, ws.gb), state, self.params, lr)
+            self.chain.apply(interleave(ws.dW, ws.db), state, self.params, lr)
         return 0.0
 
     def _checked_step(self, ws, idx, lr, state):
@@ -322,7 +329,7 @@ class TorchEngine(Engine):
             ws.sgd_update(self.net, self.neg_lr, self.decay)
             state["step"] += 1
         else:
-            self.chain.apply(interleave(ws.gW, ws.gb), state, self.params, lr)
+            self.chain.apply(interleave(ws.dW, ws.db), state, self.params, lr)
         return float(J)
 
     def read_total(self):
