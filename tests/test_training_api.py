@@ -119,3 +119,21 @@ def test_numpy_scalars_are_accepted():
     h = ffnn.train(net, rng.normal(size=(20, 3)), rng.normal(size=(20, 1)), loss="mse", epochs=np.int64(2),
                    clip_norm=np.float32(1.0), l2=np.float64(0.01))
     assert len(h) == 2
+
+
+def test_every_option_of_train_is_declared_once_as_a_setting():
+    """train()'s options that shape the run are exactly the fields of Settings (the data, the seed, the
+    resume file and the communicator are the run's, not options); their defaults live in train()."""
+    import inspect
+
+    from ffnn.training.api import settings_for
+    from ffnn.training.options import Settings
+
+    params = inspect.signature(ffnn.train).parameters
+    run_params = {"net", "X", "T", "validation", "seed", "resume", "sample_weight", "comm"}
+    assert set(params) - run_params == set(Settings.names())
+    net = ffnn.Network([3, 4, 2], "relu", "softmax")
+    s = settings_for(net, loss="mse", epochs=3)
+    assert (s.loss.name, s.epochs, s.batch_size, s.shuffle) == ("mse", 3, params["batch_size"].default, True)
+    with pytest.raises(TypeError, match="unknown training options: epoch"):
+        settings_for(net, loss="mse", epoch=3)

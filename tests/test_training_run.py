@@ -9,7 +9,7 @@ import pytest
 
 import ffnn
 from ffnn.history import History
-from ffnn.training.options import Settings
+from ffnn.training.api import settings_for
 from ffnn.training.engines import CoreEngine, NumpyEngine
 from ffnn.training.run import Data, Run
 from ffnn.training.stopping import DeferredInterrupt
@@ -50,7 +50,7 @@ def _reference_steps(Ws, bs, X, T, batches, output, lr, l1=0.0, l2=0.0, clip=Non
 
 
 def _run(net, X, T, w=None, **kwargs):
-    settings = Settings.of(net, **{**dict(loss="cross_entropy", shuffle=False, epochs=1), **kwargs})
+    settings = settings_for(net, **{**dict(loss="cross_entropy", shuffle=False, epochs=1), **kwargs})
     data = Data(net.check_inputs(X), net.check_targets(T, X.shape[0]),
                 None if w is None else net.check_sample_weight(w, X.shape[0]))
     return Run(net, data, settings, np.random.default_rng(0), History())

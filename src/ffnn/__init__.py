@@ -13,7 +13,7 @@ from .network import Gradients, Network, Trace
 from .optim import SGD, Adam, AdamW, Optimizer, RMSprop
 from .training import EarlyStopping, TrainingDiverged, TrainingInterrupted, train
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = ["Activation", "Loss", "save", "load", "FileFormatError", "Network", "Trace", "Gradients", "gradcheck",
            "GradcheckReport", "train", "History", "EarlyStopping", "TrainingDiverged", "TrainingInterrupted",

@@ -267,7 +267,7 @@ def save(net: Network, path, **metadata):
 def encode(net: Network, where, /, **metadata) -> bytes:
     """The bytes :func:`save` writes (``where`` names the destination in errors); for callers that
     write a model together with other files (:class:`ffnn._files.Outputs`)."""
-    from . import __version__
+    from ._version import __version__
 
     for k in metadata:
         if not k or "." in k or k.startswith("__"):

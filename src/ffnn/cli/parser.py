@@ -184,7 +184,7 @@ def build_parser():
 
 
 def _version():
-    from .. import __version__
+    from .._version import __version__
 
     return f"ffnn {__version__}"
 

@@ -185,7 +185,7 @@ def _emit(e, d, x):
 
 
 def _metadata(d):
-    from .. import __version__
+    from .._version import __version__
 
     props = {"ffnn_version": __version__, "source": d.kind, "task": d.task,
              "sizes": json.dumps(d.sizes), "activations": json.dumps(d.activation_names)}
@@ -274,7 +274,7 @@ def export_onnx(model, path=None, *, dtype=None, opset=DEFAULT_OPSET, classes=No
         e.nodes, "ffnn", [helper.make_tensor_value_info("X", elem, ["N", d.sizes[0]])],
         [helper.make_tensor_value_info(n, t, s) for n, t, s in specs], initializer=e.initializers)
     opsets = [helper.make_opsetid("", opset)]
-    from .. import __version__
+    from .._version import __version__
 
     m = helper.make_model(graph, opset_imports=opsets, producer_name="ffnn", producer_version=__version__,
                           doc_string=f"ffnn {d.kind}: {' -> '.join(map(str, d.sizes))} "

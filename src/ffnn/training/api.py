@@ -9,6 +9,8 @@ driver and :mod:`ffnn.training.engines` the steps.
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from .._checks import number
@@ -127,6 +129,17 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
     history = History(metric=settings.metric_name if data.X_val is not None else "",
                       loss_includes_penalty=bool(settings.penalty))
     return Run(net, data, settings, rng, history, comm).fit(resume)
+
+
+def settings_for(net, **options):
+    """:class:`Settings` for ``net`` from ``options``, the others at ``train``'s defaults (read from its
+    signature, where they are declared)."""
+    defaults = {name: p.default for name, p in inspect.signature(train).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    unknown = set(options) - set(Settings.names())
+    if unknown:
+        raise TypeError(f"unknown training options: {', '.join(sorted(unknown))}")
+    return Settings(net=net, **{name: options.get(name, defaults.get(name)) for name in Settings.names()})
 
 
 def _generator(seed):

@@ -2,14 +2,14 @@
 
 Each option is a field of :class:`Settings` with the name it has in ``train``'s signature, and is
 checked in :meth:`Settings.__post_init__`; its default is the one in ``train``'s signature
-(:meth:`Settings.of` reads it there), and ``train`` hands every option to :class:`Settings` by name.
+(:func:`ffnn.training.api.settings_for` reads it there), and ``train`` hands every option to
+:class:`Settings` by name.
 Adding an option is one parameter of ``train`` (with its line in the docstring) and one field
 here, with its check.
 """
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, fields
 
 from .. import activations as _act
@@ -119,15 +119,3 @@ class Settings:
     def names(cls):
         """The option names, as in ``train``'s signature."""
         return [f.name for f in fields(cls) if f.name != "net"]
-
-    @classmethod
-    def of(cls, net, **options):
-        """Settings for ``net`` from ``options``, the others at ``train``'s defaults."""
-        from .api import train
-
-        defaults = {name: p.default for name, p in inspect.signature(train).parameters.items()
-                    if p.default is not inspect.Parameter.empty}
-        unknown = set(options) - set(cls.names())
-        if unknown:
-            raise TypeError(f"unknown training options: {', '.join(sorted(unknown))}")
-        return cls(net=net, **{name: options.get(name, defaults.get(name)) for name in cls.names()})
