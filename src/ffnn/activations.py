@@ -39,6 +39,10 @@ _FORMS = {"onnx": ("onnx_nodes", "ONNX form", "onnx_nodes"), "c": ("c_code", "C 
 class Activation:
     """An activation function σ with its derivative σ′, and its forms for training and export.
 
+    The object is the activation's one definition: training asks it for its kernels, the exporters
+    for their forms (:meth:`export_form`); one without a form cannot be exported to that format, and
+    the exporter names it.
+
     Parameters
     ----------
     name : str
@@ -99,8 +103,6 @@ class Activation:
         The parameters of a parameterised activation (``{"slope": 0.2}``), for display.
     doc : str, optional
         The formula of σ and σ′, and who writes it: the object's docstring.
-
-    An activation without a form cannot be exported to that format (:meth:`export_form` names it).
     """
 
     elementwise = True

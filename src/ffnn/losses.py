@@ -26,6 +26,10 @@ __all__ = ["Loss", "Penalty", "get_loss", "LOSSES", "half_sse", "sse", "mse", "c
 class Loss:
     """A loss J(T, A) and its gradient ∂J/∂A (Wichmann's general J, his equation 2.12).
 
+    A built-in also declares its forms for particular output activations (``outputs``, whose fused
+    errors and fast-path kernels :meth:`fused`, :meth:`fast_output` and :meth:`torch_output` give)
+    and its name in scikit-learn (``sklearn_name``); a user's loss has neither.
+
     Parameters
     ----------
     name : str
@@ -33,10 +37,6 @@ class Loss:
         ``value(A, T) -> J``, a scalar (0-d array or float) for the whole batch.
     gradient : callable
         ``gradient(A, T) -> ∂J/∂A``, shaped like A.
-
-    A built-in also declares its forms for particular output activations (:attr:`outputs`, whose
-    fused errors and fast-path kernels :meth:`fused`, :meth:`fast_output` and :meth:`torch_output`
-    give) and its name in scikit-learn (:attr:`sklearn_name`); a user's loss has neither.
     """
 
     weighted = False  # users' losses take no sample weights
