@@ -3,7 +3,7 @@
 The public API, re-exported; nothing else lives here.
 """
 
-from . import datasets, export, metrics, schedules  # export is light: its converters load on first use
+from . import datasets, metrics, schedules
 from .activations import Activation
 from .gradcheck import GradcheckReport, gradcheck
 from .history import History
@@ -24,7 +24,11 @@ _EXPORTS = ("export_onnx", "export_c", "from_sklearn", "to_sklearn", "from_torch
 
 
 def __getattr__(name):
-    # The converters load on first use, so that ``import ffnn`` imports neither onnx, scikit-learn nor torch.
-    if name in _EXPORTS:
-        return getattr(export, name)
+    # ffnn.export and its converters load on first use, so that ``import ffnn`` imports neither onnx,
+    # scikit-learn nor torch, and the core (ffnn.network) never imports the exporters, which import it.
+    if name == "export" or name in _EXPORTS:
+        from importlib import import_module
+
+        export = import_module(".export", __name__)
+        return export if name == "export" else getattr(export, name)
     raise AttributeError(f"module 'ffnn' has no attribute {name!r}")

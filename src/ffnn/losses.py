@@ -26,6 +26,10 @@ __all__ = ["Loss", "Penalty", "get_loss", "LOSSES", "half_sse", "sse", "mse", "c
 class Loss:
     """A loss J(T, A) and its gradient ∂J/∂A (Wichmann's general J, his equation 2.12).
 
+    A built-in also declares its forms for particular output activations (``outputs``, whose fused
+    errors and fast-path kernels :meth:`fused`, :meth:`fast_output` and :meth:`torch_output` give)
+    and its name in scikit-learn (``sklearn_name``); a user's loss has neither.
+
     Parameters
     ----------
     name : str
@@ -34,6 +38,10 @@ class Loss:
     gradient : callable
         ``gradient(A, T) -> ∂J/∂A``, shaped like A.
     """
+
+    weighted = False  # users' losses take no sample weights
+    outputs = ()  # the output activations with a form of this loss (see _Builtin)
+    sklearn_name = None  # scikit-learn's name of this loss ("squared_error", "log_loss"), if it has one
 
     def __init__(self, name, value, gradient):
         if not isinstance(name, str) or not name:
@@ -44,8 +52,6 @@ class Loss:
         self._value = value
         self._gradient = gradient
 
-    weighted = False  # users' losses take no sample weights
-
     def value(self, A, T, sample_weight=None):
         """J(T, A): a scalar for the batch."""
         self._no_weights(sample_weight)
@@ -55,6 +61,10 @@ class Loss:
         """∂J/∂A, shaped like A (Wichmann's Δ[L])."""
         self._no_weights(sample_weight)
         return self._gradient(A, T)
+
+    def output_form(self, activation):
+        """This loss's declared form for output ``activation``, or None (see :class:`_Builtin`)."""
+        return None
 
     def fused(self, activation):
         """The fused output error for a canonical pair, or None (see :class:`_Builtin`)."""
@@ -103,17 +113,39 @@ class Loss:
 
 
 class _Builtin(Loss):
-    """A built-in loss: J = scale · Σ_n w_n Σ_k ℓ(A_nk, T_nk), scale 1, ½ or 1/N (1/Σw with weights)."""
+    """A built-in loss: J = scale · Σ_n w_n Σ_k ℓ(A_nk, T_nk), scale 1, ½ or 1/N (1/Σw with weights).
+
+    ``outputs`` is the loss's own declaration of the output activations it has a form for: built-in
+    activation → form class (see :meth:`output_form`); every (activation, loss) pair with a fused
+    error or a fast-path kernel is declared there, and nowhere else.
+    """
 
     weighted = True
 
-    def __init__(self, name, elementwise, elementwise_grad, factor, mean, canonical=None):
+    def __init__(self, name, elementwise, elementwise_grad, factor, mean, *, outputs=(), sklearn_name=None, doc=None):
         self.name = name
         self._ell = elementwise
         self._dell = elementwise_grad
         self._factor = factor
         self._mean = mean
-        self._canonical = canonical  # the built-in output activation with a fused error, or None
+        self._outputs = tuple(outputs)  # ((built-in output activation, form class), ...)
+        self.sklearn_name = sklearn_name
+        if doc is not None:
+            self.__doc__ = doc
+
+    @property
+    def outputs(self):
+        """The output activations this loss declares a form for (its fused or fast pairs)."""
+        return tuple(act for act, _ in self._outputs)
+
+    def output_form(self, activation):
+        """The form declared for output ``activation`` — an object with ``inplace`` and ``torch_inplace``
+        kernels (see :meth:`Loss.fast_output`), and, for a fused pair, ``value`` and ``delta`` from z —
+        or None. Matched with ``==``: a user's activation is never a built-in, whatever its name."""
+        for act, form in self._outputs:
+            if act == activation:
+                return form(self)
+        return None
 
     def _scale(self, xp, A, w):
         if not self._mean:
@@ -146,44 +178,50 @@ class _Builtin(Loss):
         return ("builtin", self.name)
 
     def fused(self, activation):
-        """The fused form when ``activation`` is the built-in canonical partner (never by name alone)."""
-        if self._canonical is None or activation != self._canonical:
-            return None
-        return _FUSED[self._canonical.name](self)
+        """The fused form when ``activation`` is a declared canonical partner (never by name alone)."""
+        form = self.output_form(activation)
+        return form if form is not None and form.fused else None
 
     def fast_output(self, activation):
-        fused = self.fused(activation)
-        if fused is not None:
-            return fused.inplace
-        if self._ell is _sq and activation == _act.identity:
-            return self._squared_error_inplace
-        return None
+        form = self.output_form(activation)
+        return None if form is None else form.inplace
 
     def torch_output(self, activation):
-        fused = self.fused(activation)
-        if fused is not None:
-            return fused.torch_inplace
-        if self._ell is _sq and activation == _act.identity:
-            return self._squared_error_torch
-        return None
+        form = self.output_form(activation)
+        return None if form is None else form.torch_inplace
 
-    def _squared_error_torch(self, z, delta, T):
-        """The PyTorch form of :meth:`_squared_error_inplace`."""
+
+class _SquaredErrorIdentity:
+    """Identity output, J = c Σ (A − T)² with c = factor (·1/N for the mean); δ = 2c (A − T).
+
+    Only the fast paths' kernels: δ[L] = ∂J/∂A here anyway, so the core needs no fused form.
+    """
+
+    fused = False
+
+    def __init__(self, loss):
+        self.loss = loss
+
+    def _c(self, n):
+        return self.loss._factor / n if self.loss._mean else self.loss._factor
+
+    def inplace(self, z, delta, T):
+        """The NumPy fast form (see :meth:`Loss.fast_output`)."""
+        np.subtract(z, T, out=delta)
+        c = self._c(z.shape[0])
+        J = c * float(np.vdot(delta, delta))
+        delta *= 2 * c
+        return J
+
+    def torch_inplace(self, z, delta, T):
+        """The PyTorch form of :meth:`inplace`."""
         import torch
 
         torch.sub(z, T, out=delta)
-        c = self._factor / z.shape[0] if self._mean else self._factor
+        c = self._c(z.shape[0])
         flat = delta.reshape(-1)
         J = torch.dot(flat, flat) * c
         delta.mul_(2 * c)
-        return J
-
-    def _squared_error_inplace(self, z, delta, T):
-        """Identity output, J = c Σ (A − T)² with c = factor (·1/N for the mean); δ = 2c (A − T)."""
-        np.subtract(z, T, out=delta)
-        c = self._factor / z.shape[0] if self._mean else self._factor
-        J = c * float(np.vdot(delta, delta))
-        delta *= 2 * c
         return J
 
 
@@ -193,6 +231,8 @@ class _FusedSoftmaxCE:
     With one-hot (or any row-normalised) T this is the familiar (A − T)/N; the Σ_k T_k factor keeps it
     exact for any non-negative T.
     """
+
+    fused = True
 
     def __init__(self, loss):
         self.loss = loss
@@ -239,6 +279,8 @@ class _FusedSoftmaxCE:
 class _FusedSigmoidBCE:
     """sigmoid + binary_cross_entropy: δ[L] = (A − T)/N, from J = 1/N Σ [softplus(z) − T z]."""
 
+    fused = True
+
     def __init__(self, loss):
         self.loss = loss
 
@@ -275,9 +317,6 @@ class _FusedSigmoidBCE:
         return J
 
 
-_FUSED = {"softmax": _FusedSoftmaxCE, "sigmoid": _FusedSigmoidBCE}  # keyed by the built-in partner's name
-
-
 def _clipped(xp, A):
     eps = xp.finfo(A.dtype).eps
     return xp.clip(A, eps, 1.0 - eps)
@@ -310,17 +349,20 @@ def _dbce(xp, A, T):
     return (Ac - T) / (Ac * (1.0 - Ac))
 
 
-half_sse = _Builtin("half_sse", _sq, _dsq, 0.5, mean=False)
-half_sse.__doc__ = "J = ½ Σ_n Σ_k (T − A)² (Sheptunov, Gashler); ∂J/∂A = A − T."
-sse = _Builtin("sse", _sq, _dsq, 1.0, mean=False)
-sse.__doc__ = "J = Σ_n Σ_k (T − A)² (Xing Chao, Kolar and McCulloch); ∂J/∂A = 2(A − T)."
-mse = _Builtin("mse", _sq, _dsq, 0.5, mean=True)
-mse.__doc__ = "J = 1/(2N) Σ_n ‖a_n − t_n‖² (Wichmann, equation 2.16); ∂J/∂A = (A − T)/N (equation 2.21)."
-cross_entropy = _Builtin("cross_entropy", _ce, _dce, 1.0, mean=True, canonical=_act.softmax)
-cross_entropy.__doc__ = "J = −1/N Σ_n Σ_k T log A; ∂J/∂A = −T/(N A)."
-binary_cross_entropy = _Builtin("binary_cross_entropy", _bce, _dbce, 1.0, mean=True, canonical=_act.sigmoid)
-binary_cross_entropy.__doc__ = ("J = −1/N Σ_n Σ_k [T log A + (1 − T) log(1 − A)]; "
-                                "∂J/∂A = (A − T)/(N A(1 − A)).")
+_SQUARED_ERROR_OUTPUTS = ((_act.identity, _SquaredErrorIdentity),)
+
+half_sse = _Builtin("half_sse", _sq, _dsq, 0.5, mean=False, outputs=_SQUARED_ERROR_OUTPUTS,
+                    doc="J = ½ Σ_n Σ_k (T − A)² (Sheptunov, Gashler); ∂J/∂A = A − T.")
+sse = _Builtin("sse", _sq, _dsq, 1.0, mean=False, outputs=_SQUARED_ERROR_OUTPUTS,
+               doc="J = Σ_n Σ_k (T − A)² (Xing Chao, Kolar and McCulloch); ∂J/∂A = 2(A − T).")
+mse = _Builtin("mse", _sq, _dsq, 0.5, mean=True, outputs=_SQUARED_ERROR_OUTPUTS, sklearn_name="squared_error",
+               doc="J = 1/(2N) Σ_n ‖a_n − t_n‖² (Wichmann, equation 2.16); ∂J/∂A = (A − T)/N (equation 2.21).")
+cross_entropy = _Builtin("cross_entropy", _ce, _dce, 1.0, mean=True, outputs=((_act.softmax, _FusedSoftmaxCE),),
+                         sklearn_name="log_loss", doc="J = −1/N Σ_n Σ_k T log A; ∂J/∂A = −T/(N A).")
+binary_cross_entropy = _Builtin("binary_cross_entropy", _bce, _dbce, 1.0, mean=True,
+                                outputs=((_act.sigmoid, _FusedSigmoidBCE),), sklearn_name="log_loss",
+                                doc="J = −1/N Σ_n Σ_k [T log A + (1 − T) log(1 − A)]; ∂J/∂A = (A − T)/(N A(1 − A)).")
+
 
 LOSSES = {l.name: l for l in (half_sse, sse, mse, cross_entropy, binary_cross_entropy)}
 _ALIASES = {"bce": "binary_cross_entropy", "ce": "cross_entropy", "log_loss": "cross_entropy"}

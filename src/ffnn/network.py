@@ -310,11 +310,34 @@ class Network:
         return new
 
     def to_torch(self):
-        """A ``torch.nn.Sequential`` computing this network's forward pass (:func:`ffnn.export.to_torch`;
-        imports torch only when called)."""
-        from .export.torch_bridge import to_torch
+        """A ``torch.nn.Sequential`` computing this network's forward pass (also :func:`ffnn.export.to_torch`;
+        imports torch only when called).
 
-        return to_torch(self)
+        ``nn.Linear(S_{l−1}, S_l)`` with weight W[l]ᵀ and bias b[l], then σ_l's module
+        (``Activation.torch_module``; none for the identity), for l = 1..L, in the network's dtype, on the
+        CPU, in eval mode. Creating it draws no random numbers. :class:`ffnn.export.ConversionError`
+        for an activation with no PyTorch module, naming it and its layer.
+        """
+        try:
+            import torch
+        except ImportError:
+            raise ImportError("to_torch needs PyTorch: pip install torch") from None
+        from torch import nn
+
+        modules = [act.export_form("torch", f" (layer {l})") for l, act in enumerate(self.activations, start=1)]
+        dtype = {"float32": torch.float32, "float64": torch.float64}[self.dtype]
+        layers = []
+        for W, b, module in zip(self.weights, self.biases, modules):
+            W, b = np.asarray(to_numpy(W)), np.asarray(to_numpy(b))
+            linear = nn.utils.skip_init(nn.Linear, W.shape[0], W.shape[1], dtype=dtype)
+            with torch.no_grad():
+                linear.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))
+                linear.bias.copy_(torch.from_numpy(np.ascontiguousarray(b)))
+            layers.append(linear)
+            m = module()
+            if m is not None:
+                layers.append(m)
+        return nn.Sequential(*layers).eval()
 
     def __getstate__(self):
         state = dict(self.__dict__)

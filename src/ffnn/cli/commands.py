@@ -566,16 +566,18 @@ def cmd_export(args):
     if fmt == "onnx" and args.name != "model":
         raise UsageError("ffnn export: --name is for --format c")
     if fmt == "c":
-        from ..export.c import _C_KEYWORDS, _IDENT
-
-        if not _IDENT.match(args.name) or args.name in _C_KEYWORDS:
-            raise UsageError(f"ffnn export: --name must be a C identifier (letters, digits, underscores), "
-                             f"got {args.name!r}")
-    if fmt == "onnx":
-        from ..export.onnx import DEFAULT_OPSET, _check_opset
+        from ..export.c import check_name
 
         try:
-            opset = _check_opset(DEFAULT_OPSET if args.opset is None else args.opset)
+            check_name(args.name)
+        except ValueError:
+            raise UsageError(f"ffnn export: --name must be a C identifier (letters, digits, underscores), "
+                             f"got {args.name!r}") from None
+    if fmt == "onnx":
+        from ..export.onnx import DEFAULT_OPSET, check_opset
+
+        try:
+            opset = check_opset(DEFAULT_OPSET if args.opset is None else args.opset)
         except ImportError as exc:
             raise CommandError(str(exc)) from None
         except ValueError as exc:

@@ -15,45 +15,15 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from functools import partial
 
 import numpy as np
 
 from .. import activations as _act
 from .._array import to_numpy
+from .._errors import ConversionError
 from ..network import Network
 
-__all__ = ["ConversionError", "Description", "describe", "activation_spec", "BUILTIN_NAMES"]
-
-BUILTIN_NAMES = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "gelu", "softmax")
-
-# The elementwise functions of the built-in activations, by identity: a user's own Activation named
-# "relu" but computing something else is not mistaken for ffnn's relu.
-_BY_FUNCTION = {
-    _act._identity: "identity", _act._sigmoid: "sigmoid", _act._tanh: "tanh", _act._leaky_relu: "relu",
-    _act._softplus: "softplus", _act._gelu: "gelu", _act._softmax: "softmax",
-}
-
-
-class ConversionError(ValueError):
-    """A model, layer or activation that the target format (or ffnn) cannot represent; the message names it."""
-
-
-def activation_spec(act, where="") -> tuple[str, float | None]:
-    """``(kind, parameter)`` of a built-in activation: ``("leaky_relu", 0.2)``, ``("elu", 1.0)``,
-    ``("relu", None)``, …; ConversionError naming it for anything else (a user's own function)."""
-    fn = getattr(act, "fn", None)
-    if isinstance(fn, partial) and not fn.args:
-        if fn.func is _act._leaky_relu and set(fn.keywords) == {"slope"}:
-            return "leaky_relu", float(fn.keywords["slope"])
-        if fn.func is _act._elu and set(fn.keywords) == {"alpha"}:
-            return "elu", float(fn.keywords["alpha"])
-    kind = _BY_FUNCTION.get(fn)
-    if kind is not None and (kind != "softmax" or not act.elementwise):
-        return kind, None
-    name = getattr(act, "name", repr(act))
-    raise ConversionError(f"activation {name!r}{where} is not one of ffnn's built-in activations "
-                          f"({', '.join(BUILTIN_NAMES)}); it cannot be exported")
+__all__ = ["ConversionError", "Description", "describe"]
 
 
 @dataclass
@@ -64,8 +34,8 @@ class Description:
     ----------
     weights, biases : list of ndarray
         ``W[l]`` (S_{l−1}, S_l) and ``b[l]`` (S_l,), for l = 1..L (0-based lists), in ``dtype``.
-    activations : list of (str, float or None)
-        σ_1 … σ_L as ``activation_spec`` gives them.
+    activations : list of ffnn.Activation
+        σ_1 … σ_L; each exporter asks them for their forms (``Activation.export_form``).
     activation_names : list of str
         ffnn's names of σ_1 … σ_L (``"leaky_relu(slope=0.2)"``).
     dtype : str
@@ -204,19 +174,19 @@ def describe(obj, *, classes=None, what="export") -> Description:
         k = d.sizes[-1]
         if len(classes) == k:
             d.output = "probabilities"
-        elif k == 1 and len(classes) == 2 and d.activations[-1][0] == "sigmoid":
+        elif k == 1 and len(classes) == 2 and d.activations[-1] == _act.sigmoid:
             d.output = "binary"
         else:
             raise ConversionError(f"classes has {len(classes)} labels; the output layer has {k} units "
                                   f"(give one label per unit, or two for a single sigmoid unit)")
         d.classes = classes
-    elif d.activations[-1][0] == "softmax":
+    elif d.activations[-1] == _act.softmax:
         d.output = "probabilities"
     return d
 
 
 def _describe_network(net, kind):
-    acts = [activation_spec(a, f" (layer {l})") for l, a in enumerate(net.activations, start=1)]
+    acts = list(net.activations)
     d = np.dtype(net.dtype)
     return Description(
         weights=[np.asarray(to_numpy(W), dtype=d) for W in net.weights],

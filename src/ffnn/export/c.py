@@ -15,7 +15,9 @@ For a network of L layers and a prefix ``model`` the header holds::
 
 ``model_predict`` computes, in float32, exactly what :mod:`ffnn.export.onnx` describes: the input
 scaling of a model file, z[l] = W[l]ᵀ a[l−1] + b[l] and a[l] = σ_l(z[l]) layer by layer, and the
-classifier's or regressor's outputs. Two stack buffers as wide as the widest layer hold the activations.
+classifier's or regressor's outputs; σ_l is the C its activation writes (``Activation.c_expr``, or
+``c_code`` for softmax, defined with the activation in :mod:`ffnn.activations`). Two stack buffers
+as wide as the widest layer hold the activations.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ import re
 
 import numpy as np
 
+from ..activations import c_float
 from ._model import check_representable, describe
 
-__all__ = ["export_c"]
+__all__ = ["export_c", "check_name"]
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _C_KEYWORDS = set("""auto break case char const continue default do double else enum extern float for goto if
@@ -34,16 +37,8 @@ inline int long register restrict return short signed sizeof static struct switc
 volatile while _Bool _Complex _Imaginary""".split())
 
 
-def _float(v) -> str:
-    """A float32 literal that reads back as the same float32 (the shortest such decimal)."""
-    s = str(np.float32(v))  # NumPy prints the shortest decimal that reads back as this float32
-    if "e" not in s and "." not in s:
-        s += ".0"
-    return s + "f"
-
-
 def _floats(values, indent="    ", per_line=8):
-    values = [_float(v) for v in np.asarray(values, dtype=np.float32).ravel()]
+    values = [c_float(v) for v in np.asarray(values, dtype=np.float32).ravel()]
     lines = [", ".join(values[i:i + per_line]) for i in range(0, len(values), per_line)]
     return (",\n" + indent).join(lines)
 
@@ -62,27 +57,12 @@ def _c_string(text) -> str:
     return '"' + "".join(out) + '"'
 
 
-def _activation(kind, param, n, buf):
-    """C statements computing buf[i] = σ(buf[i]) for i < n (or softmax over buf[0..n))."""
-    if kind == "identity":
-        return []
-    if kind == "softmax":
-        return [f"{{ float m = {buf}[0], s = 0.0f;",
-                f"  for (i = 1; i < {n}; ++i) if ({buf}[i] > m) m = {buf}[i];",
-                f"  for (i = 0; i < {n}; ++i) {{ {buf}[i] = expf({buf}[i] - m); s += {buf}[i]; }}",
-                f"  for (i = 0; i < {n}; ++i) {buf}[i] /= s; }}"]
-    v = f"{buf}[i]"
-    body = {
-        "sigmoid": f"{{ float e = expf(-fabsf({v})); {v} = {v} >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e); }}",
-        "tanh": f"{v} = tanhf({v});",
-        "relu": f"{v} = {v} > 0.0f ? {v} : 0.0f;",
-        "leaky_relu": f"{v} = {v} > 0.0f ? {v} : {_float(param)} * {v};",
-        "elu": f"{v} = {v} > 0.0f ? {v} : {_float(param)} * expm1f({v});",
-        "softplus": f"{v} = fmaxf({v}, 0.0f) + log1pf(expf(-fabsf({v})));",
-        "gelu": f"{{ float z = {v}; {v} = 0.5f * z * (1.0f + tanhf({_float(np.sqrt(2.0 / np.pi))} * "
-                f"(z + {_float(0.044715)} * z * z * z))); }}",
-    }[kind]
-    return [f"for (i = 0; i < {n}; ++i) {body}"]
+def check_name(name) -> str:
+    """``name`` if it is a C identifier and not a keyword (the prefix of the header's identifiers), else
+    ValueError."""
+    if not isinstance(name, str) or not _IDENT.match(name) or name in _C_KEYWORDS:
+        raise ValueError(f"name must be a C identifier (letters, digits, underscores; not a keyword), got {name!r}")
+    return name
 
 
 def export_c(model, path=None, *, name="model", classes=None) -> str:
@@ -111,13 +91,13 @@ def export_c(model, path=None, *, name="model", classes=None) -> str:
     Raises
     ------
     ConversionError
-        For a custom activation (naming it and its layer), an unfitted estimator or an unsupported object.
+        For an activation with no C form (``c_expr``) (naming it and its layer), an unfitted estimator or an unsupported object.
     ValueError
         For a ``name`` that is not a C identifier.
     """
-    if not isinstance(name, str) or not _IDENT.match(name) or name in _C_KEYWORDS:
-        raise ValueError(f"name must be a C identifier (letters, digits, underscores; not a keyword), got {name!r}")
+    check_name(name)
     d = describe(model, classes=classes, what="export_c")
+    forms = [act.export_form("c", f" (layer {l})") for l, act in enumerate(d.activations, start=1)]
     check_representable(d, np.float32, "; the C header is float32")
     p, P = name, name.upper()
     sizes = d.sizes
@@ -153,13 +133,13 @@ def export_c(model, path=None, *, name="model", classes=None) -> str:
         body.append(f"for (i = 0; i < {sizes[0]}; ++i) u[i] = (x[i] - {p}_input_shift[i]) / {p}_input_scale[i];")
     else:
         body.append(f"for (i = 0; i < {sizes[0]}; ++i) u[i] = x[i];")
-    for l, (kind, param) in enumerate(d.activations, start=1):
+    for l, c_code in enumerate(forms, start=1):
         body += [f"/* layer {l} */",
                  f"for (j = 0; j < {sizes[l]}; ++j) {{",
                  f"    float s = {p}_b{l}[j];",
                  f"    for (i = 0; i < {sizes[l - 1]}; ++i) s += {p}_W{l}[j][i] * in[i];",
                  "    out[j] = s;", "}"]
-        body += _activation(kind, param, sizes[l], "out")
+        body += c_code("out", sizes[l])  # a[l] = σ_l(z[l]), as the activation writes it
         body.append("t = in; in = out; out = t;")
     body.append("(void)out;")
     n_last = sizes[-1]
@@ -167,8 +147,8 @@ def export_c(model, path=None, *, name="model", classes=None) -> str:
         body += ["y[0] = 1.0f - in[0];", "y[1] = in[0];"]
     elif d.output == "multilabel":
         eps = float(np.finfo(np.float32).eps)
-        body += [f"for (i = 0; i < {n_last}; ++i) y[i] = in[i] < {_float(eps)} ? {_float(eps)} : "
-                 f"(in[i] > {_float(1 - eps)} ? {_float(1 - eps)} : in[i]);"]
+        body += [f"for (i = 0; i < {n_last}; ++i) y[i] = in[i] < {c_float(eps)} ? {c_float(eps)} : "
+                 f"(in[i] > {c_float(1 - eps)} ? {c_float(1 - eps)} : in[i]);"]
     elif d.target_shift is not None:
         body += [f"for (i = 0; i < {n_last}; ++i) y[i] = in[i] * {p}_target_scale[i] + {p}_target_shift[i];"]
     else:

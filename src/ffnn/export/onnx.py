@@ -10,9 +10,10 @@ The graph, built with the ``onnx`` package's helper API, is the forward pass wri
       probability (ties: the first); multilabel estimators: "label" (N, K) int64, p > 0.5
     ─ regressors: "prediction" (N, S_L), scaled back to the target's units for a model file
 
-σ uses ``Tanh``, ``Relu`` and ``Softmax`` and otherwise plain arithmetic (``Where``, ``Exp``, ``Log``,
-…) in the graph's dtype, so parameters such as the leaky_relu slope keep float64 precision and every
-operator runs in float32 and float64 in onnxruntime:
+σ_l is the nodes its activation writes (``Activation.onnx_nodes``, defined with the activation in
+:mod:`ffnn.activations`). The built-ins use ``Tanh``, ``Relu`` and ``Softmax`` and otherwise plain
+arithmetic (``Where``, ``Exp``, ``Log``, …) in the graph's dtype, so parameters such as the leaky_relu
+slope keep float64 precision and every operator runs in float32 and float64 in onnxruntime:
 
     sigmoid     e = exp(−|z|); Where(z ≥ 0, 1/(1 + e), e/(1 + e))   (ffnn's form: accurate in both tails)
     leaky_relu  Where(z > 0, z, slope·z)
@@ -26,13 +27,12 @@ No ONNX-ML operator is used. Class and feature names go into the model's ``metad
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 
 from ._model import ConversionError, check_representable, describe
 
-__all__ = ["export_onnx", "register_skl2onnx", "DEFAULT_OPSET", "MIN_OPSET"]
+__all__ = ["export_onnx", "register_skl2onnx", "check_opset", "DEFAULT_OPSET", "MIN_OPSET"]
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 13  # Softmax over one axis, Gemm, Where, Clip with tensor bounds
@@ -120,43 +120,19 @@ class _Skl2onnxEmitter(_Emitter):
 
 # --- the forward pass as nodes -------------------------------------------------------------------
 
-_GELU_C, _GELU_K = math.sqrt(2.0 / math.pi), 0.044715
+class _LayerNodes:
+    """What an activation's ``onnx_nodes(g, z)`` adds nodes through: the emitter's ``node`` and ``const``,
+    their names suffixed with the layer's number, and the graph's float type as ``dtype``."""
 
+    def __init__(self, e, l):
+        self._e, self._l = e, l
+        self.dtype = e.np_dtype
 
-def _activation(e, kind, param, z, l):
-    """a[l] = σ_l(z[l]) as nodes; returns the output's name."""
-    hint = f"a{l}"
-    if kind == "identity":
-        return z
-    if kind in ("tanh", "relu"):
-        return e.node({"tanh": "Tanh", "relu": "Relu"}[kind], [z], hint)
-    if kind == "softmax":
-        return e.node("Softmax", [z], hint, axis=-1)
-    if kind == "sigmoid":  # ffnn's form; onnxruntime's float32 Sigmoid loses the small tail
-        tail = e.node("Exp", [e.node("Neg", [e.node("Abs", [z])])], f"exp_neg_abs{l}")
-        one = e.const(f"one{l}", 1.0)
-        denominator = e.node("Add", [one, tail])
-        nonnegative = e.node("GreaterOrEqual", [z, e.const(f"zero{l}", 0.0)])
-        return e.node("Where", [nonnegative, e.node("Div", [one, denominator]),
-                                e.node("Div", [tail, denominator])], hint)
-    if kind == "leaky_relu":
-        positive = e.node("Greater", [z, e.const(f"zero{l}", 0.0)], f"positive{l}")
-        return e.node("Where", [positive, z, e.node("Mul", [z, e.const(f"slope{l}", param)])], hint)
-    if kind == "elu":
-        zero = e.const(f"zero{l}", 0.0)
-        positive = e.node("Greater", [z, zero], f"positive{l}")
-        em1 = e.node("Sub", [e.node("Exp", [e.node("Min", [z, zero])]), e.const(f"one{l}", 1.0)])
-        return e.node("Where", [positive, z, e.node("Mul", [e.const(f"alpha{l}", param), em1])], hint)
-    if kind == "softplus":
-        tail = e.node("Exp", [e.node("Neg", [e.node("Abs", [z])])])
-        log1p = e.node("Log", [e.node("Add", [e.const(f"one{l}", 1.0), tail])])
-        return e.node("Add", [e.node("Relu", [z]), log1p], hint)
-    if kind == "gelu":  # 0.5·z·(1 + tanh(c·(z + k·z·z·z))), the operations in ffnn's order
-        kzzz = e.node("Mul", [e.node("Mul", [e.node("Mul", [e.const(f"gelu_k{l}", _GELU_K), z]), z]), z])
-        t = e.node("Tanh", [e.node("Mul", [e.const(f"gelu_c{l}", _GELU_C), e.node("Add", [z, kzzz])])])
-        half_z = e.node("Mul", [e.const(f"half{l}", 0.5), z])
-        return e.node("Mul", [half_z, e.node("Add", [e.const(f"one{l}", 1.0), t])], hint)
-    raise ConversionError(f"activation {kind!r} of layer {l} has no ONNX form")  # pragma: no cover
+    def node(self, op, inputs, hint=None, **attrs):
+        return self._e.node(op, inputs, f"{hint or op.lower()}{self._l}", **attrs)
+
+    def const(self, hint, value):
+        return self._e.const(f"{hint}{self._l}", value)
 
 
 def _emit(e, d, x):
@@ -166,9 +142,10 @@ def _emit(e, d, x):
     if d.input_shift is not None:
         h = e.node("Sub", [h, e.const("input_shift", d.input_shift)], "centred")
         h = e.node("Div", [h, e.const("input_scale", d.input_scale)], "scaled")
-    for l, (W, b, (kind, param)) in enumerate(zip(d.weights, d.biases, d.activations), start=1):
+    forms = [act.export_form("onnx", f" (layer {l})") for l, act in enumerate(d.activations, start=1)]
+    for l, (W, b, onnx_nodes) in enumerate(zip(d.weights, d.biases, forms), start=1):
         h = e.node("Gemm", [h, e.const(f"W{l}", W), e.const(f"b{l}", b)], f"z{l}")
-        h = _activation(e, kind, param, h, l)
+        h = onnx_nodes(_LayerNodes(e, l), h)  # a[l] = σ_l(z[l]), as the activation writes it
     if d.output == "values":
         if d.target_shift is not None:  # prediction = a[L]·scale + shift (Scaler.inverse)
             h = e.node("Mul", [h, e.const("target_scale", d.target_scale)])
@@ -200,7 +177,9 @@ def _metadata(d):
     return props
 
 
-def _check_opset(opset):
+def check_opset(opset):
+    """``opset`` as an int, or ValueError unless it is one this module exports to (MIN_OPSET to the newest
+    the installed onnx knows)."""
     onnx = _onnx()
     newest = onnx.defs.onnx_opset_version()
     if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or not MIN_OPSET <= opset <= newest:
@@ -247,7 +226,7 @@ def export_onnx(model, path=None, *, dtype=None, opset=DEFAULT_OPSET, classes=No
     Raises
     ------
     ConversionError
-        For a custom activation (naming it and its layer), an unfitted estimator or an unsupported object.
+        For an activation with no ONNX form (``onnx_nodes``) (naming it and its layer), an unfitted estimator or an unsupported object.
     ValueError
         For a bad ``dtype`` or ``opset``.
     """
@@ -255,7 +234,7 @@ def export_onnx(model, path=None, *, dtype=None, opset=DEFAULT_OPSET, classes=No
     from onnx import TensorProto, helper
 
     d = describe(model, classes=classes, what="export_onnx")
-    opset = _check_opset(opset)
+    opset = check_opset(opset)
     np_dtype = _graph_dtype(d, dtype)
     check_representable(d, np_dtype, "; export with dtype float64")
     elem = helper.np_dtype_to_tensor_dtype(np_dtype)

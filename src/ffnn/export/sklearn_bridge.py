@@ -2,8 +2,9 @@
 
 scikit-learn stores ``coefs_[i]`` as (n_in, n_out) and ``intercepts_[i]`` as (n_out,): ffnn's W[i+1] and
 b[i+1] exactly, so the parameters are copied, never transformed. Activations map by name (scikit-learn's
-"logistic" is ffnn's sigmoid); its hidden layers share one activation (identity, logistic, tanh or relu)
-and its output is identity (regressor), logistic (binary, multilabel) or softmax (multiclass).
+"logistic" is ffnn's sigmoid: each activation carries its scikit-learn name, ``Activation.sklearn_name``);
+its hidden layers share one activation (identity, logistic, tanh or relu) and its output is identity
+(regressor), logistic (binary, multilabel) or softmax (multiclass).
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ import copy
 
 import numpy as np
 
-from ._model import ConversionError, activation_spec
+from .. import activations as _act
+from .. import losses as _losses
+from ..network import Network
+from ._model import ConversionError
 
 __all__ = ["from_sklearn", "to_sklearn"]
 
-_TO_FFNN = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu", "softmax": "softmax"}
-_TO_SKLEARN = {"identity": "identity", "sigmoid": "logistic", "tanh": "tanh", "relu": "relu", "softmax": "softmax"}
-_HIDDEN_SKLEARN = ("identity", "logistic", "tanh", "relu")
 # Fitted state worth carrying over besides the parameters (missing ones are skipped).
 _FITTED = ("n_iter_", "t_", "loss_", "loss_curve_", "best_loss_", "validation_scores_", "best_validation_score_",
            "n_features_in_", "feature_names_in_")
@@ -30,6 +31,15 @@ def _sklearn_mlps():
     except ImportError:
         raise ImportError("converting scikit-learn models needs scikit-learn: pip install 'ffnn[sklearn]'") from None
     return MLPClassifier, MLPRegressor
+
+
+def _by_sklearn_name():
+    """scikit-learn's activation names → the activations ffnn knows by name that carry them."""
+    out = {}
+    for act in dict.fromkeys(_act.ACTIVATIONS.values()):
+        if act.sklearn_name is not None:
+            out.setdefault(act.sklearn_name, act)
+    return out
 
 
 def from_sklearn(mlp, *, estimator=False):
@@ -62,15 +72,14 @@ def from_sklearn(mlp, *, estimator=False):
     kind = type(mlp).__name__
     if not hasattr(mlp, "coefs_"):
         raise ConversionError(f"this {kind} is not fitted yet; call fit before converting it")
+    ours = _by_sklearn_name()
     for what, name in (("activation", mlp.activation), ("out_activation_", mlp.out_activation_)):
-        if name not in _TO_FFNN:
+        if name not in ours:
             raise ConversionError(f"{kind} {what}={name!r} has no ffnn equivalent (ffnn takes scikit-learn's "
-                                  f"identity, logistic, tanh, relu and softmax)")
-    hidden, out = _TO_FFNN[mlp.activation], _TO_FFNN[mlp.out_activation_]
+                                  f"{', '.join(ours)})")
+    hidden, out = ours[mlp.activation], ours[mlp.out_activation_]
     acts = [hidden] * (len(mlp.coefs_) - 1) + [out]
     dtype = np.dtype(mlp.coefs_[0].dtype).name
-    from ..network import Network
-
     try:
         net = Network.from_parameters([np.array(W) for W in mlp.coefs_], [np.array(b) for b in mlp.intercepts_],
                                       acts, dtype=dtype)
@@ -83,7 +92,7 @@ def from_sklearn(mlp, *, estimator=False):
     cls = MLPClassifier if isinstance(mlp, SkClassifier) else MLPRegressor
     ours = set(cls().get_params())
     params = {k: v for k, v in mlp.get_params().items() if k in ours}
-    if cls is MLPRegressor and params.get("loss", "squared_error") != "squared_error":
+    if cls is MLPRegressor and params.get("loss", _losses.mse.sklearn_name) != _losses.mse.sklearn_name:
         raise ConversionError(f"MLPRegressor loss={params['loss']!r} has no ffnn equivalent")
     est = cls(**params, dtype=dtype)
     est.network_ = net
@@ -97,7 +106,10 @@ def from_sklearn(mlp, *, estimator=False):
         est._label_binarizer = copy.deepcopy(mlp._label_binarizer)
         est.classes_ = est._label_binarizer.classes_
         est._multilabel = est._label_binarizer.y_type_.startswith("multilabel")
-        est._loss = "binary_cross_entropy" if est.n_outputs_ == 1 or est._multilabel else "cross_entropy"
+        # the log-loss whose declared (fused) output is the network's: cross_entropy for softmax,
+        # binary_cross_entropy for logistic units
+        est._loss = next(loss.name for loss in (_losses.cross_entropy, _losses.binary_cross_entropy)
+                         if loss.fused(net.activations[-1]) is not None)
     else:
         est._y_ndim = 1 if mlp.n_outputs_ == 1 else 2  # scikit-learn returns (N,) for one output
     return est
@@ -136,8 +148,6 @@ def to_sklearn(model, *, classes=None):
         activation other than identity, logistic, tanh and relu, a softmax over two classes — naming it.
     """
     SkClassifier, SkRegressor = _sklearn_mlps()
-    from ..network import Network
-
     if _is_ffnn_estimator(model):
         if classes is not None:
             raise ConversionError("classes= is only for a bare Network; an estimator has its own classes_")
@@ -149,16 +159,17 @@ def to_sklearn(model, *, classes=None):
     else:
         raise ConversionError(f"to_sklearn needs an ffnn.Network or a fitted ffnn.sklearn estimator, "
                               f"got {type(model).__name__}")
-    kinds = [activation_spec(a, f" (layer {l})")[0] for l, a in enumerate(net.activations, start=1)]
-    names = [a.name for a in net.activations]
-    if len(set(names[:-1])) > 1:
+    acts = list(net.activations)
+    names = [a.name for a in acts]
+    if len(set(acts[:-1])) > 1:
         raise ConversionError(f"scikit-learn's MLP has one activation for all hidden layers; this network has "
                               f"{', '.join(names[:-1])}")
-    h = kinds[0] if len(kinds) > 1 else "relu"
-    if _TO_SKLEARN.get(h) not in _HIDDEN_SKLEARN:
-        raise ConversionError(f"hidden activation {names[0]!r} has no scikit-learn equivalent (scikit-learn's MLP "
-                              f"has identity, logistic, tanh and relu)")
-    out, k = kinds[-1], net.sizes[-1]
+    h = acts[0] if len(acts) > 1 else _act.relu
+    if h.sklearn_name is None or not h.hidden_ok:
+        hidden = [n for n, a in _by_sklearn_name().items() if a.hidden_ok]
+        raise ConversionError(f"hidden activation {h.name!r} has no scikit-learn equivalent (scikit-learn's MLP "
+                              f"has {', '.join(hidden[:-1])} and {hidden[-1]})")
+    out, k = acts[-1], net.sizes[-1]
     W = [np.array(w) for w in net.weights.to_list()]
     b = [np.array(v) for v in net.biases.to_list()]
     if is_classifier:
@@ -170,35 +181,35 @@ def to_sklearn(model, *, classes=None):
             lb = LabelBinarizer().fit(np.asarray(classes))
         multilabel = lb.y_type_.startswith("multilabel")
         n_classes = len(lb.classes_)
-        want = "sigmoid" if (n_classes == 2 and not multilabel) or multilabel else "softmax"
+        want = "logistic" if (n_classes == 2 and not multilabel) or multilabel else "softmax"
         want_units = 1 if n_classes == 2 and not multilabel else n_classes
-        if out != want or k != want_units:
+        if out.sklearn_name != want or k != want_units:
             raise ConversionError(f"scikit-learn's MLPClassifier for {n_classes} "
                                   f"{'labels' if multilabel else 'classes'} has {want_units} "
-                                  f"{_TO_SKLEARN[want]} output unit{'s' if want_units > 1 else ''}; this network "
-                                  f"has {k} {out} unit{'s' if k > 1 else ''}")
+                                  f"{want} output unit{'s' if want_units > 1 else ''}; this network "
+                                  f"has {k} {out.name} unit{'s' if k > 1 else ''}")
         sk = SkClassifier()
     else:
-        if out != "identity":
-            raise ConversionError(f"scikit-learn's MLPRegressor has an identity output; this network's is {out!r} "
-                                  f"(give classes= for a classifier)")
+        if out.sklearn_name != "identity":
+            raise ConversionError(f"scikit-learn's MLPRegressor has an identity output; this network's is "
+                                  f"{out.name!r} (give classes= for a classifier)")
         sk = SkRegressor()
     if _is_ffnn_estimator(model):
         theirs = set(sk.get_params())
         params = {k2: v for k2, v in model.get_params().items() if k2 in theirs and k2 not in ("activation", "solver")}
         if model.solver in ("sgd", "adam", "lbfgs"):
             params["solver"] = model.solver
-        if params.get("loss") not in (None, "squared_error"):
+        if params.get("loss") not in (None, _losses.mse.sklearn_name):
             params.pop("loss")
         sk.set_params(**params)
         for attr in _FITTED:
             if hasattr(model, attr):
                 setattr(sk, attr, copy.deepcopy(getattr(model, attr)))
-    sk.set_params(activation=_TO_SKLEARN[h], hidden_layer_sizes=tuple(net.sizes[1:-1]))
+    sk.set_params(activation=h.sklearn_name, hidden_layer_sizes=tuple(net.sizes[1:-1]))
     sk.coefs_, sk.intercepts_ = W, b
     sk.n_layers_ = len(net.sizes)
     sk.n_outputs_ = k
-    sk.out_activation_ = _TO_SKLEARN[out]
+    sk.out_activation_ = out.sklearn_name
     sk.n_features_in_ = net.sizes[0]
     for attr, default in (("n_iter_", 0), ("t_", 0), ("loss_curve_", []), ("best_loss_", np.inf)):
         if not hasattr(sk, attr):

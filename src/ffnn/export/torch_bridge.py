@@ -1,15 +1,17 @@
 """PyTorch to and from ffnn: ``from_torch(module)`` and ``to_torch(net)`` (also ``net.to_torch()``).
 
 ``nn.Linear`` computes z = a @ weightᵀ + bias with ``weight`` of shape (out, in): ffnn's W[l] is its
-transpose, and b[l] its bias. The modules map one to one:
+transpose, and b[l] its bias. Each activation knows its module (``Activation.torch_module``) and
+which modules it stands for (``Activation.torch_match``); for the built-ins they map one to one:
 
     nn.Identity (or no module) identity      nn.Sigmoid   sigmoid      nn.Tanh   tanh
     nn.ReLU                    relu          nn.LeakyReLU(s)  leaky_relu(slope=s)
     nn.ELU(α)                  elu(alpha=α)  nn.Softplus()    softplus     nn.Softmax(dim=-1)  softmax
     nn.GELU(approximate="tanh")  gelu (ffnn's gelu is the tanh form; the exact, erf form is refused)
 
-``nn.Dropout`` is skipped (it does nothing at inference). torch is imported only by ``to_torch``;
-``from_torch`` reads the module it is given.
+``nn.Dropout`` is skipped (it does nothing at inference). ``from_torch`` looks among the activations
+that ``ffnn.activations`` knows by name (the built-ins and those given to ``ffnn.activations.register``).
+torch is imported only by ``to_torch``; ``from_torch`` reads the module it is given.
 """
 
 from __future__ import annotations
@@ -18,18 +20,11 @@ import sys
 
 import numpy as np
 
-from .._array import to_numpy
-from ._model import ConversionError, activation_spec
+from .. import activations as _act
+from ..network import Network
+from ._model import ConversionError
 
 __all__ = ["from_torch", "to_torch"]
-
-
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        raise ImportError("to_torch needs PyTorch: pip install torch") from None
-    return torch
 
 
 def _flatten(module, nn):
@@ -40,36 +35,21 @@ def _flatten(module, nn):
         yield module
 
 
-def _activation_of(m, nn, position):
-    """ffnn's activation name for torch module ``m``, or ConversionError naming it."""
-    name = type(m).__name__
-    if isinstance(m, nn.Sigmoid):
-        return "sigmoid"
-    if isinstance(m, nn.Tanh):
-        return "tanh"
-    if isinstance(m, nn.ReLU):
-        return "relu"
-    if isinstance(m, nn.LeakyReLU):
-        return f"leaky_relu(slope={float(m.negative_slope)!r})"
-    if isinstance(m, nn.ELU):
-        return f"elu(alpha={float(m.alpha)!r})"
-    if isinstance(m, nn.Softplus):
-        if m.beta != 1 or m.threshold != 20:
-            raise ConversionError(f"{position}: nn.Softplus(beta={m.beta}, threshold={m.threshold}) is not ffnn's "
-                                  f"softplus log(1 + e^z); only nn.Softplus() with its defaults converts")
-        return "softplus"
-    if isinstance(m, nn.GELU):
-        if m.approximate != "tanh":
-            raise ConversionError(f"{position}: nn.GELU(approximate={m.approximate!r}) uses erf; ffnn's gelu is the "
-                                  f"tanh form: use nn.GELU(approximate='tanh')")
-        return "gelu"
-    if isinstance(m, nn.Softmax):
-        if m.dim not in (-1, 1):
-            raise ConversionError(f"{position}: nn.Softmax(dim={m.dim}) is not over the features; use dim=-1")
-        return "softmax"
-    raise ConversionError(f"{position}: {name} is not supported (from_torch takes nn.Linear, nn.Identity, "
-                          f"nn.Dropout, nn.Sigmoid, nn.Tanh, nn.ReLU, nn.LeakyReLU, nn.ELU, nn.Softplus, "
-                          f"nn.GELU(approximate='tanh') and nn.Softmax)")
+def _activation_of(m, position):
+    """The ffnn activation that torch module ``m`` computes, asked of the registered activations
+    (``Activation.torch_match``), or ConversionError naming it."""
+    candidates = list(dict.fromkeys(_act.ACTIVATIONS.values()))
+    for act in candidates:
+        try:
+            found = act.torch_match(m)
+        except ValueError as exc:
+            raise ConversionError(f"{position}: {exc}") from None
+        if found is not None:
+            return found
+    known = [type(a.torch_module()).__name__ for a in candidates if a.torch_module is not None]
+    known = [f"nn.{k}" for k in dict.fromkeys(k for k in known if k != "NoneType")]
+    raise ConversionError(f"{position}: {type(m).__name__} is not supported (from_torch takes nn.Linear, nn.Identity, "
+                          f"nn.Dropout and the modules of ffnn's activations: {', '.join(known)})")
 
 
 def from_torch(module):
@@ -107,7 +87,7 @@ def from_torch(module):
         position = f"module {i} ({type(m).__name__})"
         if isinstance(m, nn.Linear):
             if acts and acts[-1] is None:
-                acts[-1] = "identity"
+                acts[-1] = _act.identity
             if m.weight.dtype not in (torch.float32, torch.float64):
                 raise ConversionError(f"{position} has dtype {m.weight.dtype}; ffnn networks are float32 or "
                                       f"float64 (convert with module.float() or module.double())")
@@ -122,20 +102,18 @@ def from_torch(module):
             continue
         if isinstance(m, (nn.Identity, nn.Dropout)):
             continue
-        act = _activation_of(m, nn, position)
+        act = _activation_of(m, position)
         if not acts:
             raise ConversionError(f"{position} comes before the first nn.Linear")
         if acts[-1] is not None:
-            raise ConversionError(f"{position} follows another activation ({acts[-1]}) on the same layer")
+            raise ConversionError(f"{position} follows another activation ({acts[-1].name}) on the same layer")
         acts[-1] = act
     if not weights:
         raise ConversionError(f"from_torch found no nn.Linear layer in {type(module).__name__}")
-    acts = [a or "identity" for a in acts]
-    if "softmax" in acts[:-1]:
-        raise ConversionError(f"softmax on hidden layer {acts.index('softmax') + 1}: ffnn uses it on the output "
-                              f"layer only")
-    from ..network import Network
-
+    acts = [a or _act.identity for a in acts]
+    for l, a in enumerate(acts[:-1], start=1):
+        if not a.hidden_ok:
+            raise ConversionError(f"{a.name} on hidden layer {l}: ffnn uses it on the output layer only")
     try:
         return Network.from_parameters(weights, biases, acts, dtype=str(weights[0].dtype))
     except (TypeError, ValueError) as exc:
@@ -143,7 +121,7 @@ def from_torch(module):
 
 
 def to_torch(net):
-    """A ``torch.nn.Sequential`` computing ``net``'s forward pass.
+    """A ``torch.nn.Sequential`` computing ``net``'s forward pass: :meth:`ffnn.Network.to_torch`.
 
     Parameters
     ----------
@@ -159,36 +137,8 @@ def to_torch(net):
     Raises
     ------
     ConversionError
-        For an activation with no PyTorch module (a custom one), naming it and its layer.
+        For an activation with no PyTorch module (``Activation.torch_module``), naming it and its layer.
     """
-    torch = _torch()
-    from torch import nn
-
-    from ..network import Network
-
     if not isinstance(net, Network):
         raise ConversionError(f"to_torch needs an ffnn.Network, got {type(net).__name__}")
-    dtype = {"float32": torch.float32, "float64": torch.float64}[net.dtype]
-    layers = []
-    for l, (W, b, act) in enumerate(zip(net.weights, net.biases, net.activations), start=1):
-        kind, param = activation_spec(act, f" (layer {l})")
-        W, b = np.asarray(to_numpy(W)), np.asarray(to_numpy(b))
-        linear = nn.utils.skip_init(nn.Linear, W.shape[0], W.shape[1], dtype=dtype)
-        with torch.no_grad():
-            linear.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))
-            linear.bias.copy_(torch.from_numpy(np.ascontiguousarray(b)))
-        layers.append(linear)
-        module = {"identity": None, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU,
-                  "softplus": nn.Softplus}.get(kind, None)
-        if module is not None:
-            layers.append(module())
-        elif kind == "leaky_relu":
-            layers.append(nn.LeakyReLU(param))
-        elif kind == "elu":
-            layers.append(nn.ELU(param))
-        elif kind == "gelu":
-            layers.append(nn.GELU(approximate="tanh"))
-        elif kind == "softmax":
-            layers.append(nn.Softmax(dim=-1))
-    return nn.Sequential(*layers).eval()
-
+    return net.to_torch()

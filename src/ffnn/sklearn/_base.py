@@ -46,7 +46,8 @@ except ImportError:  # pragma: no cover - depends on the installed scikit-learn
     class _CallbackSupport:
         pass
 
-_SK_ACTIVATIONS = {"logistic": "sigmoid"}  # scikit-learn's names for ffnn's
+# scikit-learn's names for ffnn's, where they differ ({"logistic": "sigmoid"}), as the activations carry them
+_SK_ACTIVATIONS = {a.sklearn_name: a.name for a in _act.ACTIVATIONS.values() if a.sklearn_name not in (None, a.name)}
 _STOCHASTIC = ("sgd", "adam", "adamw", "rmsprop")
 
 
