@@ -15,7 +15,7 @@ from ffnn import activations as A
 from ffnn.activations import Activation, Kernels
 from ffnn.export import ConversionError
 from ffnn.losses import get_loss
-from ffnn.training import fastpath
+from ffnn.training import numpy_workspace
 
 from .test_export_c import GCC, compile_and_run
 
@@ -195,8 +195,8 @@ def test_an_activation_defined_in_one_place_trains_and_exports_everywhere(tmp_pa
 
     # training: the NumPy fast path, with the activation's own kernels, gives the core's numbers
     fast = ffnn.Network([4, 7, 5, 2], softsign, "identity", seed=3)
-    assert fastpath.supports(fast, get_loss("mse"))
-    assert not fastpath.supports(ffnn.Network([4, 7, 5, 2], softsign_core, "identity"), get_loss("mse"))
+    assert numpy_workspace.supports(fast, get_loss("mse"))
+    assert not numpy_workspace.supports(ffnn.Network([4, 7, 5, 2], softsign_core, "identity"), get_loss("mse"))
     fast, core = _trained(softsign, X, T), _trained(softsign_core, X, T)
     for p, q in zip(fast.parameters(), core.parameters()):
         np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-14)
