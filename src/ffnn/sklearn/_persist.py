@@ -48,8 +48,9 @@ def _is_param(v):
         return True
     if isinstance(v, list):
         return all(_is_param(x) for x in v)
-    return (isinstance(v, dict) and list(v) == ["__pairs__"] and isinstance(v["__pairs__"], list)
-            and all(isinstance(p, list) and len(p) == 2 and _is_label(p[0]) and _is_param(p[1]) for p in v["__pairs__"]))
+    pairs = v.get("__pairs__") if isinstance(v, dict) and list(v) == ["__pairs__"] else None
+    return isinstance(pairs, list) and all(isinstance(p, list) and len(p) == 2 and _is_label(p[0]) and _is_param(p[1])
+                                           for p in pairs)
 
 
 def _is_label_dtype(v):
@@ -278,9 +279,11 @@ def _check_params(cls, params, where):
     validate(params, {name: _PARAM for name in names}, where, "params")
     params = {k: _param_from_json(k, v) for k, v in params.items()}
     for name, value in params.items():
+        constraints = cls._parameter_constraints[name]
         try:
-            validate_parameter_constraints({name: cls._parameter_constraints[name]}, {name: value},
-                                           caller_name=cls.__name__)
+            if isinstance(value, bool) and not {"boolean", "verbose"} & {c for c in constraints if isinstance(c, str)}:
+                raise InvalidParameterError(f"{name} is not true or false")  # scikit-learn takes True for 1
+            validate_parameter_constraints({name: constraints}, {name: value}, caller_name=cls.__name__)
         except InvalidParameterError as exc:
             raise FileFormatError(f"{where}: field {f'params.{name}'!r} must be a valid parameter: {exc}") from None
     return params
@@ -359,7 +362,10 @@ def load(path):
         est._best_coefs, est._best_intercepts = best[0::2], best[1::2]
     if "optimizer" in meta:
         o = meta["optimizer"]
-        opt = est._make_optimizer(net.parameters())
+        try:
+            opt = est._make_optimizer(net.parameters())
+        except (TypeError, ValueError) as exc:
+            raise FileFormatError(f"{where}: field 'params' does not describe an optimizer: {exc}") from None
         slots = [s for s in opt.state if s != "step"]
         if sorted(o["slots"]) != sorted(slots):
             raise FileFormatError(f"{where}: field 'optimizer.slots' must be {slots} for solver "

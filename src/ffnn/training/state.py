@@ -136,7 +136,8 @@ def optimizer_state_from(arrays, meta, xp, dtype, device=None):
     L = len(meta["sizes"]) - 1
     state = {"step": int(meta["optimizer"]["step"])}
     for slot in meta["optimizer"]["slots"]:
-        state[slot] = [asarray_on(xp, np.asarray(arrays[name]), dtype, device) for name in layer_names(L, f"opt.{slot}.")]
+        state[slot] = [asarray_on(xp, np.asarray(arrays[name]), dtype, device)
+                       for name in layer_names(L, f"opt.{slot}.")]
     return state
 
 
