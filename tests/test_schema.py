@@ -302,10 +302,10 @@ def test_an_estimator_file_without_params_is_a_file_format_error_not_a_key_error
     (lambda m: m["classes_"].update(dtype="<M8"), "field 'classes_.dtype' must be a NumPy dtype of labels"),
     (lambda m: m.update(n_features_in_=7), "field 'n_features_in_' is 7, but the weights say 4"),
     (lambda m: m["optimizer"].update(slots=["velocity"]), "lacks the array opt.velocity.W.1"),
-    (lambda m: m.update(best_is_current=True), "holds arrays a estimator file does not: best.W.1"),
+    (lambda m: m.update(best_is_current=True), "holds arrays an estimator file does not: best.W.1"),
     (lambda m: m["random_state"].update(pos=625), "field 'random_state.pos' must be an integer from 0 to 624"),
     (lambda m: m["dropout_rng"].update(bit_generator="MT19937"), "field 'dropout_rng' must be the state of"),
-    (lambda m: m.update(none=["loss_curve_"]), "holds arrays a estimator file does not: loss_curve_"),
+    (lambda m: m.update(none=["loss_curve_"]), "holds arrays an estimator file does not: loss_curve_"),
 ])
 def test_malformed_estimator_files(files, tmp_path, change, fragment):
     from ffnn.sklearn import load

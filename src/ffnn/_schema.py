@@ -217,7 +217,7 @@ def check_arrays(found, expected, where, what):
                                   f"expected {_shape_text(shape)}")
     extra = sorted(set(found) - set(expected))
     if extra:
-        raise FileFormatError(f"{where} holds arrays a {what} does not: "
+        raise FileFormatError(f"{where} holds arrays {'an' if what[:1] in 'aeiou' else 'a'} {what} does not: "
                               f"{printable(', '.join(extra[:5]))}")
 
 
