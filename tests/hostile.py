@@ -35,14 +35,22 @@ def join(header, data):
     return struct.pack("<Q", len(raw)) + raw + data
 
 
-def edit_meta(blob, key, change, keep_checksum=False):
+def edit_meta(blob, key, change, keep_checksum=False, rehash=False):
     """The file's bytes with ``change(meta)`` applied to the JSON document under ``key``, and the
-    checksum beside it removed (as a hand that edits a file would), unless ``keep_checksum``."""
+    checksum beside it removed (as a hand that edits a file would), unless ``keep_checksum``; with
+    ``rehash``, a new checksum of the edited file instead (so that the edit reaches the schema with
+    the checksum switched on, as from a tool that writes files)."""
     header, data = split(blob)
     meta = json.loads(header["__metadata__"][key])
     meta = change(meta) or meta
     header["__metadata__"][key] = json.dumps(meta)
-    if not keep_checksum:
+    if rehash:
+        from safetensors.numpy import load
+
+        from ffnn._files import tensor_digest
+
+        header["__metadata__"][f"{key}.sha256"] = tensor_digest(load(blob), header["__metadata__"][key])
+    elif not keep_checksum:
         header["__metadata__"].pop(f"{key}.sha256", None)
     return join(header, data)
 
@@ -74,3 +82,22 @@ def json_paths(value, prefix=()):
     items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
     for k, child in items:
         yield from json_paths(child, prefix + (k,))
+
+
+def mutate_json(doc, data, values):
+    """``doc`` (a JSON document, changed in place) with one value somewhere in it replaced by one of
+    ``values``, deleted, or given a field it does not have; hypothesis's ``data`` draws which."""
+    path = data.draw(st.sampled_from([p for p in json_paths(doc) if p]))
+    node = doc
+    for k in path[:-1]:
+        node = node[k]
+    actions = ["replace", *(["delete"] if isinstance(node, dict) else []),
+               *(["add"] if isinstance(node[path[-1]], dict) else [])]
+    action = data.draw(st.sampled_from(actions))
+    if action == "replace":
+        node[path[-1]] = data.draw(values)
+    elif action == "delete":
+        del node[path[-1]]
+    else:
+        node[path[-1]][data.draw(st.text(max_size=5))] = data.draw(values)
+    return doc

@@ -45,10 +45,10 @@ def test_every_optimizers_state_round_trips(tmp_path, name):
     slots = [s for s in opt.state if s != "step"]
     assert slots == SLOTS[name]
     assert sorted(k for k in stored if k.startswith("opt.")) == sorted(
-        f"opt.{s}.{i}" for s in slots for i in range(4))  # W1, b1, W2, b2
+        f"opt.{s}.{k}.{l}" for s in slots for k in "Wb" for l in (1, 2))  # by layer, as W.1 and b.1
     for s in slots:
-        for i, v in enumerate(opt.state[s]):
-            np.testing.assert_array_equal(stored[f"opt.{s}.{i}"], v)
+        for array, v in zip(["W.1", "b.1", "W.2", "b.2"], opt.state[s]):
+            np.testing.assert_array_equal(stored[f"opt.{s}.{array}"], v)
     resumed, opt_r, h_r = _short_run(OPTIMIZERS[name], 4, resume=path)
     straight, opt_s, h_s = _short_run(OPTIMIZERS[name], 4)
     assert _same(resumed, straight)
@@ -222,24 +222,31 @@ def _set(path, value):
 
 
 @pytest.mark.parametrize("arrays,meta,fragment", [
-    (lambda a: a.pop("opt.m.3") is None, None, "lacks the array opt.m.3"),
-    (lambda a: a.update({"opt.m.3": np.zeros(7)}), None, "opt.m.3 is float64 of shape (7,)"),
+    (lambda a: a.pop("opt.m.b.2") is None, None, "lacks the array opt.m.b.2"),
+    (lambda a: a.update({"opt.m.b.2": np.zeros(7)}), None, "opt.m.b.2 has shape (7,), expected (3,)"),
+    (lambda a: a.update({"opt.m.b.2": np.zeros(3, dtype=np.int64)}), None, "opt.m.b.2 is int64, expected floats"),
     (lambda a: a.update({"W.1": np.full((4, 6), np.nan)}), None, "W.1 holds NaN or infinite"),
     (lambda a: a.update({"extra": np.zeros(1)}), None, "holds arrays a checkpoint does not: extra"),
-    (None, _set(("optimizer", "slots"), ["m"]), "holds arrays a checkpoint does not: opt.s.0"),
-    (None, _set(("optimizer", "slots"), ["m", "s", "z"]), "lacks the array opt.z.0"),
-    (lambda a: a.update({"opt.z.0": np.zeros(1)}), _set(("optimizer", "slots"), ["m", "s", "z"]),
-     "opt.z.0 is float64 of shape (1,)"),
+    (None, _set(("optimizer", "slots"), ["m"]), "holds arrays a checkpoint does not: opt.s.W.1"),
+    (None, _set(("optimizer", "slots"), ["m", "s", "z"]), "lacks the array opt.z.W.1"),
+    (lambda a: a.update({"opt.z.W.1": np.zeros(1)}), _set(("optimizer", "slots"), ["m", "s", "z"]),
+     "opt.z.W.1 has shape (1,), expected (4, 6)"),
+    (lambda a: a.update({"opt.m.0": a.pop("opt.m.W.1")}), None, "lacks the array opt.m.W.1"),  # format 2: no old names
     (lambda a: a.update({k.replace("opt.s.", "opt.z."): a.pop(k) for k in list(a) if k.startswith("opt.s.")}),
      _set(("optimizer", "slots"), ["m", "z"]), "optimizer 'adam' keeps state ['m', 's']"),
     (None, _set(("epoch",), "3"), "'epoch' must be"),
-    (None, _set(("optimizer", "step"), -1), "'optimizer' must be"),
-    (None, lambda m: m.pop("rng") and None, "lacks 'rng'"),
-    (None, _set(("rng", "state"), "x"), "random generator state"),
-    (None, _set(("rng", "bit_generator"), "MT19937"), "random generator state"),
-    (None, _set(("schedule",), {"scale": 1.0, "evil": 2}), "schedule state"),
-    (None, _set(("stopper",), {"best": "x", "best_epoch": 1, "wait": 0}), "early stopping state"),
-    (None, _set(("history", "loss"), "x"), "history is malformed"),
+    (None, _set(("optimizer", "step"), -1), "field 'optimizer.step' must be a non-negative integer"),
+    (None, lambda m: m.pop("rng") and None, "lacks the field 'rng'"),
+    (None, _set(("rng", "state"), "x"), "field 'rng' must be the state of a NumPy random generator"),
+    (None, _set(("rng", "bit_generator"), "MT19937"), "field 'rng' must be the state of a NumPy random generator"),
+    (None, _set(("schedule",), {"scale": 1.0, "evil": 2}),
+     "lacks the field 'schedule.best' (the schedule state does not match this run's schedule)"),
+    (None, lambda m: m["schedule"].update(evil=2), "has a field ffnn does not know: 'schedule.evil' (the schedule"),
+    (None, _set(("stopper",), {"best": "x", "best_epoch": 1, "wait": 0}),
+     "field 'stopper.best' must be a finite number or null (the early stopping state does not match"),
+    (None, _set(("stopper",), {"best": 1.0, "wait": 0}), "lacks the field 'stopper.best_epoch'"),
+    (None, _set(("history", "loss"), "x"), "field 'history.loss' must be a list"),
+    (None, _set(("history", "loss"), [1.0]), "history is malformed: field 'history.loss' has 1 entries for 3 epochs"),
     (None, _set(("format",), 99), "newer ffnn"),
     (None, _set(("stopper", "best"), 10**400), "integer of 401 digits is beyond the float range"),
     (None, _set(("epoch",), 99), "its history records 3 epochs, but it was written after epoch 99"),

@@ -7,21 +7,24 @@ sizes, activations, dtype, a SHA-256 checksum of the arrays, and whatever was pa
 scaling's shift and scale, say) are stored as tensors named ``meta.<key>.<field>``. Loading never
 executes code: no pickle anywhere.
 
-One schema (:data:`SCHEMA` and :data:`KNOWN_METADATA`) says what a model file holds; :func:`save`
-refuses to write what :func:`load` would refuse to read, and :func:`load` checks the header, the
-schema and every array's shape before it copies any array out of the file.
+One schema (:data:`SCHEMA` and :data:`KNOWN_METADATA`, checked by :mod:`ffnn._schema`) says what a
+model file holds; any other field is an error. :func:`save` refuses to write what :func:`load` would
+refuse to read, and :func:`load` checks the header, the schema and every array's shape before it
+copies any array out of the file.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import re
 
 import numpy as np
 
 from . import activations as _act
 from ._files import FileFormatError, SafetensorsFile, atomic_write, encode_arrays, is_number, printable
+from ._schema import (ANY, SHA256, Array, Field, check_arrays, history_from, integer, list_of, obj, one_of, text,
+                      validate)
+from .data import Scaler
 from .history import History
 from .network import Network
 
@@ -39,63 +42,51 @@ def _is_int(v, low=None):
     return isinstance(v, int) and not isinstance(v, bool) and (low is None or v >= low)
 
 
-def _list_of(check, *, n=None, low=0, high=None):
-    def ok(v):
-        return (isinstance(v, list) and (n is None or len(v) == n) and len(v) >= low
-                and (high is None or len(v) <= high) and all(check(x) for x in v))
-    return ok
-
-
-_SCALAR = lambda v: v is None or isinstance(v, (str, bool)) or is_number(v)
 _LABEL = lambda v: isinstance(v, (str, bool)) or is_number(v)
-_NUM_OR_NONE = lambda v: v is None or is_number(v)
 
-#: The document under ``"ffnn"``: field → (required, check, what it must be).
-SCHEMA = {
-    "format_version": (True, lambda v: _is_int(v, 1), "a positive integer"),
-    "ffnn_version": (False, lambda v: isinstance(v, str) and len(v) < 64, "a version string"),
-    "sizes": (True, _list_of(lambda s: _is_int(s, 1), low=2, high=MAX_LAYERS + 1), "a list of positive layer widths"),
-    "activations": (True, _list_of(lambda s: isinstance(s, str) and 0 < len(s) < 100), "a list of activation names"),
-    "dtype": (True, lambda v: v in ("float32", "float64"), '"float32" or "float64"'),
-    "metadata": (False, lambda v: isinstance(v, dict), "an object"),
-    "sha256": (False, lambda v: isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v) is not None,
-               "a SHA-256 digest in hex"),
-}
+#: A Scaler's place in the metadata (its shift and scale are the tensors ``meta.<key>.shift`` and
+#: ``meta.<key>.scale``).
+SCALING = obj({"__scaler__": one_of(*Scaler.KINDS)}, must="a scaling")
 
-#: Metadata that ``ffnn train`` writes and the other commands read: key → (check, what it must be).
-#: ``scaler`` and ``target_scaler`` are Scalers and ``history`` a History, checked where they are read.
+#: Metadata that ``ffnn train`` writes and the other commands read: key → Field. Any other key may
+#: hold any JSON value (and arrays, scalings and Histories by their markers, checked where read).
 KNOWN_METADATA = {
-    "task": (lambda v: v in ("classify", "regress"), '"classify" or "regress"'),
-    "loss": (lambda v: isinstance(v, str), "a loss name"),
-    "target": (lambda v: v is None or isinstance(v, str), "a column name"),
-    "feature_names": (_list_of(lambda s: isinstance(s, str)), "a list of column names"),
-    "classes": (lambda v: _list_of(_LABEL, low=1)(v) and len({(type(c), c) for c in v}) == len(v),
-                "a list of distinct labels"),
-    "summary": (lambda v: isinstance(v, dict) and all(_SCALAR(x) for x in v.values()), "an object of numbers and text"),
+    "task": one_of("classify", "regress").optional(),
+    "loss": text("a loss name").optional(),
+    "target": text("a column name").or_null().optional(),
+    "feature_names": list_of(text("a column name")).optional(),
+    "classes": Field("a list of distinct labels (text, numbers or true/false)",
+                     lambda v: isinstance(v, list) and len(v) >= 1 and all(_LABEL(c) for c in v)
+                     and len({(type(c), c) for c in v}) == len(v)).optional(),
+    "summary": obj({}, others=Field("a number, text, true/false or null", lambda v: v is None or _LABEL(v)),
+                   must="an object of numbers and text").optional(),
+    "scaler": SCALING.or_null().optional(),
+    "target_scaler": SCALING.or_null().optional(),
 }
 
-_HISTORY_LISTS = {"epoch": lambda v: _is_int(v, 0), "loss": _NUM_OR_NONE, "val_loss": _NUM_OR_NONE,
-                  "val_metric": _NUM_OR_NONE, "lr": _NUM_OR_NONE, "time": _NUM_OR_NONE}
+#: The document under ``"ffnn"``: the format and ffnn versions, the layer widths S_0..S_L, the L
+#: activations by name, the dtype, the metadata (:data:`KNOWN_METADATA`) and, in files written before
+#: the checksum moved beside the document, the arrays' checksum.
+SCHEMA = {
+    "format_version": integer(1),
+    "ffnn_version": text("a version string", max_len=63).optional(),
+    "sizes": list_of(integer(1), low=2, high=MAX_LAYERS + 1),
+    "activations": list_of(Field("an activation name", lambda v: isinstance(v, str) and 0 < len(v) < 100)),
+    "dtype": one_of("float32", "float64"),
+    "metadata": obj(KNOWN_METADATA, others=ANY).optional(),
+    "sha256": SHA256,
+}
+
 _LIST_KEYS = ("classes", "feature_names")  # stored as JSON lists even when given as arrays
-_HISTORY_PER_LAYER = ("grad_norm", "delta_mean", "update_ratio", "dead_fraction")
-_PER_LAYER = lambda v: v is None or (isinstance(v, list) and all(_NUM_OR_NONE(x) for x in v))
 _MARKERS = ("__history__", "__scaler__", "__array__")
 
 
 def _check_document(meta, where):
-    for field, (required, check, must) in SCHEMA.items():
-        if field not in meta:
-            if required:
-                raise FileFormatError(f"{where} lacks {field!r}")
-        elif not check(meta[field]):
-            raise FileFormatError(f"{where}: {field!r} must be {must}")
+    validate(meta, SCHEMA, where)
     sizes, names = meta["sizes"], meta["activations"]
     if len(names) != len(sizes) - 1:
         raise FileFormatError(f"{where} has {len(names)} activations for {len(sizes) - 1} layers")
     user = meta.get("metadata", {})
-    for key, (check, must) in KNOWN_METADATA.items():
-        if key in user and not check(user[key]):
-            raise FileFormatError(f"{where}: metadata {key!r} must be {must}")
     if user.get("task") == "classify" and len(user.get("classes") or []) != sizes[-1]:
         raise FileFormatError(f"{where}: a classifier with {sizes[-1]} outputs needs {sizes[-1]} classes, "
                               f"it has {len(user.get('classes') or [])}")
@@ -104,17 +95,15 @@ def _check_document(meta, where):
 
 
 def _expected_tensors(meta, where):
-    """name → (dtype or None for any, shape or None for any) of every tensor the file must hold."""
+    """name → :class:`~ffnn._schema.Array` of every tensor the file must hold."""
     sizes, dt = meta["sizes"], np.dtype(meta["dtype"])
     expected = {}
     for l in range(1, len(sizes)):
-        expected[f"W.{l}"] = (dt, (sizes[l - 1], sizes[l]))
-        expected[f"b.{l}"] = (dt, (sizes[l],))
+        expected[f"W.{l}"] = Array(dt, (sizes[l - 1], sizes[l]))
+        expected[f"b.{l}"] = Array(dt, (sizes[l],))
     widths = {"scaler": sizes[0], "target_scaler": sizes[-1]}
 
     def walk(key, value, top):
-        if top and key in widths and value is not None and not (isinstance(value, dict) and "__scaler__" in value):
-            raise FileFormatError(f"{where}: metadata {printable(key)!r} must be a scaling or null")
         if isinstance(value, dict):
             markers = [k for k in value if k.startswith("__")]
             if markers and (len(value) != 1 or markers[0] not in _MARKERS):
@@ -122,11 +111,11 @@ def _expected_tensors(meta, where):
             if "__scaler__" in value:
                 width = widths.get(key) if top else None
                 for field in ("shift", "scale"):
-                    expected[f"meta.{key}.{field}"] = (np.dtype("float64"), None if width is None else (width,))
+                    expected[f"meta.{key}.{field}"] = Array(np.dtype("float64"), (width,))
             elif "__array__" in value:
                 if value["__array__"] is not True:
                     raise FileFormatError(f"{where}: metadata {printable(key)!r} is malformed")
-                expected[f"meta.{key}"] = (None, None)
+                expected[f"meta.{key}"] = Array(None, None)
             elif "__history__" not in value:
                 for k, v in value.items():
                     walk(f"{key}.{k}", v, False)
@@ -139,47 +128,12 @@ def _expected_tensors(meta, where):
     return expected
 
 
-def _check_tensors(found, expected, where):
-    """Names, dtypes and shapes in the file against the schema's, before any array is read."""
-    for name, (dt, shape) in expected.items():
-        if name not in found:
-            raise FileFormatError(f"{where} lacks the array {name}")
-        got_dt, got_shape = found[name]
-        if dt is not None and got_dt.newbyteorder("=") != dt:
-            raise FileFormatError(f"{where}: {name} is {got_dt.name}, expected {dt.name}")
-        if shape is not None and tuple(got_shape) != tuple(shape):
-            raise FileFormatError(f"{where}: {name} has shape {tuple(got_shape)}, expected {tuple(shape)}")
-        if name.startswith("meta.") and name.endswith((".shift", ".scale")) and len(got_shape) != 1:
-            raise FileFormatError(f"{where}: {name} must be 1-D, got shape {tuple(got_shape)}")
-    extra = sorted(set(found) - set(expected))
-    if extra:
-        raise FileFormatError(f"{where} holds arrays a model file does not: {printable(', '.join(extra[:5]))}")
-
-
 def _check_scaler(key, shift, scale, where):
     if not (np.all(np.isfinite(shift)) and np.all(np.isfinite(scale)) and np.all(scale > 0)):
         raise FileFormatError(f"{where}: metadata {printable(key)!r} (input scaling) must have finite shifts and "
                               f"positive finite scales")
     if shift.shape != scale.shape:
         raise FileFormatError(f"{where}: metadata {printable(key)!r} has shift and scale of different shapes")
-
-
-def _check_history(d, where):
-    """A History's dict (from a model file or a checkpoint) checked field by field, as a History."""
-    ok = isinstance(d, dict) and set(d) <= set(History.__dataclass_fields__)
-    n = len(d.get("epoch", [])) if ok and isinstance(d.get("epoch", []), list) else None
-    ok = ok and n is not None
-    for k, check in _HISTORY_LISTS.items():
-        v = d.get(k, []) if ok else None
-        ok = ok and isinstance(v, list) and len(v) == n and all(check(x) for x in v)
-    for k in _HISTORY_PER_LAYER:  # recorded per epoch when diagnostics were on, else empty
-        v = d.get(k, []) if ok else None
-        ok = ok and isinstance(v, list) and len(v) in (0, n) and all(_PER_LAYER(x) for x in v)
-    ok = ok and isinstance(d.get("metric", ""), str) and _NUM_OR_NONE(d.get("best_epoch"))
-    ok = ok and all(isinstance(d.get(k, False), bool) for k in ("loss_includes_penalty", "stopped_early", "interrupted"))
-    if not ok:
-        raise FileFormatError(f"{where}: its training history is malformed")
-    return History.from_dict(d)
 
 
 # --- metadata ↔ JSON -------------------------------------------------------------------------------
@@ -219,10 +173,8 @@ def _jsonable(key, value, arrays):
 def _restore(key, value, f, top=True):
     if isinstance(value, dict):
         if "__history__" in value:
-            return _check_history(value["__history__"], f.where)
+            return history_from(value["__history__"], f.where, f"metadata.{key}.__history__")
         if "__scaler__" in value:
-            from .data import Scaler
-
             if value["__scaler__"] not in Scaler.KINDS:
                 raise FileFormatError(f"{f.where}: metadata {printable(key)!r} has an unknown scaling")
             shift, scale = f.array(f"meta.{key}.shift"), f.array(f"meta.{key}.scale")
@@ -291,7 +243,8 @@ def encode(net: Network, where, /, **metadata) -> bytes:
     }
     try:
         _check_document(meta, where)
-        _check_tensors({k: (v.dtype, v.shape) for k, v in arrays.items()}, _expected_tensors(meta, where), where)
+        check_arrays({k: (v.dtype, v.shape) for k, v in arrays.items()}, _expected_tensors(meta, where), where,
+                     "model file")
     except FileFormatError as exc:
         raise ValueError(f"cannot save: {exc}") from None
     return encode_arrays(arrays, meta, _KEY, where)
@@ -331,7 +284,7 @@ def load(path, *, custom_activations=None, xp=None):
                                   f"{FORMAT_VERSION}: upgrade ffnn")
         _check_document(meta, where)
         acts = _activations(meta["activations"], custom_activations, where)
-        _check_tensors(f.tensors, _expected_tensors(meta, where), where)
+        check_arrays(f.tensors, _expected_tensors(meta, where), where, "model file")
         f.verify()
         L = len(meta["sizes"]) - 1
         try:

@@ -1,11 +1,18 @@
 """A fitted estimator in one safetensors file, and back: no pickle.
 
-Tensors: W[l] and b[l] (``W.{l}``, ``b.{l}``, l = 1..L), the optimiser's state arrays
-(``opt.{slot}.{i}``), early stopping's best weights (``best.W.{l}``, ``best.b.{l}``), the loss and
-validation curves, and the random streams' key arrays. JSON metadata under ``ffnn_sklearn``: the
-estimator's class and parameters, its other fitted attributes (classes, counts, the stopping rule's
-state), the optimiser's learning rate and step count, and the random streams' positions. A loaded
-estimator predicts identically and goes on training from the state it was saved in.
+Tensors, by layer l = 1..L: W[l] and b[l] (``W.{l}``, ``b.{l}``), each optimiser slot's state
+(``opt.{slot}.W.{l}``, ``opt.{slot}.b.{l}``), early stopping's best weights (``best.W.{l}``,
+``best.b.{l}``) and the weights a kept fit resumes from (``resume.W.{l}``, ``resume.b.{l}``); the
+loss and validation curves, the random streams' key arrays and the last sample order. JSON metadata
+under ``ffnn_sklearn`` (:data:`SCHEMA`): the estimator's class and parameters, its other fitted
+attributes (classes, counts, the stopping rule's state), the optimiser's learning rate and step
+count, and the random streams' positions. A loaded estimator predicts identically and goes on
+training from the state it was saved in.
+
+Loading checks the file whole before it builds the estimator: any missing, mistyped or unknown field
+or array is a :class:`ffnn.FileFormatError` naming the file and the field. Files of format 1 (which
+named the optimiser's and the resume arrays by their index in the flat parameter list,
+``opt.{slot}.{i}`` and ``resume.{i}``) are read too.
 """
 
 from __future__ import annotations
@@ -15,15 +22,82 @@ import math
 import numpy as np
 
 from .._array import to_numpy
-from .._files import FileFormatError, check_writable, read_arrays, write_arrays
+from .._files import FileFormatError, SafetensorsFile, check_writable, is_number, printable, write_arrays
+from .._schema import (BIT_GENERATOR, FLOAT, SHA256, Array, Field, boolean, check_arrays, integer, layer_names,
+                       legacy_names, list_of, number, obj, one_of, text, validate)
 
-__all__ = ["save", "load"]
+__all__ = ["save", "load", "FORMAT", "SCHEMA"]
 
-FORMAT = 1
+#: 2: per-parameter arrays named by layer (``opt.m.W.1``, ``resume.b.2``); 1: by flat index.
+FORMAT = 2
 _KEY = "ffnn_sklearn"
 _CURVES = ("loss_curve_", "validation_scores_", "validation_loss_curve_")
 _SCALARS = ("loss_", "best_loss_", "best_validation_score_")
 _COUNTS = ("n_iter_", "t_", "n_outputs_", "n_layers_", "n_features_in_", "_no_improvement_count")
+_ESTIMATORS = ("MLPClassifier", "MLPRegressor")
+
+
+def _is_label(v):
+    return isinstance(v, (str, bool)) or is_number(v)
+
+
+def _is_param(v):
+    """A parameter as :func:`_json_param` writes it: a JSON scalar, a list of parameters, or label →
+    parameter pairs (``{"__pairs__": [[label, value], …]}``, a dict such as class_weight)."""
+    if v is None or isinstance(v, (str, bool)) or is_number(v):
+        return True
+    if isinstance(v, list):
+        return all(_is_param(x) for x in v)
+    pairs = v.get("__pairs__") if isinstance(v, dict) and list(v) == ["__pairs__"] else None
+    return isinstance(pairs, list) and all(isinstance(p, list) and len(p) == 2 and _is_label(p[0]) and _is_param(p[1])
+                                           for p in pairs)
+
+
+def _is_label_dtype(v):
+    """A NumPy dtype (as ``dtype.str``) of booleans, numbers, text or objects."""
+    if not isinstance(v, str) or len(v) > 16:
+        return False
+    try:
+        dt = np.dtype(v)
+    except (TypeError, ValueError):
+        return False
+    return dt.kind in "biufUO" and (dt.kind == "U" or dt.itemsize <= 16)
+
+
+def _out_activation(v):
+    from .. import activations as _act
+
+    return v in ("logistic", "exp") or (isinstance(v, str) and v in _act.ACTIVATIONS)
+
+
+_LABEL = Field("a label (text, a number or true/false)", _is_label)
+_PARAM = Field("a number, text, true/false, null, a list of them or label pairs", _is_param)
+_SLOT = text("a slot name", pattern="[A-Za-z_][A-Za-z0-9_]*")
+#: A legacy RandomState's position (its 624 keys are the tensor ``rng.keys`` or ``split.keys``).
+_RANDOM_STATE = obj({"name": one_of("MT19937"), "pos": integer(0, 624), "has_gauss": integer(0, 1),
+                     "cached_gaussian": number()})
+
+#: The document under ``"ffnn_sklearn"``: field → Field. ``params`` holds one field per parameter of
+#: the estimator's class (all but ``callbacks``), checked in :func:`load` once the class is known.
+SCHEMA = {
+    "format": integer(1),
+    "estimator": one_of(*_ESTIMATORS),
+    "params": obj({}, others=_PARAM, must="an object of the estimator's parameters"),
+    "out_activation_": Field("an output activation's name", _out_activation),
+    "dtype": one_of("float32", "float64"),
+    "none": list_of(one_of(*_CURVES, *_SCALARS)),  # fitted attributes that are None
+    **{name: integer(0).optional() for name in _COUNTS},
+    "feature_names_in_": list_of(text("a column name")).optional(),
+    "classes_": obj({"values": list_of(_LABEL, low=1),
+                     "dtype": Field("a NumPy dtype of labels", _is_label_dtype),
+                     "y_type": one_of("binary", "multiclass", "multilabel-indicator")}).optional(),
+    "best_is_current": boolean().optional(),
+    "optimizer": obj({"step": integer(0), "slots": list_of(_SLOT), "learning_rate": number()}).optional(),
+    "random_state": _RANDOM_STATE.optional(),
+    "split_state": _RANDOM_STATE.optional(),
+    "dropout_rng": BIT_GENERATOR.optional(),
+    "sha256": SHA256,
+}
 
 
 def _json_param(name, value):
@@ -124,8 +198,8 @@ def save(est, path):
         slots = [s for s in opt.state if s != "step"]
         meta["optimizer"] = {"step": int(opt.state["step"]), "slots": slots, "learning_rate": opt.learning_rate}
         for slot in slots:
-            for i, v in enumerate(opt.state[slot]):
-                arrays[f"opt.{slot}.{i}"] = np.asarray(to_numpy(v))
+            for name, v in zip(layer_names(len(net.weights), f"opt.{slot}."), opt.state[slot], strict=True):
+                arrays[name] = np.asarray(to_numpy(v))
     if isinstance(getattr(est, "_random_state", None), np.random.RandomState):
         meta["random_state"] = _rng_state(est._random_state, arrays, "rng")
     if getattr(est, "_split_state", None) is not None:
@@ -137,9 +211,82 @@ def save(est, path):
     if getattr(est, "_sample_idx", None) is not None:
         arrays["sample_idx"] = np.asarray(est._sample_idx, dtype=np.int64)
     if getattr(est, "_resume_params", None) is not None:
-        for i, p in enumerate(est._resume_params):
-            arrays[f"resume.{i}"] = np.asarray(to_numpy(p))
-    write_arrays(path, arrays, meta, _KEY)
+        for name, p in zip(layer_names(len(net.weights), "resume."), est._resume_params, strict=True):
+            arrays[name] = np.asarray(to_numpy(p))
+    write_arrays(path, arrays, meta, _KEY, "estimator file")
+
+
+def _expected_arrays(meta, found, where):
+    """name → :class:`~ffnn._schema.Array` of every tensor the file must (or may) hold; the layer
+    widths come from the weights W.1, W.2, … themselves."""
+    L = 0
+    while f"W.{L + 1}" in found:
+        L += 1
+        if len(found[f"W.{L}"][1]) != 2:
+            raise FileFormatError(f"{where}: W.{L} has shape {tuple(found[f'W.{L}'][1])}, expected (n, n)")
+    if L == 0:
+        raise FileFormatError(f"{where} lacks the array W.1")
+    sizes = [found["W.1"][1][0]] + [found[f"W.{l}"][1][1] for l in range(1, L + 1)]
+    shapes = [shape for l in range(1, L + 1) for shape in ((sizes[l - 1], sizes[l]), (sizes[l],))]
+    prefixes = [""]
+    if not meta.get("best_is_current") and any(name.startswith("best.") for name in found):
+        prefixes.append("best.")
+    if any(name.startswith("resume.") for name in found):
+        prefixes.append("resume.")
+    prefixes += [f"opt.{slot}." for slot in meta.get("optimizer", {}).get("slots", [])]
+    expected = {name: Array(FLOAT, shape) for prefix in prefixes for name, shape in zip(layer_names(L, prefix), shapes)}
+    for name in _CURVES + _SCALARS:
+        if name not in meta["none"]:
+            expected[name] = Array(FLOAT, (None,) if name in _CURVES else (1,), required=False)
+    for field, prefix in (("random_state", "rng"), ("split_state", "split")):
+        if field in meta:
+            expected[f"{prefix}.keys"] = Array(np.uint32, (624,))
+    expected["sample_idx"] = Array(np.int64, (None,), required=False)
+    return expected, sizes
+
+
+def _check_fitted(meta, sizes, where):
+    """The fitted attributes against each other and against the weights' widths."""
+    L = len(sizes) - 1
+    for name, want in (("n_features_in_", sizes[0]), ("n_outputs_", sizes[-1]), ("n_layers_", L + 1)):
+        if name in meta and meta[name] != want:
+            raise FileFormatError(f"{where}: field {name!r} is {meta[name]}, but the weights say {want}")
+    if "feature_names_in_" in meta and len(meta["feature_names_in_"]) != sizes[0]:
+        raise FileFormatError(f"{where}: field 'feature_names_in_' names {len(meta['feature_names_in_'])} "
+                              f"features for {sizes[0]} inputs")
+    if "classes_" in meta:
+        c = meta["classes_"]
+        dt = np.dtype(c["dtype"])
+        widest = max(len(str(v)) for v in c["values"])
+        if dt.kind == "U" and dt.itemsize > 4 * widest:
+            raise FileFormatError(f"{where}: field 'classes_.dtype' ({printable(c['dtype'])}) is wider than its labels")
+        try:
+            values = np.asarray(c["values"], dtype=dt)
+        except (TypeError, ValueError, OverflowError):
+            raise FileFormatError(f"{where}: field 'classes_.values' must be labels of dtype "
+                                  f"{printable(c['dtype'])}") from None
+        return values
+    return None
+
+
+def _check_params(cls, params, where):
+    """The stored parameters: one field per parameter of ``cls`` but ``callbacks`` (which is not
+    saved), each valid for ``cls`` (scikit-learn's parameter constraints). Returns them as ``cls``
+    takes them."""
+    from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
+
+    names = [name for name in cls._get_param_names() if name != "callbacks"]
+    validate(params, {name: _PARAM for name in names}, where, "params")
+    params = {k: _param_from_json(k, v) for k, v in params.items()}
+    for name, value in params.items():
+        constraints = cls._parameter_constraints[name]
+        try:
+            if isinstance(value, bool) and not {"boolean", "verbose"} & {c for c in constraints if isinstance(c, str)}:
+                raise InvalidParameterError(f"{name} is not true or false")  # scikit-learn takes True for 1
+            validate_parameter_constraints({name: constraints}, {name: value}, caller_name=cls.__name__)
+        except InvalidParameterError as exc:
+            raise FileFormatError(f"{where}: field {f'params.{name}'!r} must be a valid parameter: {exc}") from None
+    return params
 
 
 def load(path):
@@ -157,23 +304,35 @@ def load(path):
     Raises
     ------
     FileFormatError
-        When the file is missing, truncated, not a safetensors file, or not an estimator file.
+        Naming the file, when it is missing, truncated, corrupted, not a safetensors file or not an
+        estimator file, or has a missing, mistyped or unknown field or array (naming the field).
     """
     from sklearn.preprocessing import LabelBinarizer
 
     from .estimators import MLPClassifier, MLPRegressor
 
-    arrays, meta = read_arrays(path, _KEY, "estimator file")
-    if meta.get("format", 0) > FORMAT:
-        raise FileFormatError(f"estimator file {str(path)!r} was written by a newer ffnn (format {meta.get('format')})")
-    classes = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}
-    if meta.get("estimator") not in classes:
-        raise FileFormatError(f"estimator file {str(path)!r} holds an unknown estimator {meta.get('estimator')!r}")
-    est = classes[meta["estimator"]](**{k: _param_from_json(k, v) for k, v in meta["params"].items()})
-    L = sum(1 for k in arrays if k.startswith("W."))
-    dtype = np.dtype(meta["dtype"])
-    est.coefs_ = [np.asarray(arrays[f"W.{l}"], dtype=dtype) for l in range(1, L + 1)]
-    est.intercepts_ = [np.asarray(arrays[f"b.{l}"], dtype=dtype) for l in range(1, L + 1)]
+    with SafetensorsFile(path, _KEY, "estimator file") as f:
+        where, meta = f.where, f.meta
+        if isinstance(meta.get("format"), int) and meta["format"] > FORMAT:
+            raise FileFormatError(f"{where} was written by a newer ffnn (format {meta['format']}; this version "
+                                  f"reads up to {FORMAT})")
+        validate(meta, SCHEMA, where)
+        cls = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}[meta["estimator"]]
+        params = _check_params(cls, meta["params"], where)
+        L = sum(1 for name in f.tensors if name.startswith("W."))
+        renamed = legacy_names(f.tensors, L) if meta["format"] < 2 else {}
+        source = {renamed.get(name, name): name for name in f.tensors}  # name now → name in the file
+        found = {name: f.tensors[src] for name, src in source.items()}
+        expected, sizes = _expected_arrays(meta, found, where)
+        check_arrays(found, expected, where, "estimator file")
+        classes = _check_fitted(meta, sizes, where)
+        f.verify()
+        arrays = {name: f.array(source[name]) for name in expected if name in found}
+    est = cls(**params)
+    L, dtype = len(sizes) - 1, np.dtype(meta["dtype"])
+    layers = lambda prefix: [np.asarray(arrays[name], dtype=dtype) for name in layer_names(L, prefix)]
+    params_ = layers("")
+    est.coefs_, est.intercepts_ = params_[0::2], params_[1::2]
     est.out_activation_ = meta["out_activation_"]
     for name in _COUNTS:
         if name in meta:
@@ -186,25 +345,34 @@ def load(path):
             setattr(est, name, values if name in _CURVES else values[0])
     if "feature_names_in_" in meta:
         est.feature_names_in_ = np.asarray(meta["feature_names_in_"], dtype=object)
-    if "classes_" in meta:
-        c = meta["classes_"]
+    if classes is not None:
         lb = LabelBinarizer()
-        lb.classes_ = np.asarray(c["values"], dtype=np.dtype(c["dtype"]))
-        lb.y_type_, lb.sparse_input_ = c["y_type"], False
+        lb.classes_ = classes
+        lb.y_type_, lb.sparse_input_ = meta["classes_"]["y_type"], False
         est._label_binarizer, est.classes_ = lb, lb.classes_
         est._multilabel = lb.y_type_.startswith("multilabel")
-    net = est.network_  # built from coefs_ and intercepts_
+    try:
+        net = est.network_  # built from coefs_ and intercepts_
+    except (TypeError, ValueError) as exc:
+        raise FileFormatError(f"{where} describes an invalid network: {exc}") from None
     if meta.get("best_is_current"):
         est._best_coefs, est._best_intercepts = est.coefs_, est.intercepts_
     elif "best.W.1" in arrays:
-        est._best_coefs = [np.asarray(arrays[f"best.W.{l}"], dtype=dtype) for l in range(1, L + 1)]
-        est._best_intercepts = [np.asarray(arrays[f"best.b.{l}"], dtype=dtype) for l in range(1, L + 1)]
+        best = layers("best.")
+        est._best_coefs, est._best_intercepts = best[0::2], best[1::2]
     if "optimizer" in meta:
         o = meta["optimizer"]
-        opt = est._make_optimizer(net.parameters())
+        try:
+            opt = est._make_optimizer(net.parameters())
+        except (TypeError, ValueError) as exc:
+            raise FileFormatError(f"{where}: field 'params' does not describe an optimizer: {exc}") from None
+        slots = [s for s in opt.state if s != "step"]
+        if sorted(o["slots"]) != sorted(slots):
+            raise FileFormatError(f"{where}: field 'optimizer.slots' must be {slots} for solver "
+                                  f"{printable(est.solver)!r}, not {printable(o['slots'])}")
         opt.state["step"] = o["step"]
-        for slot in o["slots"]:
-            opt.state[slot] = [np.asarray(arrays[f"opt.{slot}.{i}"], dtype=dtype) for i in range(len(opt.state[slot]))]
+        for slot in slots:
+            opt.state[slot] = layers(f"opt.{slot}.")
         opt.learning_rate = o["learning_rate"]
         est._optimizer = opt
     if "random_state" in meta:
@@ -214,9 +382,10 @@ def load(path):
         est._split_state = _rng_tuple(meta["split_state"], arrays, "split")
     if "sample_idx" in arrays:
         est._sample_idx = np.asarray(arrays["sample_idx"], dtype=int)
-    if "resume.0" in arrays:
-        est._resume_params = [np.asarray(arrays[f"resume.{i}"], dtype=dtype) for i in range(2 * L)]
+    if "resume.W.1" in arrays:
+        est._resume_params = layers("resume.")
     if "dropout_rng" in meta:
-        est._dropout_rng = np.random.default_rng()
-        est._dropout_rng.bit_generator.state = meta["dropout_rng"]
+        state = meta["dropout_rng"]  # of a bit generator NumPy has (SCHEMA)
+        est._dropout_rng = np.random.Generator(getattr(np.random, state["bit_generator"])())
+        est._dropout_rng.bit_generator.state = state
     return est

@@ -1,16 +1,20 @@
 """A run's state on disk: writing a checkpoint and restoring a run from it, in one place, so that
 what is written and what is read can never drift apart.
 
-One safetensors file: the network's W[l] and b[l], the optimiser's state arrays and the best
-weights kept by early stopping as tensors; the epoch, optimiser step and hyperparameters, the RNG's
-bit-generator state, the schedule's and early stopping's state and the History as JSON metadata,
-with a SHA-256 checksum of the arrays.
+One safetensors file. Tensors, by layer l = 1..L: the network's ``W.{l}`` and ``b.{l}``, each
+optimiser slot's ``opt.{slot}.W.{l}`` and ``opt.{slot}.b.{l}``, and early stopping's best weights
+``best.W.{l}`` and ``best.b.{l}``. JSON metadata under ``"ffnn_checkpoint"`` (:data:`SCHEMA`): the
+format, the network's sizes, activations and dtype, the loss, the epoch, the optimiser's name,
+hyperparameters, step and slots, the RNG's bit-generator state, the schedule's and early stopping's
+state and the History; a SHA-256 checksum of all of it beside it.
 
 A checkpoint is checked whole before a run takes anything from it (:func:`restore_run`): its
-fields against :data:`SCHEMA`, every array's name, shape and finiteness against the network and
-the optimiser, the schedule's and early stopping's state against theirs. A malformed checkpoint is
-a :class:`ffnn.FileFormatError` naming the file; one of another network, loss or optimiser is a
-ValueError.
+fields against :data:`SCHEMA` (any missing, mistyped or unknown field is an error naming it), every
+array's name, shape and finiteness against the network and the optimiser, the schedule's and early
+stopping's state against theirs. A malformed checkpoint is a :class:`ffnn.FileFormatError` naming
+the file; one of another network, loss or optimiser is a ValueError. Checkpoints of format 1 (which
+named the per-parameter arrays by their index in the flat parameter list: ``opt.{slot}.{i}``,
+``best.{i}``) are read too.
 """
 
 from __future__ import annotations
@@ -18,58 +22,54 @@ from __future__ import annotations
 import numpy as np
 
 from .._array import asarray_on, resolve_dtype, to_numpy
-from .._files import FileFormatError, SafetensorsFile, is_number, printable, write_arrays
+from .._files import FileFormatError, SafetensorsFile, printable, write_arrays
+from .._schema import (ANY, BIT_GENERATOR, FLOAT, HISTORY, SHA256, Array, check_arrays, history_from, integer,
+                       layer_names, legacy_names, list_of, number, obj, one_of, text, validate)
 from ..history import History
 
 __all__ = ["save_run", "restore_run", "save_checkpoint", "load_checkpoint", "CHECKPOINT_FORMAT", "SCHEMA"]
 
-CHECKPOINT_FORMAT = 1
+#: 2: per-parameter arrays named by layer (``opt.m.W.1``); 1: by flat index (``opt.m.0``).
+CHECKPOINT_FORMAT = 2
 _KEY = "ffnn_checkpoint"
 
-
-def _int(v, low=0):
-    return isinstance(v, int) and not isinstance(v, bool) and v >= low
-
-
-def _number_or_none(v):
-    return v is None or is_number(v)
-
-
-def _state_dict(v):
-    return v is None or (isinstance(v, dict) and all(isinstance(k, str) for k in v))
-
-
-#: The document under ``"ffnn_checkpoint"``: field → (check, what it must be).
+#: The document under ``"ffnn_checkpoint"``: field → Field. The schedule's and early stopping's
+#: states are checked against the resuming run's own (:func:`restore_run`).
 SCHEMA = {
-    "format": (lambda v: _int(v, 1), "a positive integer"),
-    "sizes": (lambda v: isinstance(v, list) and len(v) >= 2 and all(_int(s, 1) for s in v), "a list of layer widths"),
-    "activations": (lambda v: isinstance(v, list) and all(isinstance(a, str) for a in v), "a list of names"),
-    "dtype": (lambda v: v in ("float32", "float64"), '"float32" or "float64"'),
-    "loss": (lambda v: isinstance(v, str), "a loss name"),
-    "epoch": (lambda v: _int(v, 1), "a positive integer"),
-    "optimizer": (lambda v: isinstance(v, dict) and isinstance(v.get("name"), str) and isinstance(v.get("config"), dict)
-                  and _int(v.get("step")) and isinstance(v.get("slots"), list)
-                  and all(isinstance(s, str) for s in v["slots"]), "an object of name, config, step and slots"),
-    "rng": (lambda v: isinstance(v, dict) and isinstance(v.get("bit_generator"), str), "a bit generator's state"),
-    "schedule": (_state_dict, "an object or null"),
-    "stopper": (_state_dict, "an object or null"),
-    "history": (lambda v: isinstance(v, dict), "an object"),
+    "format": integer(1),
+    "sizes": list_of(integer(1), low=2),
+    "activations": list_of(text("an activation name")),
+    "dtype": one_of("float32", "float64"),
+    "loss": text("a loss name"),
+    "epoch": integer(1),
+    "optimizer": obj({
+        "name": text("an optimizer name"),
+        "config": obj({}, others=ANY),  # hyperparameters, for the record
+        "step": integer(0),
+        "slots": list_of(text("a slot name", pattern="[A-Za-z_][A-Za-z0-9_]*")),
+    }),
+    "rng": BIT_GENERATOR,
+    "schedule": obj({}, others=ANY).or_null(),
+    "stopper": obj({}, others=ANY).or_null(),
+    "history": HISTORY,
+    "sha256": SHA256,
 }
 
 
 def save_checkpoint(path, net, *, epoch, optimizer, opt_state, rng, schedule_state, stopper_state,
                     best_params, history: History, loss_name):
     arrays = {}
+    L = net.n_layers
     for l, (W, b) in enumerate(zip(net.weights, net.biases), start=1):
         arrays[f"W.{l}"] = to_numpy(W)
         arrays[f"b.{l}"] = to_numpy(b)
     for slot, values in opt_state.items():
         if slot != "step":
-            for i, v in enumerate(values):
-                arrays[f"opt.{slot}.{i}"] = to_numpy(v)
+            for name, v in zip(layer_names(L, f"opt.{slot}."), values, strict=True):
+                arrays[name] = to_numpy(v)
     if best_params is not None:
-        for i, p in enumerate(best_params):
-            arrays[f"best.{i}"] = to_numpy(p)
+        for name, p in zip(layer_names(L, "best."), best_params, strict=True):
+            arrays[name] = to_numpy(p)
     meta = {
         "format": CHECKPOINT_FORMAT,
         "sizes": list(net.sizes),
@@ -91,11 +91,7 @@ def _check_meta(meta, net, where):
     if isinstance(meta.get("format"), int) and meta["format"] > CHECKPOINT_FORMAT:
         raise FileFormatError(f"{where} was written by a newer ffnn "
                               f"(format {meta.get('format')}; this version reads up to {CHECKPOINT_FORMAT})")
-    for field, (check, must) in SCHEMA.items():
-        if field not in meta:
-            raise FileFormatError(f"{where} lacks {field!r}")
-        if not check(meta[field]):
-            raise FileFormatError(f"{where}: {field!r} must be {must}")
+    validate(meta, SCHEMA, where)
     if meta["sizes"] != list(net.sizes):
         raise ValueError(f"{where} is for a network of sizes {meta['sizes']}; this network has sizes {list(net.sizes)}")
     names = [a.name for a in net.activations]
@@ -104,46 +100,32 @@ def _check_meta(meta, net, where):
 
 
 def _expected_arrays(meta, params, has_best):
-    """name → shape of every array the checkpoint must hold."""
-    expected = {}
-    for l in range(1, len(meta["sizes"])):
-        expected[f"W.{l}"] = tuple(params[2 * (l - 1)].shape)
-        expected[f"b.{l}"] = tuple(params[2 * (l - 1) + 1].shape)
-    for slot in meta["optimizer"]["slots"]:
-        for i, p in enumerate(params):
-            expected[f"opt.{slot}.{i}"] = tuple(p.shape)
-    if has_best:
-        for i, p in enumerate(params):
-            expected[f"best.{i}"] = tuple(p.shape)
-    return expected
+    """name → :class:`~ffnn._schema.Array` of every array the checkpoint must hold."""
+    L, shapes = len(meta["sizes"]) - 1, [tuple(p.shape) for p in params]
+    prefixes = ["", *(f"opt.{slot}." for slot in meta["optimizer"]["slots"]), *(["best."] if has_best else [])]
+    return {name: Array(FLOAT, shape) for prefix in prefixes for name, shape in zip(layer_names(L, prefix), shapes)}
 
 
 def load_checkpoint(path, net):
-    """Read and check a checkpoint of ``net``'s architecture. Returns ``(arrays, meta)``.
+    """Read and check a checkpoint of ``net``'s architecture. Returns ``(arrays, meta)``, the arrays
+    by their names in the current format (``opt.m.W.1``) whatever the file's.
 
-    Raises FileFormatError for a malformed file (missing or mistyped fields, missing, misshapen or
-    unexpected arrays, NaN or infinite values, a checksum that does not match) and ValueError for a
-    checkpoint of another architecture.
+    Raises FileFormatError for a malformed file (missing, mistyped or unknown fields, missing,
+    misshapen or unexpected arrays, NaN or infinite values, a checksum that does not match) and
+    ValueError for a checkpoint of another architecture.
     """
     with SafetensorsFile(path, _KEY, "checkpoint file") as f:
         where, meta = f.where, f.meta
         _check_meta(meta, net, where)
-        params = net.parameters()
-        expected = _expected_arrays(meta, params, "best.0" in f.tensors)
-        for name, shape in expected.items():
-            if name not in f.tensors:
-                raise FileFormatError(f"{where} lacks the array {name}")
-            dt, got = f.tensors[name]
-            if dt.kind != "f" or tuple(got) != shape:
-                raise FileFormatError(f"{where}: {name} is {dt.name} of shape {tuple(got)}, expected floats of "
-                                      f"shape {shape}")
-        extra = sorted(set(f.tensors) - set(expected))
-        if extra:
-            raise FileFormatError(f"{where} holds arrays a checkpoint does not: {printable(', '.join(extra[:5]))}")
+        renamed = legacy_names(f.tensors, len(meta["sizes"]) - 1) if meta["format"] < 2 else {}
+        source = {renamed.get(name, name): name for name in f.tensors}  # name now → name in the file
+        found = {name: f.tensors[src] for name, src in source.items()}
+        expected = _expected_arrays(meta, net.parameters(), any(name.startswith("best.") for name in found))
+        check_arrays(found, expected, where, "checkpoint")
         f.verify()
         arrays = {}
         for name in expected:
-            arrays[name] = f.array(name)
+            arrays[name] = f.array(source[name])
             if not np.all(np.isfinite(arrays[name])):
                 raise FileFormatError(f"{where}: {name} holds NaN or infinite values")
     return arrays, meta
@@ -151,29 +133,27 @@ def load_checkpoint(path, net):
 
 def optimizer_state_from(arrays, meta, xp, dtype, device=None):
     """The optimiser state dict stored in a checkpoint, as arrays of namespace ``xp`` (on ``device``)."""
+    L = len(meta["sizes"]) - 1
     state = {"step": int(meta["optimizer"]["step"])}
     for slot in meta["optimizer"]["slots"]:
-        values, i = [], 0
-        while f"opt.{slot}.{i}" in arrays:
-            values.append(asarray_on(xp, np.asarray(arrays[f"opt.{slot}.{i}"]), dtype, device))
-            i += 1
-        state[slot] = values
+        state[slot] = [asarray_on(xp, np.asarray(arrays[name]), dtype, device)
+                       for name in layer_names(L, f"opt.{slot}.")]
     return state
 
 
-def _check_state(where, what, stored, current):
-    """A schedule's or early stopping's stored state against its current state: the same keys, and a
-    number wherever the current state holds one (an integer where it holds an integer)."""
-    def fits(v, now):
+def _check_state(where, what, path, stored, current):
+    """A schedule's or early stopping's stored state (at ``path`` in the file) against its current
+    state: the same fields, each a number wherever the current state holds one (an integer where it
+    holds an integer, a number or null where it holds null)."""
+    def field(now):
         if now is None:
-            return _number_or_none(v)
-        if isinstance(now, int) and not isinstance(now, bool):
-            return _int(v, 0)
-        return v is not None and _number_or_none(v)
+            return number().or_null()
+        return integer(0) if isinstance(now, int) and not isinstance(now, bool) else number()
 
-    if (not isinstance(stored, dict) or set(stored) != set(current)
-            or not all(fits(stored[k], current[k]) for k in current)):
-        raise FileFormatError(f"{where}: the {what} state does not match this run's {what}")
+    try:
+        validate(stored, obj({k: field(v) for k, v in current.items()}), where, path)
+    except FileFormatError as exc:
+        raise FileFormatError(f"{exc} (the {what} state does not match this run's {what})") from None
 
 
 def save_run(run, path, epoch):
@@ -188,8 +168,6 @@ def save_run(run, path, epoch):
 def restore_run(run, path):
     """Put ``run`` back in the state saved at ``path`` (network, optimiser, RNG, schedule, early
     stopping, History), after checking all of it; returns the first epoch still to train."""
-    from ..io import _check_history
-
     net, xp, s = run.net, run.net.xp, run.s
     arrays, meta = load_checkpoint(path, net)
     where = f"checkpoint file {str(path)!r}"
@@ -203,10 +181,10 @@ def restore_run(run, path):
         raise FileFormatError(f"{where}: optimizer {s.optimizer.name!r} keeps state {slots}, the file has "
                               f"{printable(meta['optimizer']['slots'])}")
     if hasattr(s.schedule, "state") and meta["schedule"] is not None:
-        _check_state(where, "schedule", meta["schedule"], s.schedule.state())
+        _check_state(where, "schedule", "schedule", meta["schedule"], s.schedule.state())
     if s.stopper is not None and meta["stopper"] is not None:
-        _check_state(where, "early stopping", meta["stopper"], s.stopper.state())
-    history = _check_history(meta["history"], where)
+        _check_state(where, "early stopping", "stopper", meta["stopper"], s.stopper.state())
+    history = history_from(meta["history"], where)
     if len(history) != meta["epoch"]:
         raise FileFormatError(f"{where}: its history records {len(history)} epochs, but it was written after "
                               f"epoch {meta['epoch']}")
@@ -225,8 +203,8 @@ def restore_run(run, path):
         s.schedule.load_state(meta["schedule"])
     if s.stopper is not None and meta["stopper"]:
         s.stopper.load_state(meta["stopper"])
-        if "best.0" in arrays:
-            run.best_params = [asarray_on(xp, np.asarray(arrays[f"best.{i}"]), d, place)
-                               for i in range(len(run.params))]
+        if "best.W.1" in arrays:
+            run.best_params = [asarray_on(xp, np.asarray(arrays[name]), d, place)
+                               for name in layer_names(net.n_layers, "best.")]
     run.history = history
     return meta["epoch"] + 1
