@@ -6,10 +6,9 @@ back. Importing this package imports scikit-learn; ``import ffnn`` alone never d
     estimators.py  MLPClassifier, MLPRegressor: labels and targets, fit, partial_fit, predict
     _base.py       what both share: parameters, initialisation, scikit-learn's fit loops with
                    ffnn computing each step, the stopping rule, schedules and callbacks
-    _persist.py    save and load
+    _persist.py    the estimator file: its schema, writing and reading (``save`` and ``load``)
 """
 
-from ._persist import load
-from .estimators import MLPClassifier, MLPRegressor
+from .estimators import MLPClassifier, MLPRegressor, load
 
 __all__ = ["MLPClassifier", "MLPRegressor", "load"]

@@ -831,20 +831,6 @@ class _BaseMLP(_CallbackSupport, BaseEstimator):
                                  f"is not stochastic.")
         return True
 
-    def save(self, path):
-        """Write this fitted estimator to ``path`` as one safetensors file (no pickle): weights,
-        optimiser state, classes, parameters (not ``callbacks``) and the loss and validation curves.
-        ``ffnn.sklearn.load(path)`` gives it back, predicting identically and able to go on training
-        from the same state (a later ``partial_fit``, or ``fit`` with ``warm_start``).
-
-        Parameters
-        ----------
-        path : str or path-like
-        """
-        from ._persist import save
-
-        save(self, path)
-
     def _check_X(self, X):
         return validate_data(self, X, reset=False, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32))
 

@@ -289,27 +289,11 @@ def _check_params(cls, params, where):
     return params
 
 
-def load(path):
-    """An estimator saved by ``est.save(path)``: it predicts as the saved one did and goes on training
-    (``partial_fit``, or ``fit`` with ``warm_start``) from the state it was saved in.
-
-    Parameters
-    ----------
-    path : str or path-like
-
-    Returns
-    -------
-    ffnn.sklearn.MLPClassifier or MLPRegressor
-
-    Raises
-    ------
-    FileFormatError
-        Naming the file, when it is missing, truncated, corrupted, not a safetensors file or not an
-        estimator file, or has a missing, mistyped or unknown field or array (naming the field).
-    """
+def load(path, classes):
+    """The estimator in the file ``path`` (see :func:`ffnn.sklearn.load`); ``classes`` maps each
+    estimator name a file may hold to its class."""
     from sklearn.preprocessing import LabelBinarizer
 
-    from .estimators import MLPClassifier, MLPRegressor
 
     with SafetensorsFile(path, _KEY, "estimator file") as f:
         where, meta = f.where, f.meta
@@ -317,7 +301,7 @@ def load(path):
             raise FileFormatError(f"{where} was written by a newer ffnn (format {meta['format']}; this version "
                                   f"reads up to {FORMAT})")
         validate(meta, SCHEMA, where)
-        cls = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}[meta["estimator"]]
+        cls = classes[meta["estimator"]]
         params = _check_params(cls, meta["params"], where)
         L = sum(1 for name in f.tensors if name.startswith("W."))
         renamed = legacy_names(f.tensors, L) if meta["format"] < 2 else {}

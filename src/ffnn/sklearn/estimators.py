@@ -84,11 +84,29 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from . import _persist
 from ._base import _BaseMLP, _constraints
 
-__all__ = ["MLPClassifier", "MLPRegressor"]
+__all__ = ["MLPClassifier", "MLPRegressor", "load"]
 
-class MLPClassifier(ClassifierMixin, _BaseMLP):
+
+class _Saved:
+    """What both estimators add for their files (``ffnn.sklearn._persist``)."""
+
+    def save(self, path):
+        """Write this fitted estimator to ``path`` as one safetensors file (no pickle): weights,
+        optimiser state, classes, parameters (not ``callbacks``) and the loss and validation curves.
+        ``ffnn.sklearn.load(path)`` gives it back, predicting identically and able to go on training
+        from the same state (a later ``partial_fit``, or ``fit`` with ``warm_start``).
+
+        Parameters
+        ----------
+        path : str or path-like
+        """
+        _persist.save(self, path)
+
+
+class MLPClassifier(ClassifierMixin, _Saved, _BaseMLP):
     """scikit-learn's MLPClassifier, computed by ffnn (same parameters and steps; see the module
     docstring for the objective and for where ffnn's additions change it).
 
@@ -235,7 +253,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return tags
 
 
-class MLPRegressor(RegressorMixin, _BaseMLP):
+class MLPRegressor(RegressorMixin, _Saved, _BaseMLP):
     """scikit-learn's MLPRegressor, computed by ffnn (same parameters and steps; see the module
     docstring for the objective and for where ffnn's additions change it).
 
@@ -330,3 +348,24 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         """Predictions (n_samples,) for one target, (n_samples, n_targets) for several."""
         check_is_fitted(self)
         return self._decode(self._forward(self._check_X(X)))
+
+
+def load(path):
+    """An estimator saved by ``est.save(path)``: it predicts as the saved one did and goes on training
+    (``partial_fit``, or ``fit`` with ``warm_start``) from the state it was saved in.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    ffnn.sklearn.MLPClassifier or MLPRegressor
+
+    Raises
+    ------
+    FileFormatError
+        Naming the file, when it is missing, truncated, corrupted, not a safetensors file or not an
+        estimator file, or has a missing, mistyped or unknown field or array (naming the field).
+    """
+    return _persist.load(path, {cls.__name__: cls for cls in (MLPClassifier, MLPRegressor)})
