@@ -123,3 +123,34 @@ def test_imports_point_inward(module):
     mine = _layer(module)
     outward = sorted(t for t in GRAPH[module] if _layer(t) is not None and _layer(t) < mine)
     assert outward == [], f"{module} imports {outward}, which sit above it"
+
+
+def _private_names_imported(module):
+    """Names with a leading underscore that ``module`` imports from another ffnn module (a private
+    module itself, ``from . import _device``, is not a name)."""
+    found = []
+    path = MODULES[module]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("ffnn")):
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__"):
+                    target = f"{_resolve_from(module, node)}.{alias.name}"
+                    if target not in MODULES:  # a private module is fine; a private name is not
+                        found.append(alias.name)
+    return found
+
+
+def _resolve_from(module, node):
+    path = MODULES[module]
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    if not node.level:
+        return node.module
+    base = package
+    for _ in range(node.level - 1):
+        base = base.rpartition(".")[0]
+    return f"{base}.{node.module}" if node.module else base
+
+
+def test_no_private_name_crosses_a_module_border():
+    crossing = {m: names for m in MODULES if (names := _private_names_imported(m))}
+    assert crossing == {}

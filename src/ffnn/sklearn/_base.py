@@ -143,7 +143,7 @@ class _ActivationConstraint(Options):
         return f"an activation name ({names}), an ffnn.Activation, or a list of them (one per hidden layer)"
 
 
-_constraints = {
+CONSTRAINTS = {
     "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
     "activation": [_ActivationConstraint()],
     "solver": [StrOptions({"lbfgs", "sgd", "adam", "adamw", "rmsprop"})],
@@ -318,8 +318,8 @@ class _Stepper:
         return J
 
 
-class _BaseMLP(_CallbackSupport, BaseEstimator):
-    _parameter_constraints = _constraints
+class BaseMLP(_CallbackSupport, BaseEstimator):
+    _parameter_constraints = CONSTRAINTS
     _train_device = None  # set while fitting on PyTorch tensors (see ffnn.sklearn._device)
 
     def __init_subclass__(cls, **kwargs):

@@ -85,7 +85,7 @@ from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from . import _persist
-from ._base import _BaseMLP, _constraints
+from ._base import BaseMLP, CONSTRAINTS
 
 __all__ = ["MLPClassifier", "MLPRegressor", "load"]
 
@@ -106,7 +106,7 @@ class _Saved:
         _persist.save(self, path)
 
 
-class MLPClassifier(ClassifierMixin, _Saved, _BaseMLP):
+class MLPClassifier(ClassifierMixin, _Saved, BaseMLP):
     """scikit-learn's MLPClassifier, computed by ffnn (same parameters and steps; see the module
     docstring for the objective and for where ffnn's additions change it).
 
@@ -117,7 +117,7 @@ class MLPClassifier(ClassifierMixin, _Saved, _BaseMLP):
     densified in turn, so only the first layer's product sees the sparse matrix.
     """
 
-    _parameter_constraints = {**_constraints, "class_weight": [StrOptions({"balanced"}), dict, None]}
+    _parameter_constraints = {**CONSTRAINTS, "class_weight": [StrOptions({"balanced"}), dict, None]}
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
                  batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
@@ -195,7 +195,7 @@ class MLPClassifier(ClassifierMixin, _Saved, _BaseMLP):
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False, X_val=X_val, y_val=y_val)
 
-    @available_if(_BaseMLP._check_partial_fit_solver)
+    @available_if(BaseMLP._check_partial_fit_solver)
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None, *, epochs=1):
         """``epochs`` passes over (X, y), keeping the optimiser's state between calls.
@@ -253,7 +253,7 @@ class MLPClassifier(ClassifierMixin, _Saved, _BaseMLP):
         return tags
 
 
-class MLPRegressor(RegressorMixin, _Saved, _BaseMLP):
+class MLPRegressor(RegressorMixin, _Saved, BaseMLP):
     """scikit-learn's MLPRegressor, computed by ffnn (same parameters and steps; see the module
     docstring for the objective and for where ffnn's additions change it).
 
@@ -262,7 +262,7 @@ class MLPRegressor(RegressorMixin, _Saved, _BaseMLP):
     'mse' = 1/(2N) Σ‖ŷ − y‖², 'half_sse' and 'sse' (identity output).
     """
 
-    _parameter_constraints = {**_constraints, "loss": [StrOptions({"squared_error", "poisson", "mse", "half_sse", "sse"})]}
+    _parameter_constraints = {**CONSTRAINTS, "loss": [StrOptions({"squared_error", "poisson", "mse", "half_sse", "sse"})]}
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
@@ -325,7 +325,7 @@ class MLPRegressor(RegressorMixin, _Saved, _BaseMLP):
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False, X_val=X_val, y_val=y_val)
 
-    @available_if(_BaseMLP._check_partial_fit_solver)
+    @available_if(BaseMLP._check_partial_fit_solver)
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, *, epochs=1):
         """``epochs`` passes over (X, y), keeping the optimiser's state between calls.
