@@ -1,5 +1,8 @@
-"""Adversarial findings on the restructured training (Run + gradient engines). Each test fails on the
-code it was written against, for the reason in its docstring."""
+"""Edge cases of the epoch driver found by an adversarial review of the one-engine restructuring (each
+failed before its fix, for the reason in its docstring): however an epoch ends — Ctrl-C, a schedule's
+bad factor, a divergence the PyTorch engine has not reported yet — the weights are finite and the
+optimiser's state matches them; the fused SGD step checks the penalty before it changes anything;
+and no MPI rank waits for a rank that stopped."""
 
 import os
 import shutil
@@ -128,14 +131,17 @@ def test_optimizer_state_matches_the_weights_kept_after_divergence(path):
     state (mutated in place) keeps the failed steps: step count and a ~1e304 velocity. A further
     train() with the same optimiser (documented to continue its state) then diverges at once."""
     X, Y = _data()
+    Y = Y * 1e5  # gradients large enough that η·g overflows: the update itself is infinite
     net = _net(path)
     opt = ffnn.SGD(1e-4, momentum=0.9)
     ffnn.train(net, X, Y, loss="mse", optimizer=opt, epochs=1, batch_size=4, seed=0)
     step0 = opt.state["step"]
     velocity0 = [to_numpy(v).copy() for v in opt.state["velocity"]]
+    before = _params(net)
     with pytest.raises(ffnn.TrainingDiverged):
         ffnn.train(net, X, Y, loss="mse", optimizer=opt, epochs=1, batch_size=4, seed=0,
-                   schedule=lambda t: 1e308 if t == step0 + 1 else 1.0)
+                   schedule=lambda t: 1.7e308 if t == step0 + 1 else 1.0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, _params(net)))  # back to the epoch's start
     assert opt.state["step"] == step0
     assert all(np.array_equal(to_numpy(v), v0) for v, v0 in zip(opt.state["velocity"], velocity0))
 

@@ -95,13 +95,16 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
         arguments and ends with the weights one process trains, to rounding (each step's global
         minibatch is the one process's; each rank computes the gradient of its share of it and one
         Allreduce sums them; see :mod:`ffnn.training.distributed`). Progress, callbacks and
-        checkpoints run on rank 0. Needs NumPy arrays and a built-in loss.
+        checkpoints run on rank 0; when one of them raises, rank 0 raises it and every other rank a
+        RuntimeError naming it. Needs NumPy arrays and a built-in loss.
 
     Raises
     ------
     TrainingDiverged
         When the loss or an update becomes non-finite; ``net`` keeps finite weights (those before the
-        failing step, or the epoch's first when an update itself overflowed).
+        failing step, or the epoch's first when an update itself overflowed, with the optimiser's
+        state of that moment). Whatever ends training — this, Ctrl-C, a schedule's bad factor, an
+        exception in a callback — the weights are finite.
     TrainingInterrupted
         On Ctrl-C, after the current step: the network keeps every completed update (early stopping's
         best weights, when it has them); a checkpoint keeps the last completed epoch, so that a

@@ -128,9 +128,20 @@ class ShardedEngine(Engine):
             raise KeyboardInterrupt
 
     def agree(self, fn):
-        """Rank 0 computes; every rank gets its result."""
-        result = fn() if self.rank == 0 else None
-        return self.comm.bcast(result, root=0)
+        """Rank 0 computes; every rank gets its result — or, when it raised, an error: rank 0 its own,
+        the others a RuntimeError naming it (so that no rank waits for a rank that has stopped)."""
+        if self.rank != 0:
+            result, failure = self.comm.bcast(None, root=0)
+            if failure is not None:
+                raise RuntimeError(f"rank 0 stopped the run: {failure}")
+            return result
+        try:
+            result = fn()
+        except Exception as exc:
+            self.comm.bcast((None, f"{type(exc).__name__}: {exc}"), root=0)
+            raise
+        self.comm.bcast((result, None), root=0)
+        return result
 
     def on_interrupt(self):
         """A Ctrl-C that stopped this rank alone (a second one, which interrupts at once) ends the

@@ -186,8 +186,8 @@ class NumpyEngine(Engine):
         ws = self.workspace(len(idx))
         self.rows.gather(idx, ws.h[0], ws.t)
         extra = self.chain.value(self.net.weights)  # of the weights this step starts from
-        J = ws.sgd_step(self.net, lr, self.l2)
-        if J is None or not math.isfinite(J + extra):
+        J = ws.sgd_step(self.net, lr, self.l2, extra)  # None, with nothing changed, when J_B is not finite
+        if J is None:
             raise TrainingDiverged(diverged_message("the loss or a gradient"))
         state["step"] += 1
         if self.watch_units:

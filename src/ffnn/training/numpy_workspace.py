@@ -136,11 +136,13 @@ class Workspace:
             self._gW_ready = True
         return self.dW, self.d[1:], self._scale
 
-    def sgd_step(self, net, lr, l2):
-        """Forward, backward and the plain-SGD update W ← (1 − ηλ₂)W − η a[l−1]ᵀδ[l]; returns J (no penalty).
+    def sgd_step(self, net, lr, l2, penalty=0.0):
+        """Forward, backward and the plain-SGD update W ← (1 − ηλ₂)W − η a[l−1]ᵀδ[l]; returns J (without
+        the penalty term ``penalty`` of the weights the step starts from).
 
-        Every δ[l] is computed with the old weights first, J and Σ_n δ[l] are checked to be finite,
-        and only then is any parameter changed; returns None (nothing changed) when they are not.
+        Every δ[l] is computed with the old weights first, J + ``penalty`` and Σ_n δ[l] are checked to
+        be finite, and only then is any parameter changed; returns None (nothing changed) when they
+        are not.
         Products go through NumPy. The update of W is one pass: for a few samples a BLAS gemm with
         beta = 1 − ηλ₂ writes W in place (SciPy); otherwise −η is folded into δ (a small array) so
         that W += a[l−1]ᵀ(−ηδ[l]) needs no separate scaling pass over the gradient.
@@ -148,7 +150,7 @@ class Workspace:
         J = self._forward_backward(net)
         h, d, L = self.h, self.d, net.n_layers
         W, b = net.weights.by_layer(), net.biases.by_layer()
-        if not (np.isfinite(J) and all(np.isfinite(gb).all() for gb in self.db)):
+        if not (np.isfinite(J + penalty) and all(np.isfinite(gb).all() for gb in self.db)):
             return None
         self._scale = 1.0  # what d (and, when computed, gW) hold: δ times this
         decay = 1.0 - lr * l2

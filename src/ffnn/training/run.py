@@ -72,8 +72,8 @@ class Run:
         self.diag = Diagnostics(net) if settings.diagnostics else None
         settings.choose_metric(net)
         self.engine = self._engine(comm)
-        if not self.engine.is_root:  # progress, logs and files come from rank 0 only
-            settings.progress, settings.checkpoint = False, None
+        if not self.engine.is_root:  # progress and logs come from rank 0 only (and files: see engine.agree)
+            settings.progress = False
 
     def _engine(self, comm):
         """The gradient engine for this network, data and settings (see :mod:`ffnn.training.engines`)."""
@@ -135,7 +135,7 @@ class Run:
                 train_loss, lr = self.epoch(epoch, ctrl_c)
                 stop_now = self.end_of_epoch(epoch, train_loss, lr, t0)
                 if s.checkpoint is not None and (epoch % s.checkpoint_every == 0 or epoch == s.epochs or stop_now):
-                    save_run(self, s.checkpoint, epoch)
+                    self.engine.agree(lambda: save_run(self, s.checkpoint, epoch))  # written once (rank 0)
                 if stop_now:
                     break
         except KeyboardInterrupt:
@@ -151,29 +151,30 @@ class Run:
         return self.history
 
     def epoch(self, epoch, ctrl_c):
-        """One pass over the data; returns (mean training loss, the last step's learning rate)."""
+        """One pass over the data; returns (mean training loss, the last step's learning rate).
+
+        However the epoch ends — its last step, a divergence, Ctrl-C, a schedule's bad factor, any
+        exception — the network is left with finite weights (see :meth:`_settle`).
+        """
         engine = self.engine
         order = engine.order(self.rng, self.s.shuffle)  # one shuffle per epoch; each batch gathers its rows
-        snapshot = self._snapshot(full=engine.deferred)
+        snapshot = self._snapshot()
         if self.diag is not None:
             self.diag.start_epoch()
         engine.start_epoch(order, ctrl_c)
+        self._lrs = []  # each step's η, as the schedule gave it (a replay takes the same)
+        self._replayed = False
         try:
-            try:
-                with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-                    total, lr = self._steps(order, ctrl_c, epoch)
-            except KeyboardInterrupt:
-                if engine.deferred and engine.read_total()[1]:
-                    self._replay(order, snapshot, epoch)  # raises TrainingDiverged at the failing step
-                raise
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+                total, lr = self._steps(order, ctrl_c, epoch)
             checked = False  # whether the engine's one read at the end of the epoch checked the parameters
             if engine.deferred:
                 total, bad = engine.read_total()
                 if bad:
-                    total, lr = self._replay(order, snapshot, epoch)
+                    total, lr = self._replay(order, snapshot, epoch, len(self._lrs))
                 checked = not bad
-        except TrainingDiverged:
-            self._keep_finite(snapshot)
+        except BaseException:
+            self._settle(order, snapshot, epoch)
             raise
         if not checked:
             self._keep_finite(snapshot, check=True)
@@ -182,22 +183,30 @@ class Run:
             self.bar.set_postfix(epoch=epoch, loss=f"{total / self.n:.4g}", refresh=False)
         return total / self.n, lr
 
-    def _steps(self, order, ctrl_c, epoch):
-        """The epoch's steps, ``engine.steps_per_call`` at a time; returns (Σ J_B·|B|, the last η)."""
+    def _steps(self, order, ctrl_c, epoch, limit=None):
+        """The epoch's steps (the first ``limit`` of them), ``engine.steps_per_call`` at a time;
+        returns (Σ J_B·|B|, the last η). A replay (``limit`` given) takes the η of ``self._lrs``."""
         engine, opt, bar = self.engine, self.s.optimizer, self.bar
         n, bs, per_call = self.n, self.batch_size, engine.steps_per_call
         total, lr = 0.0, opt.lr
         starts = range(0, n, bs)
+        if limit is not None:
+            starts = starts[:limit]
         for first in range(0, len(starts), per_call):
             chunk = starts[first:first + per_call]
             batches = [order[start:start + bs] for start in chunk]
-            step0 = self.state["step"]
-            lrs = [opt.lr * self._factor(step0 + k) for k in range(len(chunk))]
+            if limit is None:
+                step0 = self.state["step"]
+                lrs = [opt.lr * self._factor(step0 + k) for k in range(len(chunk))]
+            else:
+                lrs = self._lrs[first:first + len(chunk)]
             lr = lrs[-1]
             part = engine.run(batches, lrs, self.state, chunk[-1] + bs >= n)
+            if limit is None:
+                self._lrs.extend(lrs)  # the steps taken
             total += part
             engine.check_interrupt(ctrl_c)  # Ctrl-C takes effect here, between steps, never halfway through one
-            if bar is not None:
+            if bar is not None and limit is None:
                 bar.update(len(chunk))
                 if not engine.deferred:
                     bar.set_postfix(epoch=epoch, loss=f"{part / sum(len(b) for b in batches):.4g}", refresh=False)
@@ -213,18 +222,17 @@ class Run:
 
     # --- divergence --------------------------------------------------------------------------------
 
-    def _snapshot(self, full):
-        """The parameters the epoch starts from; with ``full``, also the optimiser's state and the
-        Generator (after the epoch's shuffle), from which a deferred engine's epoch is replayed."""
+    def _snapshot(self):
+        """What the epoch starts from: the parameters, the optimiser's state and the Generator (after
+        the epoch's shuffle) — put back when an update overflowed, and replayed from by a deferred
+        engine."""
         xp = self.net.xp
         params = [xp.asarray(p, copy=True) for p in self.params]
-        if not full:
-            return params, None, None
         state = {k: (v if k == "step" else [xp.asarray(a, copy=True) for a in v]) for k, v in self.state.items()}
         return params, state, self.rng.bit_generator.state
 
-    def _replay(self, order, snapshot, epoch):
-        """Put back the epoch's start and run it again checking every step (for a deferred engine)."""
+    def _restore(self, snapshot, rng=True):
+        """Put back the epoch's start: the parameters and the optimiser's state (and the Generator)."""
         params, state, rng_state = snapshot
         for p, saved in zip(self.params, params):
             p[...] = saved
@@ -234,23 +242,41 @@ class Run:
             else:
                 for a, saved in zip(self.state[k], v):
                     a[...] = saved
-        self.rng.bit_generator.state = rng_state
+        if rng:
+            self.rng.bit_generator.state = rng_state
+
+    def _replay(self, order, snapshot, epoch, steps):
+        """Put back the epoch's start and run its first ``steps`` steps again checking each one (for a
+        deferred engine); raises TrainingDiverged at the step that diverged."""
+        self._restore(snapshot)
+        self._replayed = True
         engine = self.engine
         engine.deferred = False
         try:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-                return self._steps(order, _NoInterrupt(), epoch)
+                return self._steps(order, _NoInterrupt(), epoch, limit=steps)
         finally:
             engine.deferred = True
 
+    def _settle(self, order, snapshot, epoch):
+        """An epoch ended by an exception: a divergence a deferred engine has not reported yet is
+        found by replaying the steps taken (TrainingDiverged, at its step, replaces the exception);
+        then weights that are not finite (an update overflowed) go back to the epoch's start."""
+        engine = self.engine
+        try:
+            if engine.deferred and not self._replayed and engine.read_total()[1]:
+                self._replay(order, snapshot, epoch, len(self._lrs))
+        finally:
+            self._keep_finite(snapshot)
+
     def _keep_finite(self, snapshot, check=False):
         """When an update itself overflowed (the checks before each update cannot see that), put back
-        the weights the epoch started from; with ``check``, then raise TrainingDiverged."""
+        the weights and the optimiser's state the epoch started from; with ``check``, then raise
+        TrainingDiverged."""
         xp = self.net.xp
         if all(bool(xp.all(xp.isfinite(p))) for p in self.params):
             return
-        for p, p0 in zip(self.params, snapshot[0]):
-            p[...] = p0
+        self._restore(snapshot, rng=False)  # the weights and the optimiser's state, consistent
         if check:
             raise TrainingDiverged(diverged_message("an update"))
 
