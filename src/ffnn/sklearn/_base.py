@@ -293,14 +293,15 @@ class _Stepper:
         self.engine = None
 
     def _engine(self, X, T, w):
-        rows = _Rows(X, T, w)
-        if self.engine is None or self.engine.rows.X is not X:
-            engine = NumpyEngine if self.fast else CoreEngine
+        engine = self.engine
+        if engine is None:
+            kind = NumpyEngine if self.fast else CoreEngine
             kw = {} if self.fast else dict(dropout=self.rates, rng=self.rng)
-            self.engine = engine(self.net, self.loss, rows, self.chain, **kw)
-        else:
-            self.engine.rows = rows
-        return self.engine
+            engine = self.engine = kind(self.net, self.loss, _Rows(X, T, w), self.chain, **kw)
+        rows = engine.rows
+        if rows.X is not X or rows.T is not T or rows.w is not w:
+            engine.rows = _Rows(X, T, w)
+        return engine
 
     def gradients(self, X, T, w, idx):
         """(J_B, ∂J_B/∂θ as [dW1, db1, …]) on the rows ``idx``."""
