@@ -97,7 +97,9 @@ class Penalty:
 
 class PerBatchL2(Penalty):
     """scikit-learn's L2 term: α / (2 s_B) Σ_l Σ W[l]², with s_B the batch's size or its sum of
-    sample weights, so that λ₂ = α / s_B changes from batch to batch (plus an optional λ₁ Σ|W|)::
+    sample weights, so that λ₂ = α / s_B changes from batch to batch (plus an optional λ₁ Σ|W|):
+
+    .. code-block:: text
 
         J_B = J(T_B, a[L]) + (α / 2 s_B) Σ_l Σ W[l]² + λ₁ Σ_l Σ|W[l]|
         ∂/∂W[l] adds (α / s_B) W[l] + λ₁ sign(W[l])
