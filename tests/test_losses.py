@@ -99,3 +99,12 @@ def test_user_loss_and_errors():
         get_loss("hinge")
     with pytest.raises(TypeError):
         get_loss(None)
+
+
+def test_classification_losses_declare_the_outputs_they_are_defined_on():
+    """The command line and the default metric ask the loss object, not a table of names."""
+    from ffnn.losses import LOSSES
+
+    assert {name: loss.probability_outputs for name, loss in LOSSES.items() if loss.classification} == {
+        "cross_entropy": ("softmax",), "binary_cross_entropy": ("sigmoid", "softmax")}
+    assert not ffnn.Loss("mine", lambda A, T: 0.0, lambda A, T: A).classification

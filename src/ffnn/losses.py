@@ -42,6 +42,14 @@ class Loss:
     weighted = False  # users' losses take no sample weights
     outputs = ()  # the output activations with a form of this loss (see _Builtin)
     sklearn_name = None  # scikit-learn's name of this loss ("squared_error", "log_loss"), if it has one
+    #: For a classification loss, the output activations it is defined on (their values must be
+    #: probabilities), the usual one first; None for a loss defined on any output.
+    probability_outputs = None
+
+    @property
+    def classification(self) -> bool:
+        """Whether this loss compares probabilities with class indicators (cross-entropies)."""
+        return self.probability_outputs is not None
 
     def __init__(self, name, value, gradient):
         if not isinstance(name, str) or not name:
@@ -122,7 +130,8 @@ class _Builtin(Loss):
 
     weighted = True
 
-    def __init__(self, name, elementwise, elementwise_grad, factor, mean, *, outputs=(), sklearn_name=None, doc=None):
+    def __init__(self, name, elementwise, elementwise_grad, factor, mean, *, outputs=(), sklearn_name=None,
+                 probability_outputs=None, doc=None):
         self.name = name
         self._ell = elementwise
         self._dell = elementwise_grad
@@ -130,6 +139,7 @@ class _Builtin(Loss):
         self._mean = mean
         self._outputs = tuple(outputs)  # ((built-in output activation, form class), ...)
         self.sklearn_name = sklearn_name
+        self.probability_outputs = None if probability_outputs is None else tuple(probability_outputs)
         if doc is not None:
             self.__doc__ = doc
 
@@ -358,9 +368,11 @@ sse = _Builtin("sse", _sq, _dsq, 1.0, mean=False, outputs=_SQUARED_ERROR_OUTPUTS
 mse = _Builtin("mse", _sq, _dsq, 0.5, mean=True, outputs=_SQUARED_ERROR_OUTPUTS, sklearn_name="squared_error",
                doc="J = 1/(2N) Σ_n ‖a_n − t_n‖² (Wichmann, equation 2.16); ∂J/∂A = (A − T)/N (equation 2.21).")
 cross_entropy = _Builtin("cross_entropy", _ce, _dce, 1.0, mean=True, outputs=((_act.softmax, _FusedSoftmaxCE),),
-                         sklearn_name="log_loss", doc="J = −1/N Σ_n Σ_k T log A; ∂J/∂A = −T/(N A).")
+                         sklearn_name="log_loss", probability_outputs=("softmax",),  # rows of probabilities
+                         doc="J = −1/N Σ_n Σ_k T log A; ∂J/∂A = −T/(N A).")
 binary_cross_entropy = _Builtin("binary_cross_entropy", _bce, _dbce, 1.0, mean=True,
                                 outputs=((_act.sigmoid, _FusedSigmoidBCE),), sklearn_name="log_loss",
+                                probability_outputs=("sigmoid", "softmax"),  # every a in (0, 1)
                                 doc="J = −1/N Σ_n Σ_k [T log A + (1 − T) log(1 − A)]; ∂J/∂A = (A − T)/(N A(1 − A)).")
 
 

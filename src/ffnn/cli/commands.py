@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+from ..losses import LOSSES
 from .errors import EXIT_INTERRUPTED, CommandError, UsageError
 
 
@@ -220,10 +221,10 @@ def _training_data(args):
     return ds, task
 
 
-_CLASSIFICATION_LOSSES = ("cross_entropy", "binary_cross_entropy")
-#: The outputs each classification loss is defined on, the usual one first: cross-entropy −Σ t log a
-#: needs a's rows to be probabilities (softmax); binary cross-entropy needs every a in (0, 1).
-_OUTPUTS_FOR_LOSS = {"cross_entropy": ("softmax",), "binary_cross_entropy": ("sigmoid", "softmax")}
+#: The classification losses, and the outputs each is defined on (the usual one first), as the loss
+#: objects declare them (``Loss.probability_outputs``).
+_OUTPUTS_FOR_LOSS = {name: loss.probability_outputs for name, loss in LOSSES.items() if loss.classification}
+_CLASSIFICATION_LOSSES = tuple(_OUTPUTS_FOR_LOSS)
 
 
 def _check_loss_and_output(command, loss, output):

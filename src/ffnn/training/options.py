@@ -38,7 +38,7 @@ def dropout_rates(dropout, n_hidden):
 
 def default_metric(net, loss):
     """"accuracy" for classification losses or a softmax output, "r2" otherwise."""
-    if loss.name in ("cross_entropy", "binary_cross_entropy") or net.activations[-1] == _act.softmax:
+    if loss.classification or net.activations[-1] == _act.softmax:
         return "accuracy"
     return "r2"
 
