@@ -37,9 +37,9 @@ class Diagnostics:
         from ..activations import relu
 
         self.net = net
-        self.watched = [i for i, act in enumerate(net.activations[:-1]) if act == relu]  # hidden layers i + 1
+        self.watched = [l for l, act in enumerate(net.activations[:-1], start=1) if act == relu]  # hidden layers l
         self.numpy = is_numpy_namespace(net.xp)
-        self.peak = {}  # hidden layer index → each unit's largest activation so far this epoch
+        self.peak = {}  # hidden layer l → each unit's largest activation so far this epoch
         self.before = None
         self.last = {}
 
@@ -48,22 +48,23 @@ class Diagnostics:
         self.last = {}
 
     def hidden_activations(self, a):
-        """Fold one minibatch's hidden activations ``a = [a[1], …, a[L−1]]`` into each watched unit's
+        """Fold one minibatch's hidden activations ``a[l]``, l = 1..L−1 (``a`` indexed by layer, as the
+        trace's ``a`` and the workspaces' ``h``; a[0] and a[L] are not read) into each watched unit's
         largest activation so far (a unit is dead when that stays ≤ 0): one running maximum per layer,
         written in place with NumPy, as cheap at batch 1 as the step allows."""
-        for i in self.watched:
-            a_i = a[i]
-            peak = self.peak.get(i)
+        for l in self.watched:
+            a_l = a[l]
+            peak = self.peak.get(l)
             if self.numpy:
-                row = a_i[0] if a_i.shape[0] == 1 else a_i.max(axis=0)
+                row = a_l[0] if a_l.shape[0] == 1 else a_l.max(axis=0)
                 if peak is None:
-                    self.peak[i] = row.copy()
+                    self.peak[l] = row.copy()
                 else:
                     np.maximum(peak, row, out=peak)
             else:
-                xp = _namespace(a_i)
-                row = xp.max(a_i, axis=0)
-                self.peak[i] = row if peak is None else xp.maximum(peak, row)
+                xp = _namespace(a_l)
+                row = xp.max(a_l, axis=0)
+                self.peak[l] = row if peak is None else xp.maximum(peak, row)
 
     def before_last_step(self):
         """Keep the weights the epoch's last step starts from (for the update ratio)."""
@@ -84,7 +85,7 @@ class Diagnostics:
                                    for W, W0 in zip(self.net.weights, self.before)]
         else:
             rec["update_ratio"] = []
-        rec["dead_fraction"] = [_dead(self.peak[i]) if i in self.peak else None for i in range(self.net.n_layers - 1)]
+        rec["dead_fraction"] = [_dead(self.peak[l]) if l in self.peak else None for l in range(1, self.net.n_layers)]
         self.before = None
         return rec
 

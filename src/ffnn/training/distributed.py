@@ -111,7 +111,7 @@ class ShardedEngine(Engine):
         self.gW, self.gb = views[0::2], views[1::2]
         self.delta_sums = self.flat[n_grad:n_grad + net.n_layers]
         starts = n_grad + net.n_layers + np.concatenate([[0], np.cumsum(hidden)]).astype(int)
-        self.alive = [self.flat[a:b] for a, b in zip(starts[:-1], starts[1:])]
+        self.alive = [None] + [self.flat[a:b] for a, b in zip(starts[:-1], starts[1:])]  # by hidden layer l
         self.ctrl_c = None
         self.together = False  # a Ctrl-C that every rank saw (the stop flag), not one rank's alone
         self._ops = None if isinstance(comm, Solo) else _mpi_ops()  # (MPI.IN_PLACE, MPI.SUM)
@@ -175,7 +175,7 @@ class ShardedEngine(Engine):
                 if c != 1.0:
                     flat[:g] *= c
                     flat[-2] *= c
-                hidden, deltas = ws.h[1:-1], ws.d[1:]
+                hidden, deltas = ws.h, ws.d[1:]
             else:
                 flat[:g] = 0.0
         else:
@@ -221,7 +221,7 @@ class ShardedEngine(Engine):
         for view, grad in zip(self.grads, interleave(g.weights, g.biases)):
             np.multiply(grad, c, out=view)
         flat[-2] = J * c
-        return c, trace.a[1:-1], list(g.deltas)
+        return c, trace.a, list(g.deltas)
 
     def _pack_diagnostics(self, deltas, c):
         """This rank's part of the last step's diagnostics: c·Σ|δ[l]| and the units seen active
@@ -229,16 +229,16 @@ class ShardedEngine(Engine):
         if deltas is not None:
             for l, d in enumerate(deltas):
                 self.delta_sums[l] = c * float(np.sum(np.abs(d)))
-        for i, peak in self.diag.peak.items():
-            self.alive[i][...] = peak > 0
+        for l, peak in self.diag.peak.items():
+            self.alive[l][...] = peak > 0
 
     def _unpack_diagnostics(self, n):
         """The global batch's ‖∂J/∂W[l]‖ and mean |δ[l]|, and the units active on any rank."""
         sizes = self.net.sizes
         self.diag.last["grad_norm"] = [math.sqrt(float(np.vdot(gw, gw))) for gw in self.gW]
         self.diag.last["delta_mean"] = [float(s) / (n * sizes[l + 1]) for l, s in enumerate(self.delta_sums)]
-        for i in self.diag.watched:  # 1 where any rank saw the unit active, 0 where none did
-            self.diag.peak[i] = (self.alive[i] > 0).astype(self.flat.dtype)
+        for l in self.diag.watched:  # 1 where any rank saw the unit active, 0 where none did
+            self.diag.peak[l] = (self.alive[l] > 0).astype(self.flat.dtype)
 
 
 def _mpi_ops():

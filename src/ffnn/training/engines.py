@@ -172,7 +172,7 @@ class NumpyEngine(Engine):
         if last and self.diag is not None:
             self.diag.gradients(*ws.last_gradients())
         if self.watch_units:
-            self.diag.hidden_activations(ws.h[1:-1])
+            self.diag.hidden_activations(ws.h)
         return J, ws.dW, ws.db
 
     def step(self, idx, lr, state, last):
@@ -191,7 +191,7 @@ class NumpyEngine(Engine):
             raise TrainingDiverged(diverged_message("the loss or a gradient"))
         state["step"] += 1
         if self.watch_units:
-            diag.hidden_activations(ws.h[1:-1])
+            diag.hidden_activations(ws.h)
         if last and diag is not None:
             diag.gradients(*ws.last_gradients())
         return J + extra
@@ -215,7 +215,7 @@ class CoreEngine(Engine):
         J = float(net.trace_loss(trace, Tb, loss, wb))
         g = net.backward(trace, Tb, loss, sample_weight=wb, input_gradient=False, checked=True)
         if self.watch_units:
-            self.diag.hidden_activations(trace.a[1:-1])
+            self.diag.hidden_activations(trace.a)
         if last and self.diag is not None:
             self.diag.gradients(list(g.weights), list(g.deltas))
         return J, list(g.weights), list(g.biases)

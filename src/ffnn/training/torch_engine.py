@@ -256,10 +256,10 @@ class TorchEngine(Engine):
         # the diagnostics' dead-unit count: which units of each watched hidden layer were ever > 0 this
         # epoch, folded in place by every step (inside its graph) and handed over once per epoch
         watched = diag.watched if diag is not None else []
-        self.alive = {i: torch.zeros(net.sizes[i + 1], dtype=torch.bool, device=self.device) for i in watched}
+        self.alive = {l: torch.zeros(net.sizes[l], dtype=torch.bool, device=self.device) for l in watched}
         from ..activations import relu
 
-        self.nonnegative = {i: net.activations[i] == relu for i in watched}  # relu: a ≥ 0
+        self.nonnegative = {l: net.activations[l - 1] == relu for l in watched}  # relu: a ≥ 0
 
     # --- the epoch ---------------------------------------------------------------------------------
 
@@ -350,8 +350,8 @@ class TorchEngine(Engine):
         if diag is not None and ws is not None:
             diag.gradients(*ws.last_gradients(-lr if self.fused else 1.0))
             # the epoch's union of active units, as one row of activations per hidden layer
-            rows = [self.alive[i].reshape(1, -1).to(self.dtype) if i in self.alive else layer[:1]
-                    for i, layer in enumerate(ws.inp[1:])]
+            rows = [self.alive[l].reshape(1, -1).to(self.dtype) if l in self.alive else layer[:1]
+                    for l, layer in enumerate(ws.inp)]  # indexed by layer, like a[l]
             diag.hidden_activations(rows)
 
     # --- one step ----------------------------------------------------------------------------------
@@ -387,10 +387,10 @@ class TorchEngine(Engine):
 
         J = self._compute(ws)
         self._record(ws, J)
-        for i, alive in self.alive.items():  # hidden layer i + 1 (the diagnostics' dead units)
-            a = ws.inp[i + 1]
+        for l, alive in self.alive.items():  # hidden layer l (the diagnostics' dead units)
+            a = ws.inp[l]
             # for a ≥ 0 a unit was active when its column sum is > 0: a product aᵀ1, not a column reduction
-            top = torch.mv(a.T, ws.ones) if self.nonnegative[i] else a.amax(dim=0)
+            top = torch.mv(a.T, ws.ones) if self.nonnegative[l] else a.amax(dim=0)
             torch.logical_or(alive, top > 0, out=alive)
         if self.fused:
             ws.sgd_update(self.net, self.neg_lr, self.decay)
