@@ -225,3 +225,34 @@ def test_an_engine_that_runs_many_steps_per_call_trains_the_same(monkeypatch, pe
     assert f1 == f2 == list(range(21))  # 7 steps an epoch
     assert all(np.array_equal(a, b) for a, b in zip(p1, p2))
     assert h2.loss == pytest.approx(h1.loss, rel=1e-14)
+
+
+@pytest.mark.parametrize("per_call", [3, 100])
+def test_a_bad_schedule_factor_inside_a_chunk_of_steps_stops_where_one_by_one_stops(monkeypatch, per_call):
+    """The steps before the bad factor are taken, the ones after are not, whatever the chunk size."""
+    X, T, _ = _blobs(50)
+    weights = []
+    for n in (1, per_call):
+        monkeypatch.setattr(NumpyEngine, "steps_per_call", n)
+        net = ffnn.Network([4, 6, 3], "relu", "softmax", seed=0)
+        run = _run(net, X, T, epochs=3, batch_size=8, optimizer="adam", schedule=lambda t: -1.0 if t == 9 else 1.0)
+        with pytest.raises(ValueError, match="returned -1.0 at step 9"):
+            run.fit()
+        assert run.state["step"] == 9
+        weights.append(net.parameters())
+    assert all(np.array_equal(a, b) for a, b in zip(*weights))
+
+
+def test_the_optimizer_holds_the_runs_state_however_training_ends():
+    """One state, the run's: after TrainingDiverged (and any other exception) the optimiser object
+    holds the state of the weights the network kept, for a later call to continue."""
+    X, T, _ = _blobs(20)
+    net = ffnn.Network([4, 6, 3], "relu", "softmax", seed=0)
+    opt = ffnn.Adam(0.01)
+
+    def stop(net, history):
+        raise RuntimeError("a callback's own error")
+
+    with pytest.raises(RuntimeError, match="a callback's own error"):
+        ffnn.train(net, X, T, loss="cross_entropy", optimizer=opt, epochs=3, batch_size=5, callbacks=[stop])
+    assert opt.state is not None and opt.state["step"] == 4

@@ -176,7 +176,7 @@ CONSTRAINTS = {
 
 
 class _Optimizer:
-    """scikit-learn's optimiser protocol (``learning_rate``, ``update_params``, ``iteration_ends``,
+    """scikit-learn's optimiser protocol (``learning_rate``, ``iteration_ends``,
     ``trigger_stopping``) around an ffnn optimiser and its explicit state.
 
     A new one is made by every ``fit`` and by the first ``partial_fit``; later ``partial_fit`` calls
@@ -189,9 +189,6 @@ class _Optimizer:
         self.learning_rate_init = opt.lr
         self.learning_rate = float(opt.lr)
         self.schedule, self.power_t = schedule, power_t
-
-    def update_params(self, params, grads):
-        self.opt.apply(grads, self.state, params, self.learning_rate)
 
     def iteration_ends(self, time_step):
         """'invscaling': η = η₀ / (t + 1)^power_t, t the samples seen so far (set after each epoch)."""
@@ -286,7 +283,7 @@ class _Stepper:
     def __init__(self, net, loss, *, alpha, l1, rates, rng, report_scale, weighted, sparse=False):
         self.net, self.report_scale = net, report_scale
         self.params = net.parameters()
-        self.chain = updates.Chain(updates.PerBatchL2(alpha, l1))  # the penalty; the optimiser applies the rest
+        self.chain = updates.Chain(updates.PerBatchL2(alpha, l1))  # the optimiser joins it at each step
         self.rates, self.rng, self.loss = rates, rng, loss
         # sparse X goes through the core, whose first layer's products (X W[1], Xᵀ δ[1]) take it as it is
         self.fast = _fast.supports(net, loss, rates, None) and not weighted and not sparse
@@ -303,19 +300,26 @@ class _Stepper:
             engine.rows = _Rows(X, T, w)
         return engine
 
-    def gradients(self, X, T, w, idx):
-        """(J_B, ∂J_B/∂θ as [dW1, db1, …]) on the rows ``idx``."""
+    def _loss_and_gradients(self, X, T, w, idx):
+        """(J_B with the penalty, ∂J/∂θ of the loss alone as [dW1, db1, …], s_B) on the rows ``idx``."""
         engine = self._engine(X, T, w)
         J, dW, db = engine.compute(idx, False)
         wb = engine.rows.weights(idx)
         s_b = engine.rows.count(idx) if wb is None else float(wb.sum())
-        J = J * self.report_scale + self.chain.value(self.net.weights, s_b)
-        return J, self.chain.gradients(interleave(dW, db), self.params, s_b)
+        return J * self.report_scale + self.chain.value(self.net.weights, s_b), interleave(dW, db), s_b
+
+    def gradients(self, X, T, w, idx):
+        """(J_B, ∂J_B/∂θ as [dW1, db1, …]) on the rows ``idx``: the chain without its optimiser
+        (L-BFGS takes its own steps)."""
+        J, grads, s_b = self._loss_and_gradients(X, T, w, idx)
+        return J, self.chain.gradients(grads, self.params, s_b)
 
     def __call__(self, X, T, w, idx, optimizer):
-        """One step: the gradients, then the optimiser's update (the chain's last transform)."""
-        J, grads = self.gradients(X, T, w, idx)
-        optimizer.update_params(self.params, grads)
+        """One step: the gradients, then the whole chain — the penalty and ``optimizer``'s update
+        with scikit-learn's current learning rate."""
+        J, grads, s_b = self._loss_and_gradients(X, T, w, idx)
+        self.chain.optimizer = optimizer.opt
+        self.chain.apply(grads, optimizer.state, self.params, optimizer.learning_rate, s_b)
         return J
 
 

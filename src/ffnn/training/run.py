@@ -67,6 +67,7 @@ class Run:
         self.chain = updates.Chain(settings.penalty, settings.clip, opt)
         self.state = opt.state if _state_fits(opt.state, self.params) else self.chain.init(self.params)
         keep_state_with(self.state, self.params)
+        opt.state = self.state  # one state, the run's: the optimiser holds it for a later call, whatever happens
         self.best_params = None
         self.bar = None
         self.diag = Diagnostics(net) if settings.diagnostics else None
@@ -119,6 +120,7 @@ class Run:
         """Train from the first epoch (or the one after ``resume``'s) to the last; returns History."""
         s = self.s
         start_epoch = 1 if resume is None else restore_run(self, resume)
+        s.optimizer.state = self.state  # the restored one
         if self.history.stopped_early:  # the checkpoint ends a run that early stopping finished
             start_epoch = s.epochs + 1
         if hasattr(s.schedule, "setup"):
@@ -195,15 +197,22 @@ class Run:
         for first in range(0, len(starts), per_call):
             chunk = starts[first:first + per_call]
             batches = [order[start:start + bs] for start in chunk]
+            bad = None
             if limit is None:
-                step0 = self.state["step"]
-                lrs = [opt.lr * self._factor(step0 + k) for k in range(len(chunk))]
+                step0, lrs = self.state["step"], []
+                try:
+                    for k in range(len(chunk)):
+                        lrs.append(opt.lr * self._factor(step0 + k))
+                except ValueError as exc:  # the steps before the bad factor are taken, as one by one
+                    bad, chunk, batches = exc, chunk[:len(lrs)], batches[:len(lrs)]
+                self._lrs.extend(lrs)  # the steps being taken (a replay after an error takes them again)
             else:
                 lrs = self._lrs[first:first + len(chunk)]
-            lr = lrs[-1]
-            part = engine.run(batches, lrs, self.state, chunk[-1] + bs >= n)
-            if limit is None:
-                self._lrs.extend(lrs)  # the steps taken
+            if lrs:
+                lr = lrs[-1]
+                part = engine.run(batches, lrs, self.state, chunk[-1] + bs >= n)
+            if bad is not None:
+                raise bad
             total += part
             engine.check_interrupt(ctrl_c)  # Ctrl-C takes effect here, between steps, never halfway through one
             if bar is not None and limit is None:
