@@ -78,8 +78,9 @@ def _net(seed):
     return ffnn.Network(SIZES, "relu", "softmax", seed=seed, dtype="float64")
 
 
-# relu again, as a user's activation: no in-place kernels, so the NumPy core trains it
-RELU_CLONE = ffnn.Activation("relu_clone", lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(z.dtype))
+# relu again, as a user's activation in array-API operations (NumPy or PyTorch): no in-place
+# kernels, so the array-namespace core trains it
+RELU_CLONE = ffnn.Activation("relu_clone", lambda z: z * (z > 0), lambda z: z * 0 + (z > 0))
 
 
 def _memory_fast(ctx, X, T, seed):
@@ -110,6 +111,17 @@ def _torch_cpu(ctx, X, T, seed):
 
     net = _net(seed).to(device="cpu")
     assert isinstance(net.weights[1], torch.Tensor) and torch_engine.supports(net, get_loss(LOSS))
+    return Case(net, X, T, {})
+
+
+def _torch_core(ctx, X, T, seed):
+    import torch
+
+    from ffnn.training import torch_engine
+
+    base = _net(seed)
+    net = ffnn.Network.from_parameters(base.weights, base.biases, [RELU_CLONE, "softmax"]).to(device="cpu")
+    assert isinstance(net.weights[1], torch.Tensor) and not torch_engine.supports(net, get_loss(LOSS))
     return Case(net, X, T, {})
 
 
@@ -151,6 +163,7 @@ PATHS = {
     "memory-core": Path(_memory_core, same_as="memory-fast"),
     "rows-on-disk": Path(_rows_on_disk, same_as="memory-fast"),
     "torch-cpu": Path(_torch_cpu, same_as="memory-fast", missing=_no_torch),
+    "torch-core": Path(_torch_core, same_as="memory-core", missing=_no_torch),
     "mpi-2": Path(_mpi, same_as="memory-fast", ranks=2, missing=_no_mpi),
 }
 
