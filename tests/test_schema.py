@@ -315,3 +315,22 @@ def test_malformed_estimator_files(files, tmp_path, change, fragment):
     with pytest.raises(ffnn.FileFormatError) as info:
         load(bad)
     assert str(bad) in str(info.value) and fragment in str(info.value), str(info.value)
+
+
+def test_a_classifier_file_without_its_classes_is_named(tmp_path):
+    """classes_ is optional in the schema (a regressor has none) but a classifier's file must hold it."""
+    from sklearn.datasets import load_iris
+
+    from ffnn.sklearn import MLPClassifier
+    from ffnn.sklearn import load as load_estimator
+
+    from .hostile import edit_meta
+
+    X, y = load_iris(return_X_y=True)
+    path = tmp_path / "clf.safetensors"
+    MLPClassifier(hidden_layer_sizes=(3,), max_iter=5, random_state=0).fit(X, y).save(path)
+
+    path.write_bytes(edit_meta(path.read_bytes(), "ffnn_sklearn", lambda doc: doc.pop("classes_") and None,
+                               rehash=True))
+    with pytest.raises(ffnn.FileFormatError, match=r"lacks the field 'classes_'"):
+        load_estimator(path)

@@ -34,6 +34,7 @@ _KEY = "ffnn_sklearn"
 _CURVES = ("loss_curve_", "validation_scores_", "validation_loss_curve_")
 _SCALARS = ("loss_", "best_loss_", "best_validation_score_")
 _COUNTS = ("n_iter_", "t_", "n_outputs_", "n_layers_", "n_features_in_", "_no_improvement_count")
+_ALWAYS_COUNTED = ("n_iter_", "n_outputs_", "n_layers_", "n_features_in_")  # every fitted estimator has these
 _ESTIMATORS = ("MLPClassifier", "MLPRegressor")
 
 
@@ -86,7 +87,7 @@ SCHEMA = {
     "out_activation_": Field("an output activation's name", _out_activation),
     "dtype": one_of("float32", "float64"),
     "none": list_of(one_of(*_CURVES, *_SCALARS)),  # fitted attributes that are None
-    **{name: integer(0).optional() for name in _COUNTS},
+    **{name: integer(0) if name in _ALWAYS_COUNTED else integer(0).optional() for name in _COUNTS},
     "feature_names_in_": list_of(text("a column name")).optional(),
     "classes_": obj({"values": list_of(_LABEL, low=1),
                      "dtype": Field("a NumPy dtype of labels", _is_label_dtype),
@@ -301,6 +302,8 @@ def load(path, classes):
             raise FileFormatError(f"{where} was written by a newer ffnn (format {meta['format']}; this version "
                                   f"reads up to {FORMAT})")
         validate(meta, SCHEMA, where)
+        if meta["estimator"] == "MLPClassifier" and "classes_" not in meta:
+            raise FileFormatError(f"{where} lacks the field 'classes_' (a classifier's classes)")
         cls = classes[meta["estimator"]]
         params = _check_params(cls, meta["params"], where)
         L = sum(1 for name in f.tensors if name.startswith("W."))
