@@ -21,6 +21,7 @@ __all__ = ["world", "current", "fail", "quiet_stderr"]
 _MPI_ENV = ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")
 _WORLD = None
 GRACE_S = 1.0  # how long a rank other than 0 waits before it reports an error and ends the job
+FORWARD_S = 0.2  # seconds between an error line and MPI_Abort (mpiexec may drop a line still in transit)
 
 
 def world():
@@ -72,6 +73,7 @@ def fail(line, code):
         sys.stdout.flush()
     except (OSError, ValueError):  # pragma: no cover - closed stdout
         pass
+    time.sleep(FORWARD_S)  # let the process manager forward the line before the abort tears its pipes down
     quiet_stderr()  # what MPI prints while aborting would add lines to the one above
     comm.Abort(code)
     os._exit(code)  # MPICH's MPI_Abort can return before the process manager ends this one
