@@ -67,7 +67,6 @@ class Run:
         self.chain = updates.Chain(settings.penalty, settings.clip, opt)
         self.state = opt.state if _state_fits(opt.state, self.params) else self.chain.init(self.params)
         keep_state_with(self.state, self.params)
-        opt.state = self.state  # one state, the run's: the optimiser holds it for a later call, whatever happens
         self.best_params = None
         self.bar = None
         self.diag = Diagnostics(net) if settings.diagnostics else None
@@ -88,13 +87,13 @@ class Run:
                 raise TypeError(f"loss {s.loss.name!r} cannot be split over processes or read from disk: "
                                 f"its normalisation by the batch is unknown; use a built-in loss")
         rows = data.X if source else None
+        if rows is None and is_numpy_namespace(net.xp):
+            rows = ArrayRows(data.X, data.T, data.w).bind(net)
         if comm is not None:
             from .distributed import ShardedEngine
 
-            rows = rows or ArrayRows(data.X, data.T, data.w).bind(net)
             engine = ShardedEngine(net, s.loss, rows, self.chain, self.diag, comm, s.dropout, self.rng)
         elif is_numpy_namespace(net.xp):
-            rows = rows or ArrayRows(data.X, data.T, data.w).bind(net)
             engine = numpy_engine_for(net, s.loss, rows, self.chain, self.diag, s.dropout, self.rng, data.w)
         else:
             on_torch_path = False
@@ -120,7 +119,7 @@ class Run:
         """Train from the first epoch (or the one after ``resume``'s) to the last; returns History."""
         s = self.s
         start_epoch = 1 if resume is None else restore_run(self, resume)
-        s.optimizer.state = self.state  # the restored one
+        s.optimizer.state = self.state  # one state, the run's: the optimiser holds it, however training ends
         if self.history.stopped_early:  # the checkpoint ends a run that early stopping finished
             start_epoch = s.epochs + 1
         if hasattr(s.schedule, "setup"):
