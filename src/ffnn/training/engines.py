@@ -14,7 +14,7 @@ early stopping, checkpoints and the History. An engine computes and applies the 
     :meth:`step`, and an engine that compiles its inner loop overrides it.
 ``deferred``
     True when divergence is recorded on the device and known only at the end of the epoch
-    (:meth:`read_total`); the driver then replays the epoch with ``deferred`` False, checking each step.
+    (:meth:`read_total`); the driver then replays the steps taken with ``deferred`` False, checking each.
 ``order``, ``start_epoch``, ``check_interrupt``, ``agree``, ``on_interrupt``, ``is_root``
     The epoch's order of rows, and the decisions every process of a sharded run must share (the
     identity for one process).
