@@ -128,7 +128,6 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
         data = _source_data(net, X, T, sample_weight, validation)
     else:
         data = _prepare_data(net, X, T, sample_weight, validation, settings.loss, rng)
-    settings.choose_metric(net)
     history = History(metric=settings.metric_name if data.X_val is not None else "",
                       loss_includes_penalty=bool(settings.penalty))
     return Run(net, data, settings, rng, history, comm).fit(resume)

@@ -48,7 +48,8 @@ class Settings:
     """Every option of :func:`ffnn.train` that shapes the run (see its docstring for each), checked and
     in the form the run uses: ``loss`` a Loss, ``optimizer`` an Optimizer, ``schedule`` a callable,
     ``early_stopping`` a fresh :class:`EarlyStopping` or None, ``dropout`` one rate per hidden layer
-    or None, ``metric`` a callable (with ``metric_name``) or None until the data decide it."""
+    or None, ``metric`` a callable with its ``metric_name`` (the default for this network and loss
+    when none was given)."""
 
     net: object
     loss: object
@@ -101,6 +102,9 @@ class Settings:
         metric = self.metric
         self.metric_name = metric if isinstance(metric, str) else getattr(metric, "__name__", "metric")
         self.metric = get_metric(metric) if metric is not None else None
+        if self.metric is None:
+            self.metric_name = default_metric(net, self.loss)
+            self.metric = accuracy if self.metric_name == "accuracy" else r2
         self.diagnostics = bool(self.diagnostics)
         if self.precision is not None and self.precision not in PRECISIONS:
             raise ValueError(f"precision must be None or one of {', '.join(PRECISIONS)}, got {self.precision!r}")
@@ -108,12 +112,6 @@ class Settings:
     @property
     def stopper(self):
         return self.early_stopping
-
-    def choose_metric(self, net):
-        """The default metric for this network and loss when none was given."""
-        if self.metric is None:
-            self.metric_name = default_metric(net, self.loss)
-            self.metric = accuracy if self.metric_name == "accuracy" else r2
 
     @classmethod
     def names(cls):

@@ -70,7 +70,6 @@ class Run:
         self.best_params = None
         self.bar = None
         self.diag = Diagnostics(net) if settings.diagnostics else None
-        settings.choose_metric(net)
         self.engine = self._engine(comm)
         if not self.engine.is_root:  # progress and logs come from rank 0 only (and files: see engine.agree)
             settings.progress = False
