@@ -22,7 +22,7 @@ from ..schedules import get_schedule
 from ..updates import ClipByGlobalNorm, Penalty
 from .stopping import EarlyStopping
 
-__all__ = ["Settings", "PRECISIONS", "dropout_rates", "default_metric"]
+__all__ = ["Settings", "PRECISIONS", "dropout_rates", "default_metric", "precision_for"]
 
 PRECISIONS = ("highest", "tf32", "bf16")
 
@@ -34,6 +34,19 @@ def dropout_rates(dropout, n_hidden):
         raise ValueError(f"dropout has {len(rates)} rates; the network has {n_hidden} hidden layers")
     rates = [number("dropout rate", r, low=0, high=1, high_open=True) for r in rates]
     return rates if any(r > 0 for r in rates) else None
+
+
+def precision_for(precision, net, on_torch_path):
+    """The checked ``precision`` option for ``net``: None for None or "highest"; "tf32" or "bf16" only for
+    a float32 network that trains on the PyTorch fast path (``on_torch_path``)."""
+    if precision is None or precision == "highest":
+        return None
+    if not on_torch_path:
+        raise ValueError(f"precision={precision!r} needs PyTorch tensors and built-in activations and loss "
+                         f"(the PyTorch fast path)")
+    if net.dtype != "float32":
+        raise ValueError(f"precision={precision!r} is for float32 networks; this one is {net.dtype}")
+    return precision
 
 
 def default_metric(net, loss):

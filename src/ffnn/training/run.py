@@ -33,6 +33,7 @@ from .._array import array_namespace, asarray_on, device_of, is_numpy_namespace,
 from ..datasets import ArrayRows, is_source
 from .diagnostics import Diagnostics
 from .engines import CoreEngine, NamespaceRows, diverged_message, numpy_engine_for
+from .options import precision_for
 from .state import restore_run, save_run
 from .stopping import TrainingDiverged, TrainingInterrupted, DeferredInterrupt
 
@@ -78,13 +79,18 @@ class Run:
         """The gradient engine for this network, data and settings (see :mod:`ffnn.training.engines`)."""
         net, s, data = self.net, self.s, self.data
         source = is_source(data.X)
-        precision = None
         if comm is not None or source:
             if not is_numpy_namespace(net.xp):
                 raise TypeError("data-parallel and out-of-core training need a network of NumPy arrays")
             if s.loss.share(1, 1) is None:
                 raise TypeError(f"loss {s.loss.name!r} cannot be split over processes or read from disk: "
                                 f"its normalisation by the batch is unknown; use a built-in loss")
+        on_torch_path = False
+        if is_torch_namespace(net.xp):
+            from . import torch_engine as _torch_fast
+
+            on_torch_path = _torch_fast.supports(net, s.loss, data.w)
+        precision = precision_for(s.precision, net, on_torch_path)
         rows = data.X if source else None
         if rows is None and is_numpy_namespace(net.xp):
             rows = ArrayRows(data.X, data.T, data.w).bind(net)
@@ -94,22 +100,12 @@ class Run:
             engine = ShardedEngine(net, s.loss, rows, self.chain, self.diag, comm, s.dropout, self.rng)
         elif is_numpy_namespace(net.xp):
             engine = numpy_engine_for(net, s.loss, rows, self.chain, self.diag, s.dropout, self.rng, data.w)
+        elif on_torch_path:
+            engine = _torch_fast.TorchEngine(net, s.loss, NamespaceRows(net, data.X, data.T), self.chain,
+                                             self.diag, s.dropout, self.rng, precision)
         else:
-            on_torch_path = False
-            if is_torch_namespace(net.xp):
-                from . import torch_engine as _torch_fast
-
-                on_torch_path = _torch_fast.supports(net, s.loss, data.w)
-                precision = _torch_fast.check_precision(s.precision, net, on_torch_path)
-            if on_torch_path:
-                engine = _torch_fast.TorchEngine(net, s.loss, NamespaceRows(net, data.X, data.T), self.chain,
-                                                 self.diag, s.dropout, self.rng, precision)
-            else:
-                engine = CoreEngine(net, s.loss, NamespaceRows(net, data.X, data.T, data.w), self.chain, self.diag,
-                                    s.dropout, self.rng)
-        if s.precision not in (None, "highest") and precision is None:
-            raise ValueError(f"precision={s.precision!r} needs PyTorch tensors and built-in activations "
-                             f"and loss (the PyTorch fast path)")
+            engine = CoreEngine(net, s.loss, NamespaceRows(net, data.X, data.T, data.w), self.chain, self.diag,
+                                s.dropout, self.rng)
         return engine
 
     # --- the epochs --------------------------------------------------------------------------------

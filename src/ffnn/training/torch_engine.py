@@ -43,10 +43,9 @@ import numpy as np
 
 from .._array import is_torch_namespace
 from .engines import Engine, diverged_message, interleave
-from .options import PRECISIONS
 from .stopping import TrainingDiverged
 
-__all__ = ["supports", "Workspace", "TorchEngine", "PRECISIONS", "CUDA_GRAPHS", "WARMUP_STEPS"]
+__all__ = ["supports", "Workspace", "TorchEngine", "CUDA_GRAPHS", "WARMUP_STEPS"]
 
 CUDA_GRAPHS = True   # capture each batch size's step in a CUDA graph on CUDA devices
 WARMUP_STEPS = 3     # eager steps of a batch size before its capture (on a side stream, as CUDA graphs need)
@@ -60,21 +59,6 @@ def supports(net, loss, sample_weight=None) -> bool:
         return False
     hidden_ok = all(a.torch_inplace is not None for a in net.activations[:-1])
     return hidden_ok and loss.torch_output(net.activations[-1]) is not None
-
-
-def check_precision(precision, net, on_fast_path):
-    """``precision`` checked against the network: None/"highest", or "tf32"/"bf16" for a float32 network
-    on the PyTorch fast path."""
-    if precision is None or precision == "highest":
-        return None
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if not on_fast_path:
-        raise ValueError(f"precision={precision!r} needs PyTorch tensors and built-in activations and loss "
-                         f"(the PyTorch fast path)")
-    if net.dtype != "float32":
-        raise ValueError(f"precision={precision!r} is for float32 networks; this one is {net.dtype}")
-    return precision
 
 
 class Workspace:
