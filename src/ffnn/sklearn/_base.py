@@ -31,6 +31,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from .. import activations as _act
 from .. import losses as _losses
 from .._array import array_namespace, asarray_on, to_numpy
+from ..datasets import ArrayRows
 from ..history import History
 from ..network import Network
 from ..optim import SGD, Adam, AdamW, RMSprop
@@ -242,29 +243,23 @@ def _progress_bar(total):
     return tqdm(total=total, unit="epoch", dynamic_ncols=True)
 
 
-class _Rows:
-    """The estimator's training arrays as the gradient engines read them: rows by index array or by
-    slice (scikit-learn's batches without shuffling), X dense, sparse or a PyTorch tensor."""
-
-    def __init__(self, X, T, w):
-        self.X, self.T, self.w = X, T, w
+class _Rows(ArrayRows):
+    """The estimator's training arrays as the gradient engines read them: rows by index array (as
+    :class:`ffnn.datasets.ArrayRows`) or by slice (scikit-learn's batches without shuffling); X dense,
+    sparse or a PyTorch tensor, whose batches the core takes as ``X[idx]``."""
 
     def gather(self, idx, X_out, T_out):  # the NumPy fast path: dense NumPy arrays
         if isinstance(idx, slice):
             X_out[...] = self.X[idx]
             T_out[...] = self.T[idx]
         else:
-            np.take(self.X, idx, axis=0, out=X_out, mode="clip")
-            np.take(self.T, idx, axis=0, out=T_out, mode="clip")
+            super().gather(idx, X_out, T_out)
 
     def count(self, idx):
-        return len(range(*idx.indices(self.X.shape[0]))) if isinstance(idx, slice) else len(idx)
+        return len(range(*idx.indices(self.n))) if isinstance(idx, slice) else len(idx)
 
     def batch(self, idx):
         return self.X[idx], self.T[idx]
-
-    def weights(self, idx):
-        return None if self.w is None else self.w[idx]
 
 
 class _Stepper:
