@@ -160,18 +160,19 @@ class Run:
         engine.start_epoch(order, ctrl_c)
         self._lrs = []  # each step's η, as the schedule gave it (a replay takes the same)
         self._replayed = False
-        try:
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        # Overflow shows up as a non-finite loss, gradient or weight, which the driver handles itself.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            try:
                 total, lr = self._steps(order, ctrl_c, epoch)
-            checked = False  # whether the engine's one read at the end of the epoch checked the parameters
-            if engine.deferred:
-                total, bad = engine.read_total()
-                if bad:
-                    total, lr = self._replay(order, snapshot, epoch, len(self._lrs))
-                checked = not bad
-        except BaseException:
-            self._settle(order, snapshot, epoch)
-            raise
+                checked = False  # whether the engine's one read at the end of the epoch checked the parameters
+                if engine.deferred:
+                    total, bad = engine.read_total()
+                    if bad:
+                        total, lr = self._replay(order, snapshot, epoch, len(self._lrs))
+                    checked = not bad
+            except BaseException:
+                self._settle(order, snapshot, epoch)
+                raise
         if not checked:
             self._keep_finite(snapshot, check=True)
         engine.end_epoch(lr)
@@ -256,8 +257,7 @@ class Run:
         engine = self.engine
         engine.deferred = False
         try:
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-                return self._steps(order, _NoInterrupt(), epoch, limit=steps)
+            return self._steps(order, _NoInterrupt(), epoch, limit=steps)
         finally:
             engine.deferred = True
 
