@@ -257,7 +257,7 @@ _PER_LAYER = ("grad_norm", "delta_mean", "update_ratio", "dead_fraction")
 
 #: A :class:`ffnn.History` (``History.to_dict()``): one entry per epoch in each of ``epoch``, ``loss``,
 #: ``val_loss``, ``val_metric``, ``lr`` and ``time``; a list of one value per layer per epoch, or none
-#: at all, in each of the diagnostics; the metric's name, the best epoch and three flags. Every field
+#: at all, in each of the diagnostics; the metric's name, the best epoch, three flags and the training loop that ran. Every field
 #: may be left out (files written before it existed), taking History's default.
 HISTORY = obj({
     "epoch": list_of(integer(0)).optional(),
@@ -268,6 +268,7 @@ HISTORY = obj({
     "best_epoch": integer(0).or_null().optional(),
     "stopped_early": boolean().optional(),
     "interrupted": boolean().optional(),
+    "loop": text().optional(),
 })
 
 

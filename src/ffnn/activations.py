@@ -107,6 +107,7 @@ class Activation:
 
     elementwise = True
     _builtin = False
+    compiled = None  # (kernel, parameter) of the compiled training loop (ffnn.training.compiled_kernels); built-ins only
 
     def __init__(self, name, fn, derivative, *, derivative_from_output=None, hidden_ok=True, inplace=None,
                  init="glorot_uniform", torch_inplace=None, kinks=(), onnx_nodes=None, c_expr=None, c_code=None,
@@ -260,9 +261,10 @@ def _aten():
     return torch.ops.aten
 
 
-def _builtin(name, fn, derivative, **kw):
+def _builtin(name, fn, derivative, *, compiled, **kw):
     act = Activation(name, fn, derivative, **kw)
     act._builtin = True
+    act.compiled = compiled  # the compiled loop's kernel for these formulas: (name, parameter)
     return act
 
 
@@ -300,7 +302,7 @@ def _no_module():
     return None
 
 
-identity = _builtin("identity", _identity, _ones,
+identity = _builtin("identity", _identity, _ones, compiled=("identity", 0.0),
                     inplace=Kernels(_identity_inplace, _identity_backward_inplace),
                     torch_inplace=Kernels(_identity_inplace, _identity_backward_inplace),
                     onnx_nodes=_identity_onnx, c_expr=_identity_c, torch_module=_no_module,
@@ -363,7 +365,7 @@ def _sigmoid_module():
     return _nn().Sigmoid()
 
 
-sigmoid = _builtin("sigmoid", _sigmoid, _sigmoid_derivative, derivative_from_output=_sigmoid_from_output,
+sigmoid = _builtin("sigmoid", _sigmoid, _sigmoid_derivative, compiled=("sigmoid", 0.0), derivative_from_output=_sigmoid_from_output,
                    inplace=Kernels(_sigmoid_inplace, _sigmoid_backward_inplace),
                    torch_inplace=Kernels(_sigmoid_torch, _sigmoid_backward_torch),
                    onnx_nodes=_sigmoid_onnx, c_expr=_sigmoid_c, torch_module=_sigmoid_module,
@@ -413,7 +415,7 @@ def _tanh_module():
     return _nn().Tanh()
 
 
-tanh = _builtin("tanh", _tanh, _tanh_derivative, derivative_from_output=_tanh_from_output,
+tanh = _builtin("tanh", _tanh, _tanh_derivative, compiled=("tanh", 0.0), derivative_from_output=_tanh_from_output,
                 inplace=Kernels(_tanh_inplace, _tanh_backward_inplace),
                 torch_inplace=Kernels(_tanh_torch, _tanh_backward_torch),
                 onnx_nodes=_tanh_onnx, c_expr=_tanh_c, torch_module=_tanh_module, sklearn_name="tanh",
@@ -496,7 +498,7 @@ def _leaky_relu_match(module):
     return leaky_relu(float(module.negative_slope)) if isinstance(module, _nn().LeakyReLU) else None
 
 
-relu = _builtin("relu", _leaky_relu, _leaky_relu_derivative, kinks=(0.0,),
+relu = _builtin("relu", _leaky_relu, _leaky_relu_derivative, compiled=("leaky_relu", 0.0), kinks=(0.0,),
                 inplace=Kernels(_relu_inplace, _relu_backward_inplace), init="he_uniform",
                 torch_inplace=Kernels(_relu_torch, _relu_backward_torch),
                 onnx_nodes=_relu_onnx, c_expr=_relu_c, torch_module=_relu_module, sklearn_name="relu",
@@ -510,6 +512,7 @@ def leaky_relu(slope=0.01):
         raise ValueError(f"leaky_relu slope must be finite, got {slope}")
     return _builtin(f"leaky_relu(slope={slope!r})" if slope != 0.01 else "leaky_relu",
                     partial(_leaky_relu, slope=slope), partial(_leaky_relu_derivative, slope=slope),
+                    compiled=("leaky_relu", slope),
                     kinks=(0.0,) if slope != 1 else (),
                     inplace=Kernels(partial(_leaky_relu_inplace, slope=slope),
                                     partial(_leaky_relu_backward_inplace, slope=slope)) if slope >= 0 else None,
@@ -558,7 +561,7 @@ def elu(alpha=1.0):
     if not math.isfinite(alpha) or alpha <= 0:
         raise ValueError(f"elu alpha must be positive and finite, got {alpha}")
     return _builtin(f"elu(alpha={alpha!r})" if alpha != 1.0 else "elu",
-                    partial(_elu, alpha=alpha), partial(_elu_derivative, alpha=alpha), init="he_uniform",
+                    partial(_elu, alpha=alpha), partial(_elu_derivative, alpha=alpha), compiled=("elu", alpha), init="he_uniform",
                     kinks=(0.0,) if alpha != 1 else (), onnx_nodes=partial(_elu_onnx, alpha=alpha),
                     c_expr=partial(_elu_c, alpha=alpha), torch_module=partial(_elu_module, alpha),
                     torch_match=_elu_match, params={"alpha": alpha},
@@ -587,7 +590,7 @@ def _softplus_module():
     return _nn().Softplus()
 
 
-softplus = _builtin("softplus", _softplus, _sigmoid, init="he_uniform", onnx_nodes=_softplus_onnx,
+softplus = _builtin("softplus", _softplus, _sigmoid, compiled=("softplus", 0.0), init="he_uniform", onnx_nodes=_softplus_onnx,
                     c_expr=_softplus_c, torch_module=_softplus_module,
                     doc="σ(z) = log(1 + e^z); σ′(z) = 1/(1 + e^(−z)).")
 
@@ -636,7 +639,7 @@ def _gelu_match(module):
     return gelu
 
 
-gelu = _builtin("gelu", _gelu, _gelu_derivative, init="he_uniform", onnx_nodes=_gelu_onnx, c_expr=_gelu_c,
+gelu = _builtin("gelu", _gelu, _gelu_derivative, compiled=("gelu", 0.0), init="he_uniform", onnx_nodes=_gelu_onnx, c_expr=_gelu_c,
                 torch_module=_gelu_module, torch_match=_gelu_match,
                 doc="σ(z) = ½ z (1 + tanh(√(2/π)(z + 0.044715 z³))), the tanh form of GELU (Hendrycks and "
                     "Gimpel); σ′ its derivative.")
@@ -688,6 +691,7 @@ class _Softmax(Activation):
     elementwise = False
 
     _builtin = True
+    compiled = ("softmax", 0.0)
 
     def __init__(self):
         super().__init__("softmax", _softmax, _softmax_diag, hidden_ok=False, onnx_nodes=_softmax_onnx,

@@ -44,6 +44,10 @@ class History:
     best_epoch : int or None
         The epoch whose weights early stopping restored.
     stopped_early, interrupted : bool
+    loop : str
+        The training loop that ran: "compiled" (numba), "numpy" (the interpreted NumPy fast path),
+        "core" (the array-namespace core), "torch" (the PyTorch fast path) or "sharded" (MPI's
+        data-parallel shards); see ``train(loop=…)``.
     """
 
     epoch: list = field(default_factory=list)
@@ -61,6 +65,7 @@ class History:
     best_epoch: int | None = None
     stopped_early: bool = False
     interrupted: bool = False
+    loop: str = ""
 
     def __len__(self):
         return len(self.epoch)

@@ -88,6 +88,11 @@ class Loss:
         """
         return None
 
+    def compiled(self, activation):
+        """The compiled training loop's form of this loss after ``activation``, or None: users' losses
+        train with their own functions (the interpreted loop)."""
+        return None
+
     def share(self, part, whole):
         """The factor c that makes c·J over part of a batch its share of J over the whole batch.
 
@@ -131,8 +136,9 @@ class _Builtin(Loss):
     weighted = True
 
     def __init__(self, name, elementwise, elementwise_grad, factor, mean, *, outputs=(), sklearn_name=None,
-                 probability_outputs=None, doc=None):
+                 probability_outputs=None, kernel, doc=None):
         self.name = name
+        self.kernel = kernel  # ℓ's name in the compiled training loop (ffnn.training.compiled_kernels)
         self._ell = elementwise
         self._dell = elementwise_grad
         self._factor = factor
@@ -200,6 +206,16 @@ class _Builtin(Loss):
         form = self.output_form(activation)
         return None if form is None else form.torch_inplace
 
+    def compiled(self, activation):
+        """The compiled loop's form of this loss after ``activation`` (a built-in): (output form, ℓ's
+        kernel, factor, whether J is a mean) — the fused pair's form where one is declared, else the
+        generic ∂J/∂A ⊙ σ_L′; None for a user's activation."""
+        if activation.compiled is None:
+            return None
+        form = self.output_form(activation)
+        out = form.compiled if form is not None else "generic"
+        return out, self.kernel, self._factor, self._mean
+
 
 class _SquaredErrorIdentity:
     """Identity output, J = c Σ (A − T)² with c = factor (·1/N for the mean); δ = 2c (A − T).
@@ -208,6 +224,7 @@ class _SquaredErrorIdentity:
     """
 
     fused = False
+    compiled = "generic"
 
     def __init__(self, loss):
         self.loss = loss
@@ -243,6 +260,7 @@ class _FusedSoftmaxCE:
     """
 
     fused = True
+    compiled = "softmax_cross_entropy"
 
     def __init__(self, loss):
         self.loss = loss
@@ -290,6 +308,7 @@ class _FusedSigmoidBCE:
     """sigmoid + binary_cross_entropy: δ[L] = (A − T)/N, from J = 1/N Σ [softplus(z) − T z]."""
 
     fused = True
+    compiled = "sigmoid_binary_cross_entropy"
 
     def __init__(self, loss):
         self.loss = loss
@@ -361,16 +380,16 @@ def _dbce(xp, A, T):
 
 _SQUARED_ERROR_OUTPUTS = ((_act.identity, _SquaredErrorIdentity),)
 
-half_sse = _Builtin("half_sse", _sq, _dsq, 0.5, mean=False, outputs=_SQUARED_ERROR_OUTPUTS,
+half_sse = _Builtin("half_sse", _sq, _dsq, 0.5, mean=False, kernel="squared", outputs=_SQUARED_ERROR_OUTPUTS,
                     doc="J = ½ Σ_n Σ_k (T − A)² (Sheptunov, Gashler); ∂J/∂A = A − T.")
-sse = _Builtin("sse", _sq, _dsq, 1.0, mean=False, outputs=_SQUARED_ERROR_OUTPUTS,
+sse = _Builtin("sse", _sq, _dsq, 1.0, mean=False, kernel="squared", outputs=_SQUARED_ERROR_OUTPUTS,
                doc="J = Σ_n Σ_k (T − A)² (Xing Chao, Kolar and McCulloch); ∂J/∂A = 2(A − T).")
-mse = _Builtin("mse", _sq, _dsq, 0.5, mean=True, outputs=_SQUARED_ERROR_OUTPUTS, sklearn_name="squared_error",
+mse = _Builtin("mse", _sq, _dsq, 0.5, mean=True, kernel="squared", outputs=_SQUARED_ERROR_OUTPUTS, sklearn_name="squared_error",
                doc="J = 1/(2N) Σ_n ‖a_n − t_n‖² (Wichmann, equation 2.16); ∂J/∂A = (A − T)/N (equation 2.21).")
-cross_entropy = _Builtin("cross_entropy", _ce, _dce, 1.0, mean=True, outputs=((_act.softmax, _FusedSoftmaxCE),),
+cross_entropy = _Builtin("cross_entropy", _ce, _dce, 1.0, mean=True, kernel="cross_entropy", outputs=((_act.softmax, _FusedSoftmaxCE),),
                          sklearn_name="log_loss", probability_outputs=("softmax",),  # rows of probabilities
                          doc="J = −1/N Σ_n Σ_k T log A; ∂J/∂A = −T/(N A).")
-binary_cross_entropy = _Builtin("binary_cross_entropy", _bce, _dbce, 1.0, mean=True,
+binary_cross_entropy = _Builtin("binary_cross_entropy", _bce, _dbce, 1.0, mean=True, kernel="binary_cross_entropy",
                                 outputs=((_act.sigmoid, _FusedSigmoidBCE),), sklearn_name="log_loss",
                                 probability_outputs=("sigmoid", "softmax"),  # every a in (0, 1)
                                 doc="J = −1/N Σ_n Σ_k [T log A + (1 − T) log(1 − A)]; ∂J/∂A = (A − T)/(N A(1 − A)).")

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ._checks import integer, number
 
 __all__ = ["Plateau", "Constant", "StepDecay", "Exponential", "InverseScaling", "Cosine", "ReduceOnPlateau",
@@ -48,6 +50,11 @@ class Constant(Schedule):
 
     def __call__(self, t):
         return 1.0
+
+    def factors(self, t0, count):
+        """s(t) for t = t0 … t0 + count − 1 at once (the driver asks a schedule that has this for a
+        chunk of steps' factors in one call)."""
+        return np.ones(count)
 
 
 class StepDecay(Schedule):

@@ -32,7 +32,7 @@ def _split(n, fraction, T, rng):
 def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0, l2=0.0, schedule=None,
           validation=None, early_stopping=None, shuffle=True, seed=None, callbacks=(), progress=False,
           checkpoint=None, checkpoint_every=1, resume=None, dropout=0.0, clip_norm=None, metric=None,
-          sample_weight=None, diagnostics=True, precision=None, comm=None):
+          sample_weight=None, diagnostics=True, precision=None, loop="auto", comm=None):
     """Train ``net`` in place by minibatch gradient descent; returns a :class:`History`.
 
     Parameters
@@ -89,6 +89,14 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
         None (or "highest"): every operation in the network's dtype. For a float32 network of PyTorch
         tensors trained on the PyTorch fast path: "tf32" lets CUDA matrix products use TF32; "bf16"
         computes products and activations in bfloat16 with float32 master weights, loss and update.
+    loop : "auto", "compiled" or "interpreted"
+        Which training loop runs. "auto" (default): the compiled loop (numba; Python is entered once
+        per chunk of steps, see :mod:`ffnn.training.compiled_engine`) wherever it computes the step —
+        NumPy float32/float64 arrays in memory, built-in activations and loss, ffnn's optimisers,
+        penalties, clipping, dropout and sample weights — else the interpreted one. "compiled":
+        ValueError naming what stands in the way when it cannot run. "interpreted": the loop of
+        NumPy calls (the same numbers; in float64 within 1e-12 of the compiled loop's weights).
+        ``History.loop`` records which loop ran.
     comm : mpi4py communicator, optional
         Synchronous data parallelism over its processes (e.g. ``MPI.COMM_WORLD``, launched with
         ``mpiexec -n P python -m mpi4py script.py``): every process calls ``train`` with the same

@@ -22,9 +22,10 @@ from ..schedules import get_schedule
 from ..updates import ClipByGlobalNorm, Penalty
 from .stopping import EarlyStopping
 
-__all__ = ["Settings", "PRECISIONS", "dropout_rates", "default_metric", "precision_for"]
+__all__ = ["Settings", "PRECISIONS", "LOOPS", "dropout_rates", "default_metric", "precision_for"]
 
 PRECISIONS = ("highest", "tf32", "bf16")
+LOOPS = ("auto", "compiled", "interpreted")  # which training loop runs (see ffnn.training.compiled_engine)
 
 
 def dropout_rates(dropout, n_hidden):
@@ -83,6 +84,7 @@ class Settings:
     metric: object
     diagnostics: bool
     precision: object
+    loop: str
 
     def __post_init__(self):
         net = self.net
@@ -121,6 +123,8 @@ class Settings:
         self.diagnostics = bool(self.diagnostics)
         if self.precision is not None and self.precision not in PRECISIONS:
             raise ValueError(f"precision must be None or one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.loop not in LOOPS:
+            raise ValueError(f"loop must be one of {', '.join(LOOPS)}, got {self.loop!r}")
 
     @property
     def stopper(self):

@@ -31,13 +31,14 @@ import numpy as np
 from .. import updates
 from .._array import array_namespace, asarray_on, device_of, is_numpy_namespace, is_torch_namespace, to_numpy
 from ..datasets import ArrayRows, is_source
+from . import compiled_engine as _compiled
 from .diagnostics import Diagnostics
 from .engines import CoreEngine, NamespaceRows, diverged_message, numpy_engine_for
 from .options import precision_for
 from .state import restore_run, save_run
 from .stopping import TrainingDiverged, TrainingInterrupted, DeferredInterrupt
 
-__all__ = ["Data", "Run", "keep_state_with"]
+__all__ = ["Data", "Run", "Batches", "keep_state_with"]
 
 
 @dataclass
@@ -94,7 +95,20 @@ class Run:
         rows = data.X if source else None
         if rows is None and is_numpy_namespace(net.xp):
             rows = ArrayRows(data.X, data.T, data.w).bind(net)
-        if comm is not None:
+        compiled = None
+        if s.loop != "interpreted" and comm is None:
+            compiled, why = _compiled.plan(net, s.loss, self.chain, rows, s.dropout)
+            if compiled is None and s.loop == "compiled":
+                raise ValueError(f"loop='compiled' cannot run here: {why}; use loop='auto' or 'interpreted'")
+            if compiled is not None and s.loop == "auto" and not _compiled.pays(net, self.batch_size, s.dropout, data.w):
+                compiled = None
+        elif s.loop == "compiled":
+            raise ValueError("loop='compiled' cannot run here: data-parallel training (comm) runs the "
+                             "interpreted loop; use loop='auto' or 'interpreted'")
+        if compiled is not None:
+            engine = _compiled.CompiledEngine(net, s.loss, rows, self.chain, self.diag, s.dropout, self.rng,
+                                              compiled)
+        elif comm is not None:
             from .distributed import ShardedEngine
 
             engine = ShardedEngine(net, s.loss, rows, self.chain, self.diag, comm, s.dropout, self.rng)
@@ -106,6 +120,7 @@ class Run:
         else:
             engine = CoreEngine(net, s.loss, NamespaceRows(net, data.X, data.T, data.w), self.chain, self.diag,
                                 s.dropout, self.rng)
+        self.history.loop = engine.name
         return engine
 
     # --- the epochs --------------------------------------------------------------------------------
@@ -184,37 +199,54 @@ class Run:
         """The epoch's steps (the first ``limit`` of them), ``engine.steps_per_call`` at a time;
         returns (Σ J_B·|B|, the last η). A replay (``limit`` given) takes the η of ``self._lrs``."""
         engine, opt, bar = self.engine, self.s.optimizer, self.bar
-        n, bs, per_call = self.n, self.batch_size, engine.steps_per_call
+        n, bs = self.n, self.batch_size
         total, lr = 0.0, opt.lr
-        starts = range(0, n, bs)
-        if limit is not None:
-            starts = starts[:limit]
-        for first in range(0, len(starts), per_call):
-            chunk = starts[first:first + per_call]
-            batches = [order[start:start + bs] for start in chunk]
+        n_steps = self.steps_per_epoch if limit is None else limit
+        first = 0
+        while first < n_steps:
+            count = min(engine.steps_per_call, n_steps - first)  # an engine may resize its chunks as it goes
+            batches = Batches(order, first * bs, bs, count)
             bad = None
             if limit is None:
-                step0, lrs = self.state["step"], []
                 try:
-                    for k in range(len(chunk)):
-                        lrs.append(opt.lr * self._factor(step0 + k))
-                except ValueError as exc:  # the steps before the bad factor are taken, as one by one
-                    bad, chunk, batches = exc, chunk[:len(lrs)], batches[:len(lrs)]
+                    lrs = self._rates(self.state["step"], count)
+                except _BadFactor as exc:  # the steps before the bad factor are taken, as one by one
+                    bad, lrs = exc.error, exc.good
+                    batches = Batches(order, first * bs, bs, len(lrs))
                 self._lrs.extend(lrs)  # the steps being taken (a replay after an error takes them again)
             else:
-                lrs = self._lrs[first:first + len(chunk)]
+                lrs = self._lrs[first:first + count]
             if lrs:
                 lr = lrs[-1]
-                part = engine.run(batches, lrs, self.state, chunk[-1] + bs >= n)
+                part = engine.run(batches, lrs, self.state, first + len(lrs) == self.steps_per_epoch)
             if bad is not None:
                 raise bad
             total += part
+            first += count
             engine.check_interrupt(ctrl_c)  # Ctrl-C takes effect here, between steps, never halfway through one
             if bar is not None and limit is None:
-                bar.update(len(chunk))
+                bar.update(count)
                 if not engine.deferred:
-                    bar.set_postfix(epoch=epoch, loss=f"{part / sum(len(b) for b in batches):.4g}", refresh=False)
+                    bar.set_postfix(epoch=epoch, loss=f"{part / batches.rows:.4g}", refresh=False)
         return total, lr
+
+    def _rates(self, step0, count):
+        """η of the steps step0 … step0 + count − 1: the base rate times the schedule's checked factor
+        (all at once for a schedule that gives them so, else one call per step). _BadFactor carries the
+        rates before a bad factor and its ValueError."""
+        opt, schedule = self.s.optimizer, self.s.schedule
+        factors = getattr(schedule, "factors", None)
+        if factors is not None:
+            f = np.asarray(factors(step0, count), dtype=np.float64)
+            if f.shape == (count,) and bool(np.all(np.isfinite(f) & (f >= 0))):
+                return (opt.lr * f).tolist()
+        lrs = []
+        try:
+            for k in range(count):
+                lrs.append(opt.lr * self._factor(step0 + k))
+        except ValueError as exc:
+            raise _BadFactor(lrs, exc) from None
+        return lrs
 
     def _factor(self, t):
         """The schedule's factor s(t), checked: finite and non-negative."""
@@ -350,6 +382,37 @@ def _state_fits(state, params):
             return False
     return True
 
+
+
+class Batches:
+    """``count`` consecutive minibatches of ``size`` rows of the epoch's ``order``, from row ``start`` (the
+    epoch's last one may be shorter): a sequence of index arrays, whose bounds an engine that gathers
+    rows itself reads directly."""
+
+    __slots__ = ("order", "start", "size", "count")
+
+    def __init__(self, order, start, size, count):
+        self.order, self.start, self.size, self.count = order, start, size, count
+
+    def __len__(self):
+        return self.count
+
+    def __getitem__(self, k):
+        if not 0 <= k < self.count:
+            raise IndexError(k)
+        first = self.start + k * self.size
+        return self.order[first:first + self.size]
+
+    @property
+    def rows(self):
+        """How many rows the batches hold together."""
+        return min(self.count * self.size, len(self.order) - self.start)
+
+
+class _BadFactor(Exception):
+    def __init__(self, good, error):
+        super().__init__(str(error))
+        self.good, self.error = good, error
 
 
 class _NoInterrupt:
