@@ -82,5 +82,5 @@ def test_fast_path_still_taken_with_diagnostics(monkeypatch):
     calls = []
     real = numpy_workspace.Workspace.step
     monkeypatch.setattr(numpy_workspace.Workspace, "step", lambda self, n: calls.append(1) or real(self, n))
-    ffnn.train(net, X, T, loss="cross_entropy", optimizer="adam", epochs=1, batch_size=10)
+    ffnn.train(net, X, T, loss="cross_entropy", optimizer="adam", epochs=1, batch_size=10, loop="interpreted")
     assert len(calls) == 2

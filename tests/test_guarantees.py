@@ -86,7 +86,17 @@ RELU_CLONE = ffnn.Activation("relu_clone", lambda z: z * (z > 0), lambda z: z * 
 def _memory_fast(ctx, X, T, seed):
     net = _net(seed)
     assert numpy_workspace.supports(net, get_loss(LOSS))
-    return Case(net, X, T, {})
+    return Case(net, X, T, {"loop": "interpreted"})
+
+
+def _memory_compiled(ctx, X, T, seed):
+    return Case(_net(seed), X, T, {"loop": "compiled"})
+
+
+def _no_numba():
+    from ffnn.training import compiled_engine
+
+    return None if compiled_engine.available() else "needs numba"
 
 
 def _memory_core(ctx, X, T, seed):
@@ -161,6 +171,7 @@ class Path:
 PATHS = {
     "memory-fast": Path(_memory_fast, same_as="memory-core"),
     "memory-core": Path(_memory_core, same_as="memory-fast"),
+    "memory-compiled": Path(_memory_compiled, same_as="memory-fast", missing=_no_numba),
     "rows-on-disk": Path(_rows_on_disk, same_as="memory-fast"),
     "torch-cpu": Path(_torch_cpu, same_as="memory-fast", missing=_no_torch),
     "torch-core": Path(_torch_core, same_as="memory-core", missing=_no_torch),

@@ -50,7 +50,7 @@ def _reference_steps(Ws, bs, X, T, batches, output, lr, l1=0.0, l2=0.0, clip=Non
 
 
 def _run(net, X, T, w=None, **kwargs):
-    settings = settings_for(net, **{**dict(loss="cross_entropy", shuffle=False, epochs=1), **kwargs})
+    settings = settings_for(net, **{**dict(loss="cross_entropy", shuffle=False, epochs=1, loop="interpreted"), **kwargs})
     data = Data(net.check_inputs(X), net.check_targets(T, X.shape[0]),
                 None if w is None else net.check_sample_weight(w, X.shape[0]))
     return Run(net, data, settings, np.random.default_rng(0), History())

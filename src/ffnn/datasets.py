@@ -106,6 +106,8 @@ class _Rows:
 class ArrayRows(_Rows):
     """Checked arrays in memory (X, T and optional sample weights), as a source."""
 
+    in_memory = True  # the compiled loop gathers the rows of X, T and w itself (when they are NumPy arrays)
+
     def __init__(self, X, T, w=None):
         self.X, self.T, self.w = X, T, w
         self.n, self.n_features = X.shape

@@ -318,7 +318,7 @@ def _fit(args, net, opt, job, comm=None):
             early_stopping=args.early_stopping or None, seed=args.seed, progress=not args.quiet,
             checkpoint=args.checkpoint, resume=args.resume, dropout=args.dropout, metric=job["metric"],
             diagnostics=args.diagnostics, precision=None if args.precision == "highest" else args.precision,
-            comm=comm)
+            loop=args.loop, comm=comm)
     except ffnn.TrainingInterrupted as exc:
         history, interrupted = exc.history, True
         if comm is None or comm.rank == 0:
@@ -341,7 +341,7 @@ def _summary(args, net, ds, job, history, seconds, interrupted):
                "n_test": int(len(te)), "epochs": len(history), "best_epoch": history.best_epoch,
                "seconds": round(seconds, 4),
                "samples_per_second": round(len(history) * n_fit / train_seconds, 1) if train_seconds > 0 else None,
-               "interrupted": interrupted}
+               "interrupted": interrupted, "loop": history.loop}
     if job["task"] == "classify":
         summary["test_accuracy"] = ffnn.metrics.accuracy(T_test, A_test)
         summary["test_loss"] = float(net.loss(X_test, T_test, job["loss"]))
@@ -381,7 +381,8 @@ def _write_results(args, net, ds, job, history, summary, headline, seconds):
                 outputs.add(args.metrics, (json.dumps(summary, indent=2, allow_nan=False) + "\n").encode(), "--metrics")
 
     _write("the results", stage_and_commit)
-    print(f"{headline}  ({len(history)} epochs in {seconds:.2f}s, {summary['samples_per_second'] or 0:.0f} training samples/s)")
+    print(f"{headline}  ({len(history)} epochs in {seconds:.2f}s, {summary['samples_per_second'] or 0:.0f} training "
+          f"samples/s, {summary['loop']} loop)")
     for flag, what in (("out", "model"), ("plot", "curves"), ("metrics", "metrics")):
         if getattr(args, flag):
             print(f"{what} saved to {printable(getattr(args, flag))}")

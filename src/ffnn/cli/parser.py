@@ -123,6 +123,8 @@ def build_parser():
                    help="cpu: NumPy (default); cuda: PyTorch on the GPU; auto: the GPU when PyTorch sees one")
     t.add_argument("--precision", choices=["highest", "tf32", "bf16"], default="highest",
                    help="float32 on the GPU only: TF32 products, or bfloat16 with float32 master weights")
+    t.add_argument("--loop", choices=["auto", "compiled", "interpreted"], default="auto",
+                   help="the training loop: compiled (numba) where it applies (auto, default), or as named")
     t.add_argument("--out", default="model.safetensors", help="model file (default model.safetensors)")
     t.add_argument("--plot", help="PNG of the loss and validation curves and the per-layer gradient flow")
     t.add_argument("--no-diagnostics", dest="diagnostics", action="store_false",

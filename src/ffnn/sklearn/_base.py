@@ -37,6 +37,7 @@ from ..network import Network
 from ..optim import SGD, Adam, AdamW, RMSprop
 from .. import updates
 from ..training import numpy_workspace as _fast
+from ..training import compiled_engine as _compiled
 from ..training.engines import CoreEngine, NumpyEngine, interleave
 from ..training.run import keep_state_with
 from . import _device
@@ -283,6 +284,7 @@ class _Stepper:
         # sparse X goes through the core, whose first layer's products (X W[1], Xᵀ δ[1]) take it as it is
         self.fast = _fast.supports(net, loss, rates, None) and not weighted and not sparse
         self.engine = None
+        self.compiled = False if sparse else None  # the compiled loop's engine, once made; False: it cannot run
 
     def _engine(self, X, T, w):
         engine = self.engine
@@ -308,6 +310,38 @@ class _Stepper:
         (L-BFGS takes its own steps)."""
         J, grads, s_b = self._loss_and_gradients(X, T, w, idx)
         return J, self.chain.gradients(grads, self.params, s_b)
+
+    def epoch(self, X, T, w, order, batch_size, optimizer):
+        """Σ_B J_B·|B| over the epoch's minibatches of ``order``, all taken by the compiled loop (one call
+        for the full batches, one for a short last batch) with scikit-learn's learning rate, which is
+        constant within an epoch; None where that loop cannot run (the caller then steps batch by batch)."""
+        compiled = self._compiled_engine(X, T, w, optimizer)
+        if compiled is None:
+            return None
+        n = X.shape[0]
+        full = n // batch_size
+        total = 0.0
+        for start, m, count in ((0, batch_size, full), (full * batch_size, n - full * batch_size, 1)):
+            if count and m:
+                total += compiled.steps(order, start, m, [optimizer.learning_rate] * count, optimizer.state)[1]
+        return total
+
+    def _compiled_engine(self, X, T, w, optimizer):
+        if self.rates is not None and self.rng is None or self.compiled is False:
+            return None
+        self.chain.optimizer = optimizer.opt
+        engine = self.compiled
+        if engine is None or engine.rows.X is not X or engine.rows.T is not T or engine.rows.w is not w \
+                or engine.chain.optimizer is not optimizer.opt:
+            rows = _Rows(X, T, w)
+            plan, _ = _compiled.plan(self.net, self.loss, self.chain, rows, self.rates)
+            if plan is None:
+                self.compiled = False
+                return None
+            engine = self.compiled = _compiled.CompiledEngine(
+                self.net, self.loss, rows, updates.Chain(self.chain.penalty, None, optimizer.opt), rng=self.rng,
+                run_plan=plan, check=False, report_scale=self.report_scale)
+        return engine
 
     def __call__(self, X, T, w, idx, optimizer):
         """One step: the gradients, then the whole chain — the penalty and ``optimizer``'s update
@@ -701,10 +735,12 @@ class BaseMLP(_CallbackSupport, BaseEstimator):
         n = data[0].shape[0]
         if self.shuffle:
             sample_idx = shuffle(sample_idx, random_state=self._random_state)
-        accumulated = 0.0
-        for batch in gen_batches(n, batch_size):
-            idx = sample_idx[batch] if self.shuffle else batch
-            accumulated += float(step(*data, idx, optimizer)) * (batch.stop - batch.start)
+        accumulated = step.epoch(*data, sample_idx if self.shuffle else np.arange(n), batch_size, optimizer)
+        if accumulated is None:  # the interpreted loop, batch by batch
+            accumulated = 0.0
+            for batch in gen_batches(n, batch_size):
+                idx = sample_idx[batch] if self.shuffle else batch
+                accumulated += float(step(*data, idx, optimizer)) * (batch.stop - batch.start)
         self.n_iter_ += 1
         self.loss_ = accumulated / n
         self.t_ += n

@@ -64,17 +64,13 @@ def plan(net, loss, chain, rows, dropout=None):
     reason in words)."""
     from .. import optim, updates
     from .._array import is_numpy_namespace
-    from ..datasets import ArrayRows
 
-    k = kernels()
-    if k is None:
-        return None, "numba is not installed" if _KERNELS is False else "FFNN_LOOP=interpreted"
     if not is_numpy_namespace(net.xp):
         return None, "the network's arrays are not NumPy arrays"
     dt = np.dtype(net.dtype)
     if dt not in (np.float32, np.float64):
         return None, f"the compiled loop computes in float32 or float64, not {dt.name}"
-    if not (type(rows) is ArrayRows or getattr(rows, "in_memory", False)) or not _plain_arrays(rows, dt):
+    if not getattr(rows, "in_memory", False) or not _plain_arrays(rows, dt):
         return None, "the rows are not NumPy arrays in memory"
     acts = [a.compiled for a in net.activations]
     for l, (act, form) in enumerate(zip(net.activations, acts), start=1):
@@ -105,6 +101,9 @@ def plan(net, loss, chain, rows, dropout=None):
     keep = [1.0] * (L + 1)
     for l, rate in enumerate(dropout or (), start=1):
         keep[l] = 1.0 - float(rate)
+    k = kernels()  # last: numba is imported only for a run it would compute
+    if k is None:
+        return None, "numba is not installed" if _KERNELS is False else "FFNN_LOOP=interpreted"
     out_form, loss_kernel, factor, mean = out
     per_batch = type(pen) is updates.PerBatchL2
     return _Plan(

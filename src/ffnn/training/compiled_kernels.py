@@ -107,7 +107,9 @@ def _activate_layer(code, p, Z, V):
         return
     if code == 0:
         for r in range(m):
-            V[r, :] = one
+            vr = V[r]
+            for j in range(n):
+                vr[j] = one
         return
     for r in range(m):
         zr, vr = Z[r], V[r]
@@ -127,7 +129,8 @@ def _affine(h, W, b, z):
     if m <= SMALL_BATCH:
         for r in range(m):
             zr = z[r]
-            zr[:] = 0.0
+            for j in range(n_out):
+                zr[j] = 0.0
             hr = h[r]
             for i in range(n_in):
                 x = hr[i]
@@ -167,7 +170,9 @@ def _weight_gradient(h, d, gW):
     """gW = a[l−1]ᵀ @ δ[l]."""
     m = h.shape[0]
     if m <= SMALL_BATCH:
-        gW[:, :] = 0.0
+        for i in range(gW.shape[0]):
+            for j in range(gW.shape[1]):
+                gW[i, j] = 0.0
         for r in range(m):
             hr, dr = h[r], d[r]
             for i in range(gW.shape[0]):
@@ -327,27 +332,36 @@ def run_steps(X, T, w, order, start, m, lrs, P, G, U, S1, S2, po, pr, pc, H, D, 
     has_penalty = l1 > 0.0 or l2 > 0.0 or alpha > 0.0
     transform = has_penalty or clip > 0.0
     fused = opt == 0 and clip == 0.0 and l1 == 0.0 and alpha == 0.0 and m <= SMALL_BATCH
+    # each layer's blocks as matrices, once per call
+    Hs = [_at(H, ho, l, m, sz[l]) for l in range(L + 1)]
+    Ds = [_at(D, ho, l, m, sz[l]) for l in range(L + 1)]
+    Vs = [_at(V, ho, l, m, sz[l]) for l in range(L + 1)]
+    Ws = [_at(P, po, 2 * l - 2, pr[2 * l - 2], pc[2 * l - 2]) for l in range(1, L + 1)]
+    Bs = [_at(P, po, 2 * l - 1, 1, sz[l]) for l in range(1, L + 1)]
+    GWs = [_at(G, po, 2 * l - 2, pr[2 * l - 2], pc[2 * l - 2]) for l in range(1, L + 1)]
     u_at = 0
     total = 0.0
     for k in range(n_steps):
         lr = lrs[k]
         # the batch's rows
         base = start + k * m
-        X0 = _at(H, ho, 0, m, sz[0])
+        X0 = Hs[0]
         for r in range(m):
             i = order[base + r]
-            X0[r, :] = X[i, :]
-            Tb[r, :] = T[i, :]
+            for j in range(sz[0]):
+                X0[r, j] = X[i, j]
+            for j in range(sz[L]):
+                Tb[r, j] = T[i, j]
             if weighted:
                 wb[r] = w[i]
         # forward: a[l] = σ_l(a[l−1] @ W[l] + b[l]) ⊙ m[l]; V[l] = σ_l′(z[l]) ⊙ m[l]
         for l in range(1, L + 1):
-            Z = _at(H, ho, l, m, sz[l])
-            _affine(_at(H, ho, l - 1, m, sz[l - 1]), _at(P, po, 2 * l - 2, pr[2 * l - 2], pc[2 * l - 2]),
-                    _at(P, po, 2 * l - 1, 1, sz[l]), Z)
+            Z = Hs[l]
+            _affine(Hs[l - 1], Ws[l - 1],
+                    Bs[l - 1], Z)
             if l == L:
                 break
-            Vl = _at(V, ho, l, m, sz[l])
+            Vl = Vs[l]
             _activate_layer(acts[l], act_p[l], Z, Vl)
             kp = keep[l]
             if kp < 1.0:  # inverted dropout: m[l] = [u < keep] / keep
@@ -368,21 +382,22 @@ def run_steps(X, T, w, order, start, m, lrs, P, G, U, S1, S2, po, pr, pc, H, D, 
                         x = Z[r, j]
                         if x > pk[j] or x != x:
                             pk[j] = x
-        J = _output(_at(H, ho, L, m, sz[L]), A_out, _at(D, ho, L, m, sz[L]), Tb, wb, weighted, out_code, acts[L],
+        J = _output(Hs[L], A_out, Ds[L], Tb, wb, weighted, out_code, acts[L],
                     act_p[L], loss_code, factor, mean, eps)
         # backward: δ[l] = (δ[l+1] @ W[l+1]ᵀ) ⊙ V[l]
         for l in range(L - 1, 0, -1):
-            Dl = _at(D, ho, l, m, sz[l])
-            _back(_at(D, ho, l + 1, m, sz[l + 1]), _at(P, po, 2 * l, pr[2 * l], pc[2 * l]), Dl)
-            Vl = _at(V, ho, l, m, sz[l])
+            Dl = Ds[l]
+            _back(Ds[l + 1], Ws[l], Dl)
+            Vl = Vs[l]
             for r in range(m):
                 for j in range(sz[l]):
                     Dl[r, j] *= Vl[r, j]
         # ∂J/∂b[l] = Σ_n δ[l]; the penalty's term; the divergence check before any change
         finite = True
         for l in range(1, L + 1):
-            gb, Dl = G[po[2 * l - 1]:po[2 * l]], _at(D, ho, l, m, sz[l])
-            gb[:] = 0.0
+            gb, Dl = G[po[2 * l - 1]:po[2 * l]], Ds[l]
+            for j in range(sz[l]):
+                gb[j] = 0.0
             for r in range(m):
                 for j in range(sz[l]):
                     gb[j] += Dl[r, j]
@@ -415,17 +430,20 @@ def run_steps(X, T, w, order, start, m, lrs, P, G, U, S1, S2, po, pr, pc, H, D, 
             return k, total, True
         total += JB * m
         step += 1
-        if fused and not (k == n_steps - 1 and grads_on_last):
+        if fused:
             # plain SGD folded into the products: W ← (1 − ηλ₂)W − η a[l−1]ᵀδ[l]; b ← b − η Σ_n δ[l]
+            if k == n_steps - 1 and grads_on_last:  # ∂J/∂W for the diagnostics too (the same update)
+                for l in range(1, L + 1):
+                    _weight_gradient(Hs[l - 1], Ds[l], GWs[l - 1])
             for l in range(1, L + 1):
-                _sgd_outer(_at(H, ho, l - 1, m, sz[l - 1]), _at(D, ho, l, m, sz[l]),
-                           _at(P, po, 2 * l - 2, pr[2 * l - 2], pc[2 * l - 2]), -lr, 1.0 - lr * lam2)
+                _sgd_outer(Hs[l - 1], Ds[l],
+                           Ws[l - 1], -lr, 1.0 - lr * lam2)
                 for i in range(po[2 * l - 1], po[2 * l]):
                     P[i] -= lr * G[i]
             continue
         for l in range(1, L + 1):
-            _weight_gradient(_at(H, ho, l - 1, m, sz[l - 1]), _at(D, ho, l, m, sz[l]),
-                             _at(G, po, 2 * l - 2, pr[2 * l - 2], pc[2 * l - 2]))
+            _weight_gradient(Hs[l - 1], Ds[l],
+                             GWs[l - 1])
         _update(P, G, U, S1, S2, po, transform, lam1, lam2, clip, opt, hp, decays, lr, step)
     return n_steps, total, False
 

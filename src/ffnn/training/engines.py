@@ -20,8 +20,9 @@ early stopping, checkpoints and the History. An engine computes and applies the 
     identity for one process).
 
 The engines here: :class:`NumpyEngine` (the NumPy fast path, :mod:`ffnn.training.numpy_workspace`),
-:class:`CoreEngine` (``Network.forward``/``backward`` in any array namespace), the PyTorch fast path
-(:class:`ffnn.training.torch_engine.TorchEngine`) and MPI shards
+:class:`CoreEngine` (``Network.forward``/``backward`` in any array namespace); elsewhere the compiled
+loop (:class:`ffnn.training.compiled_engine.CompiledEngine`, many steps per call), the PyTorch fast
+path (:class:`ffnn.training.torch_engine.TorchEngine`) and MPI shards
 (:class:`ffnn.training.distributed.ShardedEngine`).
 """
 

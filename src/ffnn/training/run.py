@@ -209,10 +209,12 @@ class Run:
             bad = None
             if limit is None:
                 try:
-                    lrs = self._rates(self.state["step"], count)
+                    lrs = self._rates(self.state["step"], count, ctrl_c)
                 except _BadFactor as exc:  # the steps before the bad factor are taken, as one by one
                     bad, lrs = exc.error, exc.good
-                    batches = Batches(order, first * bs, bs, len(lrs))
+                if len(lrs) < count:
+                    count = len(lrs)
+                    batches = Batches(order, first * bs, bs, count)
                 self._lrs.extend(lrs)  # the steps being taken (a replay after an error takes them again)
             else:
                 lrs = self._lrs[first:first + count]
@@ -230,10 +232,11 @@ class Run:
                     bar.set_postfix(epoch=epoch, loss=f"{part / batches.rows:.4g}", refresh=False)
         return total, lr
 
-    def _rates(self, step0, count):
+    def _rates(self, step0, count, ctrl_c=None):
         """η of the steps step0 … step0 + count − 1: the base rate times the schedule's checked factor
         (all at once for a schedule that gives them so, else one call per step). _BadFactor carries the
-        rates before a bad factor and its ValueError."""
+        rates before a bad factor and its ValueError. A Ctrl-C that arrives while the schedule is asked
+        for step t ends the chunk at step t, which is taken (as one step at a time would take it)."""
         opt, schedule = self.s.optimizer, self.s.schedule
         factors = getattr(schedule, "factors", None)
         if factors is not None:
@@ -244,6 +247,8 @@ class Run:
         try:
             for k in range(count):
                 lrs.append(opt.lr * self._factor(step0 + k))
+                if ctrl_c is not None and ctrl_c.pending:
+                    break
         except ValueError as exc:
             raise _BadFactor(lrs, exc) from None
         return lrs
