@@ -1,4 +1,4 @@
-"""The compiled inner loop: many training steps in one call, compiled by numba (``@njit(cache=True)``).
+"""The compiled inner loop: many training steps in one call, compiled by numba (``@njit(cache=True, error_model="numpy")``).
 
 The same step as the interpreted loop — the formulas of :mod:`ffnn.network` (Wichmann's matrix form
 of back-propagation), :mod:`ffnn.losses`, :mod:`ffnn.updates` and :mod:`ffnn.optim` — written as
@@ -56,14 +56,14 @@ _GELU_K = 0.044715
 
 # --- activations: σ(z) and σ′(z), as ffnn.activations defines each ------------------------------------
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _sigmoid(z):
     # ffnn.activations._sigmoid: written with e^{−|z|} so that no exponent overflows
     e = np.exp(-np.abs(z))
     return 1.0 / (1.0 + e) if z >= 0 else e / (1.0 + e)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _activate(code, p, z):
     """(σ(z), σ′(z)) for activation ``code`` with parameter ``p`` (slope, α)."""
     if code == 0:    # identity
@@ -89,125 +89,117 @@ def _activate(code, p, z):
     return 0.5 * z * (1.0 + t), 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * _GELU_C * (1.0 + 3.0 * _GELU_K * z * z)
 
 
-@njit(cache=True)
-def _activate_layer(code, p, Z, V):
-    """Z ← σ(Z) and V ← σ′(Z), elementwise, one loop per activation (so that simple ones vectorise)."""
+@njit(cache=True, error_model="numpy")
+def _activate_layer(code, p, Z, V, b):
+    """Z ← σ(Z + b) and V ← σ′(Z + b), elementwise (b: the bias row, added here in the same pass), one
+    loop per activation (so that simple ones vectorise).
+
+    The kernels index matrices element by element: a row view would cost two atomic reference-count
+    updates each (numba's runtime), more than the row's arithmetic at a small batch."""
     m, n = Z.shape
     one = Z.dtype.type(1.0)
     zero = Z.dtype.type(0.0)
     if code == 3:  # leaky_relu (relu: slope 0)
         slope = Z.dtype.type(p)
         for r in range(m):
-            zr, vr = Z[r], V[r]
             for j in range(n):
-                x = zr[j]
+                x = Z[r, j] + b[0, j]
                 pos = x > zero
-                zr[j] = x if pos else slope * x
-                vr[j] = one if pos else slope
+                Z[r, j] = x if pos else slope * x
+                V[r, j] = one if pos else slope
         return
     if code == 0:
         for r in range(m):
-            vr = V[r]
             for j in range(n):
-                vr[j] = one
+                Z[r, j] += b[0, j]
+                V[r, j] = one
         return
     for r in range(m):
-        zr, vr = Z[r], V[r]
         for j in range(n):
-            a, dv = _activate(code, p, zr[j])
-            zr[j] = a
-            vr[j] = dv
+            a, dv = _activate(code, p, Z[r, j] + b[0, j])
+            Z[r, j] = a
+            V[r, j] = dv
 
 
 # --- products ----------------------------------------------------------------------------------------
 
-@njit(cache=True)
-def _affine(h, W, b, z):
-    """z = h @ W + b (h: m × n_in, W: n_in × n_out, b: 1 × n_out)."""
+@njit(cache=True, error_model="numpy")
+def _product(h, W, z):
+    """z = h @ W (h: m × n_in, W: n_in × n_out); the bias is added by the pass that follows."""
     m, n_in = h.shape
     n_out = W.shape[1]
     if m <= SMALL_BATCH:
+        zero = z.dtype.type(0.0)
         for r in range(m):
-            zr = z[r]
             for j in range(n_out):
-                zr[j] = 0.0
-            hr = h[r]
+                z[r, j] = zero
             for i in range(n_in):
-                x = hr[i]
-                if x != 0.0:
-                    Wi = W[i]
+                x = h[r, i]
+                if x != zero:
                     for j in range(n_out):
-                        zr[j] += x * Wi[j]
-            for j in range(n_out):
-                zr[j] += b[0, j]
+                        z[r, j] += x * W[i, j]
     else:
         np.dot(h, W, z)
-        for r in range(m):
-            for j in range(n_out):
-                z[r, j] += b[0, j]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _back(d_next, W_next, out):
     """out = δ[l+1] @ W[l+1]ᵀ."""
     m = d_next.shape[0]
     n_in, n_out = W_next.shape
     if m <= SMALL_BATCH:
+        zero = out.dtype.type(0.0)
         for r in range(m):
-            dr = d_next[r]
             for i in range(n_in):
-                Wi = W_next[i]
-                s = 0.0 * dr[0]
+                s = zero
                 for j in range(n_out):
-                    s += dr[j] * Wi[j]
+                    s += d_next[r, j] * W_next[i, j]
                 out[r, i] = s
     else:
         np.dot(d_next, W_next.T, out)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _weight_gradient(h, d, gW):
     """gW = a[l−1]ᵀ @ δ[l]."""
     m = h.shape[0]
     if m <= SMALL_BATCH:
+        zero = gW.dtype.type(0.0)
         for i in range(gW.shape[0]):
             for j in range(gW.shape[1]):
-                gW[i, j] = 0.0
+                gW[i, j] = zero
         for r in range(m):
-            hr, dr = h[r], d[r]
             for i in range(gW.shape[0]):
-                x = hr[i]
-                if x != 0.0:
-                    gi = gW[i]
+                x = h[r, i]
+                if x != zero:
                     for j in range(gW.shape[1]):
-                        gi[j] += x * dr[j]
+                        gW[i, j] += x * d[r, j]
     else:
         np.dot(h.T, d, gW)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _sgd_outer(h, d, W, scale, decay):
     """W ← decay·W + scale · a[l−1]ᵀ δ[l], in one pass (plain SGD: scale = −η)."""
     m = h.shape[0]
     decay = W.dtype.type(decay)
     scale = W.dtype.type(scale)
+    zero = W.dtype.type(0.0)
     if decay != 1.0:
         for i in range(W.shape[0]):
             for j in range(W.shape[1]):
                 W[i, j] *= decay
     for r in range(m):
-        hr, dr = h[r], d[r]
         for i in range(W.shape[0]):
-            x = scale * hr[i]
-            if x != 0.0:
-                Wi = W[i]
+            x = scale * h[r, i]
+            if x != zero:
                 for j in range(W.shape[1]):
-                    Wi[j] += x * dr[j]
+                    W[i, j] += x * d[r, j]
 
 
 # --- the loss at the output: J and δ[L] (ffnn.losses) --------------------------------------------------
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _output(z, A, d, T, wb, weighted, out_code, act_code, act_p, loss_code, factor, mean, eps):
     """J(T, a[L]) and δ[L] into ``d`` from z[L] (``A`` receives a[L]); ``wb``: the rows' sample weights."""
     m, K = z.shape
@@ -224,25 +216,24 @@ def _output(z, A, d, T, wb, weighted, out_code, act_code, act_p, loss_code, fact
     J = 0.0
     if out_code == 1:  # softmax + cross-entropy: δ = (A Σ_k T_k − T)·scale·w (losses._FusedSoftmaxCE)
         for r in range(m):
-            zr, Ar, dr, Tr = z[r], A[r], d[r], T[r]
-            mx = zr[0]
+            mx = z[r, 0]
             for k in range(1, K):
-                mx = max(mx, zr[k])
+                mx = max(mx, z[r, k])
             s = 0.0
             for k in range(K):
-                Ar[k] = np.exp(zr[k] - mx)
-                s += Ar[k]
+                A[r, k] = np.exp(z[r, k] - mx)
+                s += A[r, k]
             log_s = np.log(s)
             t_sum, row = 0.0, 0.0
             for k in range(K):
-                Ar[k] /= s
-                t_sum += Tr[k]
-                row += Tr[k] * (zr[k] - mx - log_s)
+                A[r, k] /= s
+                t_sum += T[r, k]
+                row += T[r, k] * (z[r, k] - mx - log_s)
             w = wb[r] if weighted else 1.0
             J -= w * row
             c = scale * w
             for k in range(K):
-                dr[k] = (Ar[k] * t_sum - Tr[k]) * c
+                d[r, k] = (A[r, k] * t_sum - T[r, k]) * c
         return J * scale
     if out_code == 2:  # sigmoid + BCE: J from softplus(z) − T z; δ = (A − T)·scale·w (losses._FusedSigmoidBCE)
         for r in range(m):
@@ -257,25 +248,24 @@ def _output(z, A, d, T, wb, weighted, out_code, act_code, act_p, loss_code, fact
         return J * scale
     # generic: G = ∂ℓ/∂A · scale · w, then δ = G ⊙ σ_L′(z) (elementwise) or a ⊙ (G − Σ_k G_k a_k) (softmax)
     for r in range(m):
-        zr, Ar, dr, Tr = z[r], A[r], d[r], T[r]
         if act_code == 7:
-            mx = zr[0]
+            mx = z[r, 0]
             for k in range(1, K):
-                mx = max(mx, zr[k])
+                mx = max(mx, z[r, k])
             s = 0.0
             for k in range(K):
-                Ar[k] = np.exp(zr[k] - mx)
-                s += Ar[k]
+                A[r, k] = np.exp(z[r, k] - mx)
+                s += A[r, k]
             for k in range(K):
-                Ar[k] /= s
+                A[r, k] /= s
         w = wb[r] if weighted else 1.0
         row = 0.0
         dv = 1.0
         for k in range(K):
             if act_code != 7:
-                a, dv = _activate(act_code, act_p, zr[k])
-                Ar[k] = a
-            a, t = Ar[k], Tr[k]
+                a, dv = _activate(act_code, act_p, z[r, k])
+                A[r, k] = a
+            a, t = A[r, k], T[r, k]
             if loss_code == 0:    # squared: ℓ = (T − A)², ∂ℓ/∂A = 2(A − T)
                 e = t - a
                 row += e * e
@@ -291,26 +281,26 @@ def _output(z, A, d, T, wb, weighted, out_code, act_code, act_p, loss_code, fact
             g = g * scale
             if weighted:
                 g = g * w
-            dr[k] = g * dv if act_code != 7 else g
+            d[r, k] = g * dv if act_code != 7 else g
         J += row * w
         if act_code == 7:
             s = 0.0
             for k in range(K):
-                s += dr[k] * Ar[k]
+                s += d[r, k] * A[r, k]
             for k in range(K):
-                dr[k] = Ar[k] * (dr[k] - s)
+                d[r, k] = A[r, k] * (d[r, k] - s)
     return J * scale
 
 
 # --- the epoch's steps --------------------------------------------------------------------------------
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _at(flat, off, q, rows, cols):
     """Block q of a flat buffer as a rows × cols matrix (a view)."""
     return flat[off[q]:off[q + 1]].reshape((rows, cols))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def run_steps(X, T, w, order, start, m, lrs, P, G, U, S1, S2, po, pr, pc, H, D, V, ho, sz, A_out, Tb, wb, acts, act_p,
               keep, drop_u, peaks, ko, watch, out_code, loss_code, factor, mean, eps, jscale, l1, l2, alpha, clip, opt,
               hp, decays, step, grads_on_last, check):
@@ -357,12 +347,15 @@ def run_steps(X, T, w, order, start, m, lrs, P, G, U, S1, S2, po, pr, pc, H, D, 
         # forward: a[l] = σ_l(a[l−1] @ W[l] + b[l]) ⊙ m[l]; V[l] = σ_l′(z[l]) ⊙ m[l]
         for l in range(1, L + 1):
             Z = Hs[l]
-            _affine(Hs[l - 1], Ws[l - 1],
-                    Bs[l - 1], Z)
+            _product(Hs[l - 1], Ws[l - 1], Z)
             if l == L:
+                b = Bs[l - 1]
+                for r in range(m):
+                    for j in range(sz[l]):
+                        Z[r, j] += b[0, j]
                 break
             Vl = Vs[l]
-            _activate_layer(acts[l], act_p[l], Z, Vl)
+            _activate_layer(acts[l], act_p[l], Z, Vl, Bs[l - 1])
             kp = keep[l]
             if kp < 1.0:  # inverted dropout: m[l] = [u < keep] / keep
                 inv = Z.dtype.type(1.0 / kp)
@@ -448,7 +441,7 @@ def run_steps(X, T, w, order, start, m, lrs, P, G, U, S1, S2, po, pr, pc, H, D, 
     return n_steps, total, False
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _update(P, G, U, S1, S2, po, transform, lam1, lam2, clip, opt, hp, decays, lr, step):
     """The update chain (ffnn.updates.Chain): penalty, clipping, then the optimiser (ffnn.optim)."""
     n = po.shape[0] - 1
