@@ -282,6 +282,9 @@ def available():
 
 def pin_cpus(count=2):
     """Pin every thread of this process to the first ``count`` CPUs it may use; (those CPUs, the old set)."""
+    if not hasattr(os, "sched_setaffinity"):  # not Linux: nothing to pin; say which CPUs are counted
+        old = list(range(os.cpu_count() or 1))
+        return old[:count], old[:count]
     old = sorted(os.sched_getaffinity(0))
     cpus = old[:count]
     if cpus != old:
@@ -341,9 +344,12 @@ class Runner:
 def bench_row(runner, X, y, T, b, dtype, rounds, ctx):
     """One setting: every contender's best of ``rounds`` (interleaved, the order rotated), ratios, efficiency."""
     n, sizes = len(X), ctx["sizes"]
+    if "torch.compile" in runner.active():
+        try:
+            bench_peers.torch_compile_reset()
+        except Exception as exc:
+            runner.fail("torch.compile", bench_peers.short_reason(exc))
     names = runner.active()
-    if "torch.compile" in names:
-        bench_peers.torch_compile_reset()
     best, info = {c: float("inf") for c in names}, {c: {} for c in names}
     for r in range(rounds):
         order = names[r % len(names):] + names[:r % len(names)]
@@ -415,7 +421,7 @@ def main(quick=False, json_path=None, n_samples=None, networks=None, dtypes=None
 
 
 def _main(quick, json_path, n_samples, networks, dtypes, first_fit, cpus, old_cpus, log):
-    load_start = os.getloadavg()
+    load_start = _loadavg()
     names, skipped, torch = available()
     the_plan = plan(quick, networks, dtypes, n_samples, cpus=len(cpus))
     pinned = (f"pinned to CPUs {','.join(map(str, cpus))} of {','.join(map(str, old_cpus))}" if cpus != old_cpus
@@ -437,19 +443,28 @@ def _main(quick, json_path, n_samples, networks, dtypes, first_fit, cpus, old_cp
     log("\nsquare 2048 matrix multiply, GFLOP/s: " + ", ".join(f"{k} {v:.1f}" for k, v in square.items())
         + " (the machine's peak, for reference; efficiency uses the training step's own shapes)")
     memory = _report_memory(the_plan["networks"][0], n_samples, log)
-    load_end = os.getloadavg()
+    load_end = _loadavg()
     log(f"load average {_load(load_end)} at the end")
     if json_path:
         _write_json(json_path, {
             "networks": {k: list(NETWORKS[k].sizes) for k in the_plan["networks"]}, "cpus": cpus,
             "threads": the_plan["threads"], "rounds": the_plan["rounds"], "versions": _versions(torch, text=False),
-            "load_average": {"start": list(load_start), "end": list(load_end)},
+            "load_average": {"start": load_start and list(load_start), "end": load_end and list(load_end)},
             "skipped": dict(runner.skipped), "results": results, "first_fit": fits,
             "square_gemm_gflops": square, "memory": memory}, log)
     return 0
 
 
+def _loadavg():
+    try:
+        return os.getloadavg()
+    except (AttributeError, OSError):  # not reported here
+        return None
+
+
 def _load(avg):
+    if avg is None:
+        return "unknown"
     return f"{avg[0]:.2f} / {avg[1]:.2f} / {avg[2]:.2f} (1 / 5 / 15 min)"
 
 

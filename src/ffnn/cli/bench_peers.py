@@ -104,7 +104,8 @@ def _jax_params(jax, sizes, dtype, seed):
 
 def jax_worker(cpus):
     """The worker's main loop: one JSON request a line on stdin, one JSON reply a line on the original stdout."""
-    os.sched_setaffinity(0, cpus)  # before jax is imported: XLA sizes its thread pool from it
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, cpus)  # before jax is imported: XLA sizes its thread pool from it
     proto = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # anything else written to stdout goes to stderr, not into the replies
 
@@ -122,7 +123,7 @@ def jax_worker(cpus):
         return
     from .bench import NETWORKS, synthetic
 
-    reply({"ready": True, "version": jax.__version__, "cpus": sorted(os.sched_getaffinity(0))})
+    reply({"ready": True, "version": jax.__version__})
     data_key, data, compiled, epochs = None, None, {}, {}
     for line in sys.stdin:
         req = json.loads(line)
