@@ -161,3 +161,22 @@ def test_first_fit_runs_in_a_fresh_process():
 
     (run,) = bench_peers.first_fit("ffnn", "30-16-2", runs=1)
     assert run["import_s"] > 0 and run["fit_s"] > 0 and "loop" in run, run
+
+
+def test_the_loop_ffnn_ran_is_recorded_when_history_has_it(monkeypatch):
+    import ffnn
+
+    train = ffnn.train
+
+    def with_loop(*args, **kwargs):
+        h = train(*args, **kwargs)
+        h.loop = "numpy"
+        return h
+
+    X, y, T = bench.synthetic(64, np.float32, network="30-16-2")
+    info = {}
+    bench.run_ffnn(X, y, T, 32, np.float32, sizes=(30, 16, 2), info=info)
+    assert set(info) == {"loop"}  # None until History has the field
+    monkeypatch.setattr(ffnn, "train", with_loop)
+    bench.run_ffnn(X, y, T, 32, np.float32, sizes=(30, 16, 2), info=info)
+    assert info == {"loop": "numpy"}
