@@ -88,7 +88,7 @@ def test_missing_jax_and_torch_are_left_out_with_a_note(monkeypatch, tmp_path):
     for r in rows:
         assert set(r["samples_per_s"]) == set(names) and r["ffnn_over_jax"] is None
         assert r["ffnn_over_numpy"] == pytest.approx(r["samples_per_s"]["ffnn"] / r["samples_per_s"]["numpy loop"])
-        assert "ffnn_loop" in r
+        assert "ffnn_loop" in r and set(r["rounds"]) == set(names) and r["rounds"]["ffnn"] == 2
 
 
 def test_a_failing_compiled_peer_is_skipped_with_its_reason(monkeypatch):
@@ -109,6 +109,8 @@ def test_a_failing_compiled_peer_is_skipped_with_its_reason(monkeypatch):
     assert skipped["torch.compile"] == "RuntimeError: inductor: no C++ compiler second line"
     assert lines == ["(torch.compile: left out from here on: RuntimeError: inductor: no C++ compiler second line)"]
     assert "ffnn/t.compile" in bench._header(runner.names) and " - " in bench._format_row(row, runner.names)
+    row = bench.bench_row(runner, X, y, T, 64, np.float32, 3, ctx, slow_s=1e-9)  # every epoch is "slow"
+    assert set(row["rounds"].values()) == {1}
 
 
 def _numpy_step(Ws, bs, X, T, lr=0.01):

@@ -21,7 +21,8 @@ so JAX runs in a worker process per thread count, pinned to that many CPUs (one 
 ``--xla_cpu_multi_thread_eigen=false``).
 
 Method: every contender trains on the same samples in turn within a round, its order rotated from one
-round to the next, and the best round counts (the least disturbed by the machine). All run on the
+round to the next, and the best round counts (the least disturbed by the machine); an epoch longer
+than 20 s (2 s with ``--quick``) is not repeated, nor scikit-learn's at batch 1. All run on the
 same cores: the bench pins itself (every thread) to the first two CPUs it may use, and its children
 inherit that; run it as ``taskset -c 0,1 ffnn bench`` to pin it from the start. The load average is
 printed at the start and at the end. Compilation (JAX's jit, torch.compile) happens before the timed
@@ -262,7 +263,8 @@ def plan(quick=False, networks=None, dtypes=None, n_samples=None, cpus=2):
                     n = min(table.get(b, table[None]), n_samples or float("inf"))
                     if (name, dtype, t, min(b, n), n) not in rows:  # batches clipped to the samples may meet
                         rows.append((name, dtype, t, min(b, n), n))
-    return {"networks": networks, "dtypes": dtypes, "threads": threads, "rounds": 2 if quick else 3, "rows": rows}
+    return {"networks": networks, "dtypes": dtypes, "threads": threads, "rounds": 2 if quick else 3,
+            "slow_s": 2.0 if quick else 20.0, "rows": rows}
 
 
 def available():
@@ -341,8 +343,11 @@ class Runner:
         self.workers.clear()
 
 
-def bench_row(runner, X, y, T, b, dtype, rounds, ctx):
-    """One setting: every contender's best of ``rounds`` (interleaved, the order rotated), ratios, efficiency."""
+def bench_row(runner, X, y, T, b, dtype, rounds, ctx, slow_s=None):
+    """One setting: every contender's best of ``rounds`` (interleaved, the order rotated), ratios, efficiency.
+
+    A contender whose epoch took over ``slow_s`` seconds runs no further rounds (the row says how many it ran).
+    """
     n, sizes = len(X), ctx["sizes"]
     if "torch.compile" in runner.active():
         try:
@@ -350,14 +355,15 @@ def bench_row(runner, X, y, T, b, dtype, rounds, ctx):
         except Exception as exc:
             runner.fail("torch.compile", bench_peers.short_reason(exc))
     names = runner.active()
-    best, info = {c: float("inf") for c in names}, {c: {} for c in names}
+    best, info, ran = {c: float("inf") for c in names}, {c: {} for c in names}, {c: 0 for c in names}
     for r in range(rounds):
         order = names[r % len(names):] + names[:r % len(names)]
         for c in order:
-            if c in runner.skipped or (c == "scikit-learn" and b == 1 and r > 0):
-                continue  # one round is enough at scikit-learn's speed
+            if c in runner.skipped or (r > 0 and ((c == "scikit-learn" and b == 1) or (slow_s and best[c] > slow_s))):
+                continue  # one round is enough at scikit-learn's speed on single samples, or for a slow epoch
             try:
                 best[c] = min(best[c], runner.run(c, X, y, T, b, dtype, r, ctx, info[c]))
+                ran[c] += 1
             except PeerFailed as exc:
                 runner.fail(c, str(exc))
             except Exception as exc:
@@ -375,6 +381,7 @@ def bench_row(runner, X, y, T, b, dtype, rounds, ctx):
             "batch": b, "samples": n, "ffnn_loop": info["ffnn"].get("loop"), "samples_per_s": rate,
             "ratios": ratios, "ffnn_over_jax": ratios.get("jax jit-epoch"), "ffnn_over_numpy": ratios.get("numpy loop"),
             "compile_s": {c: info[c]["compile_s"] for c in rate if "compile_s" in info[c]},
+            "rounds": {c: ran[c] for c in rate},
             "efficiency": eff, "gemm_gflops": None if gemm is None else training_flops(n, sizes) / gemm / 1e9,
             "ffnn_gflops": training_flops(n, sizes) / best["ffnn"] / 1e9}
 
@@ -396,13 +403,14 @@ def run_grid(the_plan, runner, log=print):
         if block != (network, dtype, threads):
             block = (network, dtype, threads)
             log(f"\n{network} ({net.data}), {dtype}, {threads} thread{'s' if threads > 1 else ''}: samples/s, best of "
-                f"{the_plan['rounds']} interleaved rounds; ratios ffnn / contender")
+                f"{the_plan['rounds']} interleaved rounds (one for an epoch over {the_plan['slow_s']:g} s); "
+                "ratios ffnn / contender")
             log(_header(runner.names))
         ctx = {"network": network, "sizes": net.sizes, "threads": threads, "total": total}
         with threadpool_limits(threads):
             if torch is not None:
                 torch.set_num_threads(threads)
-            row = bench_row(runner, X[:n], y[:n], T[:n], b, dtype, the_plan["rounds"], ctx)
+            row = bench_row(runner, X[:n], y[:n], T[:n], b, dtype, the_plan["rounds"], ctx, the_plan["slow_s"])
         results.append(row)
         log(_format_row(row, runner.names))
     return results
