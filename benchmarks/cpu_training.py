@@ -1,8 +1,8 @@
-"""Training speed of ffnn against PyTorch eager, scikit-learn and a plain NumPy loop (issue: fast on the CPU).
+"""Training speed of ffnn against a plain NumPy loop, JAX, PyTorch eager, torch.compile and scikit-learn.
 
-    python benchmarks/cpu_training.py [--quick] [--json results.json]
+    taskset -c 0,1 python benchmarks/cpu_training.py [--quick] [--network 30-16-2] [--json results.json]
 
-The same as ``ffnn bench``; see ffnn/bench.py for what is measured and how.
+The same as ``ffnn bench``; see src/ffnn/cli/bench.py for what is measured and how.
 """
 
 import sys

@@ -613,9 +613,17 @@ def cmd_export(args):
 def cmd_bench(args):
     _check_outputs([("--json", args.json)])
     if args.gpu:
+        given = [f for f, v in (("--network", args.network), ("--dtype", args.dtype),
+                                ("--no-first-fit", args.no_first_fit)) if v]
+        if given:
+            raise UsageError(f"ffnn bench --gpu: {given[0]} is for the CPU bench (without --gpu)")
         from .bench_gpu import main as gpu_main
 
         return gpu_main(quick=args.quick, json_path=args.json)
     from .bench import main as bench_main
 
-    return bench_main(quick=args.quick, json_path=args.json, n_samples=args.samples)
+    def flat(lists):
+        return list(dict.fromkeys(x for part in lists for x in part)) if lists else None
+
+    return bench_main(quick=args.quick, json_path=args.json, n_samples=args.samples, networks=flat(args.network),
+                      dtypes=flat(args.dtype), first_fit=not args.no_first_fit)

@@ -59,6 +59,21 @@ def _widths(text):
         raise argparse.ArgumentTypeError(f"every width must be a positive integer, got {bad}") from None
 
 
+def _choices(what, names):
+    """An argparse type: one name of ``names`` or a comma list of them, as a list."""
+    def parse(text):
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        bad = [p for p in parts if p not in names]
+        if not parts or bad:
+            raise argparse.ArgumentTypeError(f"unknown {what} {(bad or [text])[0]!r} (choose from {', '.join(names)})")
+        return parts
+    return parse
+
+
+_bench_networks = _choices("network", ("784-256-256-10", "64-100-10", "30-16-2"))
+_bench_dtypes = _choices("dtype", ("float32", "float64"))
+
+
 def _activation(text):
     from ..activations import get_activation
 
@@ -176,10 +191,21 @@ def build_parser():
     ex.add_argument("--name", default="model", help="C identifier prefix of the header's names (default model)")
     ex.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
 
-    bench = sub.add_parser("bench", help="compare training speed with PyTorch and scikit-learn")
+    bench = sub.add_parser("bench", help="compare training speed with JAX, PyTorch, scikit-learn and NumPy",
+                           description="ffnn's training speed on the CPU against a plain NumPy loop, JAX (the epoch "
+                                       "in one jit), PyTorch eager, torch.compile and scikit-learn, interleaved, on "
+                                       "the same cores (run it under taskset -c 0,1), and the first fit of each "
+                                       "network in a fresh process. A contender whose package is missing is left out.")
     bench.add_argument("--quick", action="store_true", help="a short run (fewer batches and settings)")
     bench.add_argument("--json", metavar="PATH", help="also write the numbers as JSON")
-    bench.add_argument("--samples", type=_positive_int, default=60000)
+    bench.add_argument("--samples", type=_positive_int, metavar="N",
+                       help="at most N samples per epoch (default: per network and batch size)")
+    bench.add_argument("--network", type=_bench_networks, action="append", metavar="NAME",
+                       help="784-256-256-10, 64-100-10 or 30-16-2; repeat it or give a comma list (default: all three)")
+    bench.add_argument("--dtype", type=_bench_dtypes, action="append", metavar="DTYPE",
+                       help="float32 or float64, or float32,float64 (default float32)")
+    bench.add_argument("--no-first-fit", action="store_true",
+                       help="skip the first-fit latency (fresh processes, compilation included)")
     bench.add_argument("--gpu", action="store_true",
                        help="ffnn against hand-written PyTorch on a CUDA device (eager, CUDA graph, torch.compile)")
     return p
