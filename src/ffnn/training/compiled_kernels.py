@@ -368,13 +368,12 @@ def run_steps(X, T, w, order, start, m, lrs, P, G, U, S1, S2, po, pr, pc, H, D, 
                             Z[r, j] = 0.0
                             Vl[r, j] = 0.0
                         u_at += 1
-            if watch[l]:
-                pk = peaks[ko[l]:ko[l + 1]]
+            if watch[l]:  # each unit's running maximum of a[l] (a NaN ends the run before it is read)
+                o = ko[l]
                 for r in range(m):
                     for j in range(sz[l]):
-                        x = Z[r, j]
-                        if x > pk[j] or x != x:
-                            pk[j] = x
+                        x, p = Z[r, j], peaks[o + j]
+                        peaks[o + j] = x if x > p else p
         J = _output(Hs[L], A_out, Ds[L], Tb, wb, weighted, out_code, acts[L],
                     act_p[L], loss_code, factor, mean, eps)
         # backward: δ[l] = (δ[l+1] @ W[l+1]ᵀ) ⊙ V[l]

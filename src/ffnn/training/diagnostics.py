@@ -74,6 +74,10 @@ class Diagnostics:
     def gradients(self, dW, deltas, scale=1.0):
         """The last step's ∂J/∂W[l] and δ[l] (each times ``scale``: the fused SGD step holds −η·them)."""
         s = abs(scale) or math.nan  # η = 0: the fused step kept nothing to measure
+        if self.numpy:  # NumPy directly: no namespace look-up per array (this runs once per epoch, per layer)
+            self.last["grad_norm"] = [math.sqrt(float(np.vdot(g, g))) / s for g in dW]
+            self.last["delta_mean"] = [float(np.abs(d).mean()) / s for d in deltas]
+            return
         self.last["grad_norm"] = [_norm(g) / s for g in dW]
         self.last["delta_mean"] = [float(_namespace(d).mean(_namespace(d).abs(d))) / s for d in deltas]
 
@@ -81,7 +85,8 @@ class Diagnostics:
         """This epoch's values: a dict of per-layer lists (empty lists when nothing was measured)."""
         rec = {"grad_norm": self.last.get("grad_norm", []), "delta_mean": self.last.get("delta_mean", [])}
         if self.before is not None:
-            rec["update_ratio"] = [_norm(W - W0) / w0 if (w0 := _norm(W0)) > 0 else math.inf
+            norm = _numpy_norm if self.numpy else _norm
+            rec["update_ratio"] = [norm(W - W0) / w0 if (w0 := norm(W0)) > 0 else math.inf
                                    for W, W0 in zip(self.net.weights, self.before)]
         else:
             rec["update_ratio"] = []
@@ -99,6 +104,10 @@ def _namespace(x):
 def _norm(x):
     xp = _namespace(x)
     return math.sqrt(float(xp.sum(x * x)))
+
+
+def _numpy_norm(x):
+    return math.sqrt(float(np.vdot(x, x)))
 
 
 def _dead(peak):
