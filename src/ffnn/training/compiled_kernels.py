@@ -48,7 +48,11 @@ OUTPUTS = {"generic": 0, "softmax_cross_entropy": 1, "sigmoid_binary_cross_entro
 # Update rules (ffnn.optim); AdamW is Adam with its decay flags.
 OPTIMIZERS = {"sgd": 0, "momentum": 1, "nesterov": 2, "adam": 3, "rmsprop": 4}
 
-SMALL_BATCH = 8  # at or below this many rows per step, products are loops (BLAS calls cost more than they save)
+SMALL_BATCH = 4  # at or below this many rows per step, products of small layers are loops (BLAS calls cost
+SMALL_LAYER = 32768  # more than they save); layers with more weights than this always go to BLAS
+# The products' loops may reassociate sums and contract a·b + c into one fused multiply-add, as BLAS
+# does: the same products to rounding, and no flag that changes what NaN or infinity do.
+_PRODUCT_MATH = {"reassoc", "contract"}
 
 _GELU_C = math.sqrt(2.0 / math.pi)
 _GELU_K = 0.044715
@@ -123,12 +127,12 @@ def _activate_layer(code, p, Z, V, b):
 
 # --- products ----------------------------------------------------------------------------------------
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath=_PRODUCT_MATH)
 def _product(h, W, z):
     """z = h @ W (h: m × n_in, W: n_in × n_out); the bias is added by the pass that follows."""
     m, n_in = h.shape
     n_out = W.shape[1]
-    if m <= SMALL_BATCH:
+    if m <= SMALL_BATCH and n_in * n_out <= SMALL_LAYER:
         zero = z.dtype.type(0.0)
         for r in range(m):
             for j in range(n_out):
@@ -142,12 +146,12 @@ def _product(h, W, z):
         np.dot(h, W, z)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath=_PRODUCT_MATH)
 def _back(d_next, W_next, out):
     """out = δ[l+1] @ W[l+1]ᵀ."""
     m = d_next.shape[0]
     n_in, n_out = W_next.shape
-    if m <= SMALL_BATCH:
+    if m <= SMALL_BATCH and n_in * n_out <= SMALL_LAYER:
         zero = out.dtype.type(0.0)
         for r in range(m):
             for i in range(n_in):
@@ -159,11 +163,11 @@ def _back(d_next, W_next, out):
         np.dot(d_next, W_next.T, out)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath=_PRODUCT_MATH)
 def _weight_gradient(h, d, gW):
     """gW = a[l−1]ᵀ @ δ[l]."""
     m = h.shape[0]
-    if m <= SMALL_BATCH:
+    if m <= SMALL_BATCH and gW.shape[0] * gW.shape[1] <= SMALL_LAYER:
         zero = gW.dtype.type(0.0)
         for i in range(gW.shape[0]):
             for j in range(gW.shape[1]):
@@ -178,7 +182,7 @@ def _weight_gradient(h, d, gW):
         np.dot(h.T, d, gW)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath=_PRODUCT_MATH)
 def _sgd_outer(h, d, W, scale, decay):
     """W ← decay·W + scale · a[l−1]ᵀ δ[l], in one pass (plain SGD: scale = −η)."""
     m = h.shape[0]
