@@ -107,6 +107,16 @@ def test_regression_on_npz_and_parquet(tmp_path):
     assert p.returncode == 0, p.stderr
 
 
+def test_train_reports_the_loop_it_ran(trained, iris_csv, tmp_path):
+    out, proc = trained
+    summary = json.loads((out / "m.json").read_text())
+    assert summary["loop"] == "compiled" and "compiled loop" in proc.stdout
+    p = run("train", iris_csv, "--epochs", "2", "--quiet", "--loop", "interpreted", "--metrics", tmp_path / "i.json",
+            "--out", tmp_path / "i.safetensors")
+    assert p.returncode == 0, p.stderr
+    assert json.loads((tmp_path / "i.json").read_text())["loop"] == "numpy" and "numpy loop" in p.stdout
+
+
 def test_gradcheck_command(trained):
     p = run("gradcheck", "--sizes", "4,8,3", "--activation", "tanh", "--loss", "mse")
     assert p.returncode == 0 and "PASSED" in p.stdout and "W[2]" in p.stdout
@@ -129,6 +139,7 @@ def test_help_everywhere():
     (["train", "--activation", "swish"], "unknown activation 'swish'"),
     (["train", "--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
     (["train", "--bogus"], "unrecognized arguments: --bogus"),
+    (["train", "--loop", "fast"], "invalid choice: 'fast'"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
     (["gradcheck"], "give a MODEL file or --sizes"),
 ])

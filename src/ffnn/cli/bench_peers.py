@@ -121,7 +121,7 @@ def jax_worker(cpus):
     except Exception as exc:  # noqa: BLE001 — reported to the parent, which skips the column
         reply({"error": short_reason(exc)})
         return
-    from .bench import NETWORKS, synthetic
+    from .bench_data import NETWORKS, synthetic
 
     reply({"ready": True, "version": jax.__version__})
     data_key, data, compiled, epochs = None, None, {}, {}
@@ -288,7 +288,7 @@ FIRST_FIT_KINDS = {"ffnn": "ffnn", "jax jit-epoch": "jax", "torch.compile": "tor
 
 def first_fit_child(kind, network, import_s):
     """In the child: train once on FIRST_FIT data, print one JSON line {import_s, fit_s, loop}."""
-    from .bench import NETWORKS, synthetic
+    from .bench_data import NETWORKS, synthetic
 
     sizes = NETWORKS[network].sizes
     n, b = FIRST_FIT["samples"], FIRST_FIT["batch"]

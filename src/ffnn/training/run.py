@@ -199,7 +199,7 @@ class Run:
         """The epoch's steps (the first ``limit`` of them), ``engine.steps_per_call`` at a time;
         returns (Σ J_B·|B|, the last η). A replay (``limit`` given) takes the η of ``self._lrs``."""
         engine, opt, bar = self.engine, self.s.optimizer, self.bar
-        n, bs = self.n, self.batch_size
+        bs = self.batch_size
         total, lr = 0.0, opt.lr
         n_steps = self.steps_per_epoch if limit is None else limit
         first = 0
