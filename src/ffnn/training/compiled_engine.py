@@ -180,6 +180,8 @@ class CompiledEngine(Engine):
         self.U = np.empty(n, dt) if self._transforms() else self.G
         self.S = [np.zeros(n, dt) for _ in self.plan.slots] + [np.empty(0, dt)] * (2 - len(self.plan.slots))
         self.peaks = np.empty(int(self.ko[-1]), dt)
+        self.Wb = np.empty(n if diag is not None else 0, dt)  # the weights the measured step starts from
+        self._dg = np.zeros((net.n_layers + 1, 4))  # its diagnostics, per layer (kernels._measure)
         self._buffers = {}
         self._no_weights = np.empty(0, dt)
 
@@ -229,7 +231,7 @@ class CompiledEngine(Engine):
 
     # --- steps -------------------------------------------------------------------------------------
 
-    def steps(self, order, start, m, lrs, state, grads_on_last=False):
+    def steps(self, order, start, m, lrs, state, measure=False):
         """``len(lrs)`` steps of ``m`` rows each from ``order[start:]``; returns (steps done, Σ J_B·m,
         diverged). ``state['step']`` counts the steps done."""
         p, rows = self.plan, self.rows
@@ -243,8 +245,8 @@ class CompiledEngine(Engine):
                 self.P, self.G, self.U, self.S[0], self.S[1], self.po, self.pr, self.pc,
                 ws["H"], ws["D"], ws["V"], ws["ho"], self.sz, ws["A"], ws["T"], ws["w"], p.acts, p.act_p, p.keep,
                 drop_u, self.peaks, self.ko, watch, p.out, p.loss, p.factor, p.mean, p.eps, self.report_scale,
-                p.l1, p.l2, p.alpha, p.clip, p.opt, p.hp, p.decays, int(state["step"]), bool(grads_on_last),
-                self.check)
+                p.l1, p.l2, p.alpha, p.clip, p.opt, p.hp, p.decays, int(state["step"]), bool(measure),
+                self.check, self.Wb, self._dg)
         finally:
             self._store(state, watch)
         state["step"] += done
@@ -261,8 +263,8 @@ class CompiledEngine(Engine):
         return self.rng.random(n_steps * per_step)
 
     def run(self, batches, lrs, state, last):
-        """The driver's chunk of steps (:class:`ffnn.training.run.Batches`): full batches in one call,
-        a last partial batch in another; the epoch's last step on its own when the diagnostics record it."""
+        """The driver's chunk of steps (:class:`ffnn.training.run.Batches`): full batches in one call, a
+        last partial batch in another; on the epoch's last step the kernel also measures the diagnostics."""
         order, start, bs, count = batches.order, batches.start, batches.size, len(batches)
         end = min(start + count * bs, order.shape[0])
         full = (end - start) // bs
@@ -272,34 +274,20 @@ class CompiledEngine(Engine):
             groups.append((start, bs, lrs[:full]))
         if full < count:
             groups.append((start + full * bs, end - start - full * bs, lrs[full:]))
-        if record:  # the last step alone: the diagnostics keep the weights it starts from
-            first, m, rates = groups.pop()
-            if len(rates) > 1:
-                groups.append((first, m, rates[:-1]))
-            groups.append((first + (len(rates) - 1) * m, m, rates[-1:]))
         total = 0.0
         t0 = time.perf_counter()
         for g, (first, m, rates) in enumerate(groups):
             final = record and g == len(groups) - 1
-            if final:
-                self.diag.before_last_step()
-            done, part, diverged = self.steps(order, first, m, rates, state, grads_on_last=final)
+            done, part, diverged = self.steps(order, first, m, rates, state, measure=final)
             total += part
             if diverged:
                 raise TrainingDiverged(diverged_message("the loss or a gradient"))
             if final:
-                self._record(m)
+                dg = self._dg[1:]
+                self.diag.measured(np.sqrt(dg[:, 0]).tolist(), dg[:, 1].tolist(), np.sqrt(dg[:, 2]).tolist(),
+                                   np.sqrt(dg[:, 3]).tolist())
         self._pace(time.perf_counter() - t0, count)
         return total
-
-    def _record(self, m):
-        """The last step's ∂J/∂W[l] and δ[l] for the diagnostics."""
-        po, ho, sz = self.po, self._buffers[m]["ho"], self.sz
-        D = self._buffers[m]["D"]
-        L = self.net.n_layers
-        dW = [self.G[po[2 * l - 2]:po[2 * l - 1]].reshape(self.pr[2 * l - 2], self.pc[2 * l - 2]) for l in range(1, L + 1)]
-        deltas = [D[ho[l]:ho[l + 1]].reshape(m, sz[l]) for l in range(1, L + 1)]
-        self.diag.gradients(dW, deltas, 1.0)
 
     def _pace(self, seconds, count):
         """Size the next chunk so that one call takes about CALL_SECONDS."""

@@ -307,7 +307,7 @@ def _at(flat, off, q, rows, cols):
 @njit(cache=True, error_model="numpy")
 def run_steps(X, T, w, order, start, m, lrs, P, G, U, S1, S2, po, pr, pc, H, D, V, ho, sz, A_out, Tb, wb, acts, act_p,
               keep, drop_u, peaks, ko, watch, out_code, loss_code, factor, mean, eps, jscale, l1, l2, alpha, clip, opt,
-              hp, decays, step, grads_on_last, check):
+              hp, decays, step, grads_on_last, check, Wb, dg):
     """``len(lrs)`` steps of ``m`` rows each (see the module docstring). Returns (steps done, Σ J_B·m,
     whether the step after them diverged).
 
@@ -316,7 +316,8 @@ def run_steps(X, T, w, order, start, m, lrs, P, G, U, S1, S2, po, pr, pc, H, D, 
     ``keep``: each hidden layer's keep probability; ``drop_u``: the uniforms of the dropout masks;
     ``watch``: the layers whose running maximum of a[l] ``peaks`` holds; ``hp``: the optimiser's
     hyperparameters; ``decays``: AdamW's flag per parameter; ``step``: the optimiser's step count
-    before the first step; ``grads_on_last``: compute G on the final step; ``jscale``: a factor on J
+    before the first step; ``grads_on_last``: on the final step, compute G and the diagnostics into
+    ``dg`` (:func:`_measure`; ``Wb`` receives the weights that step starts from); ``jscale``: a factor on J
     alone in J_B (scikit-learn's report of the squared error); ``check``: stop at a non-finite J_B or
     bias gradient (scikit-learn's own loop does not).
     """
@@ -426,22 +427,44 @@ def run_steps(X, T, w, order, start, m, lrs, P, G, U, S1, S2, po, pr, pc, H, D, 
             return k, total, True
         total += JB * m
         step += 1
+        measure = k == n_steps - 1 and grads_on_last
+        if measure or not fused:
+            for l in range(1, L + 1):
+                _weight_gradient(Hs[l - 1], Ds[l], GWs[l - 1])
+        if measure:
+            for i in range(P.shape[0]):
+                Wb[i] = P[i]
         if fused:
             # plain SGD folded into the products: W ← (1 − ηλ₂)W − η a[l−1]ᵀδ[l]; b ← b − η Σ_n δ[l]
-            if k == n_steps - 1 and grads_on_last:  # ∂J/∂W for the diagnostics too (the same update)
-                for l in range(1, L + 1):
-                    _weight_gradient(Hs[l - 1], Ds[l], GWs[l - 1])
             for l in range(1, L + 1):
-                _sgd_outer(Hs[l - 1], Ds[l],
-                           Ws[l - 1], -lr, 1.0 - lr * lam2)
+                _sgd_outer(Hs[l - 1], Ds[l], Ws[l - 1], -lr, 1.0 - lr * lam2)
                 for i in range(po[2 * l - 1], po[2 * l]):
                     P[i] -= lr * G[i]
-            continue
-        for l in range(1, L + 1):
-            _weight_gradient(Hs[l - 1], Ds[l],
-                             GWs[l - 1])
-        _update(P, G, U, S1, S2, po, transform, lam1, lam2, clip, opt, hp, decays, lr, step)
+        else:
+            _update(P, G, U, S1, S2, po, transform, lam1, lam2, clip, opt, hp, decays, lr, step)
+        if measure:
+            _measure(P, G, Wb, Ds, po, dg)
     return n_steps, total, False
+
+
+@njit(cache=True, error_model="numpy")
+def _measure(P, G, Wb, Ds, po, dg):
+    """The diagnostics of a step (ffnn.training.diagnostics), per layer l into dg[l]: Σ (∂J/∂W)², mean |δ|,
+    Σ (W − W_before)², Σ W_before²."""
+    L = dg.shape[0] - 1
+    for l in range(1, L + 1):
+        g2, dw2, w2 = 0.0, 0.0, 0.0
+        for i in range(po[2 * l - 2], po[2 * l - 1]):
+            g2 += float(G[i]) * float(G[i])
+            d = float(P[i]) - float(Wb[i])
+            dw2 += d * d
+            w2 += float(Wb[i]) * float(Wb[i])
+        Dl = Ds[l]
+        a = 0.0
+        for r in range(Dl.shape[0]):
+            for j in range(Dl.shape[1]):
+                a += abs(float(Dl[r, j]))
+        dg[l, 0], dg[l, 1], dg[l, 2], dg[l, 3] = g2, a / (Dl.shape[0] * Dl.shape[1]), dw2, w2
 
 
 @njit(cache=True, error_model="numpy")

@@ -81,10 +81,20 @@ class Diagnostics:
         self.last["grad_norm"] = [_norm(g) / s for g in dW]
         self.last["delta_mean"] = [float(_namespace(d).mean(_namespace(d).abs(d))) / s for d in deltas]
 
+    def measured(self, grad_norm, delta_mean, update_norm, weight_norm):
+        """The last step's measures as an engine computed them itself (per layer: ‖∂J/∂W[l]‖, mean |δ[l]|,
+        ‖ΔW[l]‖ and ‖W[l]‖ before the step), in place of :meth:`before_last_step` and :meth:`gradients`."""
+        self.last["grad_norm"] = list(grad_norm)
+        self.last["delta_mean"] = list(delta_mean)
+        self.last["update_ratio"] = [u / w if w > 0 else math.inf for u, w in zip(update_norm, weight_norm)]
+        self.before = None
+
     def epoch_record(self):
         """This epoch's values: a dict of per-layer lists (empty lists when nothing was measured)."""
         rec = {"grad_norm": self.last.get("grad_norm", []), "delta_mean": self.last.get("delta_mean", [])}
-        if self.before is not None:
+        if "update_ratio" in self.last:
+            rec["update_ratio"] = self.last["update_ratio"]
+        elif self.before is not None:
             norm = _numpy_norm if self.numpy else _norm
             rec["update_ratio"] = [norm(W - W0) / w0 if (w0 := norm(W0)) > 0 else math.inf
                                    for W, W0 in zip(self.net.weights, self.before)]
@@ -112,5 +122,7 @@ def _numpy_norm(x):
 
 def _dead(peak):
     """The fraction of units whose largest activation over the epoch was ≤ 0."""
+    if isinstance(peak, np.ndarray):
+        return float(np.count_nonzero(peak <= 0)) / peak.shape[0]
     xp = _namespace(peak)
     return float(xp.sum(xp.astype(peak <= 0, xp.float64))) / peak.shape[0]
