@@ -164,12 +164,11 @@ def test_without_numba_training_runs_interpreted(monkeypatch):
         ffnn.train(net, X, T_ONEHOT, loss="cross_entropy", epochs=1, loop="compiled")
 
 
-def test_auto_keeps_large_blas_bound_steps_interpreted():
-    net = ffnn.Network([5, 4, 3], "relu", "softmax", seed=0)
-    assert compiled_engine.pays(net, 32)
-    big = ffnn.Network([784, 256, 256, 10], "relu", "softmax", seed=0)
-    assert not compiled_engine.pays(big, 1024)
-    assert compiled_engine.pays(big, 1024, dropout=[0.1, 0.1])  # the core would be slower still
+def test_auto_takes_the_compiled_loop_at_every_size():
+    big = ffnn.Network([784, 256, 256, 10], "relu", "softmax", seed=0, dtype="float32")
+    Xb = np.zeros((8, 784), np.float32)
+    Tb = np.eye(10, dtype=np.float32)[np.arange(8)]
+    assert ffnn.train(big, Xb, Tb, loss="cross_entropy", epochs=1, batch_size=8).loop == "compiled"
 
 
 def test_ctrl_c_between_chunks_keeps_completed_steps(monkeypatch):

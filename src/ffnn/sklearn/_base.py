@@ -322,8 +322,13 @@ class _Stepper:
         full = n // batch_size
         total = 0.0
         for start, m, count in ((0, batch_size, full), (full * batch_size, n - full * batch_size, 1)):
-            if count and m:
-                total += compiled.steps(order, start, m, [optimizer.learning_rate] * count, optimizer.state)[1]
+            done = 0
+            while done < count and m:  # in chunks of about 50 ms: Ctrl-C (KeyboardInterrupt) lands between them
+                k = min(count - done, compiled.steps_per_call)
+                t0 = time.perf_counter()
+                total += compiled.steps(order, start + done * m, m, [optimizer.learning_rate] * k, optimizer.state)[1]
+                compiled.pace(time.perf_counter() - t0, k)
+                done += k
         return total
 
     def _compiled_engine(self, X, T, w, optimizer):

@@ -5,8 +5,8 @@ float64 arrays, built-in activations and loss (their objects declare the kernels
 ``Loss.compiled``), one of ffnn's optimisers, penalty and clipping as :mod:`ffnn.updates` defines
 them, the rows in memory — with or without dropout and sample weights. Anything else (a user's
 activation or loss, a subclassed optimiser, rows read from disk, MPI) runs the interpreted loop, and
-``History.loop`` says which loop ran. numba is imported on first use; without it (or where it cannot
-compile) training runs interpreted, with the same numbers.
+``History.loop`` says which loop ran. numba is imported on first use, and only for a run the compiled
+loop computes; without numba, training runs interpreted, with the same numbers.
 
 The driver (:class:`ffnn.training.run.Run`) hands the engine a chunk of consecutive steps; a chunk is
 sized so that one call takes about :data:`CALL_SECONDS`, so Ctrl-C (checked between calls) still
@@ -24,7 +24,7 @@ import numpy as np
 from .engines import Engine, diverged_message
 from .stopping import TrainingDiverged
 
-__all__ = ["CompiledEngine", "plan", "pays", "available", "LARGE_STEP"]
+__all__ = ["CompiledEngine", "plan", "available"]
 
 CALL_SECONDS = 0.05  # the time one call aims at: Ctrl-C waits at most about this long
 _MAX_STEPS_PER_CALL = 1 << 20
@@ -120,26 +120,6 @@ def plan(net, loss, chain, rows, dropout=None):
         opt=k.OPTIMIZERS[code], hp=np.array(hp, np.float64), decays=np.array(decays, np.bool_),
         slots=tuple(opt.slots),
     ), None
-
-
-# Above this many multiply-adds per step (batch × Σ_l S_{l−1}S_l), a step is BLAS-bound either way and the
-# interpreted NumPy path is as fast or faster: measured with benchmarks/compiled_loop.py on one core,
-# 784-256-256-10 at batch 128 (34 M) the compiled loop is 1.28× the interpreted one, at batch 1,024
-# (275 M) 0.84×; "auto" keeps the interpreted loop above this.
-LARGE_STEP = 64_000_000
-
-
-def pays(net, batch_size, dropout=None, sample_weight=None):
-    """Whether ``loop="auto"`` takes the compiled loop for steps of ``batch_size`` rows: always where
-    the NumPy fast path does not apply (dropout, sample weights, activations without in-place
-    kernels: the core is slower still), else up to :data:`LARGE_STEP` multiply-adds per step.
-    Decided from shapes alone, so that the same call always runs the same loop."""
-    if dropout is not None or sample_weight is not None:
-        return True
-    if not all(a.inplace is not None for a in net.activations[:-1]):
-        return True
-    macs = batch_size * sum(a * b for a, b in zip(net.sizes[:-1], net.sizes[1:]))
-    return macs <= LARGE_STEP
 
 
 def _plain_arrays(rows, dt):
@@ -246,7 +226,7 @@ class CompiledEngine(Engine):
                 ws["H"], ws["D"], ws["V"], ws["ho"], self.sz, ws["A"], ws["T"], ws["w"], p.acts, p.act_p, p.keep,
                 drop_u, self.peaks, self.ko, watch, p.out, p.loss, p.factor, p.mean, p.eps, self.report_scale,
                 p.l1, p.l2, p.alpha, p.clip, p.opt, p.hp, p.decays, int(state["step"]), bool(measure),
-                self.check, self.Wb, self._dg)
+                self.check, self.Wb, self._dg, self.k.BLAS)
         finally:
             self._store(state, watch)
         state["step"] += done
@@ -286,10 +266,10 @@ class CompiledEngine(Engine):
                 dg = self._dg[1:]
                 self.diag.measured(np.sqrt(dg[:, 0]).tolist(), dg[:, 1].tolist(), np.sqrt(dg[:, 2]).tolist(),
                                    np.sqrt(dg[:, 3]).tolist())
-        self._pace(time.perf_counter() - t0, count)
+        self.pace(time.perf_counter() - t0, count)
         return total
 
-    def _pace(self, seconds, count):
+    def pace(self, seconds, count):
         """Size the next chunk so that one call takes about CALL_SECONDS."""
         if count >= self.steps_per_call and seconds > 0:
             per_step = seconds / count

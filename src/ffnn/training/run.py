@@ -100,8 +100,6 @@ class Run:
             compiled, why = _compiled.plan(net, s.loss, self.chain, rows, s.dropout)
             if compiled is None and s.loop == "compiled":
                 raise ValueError(f"loop='compiled' cannot run here: {why}; use loop='auto' or 'interpreted'")
-            if compiled is not None and s.loop == "auto" and not _compiled.pays(net, self.batch_size, s.dropout, data.w):
-                compiled = None
         elif s.loop == "compiled":
             raise ValueError("loop='compiled' cannot run here: data-parallel training (comm) runs the "
                              "interpreted loop; use loop='auto' or 'interpreted'")
