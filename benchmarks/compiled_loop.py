@@ -83,7 +83,7 @@ def step_table(names, rounds, quick):
     for name in names:
         sizes = NETWORKS[name]
         for b in BATCHES[name][:2] if quick else BATCHES[name]:
-            n = min(8192, max(64 * b, 2048)) if sizes[0] < 700 else min(4096, max(16 * b, 512))
+            n = 8192 if sizes[0] < 700 else min(4096, max(16 * b, 512))
             X, T = _data(sizes, n)
             steps = -(-n // b)
             _epoch(sizes, X, T, b, "compiled", True)  # compile/load once, outside the timing
