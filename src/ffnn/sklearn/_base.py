@@ -4,7 +4,7 @@ update, and the stopping rule and learning-rate schedules. See :mod:`ffnn.sklear
 estimators.
 
 The stochastic loop takes scikit-learn's steps, one for one: the same batches (``gen_batches`` over
-indices shuffled by ``sklearn.utils.shuffle`` from the estimator's ``RandomState``), the same
+indices shuffled as ``sklearn.utils.shuffle`` shuffles them, from the estimator's ``RandomState``), the same
 early-stopping split (``train_test_split``, stratified for one-column targets), the L2 term scaled by
 each batch's own size or sum of sample weights, the learning rate changed at the end of each epoch,
 and the same stopping rule; ffnn's Network, fast path and optimisers compute each step.
@@ -23,7 +23,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state, gen_batches, shuffle
+from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
@@ -739,7 +739,11 @@ class BaseMLP(_CallbackSupport, BaseEstimator):
         losses weighted by their sizes), n_iter_, t_ and loss_curve_; returns the epoch's order."""
         n = data[0].shape[0]
         if self.shuffle:
-            sample_idx = shuffle(sample_idx, random_state=self._random_state)
+            # scikit-learn's shuffle(sample_idx, random_state=…), drawn as its resample draws it (the same
+            # permutation from the same RandomState) without its input checks, once per epoch
+            perm = np.arange(n)
+            self._random_state.shuffle(perm)
+            sample_idx = sample_idx[perm]
         accumulated = step.epoch(*data, sample_idx if self.shuffle else np.arange(n), batch_size, optimizer)
         if accumulated is None:  # the interpreted loop, batch by batch
             accumulated = 0.0
