@@ -189,3 +189,25 @@ def test_ctrl_c_between_chunks_keeps_completed_steps(monkeypatch):
         ffnn.train(net, X, T_ONEHOT, loss="cross_entropy", epochs=50, batch_size=1, seed=5)
     assert info.value.history.interrupted
     assert all(np.all(np.isfinite(p)) for p in net.parameters())
+
+
+def test_will_compile_reads_numbas_cache_index(monkeypatch):
+    from types import SimpleNamespace
+
+    def fake(index):
+        cache = SimpleNamespace(_cache_file=SimpleNamespace(_load_index=lambda: index))
+        return SimpleNamespace(run_steps=SimpleNamespace(signatures=[], _cache=cache))
+
+    monkeypatch.setattr(compiled_engine, "_KERNELS", fake({}))
+    assert compiled_engine.will_compile("float32")
+    monkeypatch.setattr(compiled_engine, "_KERNELS", fake({("(array(float32, 1d, C), ...)", "magic"): "x"}))
+    assert not compiled_engine.will_compile("float32") and compiled_engine.will_compile("float64")
+
+
+def test_a_first_compile_is_announced_when_progress_is_shown(monkeypatch, capsys):
+    monkeypatch.setattr(compiled_engine, "will_compile", lambda dtype: True)
+    net = ffnn.Network([5, 4, 3], "relu", "softmax", seed=0)
+    ffnn.train(net, X, T_ONEHOT, loss="cross_entropy", epochs=1, progress=True)
+    assert "ffnn: compiling the training loop for float64 (once per installation" in capsys.readouterr().err
+    ffnn.train(net, X, T_ONEHOT, loss="cross_entropy", epochs=1)  # no progress: nothing written
+    assert "compiling" not in capsys.readouterr().err

@@ -24,7 +24,7 @@ import numpy as np
 from .engines import Engine, diverged_message
 from .stopping import TrainingDiverged
 
-__all__ = ["CompiledEngine", "plan", "available"]
+__all__ = ["CompiledEngine", "plan", "available", "will_compile"]
 
 CALL_SECONDS = 0.05  # the time one call aims at: Ctrl-C waits at most about this long
 _MAX_STEPS_PER_CALL = 1 << 20
@@ -50,6 +50,22 @@ def kernels():
 def available():
     """Whether the compiled loop can run here (numba imports)."""
     return kernels() is not None
+
+
+def will_compile(dtype):
+    """Whether the loop for ``dtype`` is neither loaded in this process nor in numba's on-disk cache
+    (so that its first call compiles, about 20 s): read from numba's cache index, False when unsure."""
+    k = kernels()
+    if k is None:
+        return False
+    name = np.dtype(dtype).name
+    try:
+        if any(name in str(sig) for sig in k.run_steps.signatures):
+            return False
+        index = k.run_steps._cache._cache_file._load_index()  # numba's own index of cached signatures
+    except Exception:  # noqa: BLE001 - numba's internals moved: say nothing rather than guess
+        return False
+    return not any(name in str(key) for key in index)
 
 
 class _Plan:

@@ -104,6 +104,9 @@ class Run:
             raise ValueError("loop='compiled' cannot run here: data-parallel training (comm) runs the "
                              "interpreted loop; use loop='auto' or 'interpreted'")
         if compiled is not None:
+            if s.progress and _compiled.will_compile(compiled.dtype):
+                print(f"ffnn: compiling the training loop for {compiled.dtype.name} (once per installation, "
+                      f"about 20 s; the compiled code is cached on disk)", file=sys.stderr, flush=True)
             engine = _compiled.CompiledEngine(net, s.loss, rows, self.chain, self.diag, s.dropout, self.rng,
                                               compiled)
         elif comm is not None:
