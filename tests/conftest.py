@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -9,6 +12,31 @@ except ImportError:  # pragma: no cover - a test dependency
 NAMESPACES = [pytest.param(np, id="numpy")]
 if array_api_strict is not None:
     NAMESPACES.append(pytest.param(array_api_strict, id="array_api_strict"))
+
+
+_WARM_FLOAT32 = (
+    "import numpy as np, ffnn\n"
+    "net = ffnn.Network([3, 4, 2], 'relu', 'softmax', seed=0, dtype='float32')\n"
+    "ffnn.train(net, np.zeros((4, 3), np.float32), np.eye(2, dtype=np.float32)[[0, 1, 0, 1]],\n"
+    "           loss='cross_entropy', epochs=1, loop='compiled')\n")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _compile_float32_beside_the_suite():
+    """On a fresh installation the compiled training loop is compiled once per dtype (about 20 s each):
+    float64 compiles in this process at its first test, float32 meanwhile in a second process, on the
+    other core, into numba's on-disk cache that the float32 tests then load. Only a matter of time:
+    a test that needs float32 before it is done compiles it itself."""
+    from ffnn.training import compiled_engine
+
+    proc = None
+    if compiled_engine.will_compile("float32"):
+        proc = subprocess.Popen([sys.executable, "-c", _WARM_FLOAT32], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    yield
+    if proc is not None and proc.poll() is None:
+        proc.kill()
+        proc.wait()
 
 
 @pytest.fixture(params=NAMESPACES)
