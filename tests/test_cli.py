@@ -1,6 +1,7 @@
 """The ``ffnn`` command, run as a user runs it: in a subprocess, on small files."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -12,9 +13,13 @@ import pytest
 import ffnn
 
 
-def run(*args, cwd=None, timeout=120):
+def run(*args, cwd=None, timeout=120, loop="interpreted"):
+    """``ffnn ARGS`` in a fresh process. These tests are about the command; the training loop they run is
+    the interpreted one (``FFNN_LOOP``), so that each process skips numba's start (about 1.2 s); the
+    ``trained`` fixture runs the compiled one (``loop=None``), which tests/test_compiled_loop.py checks."""
+    env = dict(os.environ, FFNN_LOOP=loop) if loop else None
     return subprocess.run([sys.executable, "-m", "ffnn", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=timeout)
+                          cwd=cwd, timeout=timeout, env=env)
 
 
 def _one_clean_line(proc, code, *fragments):
@@ -45,7 +50,7 @@ def iris_csv(tmp_path_factory):
 def trained(iris_csv, tmp_path_factory):
     out = tmp_path_factory.mktemp("model")
     proc = run("train", iris_csv, "--hidden", "16", "--epochs", "150", "--lr", "0.01", "--quiet",
-               "--out", out / "m.safetensors", "--plot", out / "c.png", "--metrics", out / "m.json")
+               "--out", out / "m.safetensors", "--plot", out / "c.png", "--metrics", out / "m.json", loop=None)
     assert proc.returncode == 0, proc.stderr
     return out, proc
 

@@ -233,7 +233,9 @@ def test_fuzz_checkpoints_through_train_resume(real_files, tmp_path_factory, dat
 # --- a few of the same, as a user runs them ------------------------------------------------------------
 
 def _run(*args):
-    return subprocess.run([sys.executable, "-m", "ffnn", *map(str, args)], capture_output=True, text=True, timeout=120)
+    # the interpreted loop (FFNN_LOOP): each process skips numba's start; the loops are tested elsewhere
+    return subprocess.run([sys.executable, "-m", "ffnn", *map(str, args)], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, FFNN_LOOP="interpreted"))
 
 
 def test_as_a_user_runs_it(real_files, tmp_path):
