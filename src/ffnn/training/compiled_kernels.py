@@ -17,10 +17,12 @@ in the order the interpreted loop draws them.) Each formula cites the place it i
 kernels know of an activation, a loss or an optimiser is the code its object declares (``compiled``
 on activations and losses), so a user's objects never reach these kernels.
 
-Matrix products: BLAS for batches above :data:`SMALL_BATCH` rows — NumPy's own OpenBLAS through its
-CBLAS gemm where NumPy bundles one (:func:`_numpy_blas`), else numba's ``np.dot``; below, loops
-written so that the innermost one is an axpy over a row (vectorised), and plain
-SGD's update of W is folded into the gradient's outer product.
+Matrix products: loops for at most :data:`SMALL_BATCH` rows and :data:`SMALL_LAYER` weights a layer,
+the innermost one an axpy over a row (vectorised), with plain SGD's update of W folded into the
+gradient's outer product; BLAS otherwise — NumPy's own OpenBLAS through its CBLAS gemm where NumPy
+bundles one (:func:`_numpy_blas`), with plain SGD's update folded into the gradient's gemm
+(W ← (1 − ηλ₂)W − η a[l−1]ᵀδ[l]), and numba's ``np.dot`` (SciPy's BLAS) for one-row products and
+where NumPy bundles none. The measurements behind each choice: docs/user_guide/performance.rst.
 """
 
 from __future__ import annotations
