@@ -268,19 +268,21 @@ def _sgd_outer(h, d, W, scale, decay):
 # --- the loss at the output: J and δ[L] (ffnn.losses) --------------------------------------------------
 
 @njit(cache=True, error_model="numpy")
+def _batch_total(wb, m, weighted):
+    """s_B: the batch's size, or its sum of sample weights (the mean losses' 1/N, PerBatchL2's α / s_B)."""
+    if not weighted:
+        return float(m)
+    total = 0.0
+    for r in range(m):
+        total += wb[r]
+    return total
+
+
+@njit(cache=True, error_model="numpy")
 def _output(z, A, d, T, wb, weighted, out_code, act_code, act_p, loss_code, factor, mean, eps):
     """J(T, a[L]) and δ[L] into ``d`` from z[L] (``A`` receives a[L]); ``wb``: the rows' sample weights."""
     m, K = z.shape
-    if mean:
-        total = 0.0
-        if weighted:
-            for r in range(m):
-                total += wb[r]
-        else:
-            total = float(m)
-        scale = factor / total
-    else:
-        scale = factor
+    scale = factor / _batch_total(wb, m, weighted) if mean else factor
     J = 0.0
     if out_code == 1:  # softmax + cross-entropy: δ = (A Σ_k T_k − T)·scale·w (losses._FusedSoftmaxCE)
         for r in range(m):
@@ -469,13 +471,7 @@ def run_steps(X, T, w, order, start, m, lrs, P, G, U, S1, S2, po, pr, pc, H, D, 
                     finite = False
         lam1, lam2 = l1, l2
         if alpha > 0.0:  # scikit-learn's α / s_B (updates.PerBatchL2)
-            s_b = 0.0
-            if weighted:
-                for r in range(m):
-                    s_b += wb[r]
-            else:
-                s_b = float(m)
-            lam2 = alpha / s_b
+            lam2 = alpha / _batch_total(wb, m, weighted)
         extra = 0.0
         if has_penalty:
             for l in range(1, L + 1):

@@ -74,12 +74,8 @@ class Diagnostics:
     def gradients(self, dW, deltas, scale=1.0):
         """The last step's ∂J/∂W[l] and δ[l] (each times ``scale``: the fused SGD step holds −η·them)."""
         s = abs(scale) or math.nan  # η = 0: the fused step kept nothing to measure
-        if self.numpy:  # NumPy directly: no namespace look-up per array (this runs once per epoch, per layer)
-            self.last["grad_norm"] = [math.sqrt(float(np.vdot(g, g))) / s for g in dW]
-            self.last["delta_mean"] = [float(np.abs(d).mean()) / s for d in deltas]
-            return
         self.last["grad_norm"] = [_norm(g) / s for g in dW]
-        self.last["delta_mean"] = [float(_namespace(d).mean(_namespace(d).abs(d))) / s for d in deltas]
+        self.last["delta_mean"] = [_mean_abs(d) / s for d in deltas]
 
     def measured(self, grad_norm, delta_mean, update_norm, weight_norm):
         """The last step's measures as an engine computed them itself (per layer: ‖∂J/∂W[l]‖, mean |δ[l]|,
@@ -95,8 +91,7 @@ class Diagnostics:
         if "update_ratio" in self.last:
             rec["update_ratio"] = self.last["update_ratio"]
         elif self.before is not None:
-            norm = _numpy_norm if self.numpy else _norm
-            rec["update_ratio"] = [norm(W - W0) / w0 if (w0 := norm(W0)) > 0 else math.inf
+            rec["update_ratio"] = [_norm(W - W0) / w0 if (w0 := _norm(W0)) > 0 else math.inf
                                    for W, W0 in zip(self.net.weights, self.before)]
         else:
             rec["update_ratio"] = []
@@ -112,12 +107,19 @@ def _namespace(x):
 
 
 def _norm(x):
+    """‖x‖_F; NumPy arrays directly (no namespace look-up: this runs per layer at every epoch's end)."""
+    if isinstance(x, np.ndarray):
+        return math.sqrt(float(np.vdot(x, x)))
     xp = _namespace(x)
     return math.sqrt(float(xp.sum(x * x)))
 
 
-def _numpy_norm(x):
-    return math.sqrt(float(np.vdot(x, x)))
+def _mean_abs(x):
+    """mean |x|, NumPy arrays directly."""
+    if isinstance(x, np.ndarray):
+        return float(np.abs(x).mean())
+    xp = _namespace(x)
+    return float(xp.mean(xp.abs(x)))
 
 
 def _dead(peak):
