@@ -93,7 +93,7 @@ EXTRAS = {  # factories: a schedule object has state, and each run needs its own
     "plain": lambda: {},
     "l2": lambda: {"l2": 1e-2},
     "l1": lambda: {"l1": 1e-3},
-    "dropout": lambda: {"dropout": [0.2, 0.1]},
+    "dropout": lambda: {"dropout": [0.2, 0.1], "dropout_masks": "host"},
     "clip": lambda: {"clip_norm": 0.3},
     "cosine": lambda: {"schedule": "cosine"},
     "step": lambda: {"schedule": ffnn.schedules.StepDecay(every=3, gamma=0.5)},
@@ -129,7 +129,7 @@ def test_every_optimizer_and_option_gives_the_numpy_weights(opt, extra):
                                              ("identity", "identity", "mse")])
 def test_every_builtin_kernel_gives_the_numpy_weights(hidden, out, loss):
     for opt in ("sgd", "adam"):
-        a, b = _train_both(hidden, out, loss, OPTIMIZERS[opt], lambda: {"dropout": 0.1})
+        a, b = _train_both(hidden, out, loss, OPTIMIZERS[opt], lambda: {"dropout": 0.1, "dropout_masks": "host"})
         assert _max_rel(a, b) < 1e-12
 
 
@@ -146,22 +146,36 @@ def test_the_fast_path_is_taken_and_asks_the_objects():
     assert not torch_engine.supports(ffnn.Network([3, 4, 2], "relu", "softmax"), get_loss("cross_entropy"))
 
 
+def _engine_gradients(net, X, T, loss, n):
+    """The PyTorch fast path's J and flat gradient G for the first n rows (unshuffled), one step."""
+    from ffnn import updates
+    from ffnn.training.engines import NamespaceRows
+    from ffnn.training.run import Batches
+
+    chain = updates.Chain(optimizer=ffnn.Adam())  # not plain SGD: G holds ∂J/∂θ itself
+    eng = torch_engine.TorchEngine(net, get_loss(loss), NamespaceRows(net, X, T), chain, batch_size=n)
+    state = chain.init(net.parameters())
+    eng.start_epoch(np.arange(X.shape[0]), None, state)
+    batches = Batches(np.arange(X.shape[0]), 0, n, 1)
+    ws, rows = eng._rows(batches, 0)
+    eng._scalars(eng._table(batches, [0.1], state), 0)
+    eng._forward_backward(ws, rows, ws.jbuf)
+    eng._gradients(ws)
+    return float(ws.jbuf[0]) / n, eng.flat.views(eng.G)
+
+
 def test_workspace_gradients_equal_the_core():
     sizes = [6, 7, 5, 3]
     for hidden, out, loss in [("relu", "softmax", "cross_entropy"), ("tanh", "sigmoid", "binary_cross_entropy"),
-                              ("sigmoid", "identity", "mse")]:
+                              ("sigmoid", "identity", "mse"), ("relu", "identity", "sse")]:
         net = ffnn.Network(sizes, hidden, out, seed=1, device="cpu")
         X, T = (torch.from_numpy(a) for a in _data(sizes, out, n=16))
-        ws = torch_engine.Workspace(net, 16, get_loss(loss))
-        ws.idx.copy_(torch.arange(16))
-        ws.load(X, T)
-        J = ws.forward_backward(net)
-        ws.gradients()
+        J, G = _engine_gradients(net, X, T, loss, 16)
         J_core, g = net.loss_and_gradients(X, T, loss)
-        assert float(J) == pytest.approx(J_core, rel=1e-13)
+        assert J == pytest.approx(J_core, rel=1e-13)
         for l in range(1, 4):
-            np.testing.assert_allclose(ws.gW[l].numpy(), g.weights[l].numpy(), rtol=1e-12, atol=1e-15)
-            np.testing.assert_allclose(ws.gb[l].numpy(), g.biases[l].numpy(), rtol=1e-12, atol=1e-15)
+            np.testing.assert_allclose(G[2 * l - 2].numpy(), g.weights[l].numpy(), rtol=1e-12, atol=1e-15)
+            np.testing.assert_allclose(G[2 * l - 1].numpy(), g.biases[l].numpy(), rtol=1e-12, atol=1e-15)
 
 
 # --- no host reads inside an epoch ---------------------------------------------------------------
@@ -193,7 +207,7 @@ def test_no_host_read_inside_an_epoch(opt, diagnostics, count_host_reads, monkey
     X, T = (torch.from_numpy(a) for a in _data(sizes, "softmax", n=200))
     net = ffnn.Network(sizes, "relu", "softmax", seed=1, device="cpu")
     in_fit, in_steps, host_reads = [], [], []
-    fit, step = Run.fit, TorchEngine.step
+    fit, step = Run.fit, TorchEngine._step
 
     def counted_fit(self, resume=None):  # the epochs only: the input checks before them read the data once
         start = count_host_reads["n"]
@@ -209,7 +223,7 @@ def test_no_host_read_inside_an_epoch(opt, diagnostics, count_host_reads, monkey
         return out
 
     monkeypatch.setattr(Run, "fit", counted_fit)
-    monkeypatch.setattr(TorchEngine, "step", counted_step)
+    monkeypatch.setattr(TorchEngine, "_step", counted_step)
     ffnn.train(net, X, T, loss="cross_entropy", optimizer=OPTIMIZERS[opt](), epochs=4, batch_size=10, seed=0,
                l2=1e-3, clip_norm=1.0, dropout=0.1, schedule="cosine", diagnostics=diagnostics)  # 20 steps an epoch
     assert in_steps == [0] * 80
@@ -233,14 +247,14 @@ def test_graph_bookkeeping_gives_the_numpy_weights(opt, monkeypatch):
 
     def capture(self, ws):
         captured.append(ws.n)
-        ws.graph = Replayed(lambda: self._body(ws))
+        ws.graph = Replayed(lambda: self._body(ws, None))
         return True
 
     init = TorchEngine.__init__
 
     def graphs_on(self, *a, **k):
         init(self, *a, **k)
-        self.graphs = True
+        self.graphs = self.static = True
 
     monkeypatch.setattr(TorchEngine, "__init__", graphs_on)
     monkeypatch.setattr(TorchEngine, "_capture", capture)
@@ -250,7 +264,7 @@ def test_graph_bookkeeping_gives_the_numpy_weights(opt, monkeypatch):
     dev = host.to(device="cpu")
     kw = dict(loss="cross_entropy", epochs=6, batch_size=10, seed=0, l2=1e-3, schedule="cosine", dropout=0.1)
     h1 = ffnn.train(host, X, T, optimizer=OPTIMIZERS[opt](), **kw)
-    h2 = ffnn.train(dev, X, T, optimizer=OPTIMIZERS[opt](), **kw)
+    h2 = ffnn.train(dev, X, T, optimizer=OPTIMIZERS[opt](), dropout_masks="host", **kw)
     assert captured == [10, 5]
     assert _max_rel(_params(host), _params(dev)) < 1e-12
     _same_diagnostics(h1, h2)

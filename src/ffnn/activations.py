@@ -217,14 +217,19 @@ class Kernels:
     σ′ written through the output a = σ(z) (so the fast path keeps one buffer per layer); ``mask`` is
     a boolean scratch buffer shaped like g. Each must compute exactly what the activation's
     array-API formulas compute: the tests train every built-in both ways and compare.
+
+    ``product(x, W, out)``, optional: ``out ← σ(x @ W)`` in one operation (the PyTorch fast path
+    uses it in place of a product followed by :attr:`forward`).
     """
 
-    __slots__ = ("forward", "backward")
+    __slots__ = ("forward", "backward", "product")
 
-    def __init__(self, forward, backward):
+    def __init__(self, forward, backward, product=None):
         if not callable(forward) or not callable(backward):
             raise TypeError("Kernels needs two callables, forward(z) and backward(g, a, mask)")
-        self.forward, self.backward = forward, backward
+        if product is not None and not callable(product):
+            raise TypeError("Kernels' product must be callable: product(x, W, out)")
+        self.forward, self.backward, self.product = forward, backward, product
 
 
 def c_float(value) -> str:
@@ -451,6 +456,14 @@ def _relu_backward_torch(g, a, mask):
     _aten().threshold_backward.grad_input(g, a, 0, grad_input=g)  # g where a > 0, else 0: one kernel
 
 
+def _relu_product_torch(x, W, out):
+    """out ← max(0, x @ W) in one operation: PyTorch's ``_addmm_activation`` (on CUDA, cuBLASLt's ReLU
+    epilogue where it applies), with β = 0 so that ``out``'s old values are not read."""
+    import torch
+
+    torch._addmm_activation(out, x, W, beta=0, out=out)
+
+
 def _relu_onnx(g, z):
     return g.node("Relu", [z], "a")
 
@@ -500,7 +513,7 @@ def _leaky_relu_match(module):
 
 relu = _builtin("relu", _leaky_relu, _leaky_relu_derivative, compiled=("leaky_relu", 0.0), kinks=(0.0,),
                 inplace=Kernels(_relu_inplace, _relu_backward_inplace), init="he_uniform",
-                torch_inplace=Kernels(_relu_torch, _relu_backward_torch),
+                torch_inplace=Kernels(_relu_torch, _relu_backward_torch, _relu_product_torch),
                 onnx_nodes=_relu_onnx, c_expr=_relu_c, torch_module=_relu_module, sklearn_name="relu",
                 doc="σ(z) = max(0, z); σ′(z) = 1 for z > 0, else 0.")
 

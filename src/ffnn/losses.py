@@ -102,9 +102,18 @@ class Loss:
         return None
 
     def torch_output(self, activation):
-        """The PyTorch form of :meth:`fast_output`, or None: ``kernel(z, delta, T) -> J`` on tensors of
-        any device, with J a 0-d tensor (never read back to the host, so that a step needs no
-        host–device synchronisation). Users' losses have none."""
+        """The PyTorch form of :meth:`fast_output`, or None (users' losses have none): an object with
+
+        ``torch_targets(T, inv_n) -> tuple of tensors``
+            what the step reads of the targets, made once per epoch for the rows in the epoch's
+            order (``inv_n``: 1/N of each row's batch), each row-major with one row per sample;
+        ``torch_step(z, delta, targets, total, n)``
+            from the output layer's z (N, S_L) and a batch's rows of the targets: δ[L]/c into
+            ``delta`` and J·N added to ``total`` (a 1-element tensor), in a few operations on the
+            device and nothing read back to the host;
+        ``torch_factor(n) -> c``, optional (default 1)
+            the factor c for batches of n rows (the engine folds it into its scaling of δ[L]).
+        """
         return None
 
     def _no_weights(self, sample_weight):
@@ -155,8 +164,8 @@ class _Builtin(Loss):
         return tuple(act for act, _ in self._outputs)
 
     def output_form(self, activation):
-        """The form declared for output ``activation`` — an object with ``inplace`` and ``torch_inplace``
-        kernels (see :meth:`Loss.fast_output`), and, for a fused pair, ``value`` and ``delta`` from z —
+        """The form declared for output ``activation`` — an object with the ``inplace`` kernel (see
+        :meth:`Loss.fast_output`) and the PyTorch ``torch_targets``/``torch_step`` (:meth:`Loss.torch_output`), and, for a fused pair, ``value`` and ``delta`` from z —
         or None. Matched with ``==``: a user's activation is never a built-in, whatever its name."""
         for act, form in self._outputs:
             if act == activation:
@@ -204,7 +213,7 @@ class _Builtin(Loss):
 
     def torch_output(self, activation):
         form = self.output_form(activation)
-        return None if form is None else form.torch_inplace
+        return None if form is None or not hasattr(form, "torch_step") else form
 
     def compiled(self, activation):
         """The compiled loop's form of this loss after ``activation`` (a built-in): (output form, ℓ's
@@ -240,16 +249,21 @@ class _SquaredErrorIdentity:
         delta *= 2 * c
         return J
 
-    def torch_inplace(self, z, delta, T):
-        """The PyTorch form of :meth:`inplace`."""
+    @staticmethod
+    def torch_targets(T, inv_n):
+        """−T (see :meth:`Loss.torch_output`)."""
+        return (-T,)
+
+    def torch_factor(self, n):
+        return 2 * self._c(n)
+
+    def torch_step(self, z, delta, targets, total, n):
+        """The PyTorch form of :meth:`inplace`: e = z − T into ``delta``; J·N = c·N Σ e²; δ = 2c·e."""
         import torch
 
-        torch.sub(z, T, out=delta)
-        c = self._c(z.shape[0])
-        flat = delta.reshape(-1)
-        J = torch.dot(flat, flat) * c
-        delta.mul_(2 * c)
-        return J
+        torch.add(z, targets[0], out=delta)
+        flat = delta.view(1, -1)
+        total.addmv_(flat, flat.view(-1), alpha=self._c(n) * n)
 
 
 class _FusedSoftmaxCE:
@@ -289,19 +303,21 @@ class _FusedSoftmaxCE:
         delta -= T * (1.0 / n)
         return J
 
-    def torch_inplace(self, z, delta, T):
-        """The PyTorch form of :meth:`inplace`: the same formulas, in a few fused kernels on the device."""
+    @staticmethod
+    def torch_targets(T, inv_n):
+        """(−T/N, Σ_k T_k/N) for each row (see :meth:`Loss.torch_output`)."""
+        return (T * -inv_n[:, None], T.sum(dim=1, keepdim=True) * inv_n[:, None])
+
+    def torch_step(self, z, delta, targets, total, n):
+        """The PyTorch form of :meth:`inplace`, in four operations: log a = log_softmax(z) (PyTorch's
+        stable kernel); J·N = N Σ (−T/N) log a; a = exp(log a); δ = a · Σ_k T_k/N − T/N."""
         import torch
 
-        n = z.shape[0]
-        z.sub_(z.amax(dim=1, keepdim=True))
-        torch.exp(z, out=delta)
-        s = delta.sum(dim=1, keepdim=True)
-        t_sum = T.sum(dim=1, keepdim=True)
-        J = (torch.dot(t_sum.reshape(-1), torch.log(s).reshape(-1)) - torch.dot(T.reshape(-1), z.reshape(-1))) / n
-        delta.mul_(t_sum / (n * s))
-        delta.sub_(T * (1.0 / n))
-        return J
+        negT, t_sum = targets
+        torch._log_softmax(z, 1, False, out=delta)
+        total.addmv_(negT.view(1, -1), delta.view(-1), alpha=n)
+        delta.exp_()
+        torch.addcmul(negT, delta, t_sum, out=delta)
 
 
 class _FusedSigmoidBCE:
@@ -334,16 +350,25 @@ class _FusedSigmoidBCE:
         delta *= 1.0 / n
         return J
 
-    def torch_inplace(self, z, delta, T):
-        """The PyTorch form of :meth:`inplace`."""
+    @staticmethod
+    def torch_targets(T, inv_n):
+        """(−T/N, 1/N per entry) for each row (see :meth:`Loss.torch_output`)."""
+        return (T * -inv_n[:, None], inv_n[:, None].expand(T.shape).contiguous())
+
+    def torch_step(self, z, delta, targets, total, n):
+        """The PyTorch form of :meth:`inplace`: J·N = N Σ [softplus(z)/N − (T/N) z] with softplus(z) =
+        log(1 + e^z) = logaddexp(z, 0); δ = σ(z)/N − T/N."""
         import torch
 
-        n = z.shape[0]
-        J = (torch.logaddexp(z, z.new_zeros(())) - T * z).sum() / n
+        negT, inv = targets
+        zero = getattr(self, "_zero", None)
+        if zero is None or zero.device != z.device or zero.dtype != z.dtype:
+            zero = self._zero = z.new_zeros(())
+        torch.logaddexp(z, zero, out=delta)
+        total.addmv_(inv.view(1, -1), delta.view(-1), alpha=n)
+        total.addmv_(negT.view(1, -1), z.reshape(-1), alpha=n)
         torch.sigmoid(z, out=delta)
-        delta.sub_(T)
-        delta.mul_(1.0 / n)
-        return J
+        torch.addcmul(negT, delta, inv, out=delta)
 
 
 def _clipped(xp, A):

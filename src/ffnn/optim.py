@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ._array import array_namespace
 from ._checks import number
 
@@ -47,6 +49,22 @@ class Optimizer:
     def config(self) -> dict:
         """Hyperparameters, JSON-ready (checkpoints record them)."""
         return {k: v for k, v in vars(self).items() if k != "state"}
+
+    # --- the fast form on flat device buffers (ffnn.training.torch_engine) -------------------------
+    # One buffer holds every parameter (P), one the gradient (G), one each state slot; the numbers
+    # that change from step to step are computed on the host for a chunk of steps (flat_scalars)
+    # and reach the device as 0-d tensors, so that the update can be captured in a CUDA graph.
+
+    def flat_scalars(self, lr, t):
+        """The per-step numbers of :meth:`flat_update` for steps with learning rates ``lr`` and step
+        counts ``t`` (NumPy arrays, t counting from 1): a dict name → array."""
+        return {"neglr": -lr}
+
+    def flat_update(self, flat, s):  # pragma: no cover - abstract
+        """This optimiser's step on ``flat`` (``P``, ``G``, ``slots``, a scratch buffer ``D``,
+        ``views(buffer)`` the per-parameter views, ``decays`` AdamW's flags and ``mask(flags)`` a flat
+        0/1 buffer) with the step's 0-d tensors ``s``."""
+        raise NotImplementedError
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
@@ -106,6 +124,21 @@ class SGD(Optimizer):
             updates.append(mu * v - lr * g if self.nesterov else v)
         return updates, state
 
+    def flat_update(self, flat, s):
+        """:meth:`update` on flat buffers: θ ← θ − η g, or v ← μ v − η g; θ ← θ + v (+ μ v − η g)."""
+        P, G = flat.P, flat.G
+        if self.momentum == 0:
+            P.addcmul_(G, s["neglr"])
+            return
+        V = flat.slots["velocity"]
+        V.mul_(self.momentum)
+        V.addcmul_(G, s["neglr"])
+        if self.nesterov:
+            P.add_(V, alpha=self.momentum)
+            P.addcmul_(G, s["neglr"])
+        else:
+            P.add_(V)
+
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba 2015), bias-corrected.
@@ -151,6 +184,46 @@ class Adam(Optimizer):
         state["step"] += 1
         t = state["step"]
         return [self._adam_step(g, m, s, t, lr) for g, m, s in zip(grads, state["m"], state["s"])], state
+
+    def flat_scalars(self, lr, t):
+        """η, t, and both forms as one: θ ← θ + k_t m / (√s + e_t) with k_t = −η √(1 − β₂ᵗ)/(1 − β₁ᵗ)
+        and e_t = ε √(1 − β₂ᵗ) (the default form, multiplied through by √(1 − β₂ᵗ)) or ε (the step-size
+        correction form)."""
+        root = np.sqrt(1.0 - self.beta2 ** t)
+        e = np.full_like(root, self.eps) if self.step_size_correction else self.eps * root
+        return {"lr": lr, "t": t, "k": -lr * root / (1.0 - self.beta1 ** t), "e": e,
+                "wd": -lr * getattr(self, "weight_decay", 0.0)}
+
+    def flat_update(self, flat, s):
+        """:meth:`update` on flat buffers: PyTorch's fused Adam kernel (one operation for every
+        parameter: the same formulas, ``_fused_adam_``/``_fused_adamw_``) for the default form where
+        PyTorch has it, else the formulas above in eight operations."""
+        import torch
+
+        P, G, M, S, D = flat.P, flat.G, flat.slots["m"], flat.slots["s"], flat.D
+        flags = flat.decays  # AdamW's mask, one flag per parameter (all False for Adam)
+        if not self.step_size_correction and hasattr(torch, "_fused_adamw_"):
+            for decay in (True, False):
+                idx = [i for i, f in enumerate(flags) if f == decay]
+                if not idx:
+                    continue
+                pick = [flat.views(buf) for buf in (P, G, M, S)]
+                kernel = torch._fused_adamw_ if decay else torch._fused_adam_
+                kernel(*[[views[i] for i in idx] for views in pick], [], [s["t"]] * len(idx), lr=s["lr"],
+                       beta1=self.beta1, beta2=self.beta2, weight_decay=self.weight_decay if decay else 0.0,
+                       eps=self.eps, amsgrad=False, maximize=False)
+            return
+        if any(flags):
+            torch.mul(P, flat.mask(flags), out=D)
+            P.addcmul_(D, s["wd"])  # θ ← θ − ηλθ where the mask says, from θ before the step
+        M.mul_(self.beta1)
+        M.add_(G, alpha=1 - self.beta1)
+        S.mul_(self.beta2)
+        S.addcmul_(G, G, value=1 - self.beta2)
+        torch.sqrt(S, out=D)
+        D.add_(s["e"])
+        torch.div(M, D, out=D)
+        P.addcmul_(D, s["k"])
 
 
 def weights_only(params):
@@ -227,6 +300,18 @@ class RMSprop(Optimizer):
             s += (1 - self.rho) * (g * g)
             updates.append(-lr * g / (xp.sqrt(s) + self.eps))
         return updates, state
+
+    def flat_update(self, flat, s):
+        """:meth:`update` on flat buffers."""
+        import torch
+
+        G, S, D = flat.G, flat.slots["s"], flat.D
+        S.mul_(self.rho)
+        S.addcmul_(G, G, value=1 - self.rho)
+        torch.sqrt(S, out=D)
+        D.add_(self.eps)
+        torch.div(G, D, out=D)
+        flat.P.addcmul_(D, s["neglr"])
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}

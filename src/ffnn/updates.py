@@ -91,6 +91,30 @@ class Penalty:
         out[0::2] = dW
         return out
 
+    def flat_transform(self, flat, n):
+        """:meth:`transform` on flat buffers (see :meth:`ffnn.optim.Optimizer.flat_update`): G ← G + λ₂ W
+        + λ₁ sign(W) on the weights' entries (``flat.wmask``: 1 there, 0 on the biases), for a batch of n."""
+        import torch
+
+        l1, l2 = self.coefficients(n)
+        if l2 > 0:
+            flat.G.addcmul_(flat.P, flat.wmask, value=l2)
+        if l1 > 0:
+            torch.sign(flat.P, out=flat.D)
+            flat.G.addcmul_(flat.D, flat.wmask, value=l1)
+
+    def flat_value(self, flat, total, n):
+        """N times :meth:`value`, added to the 1-element tensor ``total`` on the device."""
+        import torch
+
+        l1, l2 = self.coefficients(n)
+        if l2 > 0:
+            torch.mul(flat.P, flat.wmask, out=flat.D)
+            total.addmv_(flat.D.view(1, -1), flat.P, alpha=0.5 * l2 * n)
+        if l1 > 0:
+            torch.abs(flat.P, out=flat.D)
+            total.addmv_(flat.wmask.view(1, -1), flat.D, alpha=l1 * n)
+
     def __repr__(self):
         return f"{type(self).__name__}(l1={self.l1!r}, l2={self.l2!r})"
 
@@ -142,6 +166,15 @@ class ClipByGlobalNorm:
         norm = xp.sqrt(sq)
         scale = xp.where(norm > self.c, self.c / norm, xp.ones_like(norm))
         return [g * xp.astype(scale, g.dtype) for g in grads]
+
+    def flat_transform(self, flat, n=None):
+        """:meth:`transform` on the flat gradient: ‖g‖ in float64, g ← g · min(1, c/‖g‖) (the same
+        factor: c/‖g‖ ≤ 1 exactly when ‖g‖ ≥ c, and NaN or ∞ in g stays non-finite)."""
+        import torch
+
+        q = torch.linalg.vector_norm(flat.G, dtype=torch.float64)
+        q.reciprocal_().mul_(self.c).clamp_(max=1.0)
+        flat.G.mul_(q)
 
     def __repr__(self):
         return f"ClipByGlobalNorm({self.c!r})"

@@ -32,7 +32,8 @@ def _split(n, fraction, T, rng):
 def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0, l2=0.0, schedule=None,
           validation=None, early_stopping=None, shuffle=True, seed=None, callbacks=(), progress=False,
           checkpoint=None, checkpoint_every=1, resume=None, dropout=0.0, clip_norm=None, metric=None,
-          sample_weight=None, diagnostics=True, precision=None, loop="auto", comm=None):
+          sample_weight=None, diagnostics=True, precision=None, loop="auto", dropout_masks="device",
+          comm=None):
     """Train ``net`` in place by minibatch gradient descent; returns a :class:`History`.
 
     Parameters
@@ -86,9 +87,11 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
         Record the gradient-flow diagnostics in the History (per layer: ‖∂J/∂W[l]‖, mean |δ[l]|,
         ‖ΔW[l]‖/‖W[l]‖, dead relu units; see :mod:`ffnn.training.diagnostics`).
     precision : None, "highest", "tf32" or "bf16"
-        None (or "highest"): every operation in the network's dtype. For a float32 network of PyTorch
-        tensors trained on the PyTorch fast path: "tf32" lets CUDA matrix products use TF32; "bf16"
-        computes products and activations in bfloat16 with float32 master weights, loss and update.
+        None: every operation in the network's dtype, under PyTorch's global settings. "highest": the
+        same, with CUDA's TF32 matrix products turned off for the run even where the user's global
+        setting allows them. For a float32 network of PyTorch tensors trained on the PyTorch fast
+        path: "tf32" lets CUDA matrix products use TF32; "bf16" computes products and activations in
+        bfloat16 with float32 master weights, loss and update.
     loop : "auto", "compiled" or "interpreted"
         Which training loop runs. "auto" (default): the compiled loop (numba; Python is entered once
         per chunk of steps, see :mod:`ffnn.training.compiled_engine`) wherever it computes the step —
@@ -97,6 +100,12 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
         ValueError naming what stands in the way when it cannot run. "interpreted": the loop of
         NumPy calls (the same numbers; in float64 within 1e-12 of the compiled loop's weights).
         ``History.loop`` records which loop ran.
+    dropout_masks : "device" or "host"
+        Where the PyTorch fast path draws dropout masks. "device" (default): on the network's device,
+        from a generator of that device seeded from the run's ``seed`` (no host work or copy per step;
+        the same seed gives the same masks on the same device). "host": from the run's NumPy Generator
+        by the library's one rule, copied to the device — the masks, and so the numbers, of the NumPy
+        path. NumPy networks always draw on the host.
     comm : mpi4py communicator, optional
         Synchronous data parallelism over its processes (e.g. ``MPI.COMM_WORLD``, launched with
         ``mpiexec -n P python -m mpi4py script.py``): every process calls ``train`` with the same

@@ -118,7 +118,7 @@ class ShardedEngine(Engine):
 
     # --- the decisions every rank shares --------------------------------------------------------------
 
-    def start_epoch(self, order, ctrl_c):
+    def start_epoch(self, order, ctrl_c, state=None):
         self.ctrl_c = ctrl_c
 
     def check_interrupt(self, ctrl_c):

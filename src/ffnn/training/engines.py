@@ -83,8 +83,12 @@ class Engine:
 
     def __init__(self, net, loss, rows, chain, diag=None):
         self.net, self.loss, self.rows, self.chain, self.diag = net, loss, rows, chain, diag
-        self.params = net.parameters()
         self.watch_units = diag is not None and bool(diag.watched)  # any relu layer to watch
+
+    @property
+    def params(self):
+        """The network's parameters now, ``[W1, b1, …]`` (a callback may rebind ``net.weights[l]``)."""
+        return self.net.parameters()
 
     # --- the epoch ----------------------------------------------------------------------------------
 
@@ -92,8 +96,8 @@ class Engine:
         """The epoch's order of the N rows (one shuffle per epoch, drawn from the run's Generator)."""
         return self.rows.order(rng, shuffle)
 
-    def start_epoch(self, order, ctrl_c):
-        """Called once the epoch's order is drawn, before its first step."""
+    def start_epoch(self, order, ctrl_c, state=None):
+        """Called once the epoch's order is drawn, before its first step (``state``: the optimiser's)."""
 
     def run(self, batches, lrs, state, last):
         """Consecutive steps on the index arrays ``batches`` with learning rates ``lrs``; ``last``:

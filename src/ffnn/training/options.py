@@ -22,10 +22,11 @@ from ..schedules import get_schedule
 from ..updates import ClipByGlobalNorm, Penalty
 from .stopping import EarlyStopping
 
-__all__ = ["Settings", "PRECISIONS", "LOOPS", "dropout_rates", "default_metric", "precision_for"]
+__all__ = ["Settings", "PRECISIONS", "LOOPS", "DROPOUT_MASKS", "dropout_rates", "default_metric", "precision_for"]
 
 PRECISIONS = ("highest", "tf32", "bf16")
-LOOPS = ("auto", "compiled", "interpreted")  # which training loop runs (see ffnn.training.compiled_engine)
+LOOPS = ("auto", "compiled", "interpreted")
+DROPOUT_MASKS = ("device", "host")  # where the PyTorch fast path draws dropout masks  # which training loop runs (see ffnn.training.compiled_engine)
 
 
 def dropout_rates(dropout, n_hidden):
@@ -38,10 +39,13 @@ def dropout_rates(dropout, n_hidden):
 
 
 def precision_for(precision, net, on_torch_path):
-    """The checked ``precision`` option for ``net``: None for None or "highest"; "tf32" or "bf16" only for
-    a float32 network that trains on the PyTorch fast path (``on_torch_path``)."""
-    if precision is None or precision == "highest":
+    """The checked ``precision`` option for ``net``: None for None; "highest" (TF32 off on the PyTorch
+    fast path, whatever the global setting; nothing to change elsewhere: None); "tf32" or "bf16" only
+    for a float32 network that trains on the PyTorch fast path (``on_torch_path``)."""
+    if precision is None:
         return None
+    if precision == "highest":
+        return "highest" if on_torch_path else None
     if not on_torch_path:
         raise ValueError(f"precision={precision!r} needs PyTorch tensors and built-in activations and loss "
                          f"(the PyTorch fast path)")
@@ -85,6 +89,7 @@ class Settings:
     diagnostics: bool
     precision: object
     loop: str
+    dropout_masks: str
 
     def __post_init__(self):
         net = self.net
@@ -125,6 +130,8 @@ class Settings:
             raise ValueError(f"precision must be None or one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.loop not in LOOPS:
             raise ValueError(f"loop must be one of {', '.join(LOOPS)}, got {self.loop!r}")
+        if self.dropout_masks not in DROPOUT_MASKS:
+            raise ValueError(f"dropout_masks must be one of {', '.join(DROPOUT_MASKS)}, got {self.dropout_masks!r}")
 
     @property
     def stopper(self):

@@ -117,7 +117,8 @@ class Run:
             engine = numpy_engine_for(net, s.loss, rows, self.chain, self.diag, s.dropout, self.rng, data.w)
         elif on_torch_path:
             engine = _torch_fast.TorchEngine(net, s.loss, NamespaceRows(net, data.X, data.T), self.chain,
-                                             self.diag, s.dropout, self.rng, precision)
+                                             self.diag, s.dropout, self.rng, precision, self.batch_size,
+                                             s.dropout_masks)
         else:
             engine = CoreEngine(net, s.loss, NamespaceRows(net, data.X, data.T, data.w), self.chain, self.diag,
                                 s.dropout, self.rng)
@@ -169,11 +170,12 @@ class Run:
         exception — the network is left with finite weights (see :meth:`_settle`).
         """
         engine = self.engine
+        self.params = self.net.parameters()  # a callback may have rebound net.weights[l] or biases[l]
         order = engine.order(self.rng, self.s.shuffle)  # one shuffle per epoch; each batch gathers its rows
         snapshot = self._snapshot()
         if self.diag is not None:
             self.diag.start_epoch()
-        engine.start_epoch(order, ctrl_c)
+        engine.start_epoch(order, ctrl_c, self.state)
         self._lrs = []  # each step's η, as the schedule gave it (a replay takes the same)
         self._replayed = False
         # Overflow shows up as a non-finite loss, gradient or weight, which the driver handles itself.
