@@ -92,22 +92,22 @@ def test_torch_deferred_divergence_is_not_lost_when_a_later_step_raises():
     for path in ["numpy", "torch"]:
         if path == "torch":
             pytest.importorskip("torch")
-        net = ffnn.Network([3, 1], output="identity", seed=1,
-                           **({"device": "cpu"} if path == "torch" else {}))
-        snaps = {}
+        kw = {"device": "cpu"} if path == "torch" else {}
+        net = ffnn.Network([3, 1], output="identity", seed=1, **kw)
+        after_step0 = ffnn.Network([3, 1], output="identity", seed=1, **kw)
+        ffnn.train(after_step0, X[:3], Y[:3], loss="mse", optimizer="sgd", epochs=1, batch_size=3, shuffle=False)
 
-        def schedule(t, net=net, snaps=snaps):
-            snaps[t] = _params(net)
+        def schedule(t):
             return float("nan") if t == 2 else 1.0
 
         with pytest.raises(Exception) as info:
             ffnn.train(net, X, Y, loss="mse", optimizer="sgd", epochs=1, batch_size=3, shuffle=False,
                        schedule=schedule)
-        results[path] = (info.type, _params(net), snaps[1])
-    assert results["numpy"][0] is ffnn.TrainingDiverged
-    t_type, t_params, t_after_step0 = results["torch"]
-    assert t_type is ffnn.TrainingDiverged
-    assert all(np.array_equal(a, b) for a, b in zip(t_params, t_after_step0))
+        results[path] = (info.type, _params(net), _params(after_step0))
+    for path in results:
+        kind, params, expected = results[path]
+        assert kind is ffnn.TrainingDiverged, path
+        assert all(np.array_equal(a, b) for a, b in zip(params, expected)), path
 
 
 def test_fused_sgd_step_with_a_non_finite_penalty_changes_nothing():

@@ -145,6 +145,7 @@ def test_help_everywhere():
     (["train", "--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
     (["train", "--bogus"], "unrecognized arguments: --bogus"),
     (["train", "--loop", "fast"], "invalid choice: 'fast'"),
+    (["train", "--dropout-masks", "gpu"], "invalid choice: 'gpu'"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
     (["gradcheck"], "give a MODEL file or --sizes"),
 ])

@@ -417,27 +417,32 @@ def test_cuda_float64_gives_the_numpy_weights():
 
 
 @cuda
-@pytest.mark.parametrize("opt", ["sgd", "adam"])
+@pytest.mark.parametrize("opt", ["sgd", "adam", "rmsprop"])
 def test_cuda_epoch_has_no_host_device_synchronisation(opt, monkeypatch):
+    """Under ``torch.cuda.set_sync_debug_mode("error")`` from the second epoch on, with a partial last
+    batch, six epochs: no synchronisation inside an epoch, and both batch sizes run as CUDA graphs (a
+    capture synchronises by design; it happens in the first epoch, and ffnn lifts the debug mode
+    around it rather than losing the graphs)."""
+    import warnings
+
     sizes = [20, 64, 32, 4]
-    X, T = (torch.from_numpy(a).float().cuda() for a in _data(sizes, "softmax", n=512))
+    X, T = (torch.from_numpy(a).float().cuda() for a in _data(sizes, "softmax", n=500))  # 7 × 64 + 52
     net = ffnn.Network(sizes, "relu", "softmax", seed=1, dtype="float32", device="cuda")
     from ffnn.training import torch_engine as tf
+    from ffnn.training.run import Run
 
     original = tf.TorchEngine.read_total
+    engines = []
 
     def read_flags(self):  # the epoch's steps are done: its one read of the loss, then the diagnostics'
+        engines.append(self)
         torch.cuda.set_sync_debug_mode(0)
         return original(self)
 
     monkeypatch.setattr(tf.TorchEngine, "read_total", read_flags)
-    from ffnn.training.run import Run
-
     original_epoch = Run.epoch
 
     def epoch(self, number, ctrl_c):
-        # from the second epoch on: the first builds the workspaces and captures the graphs
-        # (torch.cuda.graph synchronises when a capture begins)
         torch.cuda.set_sync_debug_mode("error" if number > 1 else 0)
         try:
             return original_epoch(self, number, ctrl_c)
@@ -445,8 +450,37 @@ def test_cuda_epoch_has_no_host_device_synchronisation(opt, monkeypatch):
             torch.cuda.set_sync_debug_mode(0)
 
     monkeypatch.setattr(Run, "epoch", epoch)
-    ffnn.train(net, X, T, loss="cross_entropy", optimizer=OPTIMIZERS[opt](), epochs=3, batch_size=64, seed=0,
-               dropout=0.1, l2=1e-4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a capture that fails warns: an error here
+        ffnn.train(net, X, T, loss="cross_entropy", optimizer=OPTIMIZERS[opt](), epochs=6, batch_size=64, seed=0,
+                   dropout=0.1, l2=1e-4, clip_norm=5.0)
+    engine = engines[-1]
+    assert engine.graphs and engine.captured == 2
+    assert all(ws.graph is not None for ws in engine.workspaces.values())
+
+
+@cuda
+def test_cuda_step_count_is_the_cpu_count():
+    """The operations of a step do not depend on the device (the CPU count is the one the suite keeps),
+    but for the copy of the step's numbers to the device (on the CPU they are written in place)."""
+    from . import torch_ops
+
+    counts = []
+    for device in ("cpu", "cuda"):
+        X, T = torch_ops.data(16 * 12, (64, 32, 32, 10))
+        net = ffnn.Network((64, 32, 32, 10), "relu", "softmax", seed=0, dtype="float32", device=device)
+        from ffnn.training import torch_engine as tf
+
+        saved = tf.CUDA_GRAPHS
+        tf.CUDA_GRAPHS = False
+        try:
+            def run(X, T, net=net):
+                ffnn.train(net, X.to(device), T.to(device), loss="cross_entropy", epochs=1, batch_size=16, seed=0)
+
+            counts.append(torch_ops.per_step(run, sizes=(64, 32, 32, 10), batch=16)[0])
+        finally:
+            tf.CUDA_GRAPHS = saved
+    assert counts[1] == counts[0] + 1
 
 
 @cuda
@@ -473,15 +507,20 @@ def test_cuda_graphs_give_the_eager_numbers(monkeypatch):
 
 
 @cuda
-@pytest.mark.parametrize("precision", ["tf32", "bf16"])
-def test_cuda_precisions_train(precision):
+@pytest.mark.parametrize("masks", ["device", "host"])
+@pytest.mark.parametrize("precision", ["highest", "tf32", "bf16"])
+def test_cuda_precisions_train(precision, masks):
     sizes = [20, 64, 32, 4]
-    X, T = (torch.from_numpy(a).float().cuda() for a in _data(sizes, "softmax", n=512))
+    X, T = (torch.from_numpy(a).float().cuda() for a in _data(sizes, "softmax", n=500))
     net = ffnn.Network(sizes, "relu", "softmax", seed=1, dtype="float32", device="cuda")
     hist = ffnn.train(net, X, T, loss="cross_entropy", optimizer=ffnn.SGD(0.1), epochs=5, batch_size=64, seed=0,
-                      precision=precision)
+                      precision=precision, dropout=0.1, dropout_masks=masks)
     assert hist.loss[-1] < hist.loss[0]
     assert net.weights[1].dtype == torch.float32 and net.weights[1].is_cuda
+    reference = ffnn.Network(sizes, "relu", "softmax", seed=1, dtype="float32", device="cuda")
+    ref = ffnn.train(reference, X, T, loss="cross_entropy", optimizer=ffnn.SGD(0.1), epochs=1, batch_size=64,
+                     seed=0, dropout=0.1, dropout_masks=masks)
+    np.testing.assert_allclose(hist.grad_norm[0], ref.grad_norm[0], rtol=0.1)  # not η times it in bf16
 
 
 @cuda
@@ -541,3 +580,146 @@ def test_cli_without_a_gpu(capsys):
     assert main(["train", "--precision", "bf16", "--epochs", "1", "--quiet"]) == 2
     captured = capsys.readouterr()  # a usage error, found before the data are read
     assert captured.out == "" and "--precision tf32/bf16 needs --dtype float32 and a GPU" in captured.err
+
+
+# --- what an outside review of the fast path found (each at its root) --------------------------------
+
+def test_a_callback_that_rebinds_the_weights_is_trained_from_the_next_epoch():
+    """The engine loads the network's parameters when each epoch starts: a callback may replace
+    ``net.weights[l]`` (not only change it in place), on every path alike."""
+    X, T = _data([6, 16, 8, 3], "softmax")
+
+    def rebind(net, history):
+        if len(history.loss) == 2:
+            xp = net.xp
+            net.weights[1] = xp.asarray(net.weights[1], copy=True) * 0.5
+            net.biases[2] = xp.asarray(net.biases[2], copy=True) + 0.25
+
+    results = []
+    for device in (None, "cpu"):
+        net = ffnn.Network([6, 16, 8, 3], "relu", "softmax", seed=1)
+        net = net if device is None else net.to(device=device)
+        for opt in ("sgd", "adam"):
+            ffnn.train(net, X, T, loss="cross_entropy", optimizer=OPTIMIZERS[opt](), epochs=4, batch_size=10,
+                       seed=0, callbacks=[rebind], loop="interpreted")
+        results.append(_params(net))
+    assert _max_rel(*results) < 1e-12
+
+
+def test_the_partial_last_batch_is_captured_in_the_first_epoch(monkeypatch):
+    """Warm-up counts the engine's eager steps, not each batch size's: the last, smaller batch is
+    captured the first time it comes (not in the fourth epoch)."""
+    from ffnn.training.torch_engine import TorchEngine
+
+    captured = []
+
+    def capture(self, ws):
+        captured.append(ws.n)
+        ws.graph = type("Replayed", (), {"replay": staticmethod(lambda: self._body(ws, None))})()
+        return True
+
+    init = TorchEngine.__init__
+
+    def graphs_on(self, *a, **k):
+        init(self, *a, **k)
+        self.graphs = self.static = True
+
+    monkeypatch.setattr(TorchEngine, "__init__", graphs_on)
+    monkeypatch.setattr(TorchEngine, "_capture", capture)
+    monkeypatch.setattr(TorchEngine, "_on_side_stream", lambda self, fn: fn())
+    X, T = _data([6, 16, 8, 3], "softmax", n=45)  # four batches of 10 and one of 5
+    net = ffnn.Network([6, 16, 8, 3], "relu", "softmax", seed=1, device="cpu")
+    ffnn.train(net, X, T, loss="cross_entropy", epochs=1, batch_size=10, seed=0)
+    assert captured == [10, 5]
+
+
+def test_bf16_diagnostics_measure_the_gradient_not_eta_times_it():
+    """In bf16 the fused SGD step's δ holds −η·δ; the diagnostics divide η out, as in float32."""
+    X, T = (a.astype(np.float32) for a in _data([6, 16, 8, 3], "softmax", n=80))
+    hist = {}
+    for precision in (None, "bf16"):
+        net = ffnn.Network([6, 16, 8, 3], "relu", "softmax", seed=1, dtype="float32", device="cpu")
+        hist[precision] = ffnn.train(net, X, T, loss="cross_entropy", optimizer=ffnn.SGD(0.01), epochs=2,
+                                     batch_size=16, seed=0, precision=precision)
+    np.testing.assert_allclose(hist["bf16"].grad_norm, hist[None].grad_norm, rtol=0.1)
+    np.testing.assert_allclose(hist["bf16"].delta_mean, hist[None].delta_mean, rtol=0.1)
+
+
+def test_a_replay_after_divergence_runs_in_the_run_s_precision(monkeypatch):
+    """The replay that finds the diverged step is computed under the same precision context as the epoch."""
+    from ffnn.training.torch_engine import TorchEngine
+
+    inside, seen = [], []
+
+    class Context:
+        def __enter__(self):
+            inside.append(True)
+
+        def __exit__(self, *exc):
+            inside.pop()
+
+    checked = TorchEngine._checked
+
+    def recorded(self, *a):
+        seen.append(bool(inside))
+        return checked(self, *a)
+
+    monkeypatch.setattr(TorchEngine, "_precision", lambda self: Context())
+    monkeypatch.setattr(TorchEngine, "_checked", recorded)
+    X, T = _data([4, 8, 1], "identity", n=64)
+    X[40:] *= 1e6
+    net = ffnn.Network([4, 8, 1], "relu", "identity", seed=0, device="cpu")
+    with pytest.raises(ffnn.TrainingDiverged):
+        ffnn.train(net, X, T, loss="mse", optimizer=ffnn.SGD(0.5), epochs=3, batch_size=8, seed=0, shuffle=False)
+    assert seen and all(seen)
+
+
+def test_tf32_goes_through_the_newer_api_and_highest_turns_it_off():
+    from ffnn.training.options import precision_for
+    from ffnn.training.torch_engine import tf32_matmul
+
+    matmul = torch.backends.cuda.matmul
+    if not hasattr(matmul, "fp32_precision"):
+        pytest.skip("this PyTorch has only the allow_tf32 flag")
+    net = ffnn.Network([3, 4, 2], seed=0, dtype="float32", device="cpu")
+    assert precision_for("highest", net, True) == "highest" and precision_for("highest", net, False) is None
+    before = matmul.fp32_precision
+    matmul.fp32_precision = "tf32"  # a user who set the newer API: the older flag would raise now
+    try:
+        with tf32_matmul(False):
+            assert matmul.fp32_precision == "ieee"
+        assert matmul.fp32_precision == "tf32"
+        with tf32_matmul(True):
+            assert matmul.fp32_precision == "tf32"
+    finally:
+        matmul.fp32_precision = before
+
+
+def test_device_dropout_is_reproducible_and_not_the_host_masks():
+    X, T = _data([6, 16, 8, 3], "softmax")
+    runs = []
+    for masks in ("device", "device", "host"):
+        net = ffnn.Network([6, 16, 8, 3], "relu", "softmax", seed=1, device="cpu")
+        ffnn.train(net, X, T, loss="cross_entropy", epochs=3, batch_size=10, seed=0, dropout=0.3, dropout_masks=masks)
+        runs.append(_params(net))
+    assert _max_rel(runs[0], runs[1]) == 0  # the same seed, the same device masks
+    assert _max_rel(runs[0], runs[2]) > 1e-6  # other masks than the host's
+    with pytest.raises(ValueError, match="dropout_masks"):
+        ffnn.train(ffnn.Network([6, 4, 3], device="cpu"), X, T, loss="mse", dropout_masks="gpu")
+
+
+def test_the_command_line_passes_dropout_masks_and_precision(tmp_path, monkeypatch):
+    from ffnn.cli import main
+
+    seen = {}
+    original = ffnn.train
+
+    def recorded(*a, **k):
+        seen.update(k)
+        return original(*a, **k)
+
+    monkeypatch.setattr(ffnn, "train", recorded)
+    out = tmp_path / "m.safetensors"
+    assert main(["train", "--device", "cpu", "--epochs", "1", "--quiet", "--out", str(out), "--hidden", "8",
+                 "--dropout", "0.1", "--dropout-masks", "host"]) == 0
+    assert seen["dropout_masks"] == "host" and seen["precision"] == "highest"

@@ -1,6 +1,7 @@
 """Operations per training step on PyTorch CPU tensors: a proxy for kernel launches on a GPU.
 
-Every ATen operation that reaches the dispatcher is counted, except views (they launch no kernel).
+Every ATen operation that reaches the dispatcher is counted, except views and the profiler's markers
+(``_record_function_enter/exit``, which autograd records around a backward pass): they launch no kernel.
 Per step = (operations of a 12-batch epoch − those of a 4-batch epoch) / 8, which cancels what runs
 once per epoch. Used by the test suite (``tests/test_torch_ops.py``) and by
 ``benchmarks/torch_ops.py``, which prints the table.
@@ -26,8 +27,9 @@ class Count(TorchDispatchMode):
         self.ops = Counter()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if not func.is_view:
-            self.ops[str(func.overloadpacket.__name__)] += 1
+        name = str(func.overloadpacket.__name__)
+        if not func.is_view and not name.startswith("_record_function"):
+            self.ops[name] += 1
         return func(*args, **(kwargs or {}))
 
 

@@ -317,8 +317,8 @@ def _fit(args, net, opt, job, comm=None):
             batch_size=args.batch_size, l1=args.l1, l2=args.l2, schedule=args.schedule, validation=args.validation,
             early_stopping=args.early_stopping or None, seed=args.seed, progress=not args.quiet,
             checkpoint=args.checkpoint, resume=args.resume, dropout=args.dropout, metric=job["metric"],
-            diagnostics=args.diagnostics, precision=None if args.precision == "highest" else args.precision,
-            loop=args.loop, comm=comm)
+            diagnostics=args.diagnostics, precision=args.precision, loop=args.loop,
+            dropout_masks=args.dropout_masks, comm=comm)
     except ffnn.TrainingInterrupted as exc:
         history, interrupted = exc.history, True
         if comm is None or comm.rank == 0:

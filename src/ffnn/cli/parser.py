@@ -137,7 +137,11 @@ def build_parser():
     t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu",
                    help="cpu: NumPy (default); cuda: PyTorch on the GPU; auto: the GPU when PyTorch sees one")
     t.add_argument("--precision", choices=["highest", "tf32", "bf16"], default="highest",
-                   help="float32 on the GPU only: TF32 products, or bfloat16 with float32 master weights")
+                   help="float32 on the GPU only: TF32 products, or bfloat16 with float32 master weights "
+                        "(highest, the default: TF32 off)")
+    t.add_argument("--dropout-masks", choices=["device", "host"], default="device",
+                   help="on a PyTorch device: draw dropout masks there (default) or on the host, "
+                        "as the NumPy path does")
     t.add_argument("--loop", choices=["auto", "compiled", "interpreted"], default="auto",
                    help="the training loop: compiled (numba) where it applies (auto, default), or as named")
     t.add_argument("--out", default="model.safetensors", help="model file (default model.safetensors)")
