@@ -197,7 +197,7 @@ class _Builtin(Loss):
         return G if sample_weight is None else G * sample_weight[:, None]
 
     def __reduce__(self):  # built-ins pickle by name: they are module-level singletons
-        return (get_loss, (self.name,))
+        return (_builtin_loss, (self.name,))
 
     def _identity(self):
         return ("builtin", self.name)
@@ -213,7 +213,7 @@ class _Builtin(Loss):
 
     def torch_output(self, activation):
         form = self.output_form(activation)
-        return None if form is None or not hasattr(form, "torch_step") else form
+        return None if form is None or getattr(form, "torch_step", None) is None else form
 
     def compiled(self, activation):
         """The compiled loop's form of this loss after ``activation`` (a built-in): (output form, ℓ's
@@ -403,6 +403,59 @@ def _dbce(xp, A, T):
     return (Ac - T) / (Ac * (1.0 - Ac))
 
 
+class _FusedSoftmaxCEClipped(_FusedSoftmaxCE):
+    """softmax + cross-entropy with J as scikit-learn's ``log_loss`` computes it: from the
+    probabilities clipped to [eps, 1 − eps] (eps of the dtype), J = −1/N Σ T log clip(A), so that J is
+    capped where a probability saturates; δ[L] = (A Σ_k T_k − T)/N, the unclipped error scikit-learn
+    differentiates. For ffnn's scikit-learn estimators; :func:`ffnn.train` keeps the exact fused loss."""
+
+    compiled = "softmax_cross_entropy_clipped"
+    torch_step = None  # the PyTorch fast path computes the exact loss only
+
+    def value(self, z, T, sample_weight=None):
+        xp = array_namespace(z, T)
+        m = xp.max(z, axis=-1, keepdims=True)
+        e = xp.exp(z - m)
+        A = e / xp.sum(e, axis=-1, keepdims=True)
+        return self.loss._scale(xp, z, sample_weight) * xp.sum(_Builtin._per_sample(xp, _ce(xp, A, T), sample_weight))
+
+    def inplace(self, z, delta, T):
+        n = z.shape[0]
+        z -= z.max(axis=1, keepdims=True)
+        np.exp(z, out=delta)
+        delta /= delta.sum(axis=1, keepdims=True)  # A
+        eps = np.finfo(z.dtype).eps
+        np.clip(delta, eps, 1 - eps, out=z)
+        np.log(z, out=z)
+        J = -float(np.vdot(T, z)) / n
+        delta *= T.sum(axis=1, keepdims=True) * (1.0 / n)
+        delta -= T * (1.0 / n)
+        return J
+
+
+class _FusedSigmoidBCEClipped(_FusedSigmoidBCE):
+    """sigmoid + binary cross-entropy with J as scikit-learn's ``binary_log_loss`` computes it: from
+    A = σ(z) clipped to [eps, 1 − eps], J = −1/N Σ [T log clip(A) + (1 − T) log(1 − clip(A))];
+    δ[L] = (A − T)/N unclipped. For ffnn's scikit-learn estimators."""
+
+    compiled = "sigmoid_binary_cross_entropy_clipped"
+    torch_step = None
+
+    def value(self, z, T, sample_weight=None):
+        xp = array_namespace(z, T)
+        A = _act.sigmoid(z)
+        return self.loss._scale(xp, z, sample_weight) * xp.sum(_Builtin._per_sample(xp, _bce(xp, A, T), sample_weight))
+
+    def inplace(self, z, delta, T):
+        n = z.shape[0]
+        np.copyto(delta, z)
+        _act.sigmoid.inplace.forward(delta)  # A
+        J = float(np.sum(_bce(np, delta, T))) / n
+        delta -= T
+        delta *= 1.0 / n
+        return J
+
+
 _SQUARED_ERROR_OUTPUTS = ((_act.identity, _SquaredErrorIdentity),)
 
 half_sse = _Builtin("half_sse", _sq, _dsq, 0.5, mean=False, kernel="squared", outputs=_SQUARED_ERROR_OUTPUTS,
@@ -421,7 +474,25 @@ binary_cross_entropy = _Builtin("binary_cross_entropy", _bce, _dbce, 1.0, mean=T
 
 
 LOSSES = {l.name: l for l in (half_sse, sse, mse, cross_entropy, binary_cross_entropy)}
+
+# scikit-learn's log-loss values, for ffnn.sklearn's estimators: the fused errors, the loss clipped as
+# scikit-learn clips it (not listed in LOSSES: ffnn.train takes the exact losses)
+sklearn_log_loss = _Builtin("sklearn_log_loss", _ce, _dce, 1.0, mean=True, kernel="cross_entropy",
+                            outputs=((_act.softmax, _FusedSoftmaxCEClipped),), sklearn_name="log_loss",
+                            probability_outputs=("softmax",),
+                            doc="cross_entropy with J from A clipped to [eps, 1 − eps], as scikit-learn's log_loss.")
+sklearn_binary_log_loss = _Builtin("sklearn_binary_log_loss", _bce, _dbce, 1.0, mean=True, kernel="binary_cross_entropy",
+                                   outputs=((_act.sigmoid, _FusedSigmoidBCEClipped),), sklearn_name="log_loss",
+                                   probability_outputs=("sigmoid", "softmax"),
+                                   doc="binary_cross_entropy with J from A clipped to [eps, 1 − eps], as "
+                                       "scikit-learn's binary_log_loss.")
+_SKLEARN_LOSSES = {l.name: l for l in (sklearn_log_loss, sklearn_binary_log_loss)}
 _ALIASES = {"bce": "binary_cross_entropy", "ce": "cross_entropy", "log_loss": "cross_entropy"}
+
+
+def _builtin_loss(name):
+    """A built-in by its name, scikit-learn's clipped forms included (what a pickled built-in holds)."""
+    return _SKLEARN_LOSSES[name] if name in _SKLEARN_LOSSES else get_loss(name)
 
 
 def get_loss(spec) -> Loss:

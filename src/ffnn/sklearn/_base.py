@@ -464,7 +464,8 @@ class BaseMLP(_CallbackSupport, BaseEstimator):
         if name == "poisson":
             return _PoissonLoss(), 1.0
         scale = 1.0 / self.n_outputs_ if getattr(self, "loss", None) == "squared_error" else 1.0
-        return _losses.get_loss(name), scale
+        clipped = {"cross_entropy": _losses.sklearn_log_loss, "binary_cross_entropy": _losses.sklearn_binary_log_loss}
+        return clipped.get(name) or _losses.get_loss(name), scale
 
     def _make_optimizer(self, params):
         lr = self.learning_rate_init

@@ -51,7 +51,9 @@ ACTIVATIONS = {"identity": 0, "sigmoid": 1, "tanh": 2, "leaky_relu": 3, "elu": 4
 # Elementwise losses ℓ(A, T) (a built-in loss's ``compiled``: kind, factor, mean).
 LOSSES = {"squared": 0, "cross_entropy": 1, "binary_cross_entropy": 2}
 # Output forms: the generic ∂J/∂A ⊙ σ_L′, or a fused canonical pair computed from z[L].
-OUTPUTS = {"generic": 0, "softmax_cross_entropy": 1, "sigmoid_binary_cross_entropy": 2}
+OUTPUTS = {"generic": 0, "softmax_cross_entropy": 1, "sigmoid_binary_cross_entropy": 2,
+           # the same with J from a[L] clipped to [eps, 1 − eps], as scikit-learn reports it (ffnn.sklearn)
+           "softmax_cross_entropy_clipped": 3, "sigmoid_binary_cross_entropy_clipped": 4}
 # Update rules (ffnn.optim); AdamW is Adam with its decay flags.
 OPTIMIZERS = {"sgd": 0, "momentum": 1, "nesterov": 2, "adam": 3, "rmsprop": 4}
 
@@ -284,7 +286,7 @@ def _output(z, A, d, T, wb, weighted, out_code, act_code, act_p, loss_code, fact
     m, K = z.shape
     scale = factor / _batch_total(wb, m, weighted) if mean else factor
     J = 0.0
-    if out_code == 1:  # softmax + cross-entropy: δ = (A Σ_k T_k − T)·scale·w (losses._FusedSoftmaxCE)
+    if out_code == 1 or out_code == 3:  # softmax + cross-entropy: δ = (A Σ_k T_k − T)·scale·w (losses._FusedSoftmaxCE)
         for r in range(m):
             mx = z[r, 0]
             for k in range(1, K):
@@ -298,21 +300,28 @@ def _output(z, A, d, T, wb, weighted, out_code, act_code, act_p, loss_code, fact
             for k in range(K):
                 A[r, k] /= s
                 t_sum += T[r, k]
-                row += T[r, k] * (z[r, k] - mx - log_s)
+                if out_code == 1:
+                    row += T[r, k] * (z[r, k] - mx - log_s)
+                elif T[r, k] != 0.0:  # scikit-learn's log_loss: xlogy(T, clip(A, eps, 1 − eps))
+                    row += T[r, k] * np.log(min(max(A[r, k], eps), 1.0 - eps))
             w = wb[r] if weighted else 1.0
             J -= w * row
             c = scale * w
             for k in range(K):
                 d[r, k] = (A[r, k] * t_sum - T[r, k]) * c
         return J * scale
-    if out_code == 2:  # sigmoid + BCE: J from softplus(z) − T z; δ = (A − T)·scale·w (losses._FusedSigmoidBCE)
+    if out_code == 2 or out_code == 4:  # sigmoid + BCE: J from softplus(z) − T z; δ = (A − T)·scale·w (losses._FusedSigmoidBCE)
         for r in range(m):
             w = wb[r] if weighted else 1.0
             row = 0.0
             for k in range(K):
                 x, t = z[r, k], T[r, k]
-                row += max(x, 0.0) + np.log1p(np.exp(-abs(x))) - t * x
                 A[r, k] = _sigmoid(x)
+                if out_code == 2:
+                    row += max(x, 0.0) + np.log1p(np.exp(-abs(x))) - t * x
+                else:  # scikit-learn's binary_log_loss, from A clipped to [eps, 1 − eps]
+                    ac = min(max(A[r, k], eps), 1.0 - eps)
+                    row -= t * np.log(ac) + (1.0 - t) * np.log1p(-ac)
                 d[r, k] = (A[r, k] - t) * (scale * w)
             J += w * row
         return J * scale
