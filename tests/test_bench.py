@@ -182,3 +182,25 @@ def test_the_loop_ffnn_ran_is_recorded_when_history_has_it(monkeypatch):
     monkeypatch.setattr(ffnn, "train", with_loop)
     bench.run_ffnn(X, y, T, 32, np.float32, sizes=(30, 16, 2), info=info)
     assert info == {"loop": "numpy"}
+
+
+def test_gpu_check_script_parses_and_its_dry_run_prints_the_commands():
+    import os
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("needs bash")
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "gpu_check.sh"
+    assert subprocess.run([bash, "-n", str(script)], capture_output=True, text=True).returncode == 0
+    env = dict(os.environ, FFNN_GPU_CHECK_DRY="1", FFNN_GPU_CHECK_NO_VENV="1")
+    run = subprocess.run([bash, str(script)], capture_output=True, text=True, env=env, timeout=30)
+    assert run.returncode == 0, run.stderr
+    commands = [line for line in run.stdout.splitlines() if line.startswith("+ timeout ")]
+    assert any(" -m pytest -q tests/test_torch.py -k cuda -W error:ffnn:UserWarning" in c for c in commands)
+    assert any(" -m pip install -e .\\[test\\]" in c for c in commands)
+    bench_cmd = [c for c in commands if " -m ffnn bench --gpu --quick --json benchmarks/results/gpu_bench_" in c]
+    assert len(bench_cmd) == 1 and bench_cmd[0].endswith(".json")
+    assert "dry run: nothing was run" in run.stdout and not (script.parent.parent / ".venv-gpu-check").exists()

@@ -402,8 +402,21 @@ def test_cli_device_auto_trains_and_saves_a_host_model(tmp_path, capsys):
 def test_bench_gpu_measures_on_cpu_tensors():
     from ffnn.cli import bench_gpu
 
+    names = {"ffnn", "ffnn no-diag", "pytorch eager", "pytorch manual"}
     rows = bench_gpu.measure("cpu", shapes=[("tiny", (20, 16, 4), 32, 256)], rounds=1, log=lambda s: None)
-    assert set(rows[0]["samples_per_s"]) == {"ffnn", "ffnn no-diag", "pytorch eager", "pytorch manual"}
+    assert set(rows[0]["samples_per_s"]) == names
+    # 250 = 7·32 + 26: every contender is timed over the whole epoch, the partial last batch included
+    lines = []
+    for precision in (None, "bf16"):
+        row, = bench_gpu.measure("cpu", shapes=[("partial", (20, 16, 4), 32, 250)], rounds=1, precision=precision,
+                                 log=lines.append)
+        assert row["errors"] == {} and set(row["samples_per_s"]) == names
+        assert row["steps"] == dict.fromkeys(names, 8) and row["samples_timed"] == dict.fromkeys(names, 250)
+        assert row["partial_batch"] == dict.fromkeys(names, True)
+        assert row["precision"] == (precision or "highest")
+        assert row["precision_by_contender"] == dict.fromkeys(names, row["precision"])
+    assert not any("NOT COMPARABLE" in line for line in lines)
+    assert bench_gpu._batches(64, 32) == [(0, 32), (32, 64)] and bench_gpu._shapes(250, 32) == [32, 26]
 
 
 # --- CUDA (skipped without a GPU) ----------------------------------------------------------------
