@@ -905,7 +905,8 @@ class BaseMLP(_CallbackSupport, BaseEstimator):
         else:
             T = self._targets_for(y, trace.output.dtype)
         g = net.backward(trace, T, loss)
-        scale = X.shape[0] if loss.name in ("cross_entropy", "binary_cross_entropy", "mse", "poisson") else 1
+        means = ("sklearn_log_loss", "sklearn_binary_log_loss", "mse", "poisson")  # J averaged over the rows
+        scale = X.shape[0] if loss.name in means else 1
         return np.asarray(g.inputs) * scale
 
     def __sklearn_tags__(self):

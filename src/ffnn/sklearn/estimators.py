@@ -12,7 +12,12 @@ One step on a batch B with sample weights w (all 1 without weights), s_B = Σ_B 
     loss  = J_B + (alpha / 2 s_B) Σ_l Σ W[l]²
     grad  = ∂J_B/∂θ + (alpha / s_B) W        (weights only; biases carry no penalty)
     classifier: J = cross-entropy (softmax) or binary cross-entropy (one logistic unit, or one per
-                label for multilabel targets), weighted mean over the batch
+                label for multilabel targets), weighted mean over the batch, computed as scikit-learn's
+                log_loss computes it: from the probabilities clipped to [eps, 1 − eps] (eps of the
+                dtype), so J is capped where a probability saturates, and loss_curve_, loss_,
+                best_loss_, the tol/n_iter_no_change rule and L-BFGS-B's line search see what
+                scikit-learn sees; the gradient stays the unclipped error (ŷ − y)/s_B that scikit-learn
+                differentiates. ffnn.train keeps the exact fused loss, J = −1/N Σ y (z − logsumexp z)
     regressor:  'squared_error': J = Σ_n w_n ‖ŷ_n − y_n‖² / (2 s_B); loss_curve_ reports J / K for K
                 outputs (scikit-learn's mean over the outputs), the gradient is that of J
                 'poisson': J = Σ_n w_n Σ_k [y log(y/ŷ) − y + ŷ] / s_B with ŷ = exp(z[L])
