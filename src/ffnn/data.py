@@ -13,6 +13,7 @@ import re
 
 import numpy as np
 
+from . import _columnar
 from ._files import check_readable, printable
 from .splits import split_indices as train_test_split
 
@@ -45,29 +46,209 @@ def load_default() -> Dataset:
 
 
 def read_dataset(path, target=None, *, require_target=True, expected_features=None) -> Dataset:
-    """Read CSV (header row), .npz (arrays ``X`` and ``y``) or Parquet.
+    """Read a data set: CSV with a header row (also ``.tsv``, and compressed ``.csv.gz``, ``.csv.zst``,
+    ``.bz2``, ``.xz``), Parquet, Arrow IPC/Feather (``.feather``, ``.arrow``, ``.ipc``), ``.npz`` (arrays
+    ``X`` and ``y``), ``"-"`` (CSV on standard input), or a pandas DataFrame or pyarrow Table in memory.
 
     ``target`` names the target column (default: the last column); with ``require_target=False`` a
     file may lack it (prediction). ``expected_features`` (names) selects and orders feature columns
-    when the file has a header.
+    when the file has a header. Tables are read as typed columns by pyarrow where it is installed
+    (:mod:`ffnn._columnar`); a file it cannot vouch for is read row by row, which gives the same data
+    or an error naming the line (CSV) or the row and its row group (Parquet).
     """
+    if _is_memory_table(path):
+        return _read_memory_table(path, target, require_target, expected_features)
+    if isinstance(path, str) and path == "-":
+        import sys
+
+        return _read_csv_dataset("<stdin>", ",", "", target, require_target, expected_features,
+                                 data=sys.stdin.buffer.read())
     path = os.fspath(path)
     check_readable(path, "data file", DataError)
     ext = os.path.splitext(path)[1].lower()
     if ext == ".npz":
         return _read_npz(path, require_target)
-    if ext in (".parquet", ".pq"):
-        header, rows = _read_parquet(path)
-    else:
-        header, rows = _read_csv(path)
-    return _table_to_dataset(path, header, rows, target, require_target, expected_features)
+    if ext in (".parquet", ".pq", ".feather", ".arrow", ".ipc"):
+        return _read_columnar(path, "parquet" if ext in (".parquet", ".pq") else "feather", target, require_target,
+                              expected_features)
+    delimiter, compression = _columnar.csv_format(path)
+    return _read_csv_dataset(path, delimiter, compression, target, require_target, expected_features)
 
 
-def _read_csv(path):
+def _is_memory_table(obj):
+    kind = type(obj).__module__.split(".")[0]
+    return kind in ("pandas", "pyarrow") and hasattr(obj, "columns")
+
+
+def _read_memory_table(table, target, require_target, expected_features):
+    import pyarrow as pa
+
+    source = f"<{type(table).__name__}>"
+    if not isinstance(table, pa.Table):
+        table = pa.Table.from_pandas(table, preserve_index=False)
+    table = table.rename_columns([str(c) for c in table.column_names])
+    return _dataset_from_arrow(source, table, None, target, require_target, expected_features)
+
+
+def _read_columnar(path, kind, target, require_target, expected_features):
+    what = "Parquet" if kind == "parquet" else "Arrow IPC/Feather"
+    if not _columnar.available():
+        raise DataError(f"reading {what} ({path!r}) needs pyarrow: pip install pyarrow")
+    try:
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            _unique(path, pq.read_schema(path).names)
+            meta = pq.read_metadata(path)
+            _columnar.check_size(path, meta.num_rows, meta.num_columns, DataError)
+        table, groups = _columnar.read_columnar_table(path, kind)
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(f"data file {path!r} is not a readable {what} file: {_one_line(exc)}") from None
+    return _dataset_from_arrow(path, table, groups, target, require_target, expected_features)
+
+
+def _dataset_from_arrow(path, table, groups, target, require_target, expected_features):
+    """A Dataset from a pyarrow Table: typed columns straight to NumPy, or (NotSure) the row-by-row
+    conversion, whose errors name the row (and, for Parquet, its row group)."""
+    header = [str(h) for h in table.column_names]
+    _unique(path, header)
+    if table.num_rows == 0:
+        raise DataError(f"data file {path!r} has no rows")
+    t_idx, feature_cols = _select_columns(path, header, target, require_target, expected_features)
+    need_target = t_idx is not None and require_target
+    try:
+        kinds = {header[c]: "float" for c in feature_cols}
+        if need_target:
+            kinds[header[t_idx]] = "text"
+        cols = _columnar.table_columns(table, list(kinds), kinds)
+        X = _stack([cols[header[c]] for c in feature_cols])
+        y = _target_from_column(path, header[t_idx], cols[header[t_idx]]) if need_target else None
+    except _columnar.NotSure:
+        rows = _rows_from_table(table, header)
+        return _table_to_dataset(path, header, rows, target, require_target, expected_features,
+                                 where=_row_groups(groups))
+    return Dataset(X, y, [header[c] for c in feature_cols], header[t_idx] if t_idx is not None else target, path)
+
+
+def _stack(columns):
+    X = np.empty((len(columns[0]), len(columns)))
+    for j, c in enumerate(columns):
+        X[:, j] = c
+    return X
+
+
+def _target_from_column(path, name, col):
+    def exact(cells):
+        try:
+            return _target(path, name, cells)
+        except DataError:
+            raise _columnar.NotSure("the target has a bad cell") from None
+
+    return _columnar.target_values(col, exact)
+
+
+def _rows_from_table(table, header):
+    cols = [table.column(name).to_pylist() for name in header]
+    return [["" if v is None else str(v) for v in r] for r in zip(*cols)]
+
+
+def _row_groups(groups):
+    """``where(i)``: row i's place in a table (its row group too, for Parquet)."""
+    if groups is None or len(groups) <= 2:
+        return lambda i: f"row {i + 1}"
+
+    def where(i):
+        g = int(np.searchsorted(groups, i, side="right")) - 1
+        return f"row {i + 1} (row group {g}, its row {i - int(groups[g]) + 1})"
+
+    return where
+
+
+def _read_csv_dataset(path, delimiter, compression, target, require_target, expected_features, data=None):
+    """A CSV file's Dataset: pyarrow's reader where it can vouch for the result, else row by row."""
+    if _columnar.available():
+        try:
+            return _fast_csv(path, delimiter, compression, target, require_target, expected_features, data)
+        except _columnar.NotSure:
+            pass
+    header, rows, lines = _read_csv(path, delimiter, compression, data)
+    return _table_to_dataset(path, header, rows, target, require_target, expected_features,
+                             where=lambda i: f"line {lines[i]}")
+
+
+def _fast_csv(path, delimiter, compression, target, require_target, expected_features, data):
+    import io
+
+    def source():
+        if data is not None:
+            return io.BytesIO(data)
+        if compression:
+            import pyarrow as pa
+
+            return pa.input_stream(path, compression="detect")
+        return path
+
+    chosen = {}
+
+    def wanted(raw):
+        header = [h.strip() for h in raw]
+        if not any(header):
+            raise _columnar.NotSure("no header")
+        _unique(path, header)
+        t_idx, feature_cols = _select_columns(path, header, target, require_target, expected_features)
+        if data is None and not compression:
+            rows = os.path.getsize(path) // max(1, len(raw))  # at most a cell per byte
+            _columnar.check_size(path, rows, len(feature_cols), DataError, how="may hold (from its size)")
+        kinds = {raw[c]: "float" for c in feature_cols}
+        if t_idx is not None and require_target:
+            kinds[raw[t_idx]] = "text"
+        chosen.update(header=header, t_idx=t_idx, feature_cols=feature_cols)
+        return kinds
+
+    raw, read = _columnar.read_csv_table(source(), delimiter, wanted)
+    table = read(source())
+    if table.num_rows == 0:
+        raise _columnar.NotSure("no rows")
+    header, t_idx, feature_cols = chosen["header"], chosen["t_idx"], chosen["feature_cols"]
+    kinds = {raw[c]: "float" for c in feature_cols}
+    need_target = t_idx is not None and require_target
+    if need_target:
+        kinds[raw[t_idx]] = "text"
+    cols = _columnar.table_columns(table, list(kinds), kinds)
+    X = _stack([cols[raw[c]] for c in feature_cols])
+    y = _target_from_column(path, header[t_idx], cols[raw[t_idx]]) if need_target else None
+    return Dataset(X, y, [header[c] for c in feature_cols], header[t_idx] if t_idx is not None else target, path)
+
+
+def _open_text(path, compression, data):
+    import io
+
+    if data is not None:
+        return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
+    if compression:
+        if _columnar.available():
+            import pyarrow as pa
+
+            stream = pa.input_stream(path, compression="detect")
+            return io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+        import bz2
+        import gzip
+        import lzma
+
+        opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(compression)
+        if opener is None:
+            raise DataError(f"reading {compression} files ({path!r}) needs pyarrow: pip install pyarrow")
+        return opener(path, "rt", encoding="utf-8-sig", newline="")
+    return open(path, newline="", encoding="utf-8-sig")
+
+
+def _read_csv(path, delimiter=",", compression="", data=None):
     start = 1  # the line the record being read starts on
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f, strict=True)
+        with _open_text(path, compression, data) as f:
+            reader = csv.reader(f, strict=True, delimiter=delimiter)
             header, rows, lines = next(reader, None), [], []
             start = reader.line_num + 1
             for row in reader:
@@ -81,6 +262,8 @@ def _read_csv(path):
         why = ("a quoted cell that starts on this line is never closed" if "unexpected end of data" in str(exc)
                else f"not valid CSV ({_one_line(exc)})")
         raise DataError(f"data file {path!r}, line {start}: {why}") from None
+    except (OSError, EOFError) as exc:
+        raise DataError(f"data file {path!r} cannot be decompressed: {_one_line(exc)}") from None
     if header is None or not any(h.strip() for h in header):
         raise DataError(f"data file {path!r} has no header row")
     header = [h.strip() for h in header]
@@ -89,28 +272,7 @@ def _read_csv(path):
             raise DataError(f"data file {path!r}, line {lineno}: {len(row)} cells where the header has {len(header)}")
     if not rows:
         raise DataError(f"data file {path!r} has a header but no data rows")
-    return header, rows
-
-
-def _read_parquet(path):
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise DataError(f"reading Parquet ({path!r}) needs pyarrow: pip install pyarrow") from None
-    try:
-        names = pq.read_schema(path).names
-        _unique(path, names)
-        table = pq.read_table(path)
-    except DataError:
-        raise
-    except Exception as exc:
-        raise DataError(f"data file {path!r} is not a readable Parquet file: {_one_line(exc)}") from None
-    header = list(table.column_names)
-    cols = [table.column(name).to_pylist() for name in header]
-    rows = [["" if v is None else str(v) for v in r] for r in zip(*cols)]
-    if not rows:
-        raise DataError(f"data file {path!r} has no rows")
-    return header, rows
+    return header, rows, lines
 
 
 #: An .npz member larger than this (inflated) may be compressed at most :data:`_MAX_NPZ_RATIO` to 1:
@@ -238,8 +400,8 @@ def _unique(path, header):
         seen.add(name)
 
 
-def _table_to_dataset(path, header, rows, target, require_target, expected_features):
-    _unique(path, header)
+def _select_columns(path, header, target, require_target, expected_features):
+    """(the target's column index or None, the feature columns' indices) of a header."""
     columns = ", ".join(printable(h) for h in header)
     if target is not None and target not in header:
         if require_target:
@@ -259,35 +421,45 @@ def _table_to_dataset(path, header, rows, target, require_target, expected_featu
                         f"{len(expected_features)} ({printable(', '.join(expected_features))})")
     if not feature_cols:
         raise DataError(f"data file {path!r} has no feature columns besides the target")
-    X = _features(path, header, rows, feature_cols)
+    return t_idx, feature_cols
+
+
+def _table_to_dataset(path, header, rows, target, require_target, expected_features, where=None):
+    """The row-by-row reader's Dataset from cells as text; ``where(i)``: row i's place in the file."""
+    where = where or (lambda i: f"line {i + 2}")
+    _unique(path, header)
+    t_idx, feature_cols = _select_columns(path, header, target, require_target, expected_features)
+    X = _features(path, header, rows, feature_cols, where)
     # Prediction reads only the features: a target column there, even a blank one, is ignored.
-    y = _target(path, header[t_idx], [row[t_idx] for row in rows]) if t_idx is not None and require_target else None
+    y = (_target(path, header[t_idx], [row[t_idx] for row in rows], where)
+         if t_idx is not None and require_target else None)
     return Dataset(X, y, [header[c] for c in feature_cols], header[t_idx] if t_idx is not None else target, path)
 
 
-def _features(path, header, rows, feature_cols):
+def _features(path, header, rows, feature_cols, where):
     X = np.empty((len(rows), len(feature_cols)))
     for j, c in enumerate(feature_cols):
         for i, row in enumerate(rows):
             try:
                 X[i, j] = _parse_float(row[c])
             except ValueError:
-                raise DataError(f"data file {path!r}, line {i + 2}: column {header[c]!r} is not numeric "
+                raise DataError(f"data file {path!r}, {where(i)}: column {header[c]!r} is not numeric "
                                 f"({row[c]!r}); encode it as numbers or drop it") from None
         bad = ~np.isfinite(X[:, j])
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise DataError(f"data file {path!r}, line {i + 2}: column {header[c]!r} has a missing, NaN or "
+            raise DataError(f"data file {path!r}, {where(i)}: column {header[c]!r} has a missing, NaN or "
                             f"infinite value ({rows[i][c]!r})")
     return X
 
 
-def _target(path, name, cells):
+def _target(path, name, cells, where=None):
     """The target column: numbers when every cell is one (and finite), else text labels."""
+    where = where or (lambda i: f"line {i + 2}")
     raw = [v.strip() for v in cells]
     for i, v in enumerate(raw):
         if v == "" or v.lower() in ("nan", "na", "null", "none"):
-            raise DataError(f"data file {path!r}, line {i + 2}: target column {name!r} is missing")
+            raise DataError(f"data file {path!r}, {where(i)}: target column {name!r} is missing")
     if any(_LEADING_ZERO.match(v) for v in raw):
         return np.array(raw, dtype=str)
     if all(_INTEGER.match(v) for v in raw):  # integers stay exact (a float rounds those beyond 2**53)
@@ -302,7 +474,7 @@ def _target(path, name, cells):
     bad = ~np.isfinite(y)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise DataError(f"data file {path!r}, line {i + 2}: target column {name!r} has an infinite value ({raw[i]!r})")
+        raise DataError(f"data file {path!r}, {where(i)}: target column {name!r} has an infinite value ({raw[i]!r})")
     return y
 
 

@@ -1,0 +1,116 @@
+"""Reading a data file: ffnn's reader (``ffnn.data.read_dataset``) against pandas, the same files in the
+same run.
+
+    taskset -c 0,1 python benchmarks/data_reading.py [--rows 20000,200000,2000000] [--rounds 3]
+
+Files: 20 float columns and an integer label, as CSV and as Parquet (pyarrow, snappy). Each reader
+runs in a fresh process per round (rounds interleaved), with numpy, pandas or ffnn.data, and
+pyarrow's modules imported before timing; it reads the file twice (the best time of all rounds and
+reads counts) and reports the peak resident memory of its first read above the process's size
+after the imports, against the arrays the file declares (rows × 21 × 8 bytes). pandas reads into a DataFrame and takes ``.to_numpy()`` of the
+features (what a training loop needs); ffnn reads into float64 features and the label column.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+CHILD = r"""
+import resource, sys, time
+kind, path, reader = sys.argv[1:4]
+import numpy as np
+if reader == "pandas":
+    import pandas as pd
+else:
+    from ffnn.data import read_dataset
+import pyarrow, pyarrow.compute, pyarrow.csv, pyarrow.parquet  # both readers' libraries, loaded before timing
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def read():
+    if reader == "pandas":
+        df = pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
+        return df.iloc[:, :-1].to_numpy(np.float64), df.iloc[:, -1].to_numpy()
+    ds = read_dataset(path)
+    return ds.X, ds.y
+t0 = time.perf_counter()
+X, y = read()
+sec = time.perf_counter() - t0
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base
+del X, y
+t0 = time.perf_counter()
+X, y = read()  # the same read again in the warm process
+print(sec, peak * 1024, X.shape[0], time.perf_counter() - t0)
+"""
+
+
+def make(directory, rows, seed=0):
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(rows, 20))
+    y = rng.integers(0, 10, size=rows)
+    names = [f"x{i}" for i in range(20)]
+    table = pa.table({**{n: X[:, i] for i, n in enumerate(names)}, "label": y})
+    csv_path = os.path.join(directory, f"d{rows}.csv")
+    pq_path = os.path.join(directory, f"d{rows}.parquet")
+    import pyarrow.csv as pcsv
+
+    pcsv.write_csv(table, csv_path)
+    pq.write_table(table, pq_path)
+    return {"csv": csv_path, "parquet": pq_path}
+
+
+def run(kind, path, reader):
+    out = subprocess.run([sys.executable, "-c", CHILD, kind, path, reader], capture_output=True, text=True, check=True)
+    sec, peak, n, warm = out.stdout.split()
+    return min(float(sec), float(warm)), int(peak), int(n)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rows", default="20000,200000,2000000")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--json")
+    args = p.parse_args()
+    load = os.getloadavg()[0]
+    print(f"reading 20 float columns + an integer label; best of {args.rounds} interleaved rounds, a fresh "
+          f"process each; load average {load:.2f}")
+    results = []
+    with tempfile.TemporaryDirectory() as d:
+        for rows in (int(r) for r in args.rows.split(",")):
+            t0 = time.perf_counter()
+            files = make(d, rows)
+            made = time.perf_counter() - t0
+            arrays = rows * 21 * 8
+            for kind, path in files.items():
+                best = {}
+                for _ in range(args.rounds):
+                    for reader in ("ffnn", "pandas"):
+                        sec, peak, n = run(kind, path, reader)
+                        assert n == rows
+                        old = best.get(reader)
+                        best[reader] = (min(sec, old[0]) if old else sec, max(peak, old[1]) if old else peak)
+                ratio = best["ffnn"][0] / best["pandas"][0]
+                mb = os.path.getsize(path) / 2**20
+                print(f"{kind:<8} {rows:>9,} rows ({mb:7.1f} MB): ffnn {best['ffnn'][0]:.3f} s, pandas "
+                      f"{best['pandas'][0]:.3f} s, ffnn/pandas {ratio:.2f}; peak memory ffnn "
+                      f"{best['ffnn'][1] / arrays:.2f}×, pandas {best['pandas'][1] / arrays:.2f}× the arrays "
+                      f"({arrays / 2**20:.0f} MiB) [files made in {made:.1f} s]")
+                results.append({"kind": kind, "rows": rows, "megabytes": mb, "ffnn_s": best["ffnn"][0],
+                                "pandas_s": best["pandas"][0], "ratio": ratio,
+                                "ffnn_peak_over_arrays": best["ffnn"][1] / arrays,
+                                "pandas_peak_over_arrays": best["pandas"][1] / arrays})
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"load_average": load, "rows": results}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

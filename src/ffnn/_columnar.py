@@ -1,0 +1,202 @@
+"""Tables read as typed columns by pyarrow: CSV (also .tsv, and compressed: .gz, .zst, .bz2, .xz),
+Parquet, Arrow IPC/Feather, standard input and in-memory pandas or pyarrow tables.
+
+Each reader decodes the whole file in pyarrow's C++ readers (multithreaded, one typed array per
+column, no Python object per cell) and turns the columns :mod:`ffnn.data` asks for into NumPy arrays:
+the features as float64, the target by the same rules as the row-by-row reader (``ffnn.data._target``:
+integers stay integers, ``01`` keeps its text, text labels stay text), applied to the column's
+distinct values. Where the fast reader is not sure its result is the exact reader's — a cell that
+does not parse, a missing or non-finite value, a ragged row, an unclosed quote, text that is not
+UTF-8 — it says so (:class:`NotSure`) and :mod:`ffnn.data` reads the file again row by row, which either
+reads it (the few syntaxes only Python's parser takes) or raises the error naming the line. So a
+fast parse never changes what a file means, and an error costs one slow read.
+
+Before anything is decoded, the size the file declares is checked against a memory budget
+(:func:`memory_budget`): Parquet's and Arrow's row and column counts from their metadata, a CSV's
+width from its header and its size on disk (at most one cell per byte).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+
+__all__ = ["available", "NotSure", "csv_format", "memory_budget", "check_size", "read_csv_table",
+           "read_columnar_table", "table_columns"]
+
+COMPRESSIONS = (".gz", ".zst", ".bz2", ".xz", ".lz4")
+
+
+class NotSure(Exception):
+    """The fast reader cannot vouch for its result: read the file row by row."""
+
+
+def available() -> bool:
+    try:
+        import pyarrow  # noqa: F401
+        import pyarrow.csv  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def csv_format(path):
+    """(delimiter, compression suffix or "") of a text table's path: ``.tsv`` (and ``.tab``) is
+    tab-separated; a compression suffix may follow (``data.csv.gz``)."""
+    name = os.fspath(path).lower()
+    compression = ""
+    for suffix in COMPRESSIONS:
+        if name.endswith(suffix):
+            compression, name = suffix, name[:-len(suffix)]
+            break
+    return ("\t" if name.endswith((".tsv", ".tab")) else ","), compression
+
+
+def memory_budget() -> int:
+    """Bytes a data set may take once decoded: ``FFNN_MEMORY_BUDGET`` (bytes, or with a K/M/G/T
+    suffix) when set, else half of the machine's physical memory."""
+    value = os.environ.get("FFNN_MEMORY_BUDGET", "").strip()
+    if value:
+        m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?", value, re.IGNORECASE)
+        if m:
+            return int(float(m.group(1)) * 1024 ** " KMGT".index(m.group(2).upper() or " "))
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: no bound from here
+        return 1 << 62
+
+
+def check_size(path, rows, columns, error, how="declares"):
+    """``error`` (a DataError) when ``rows`` × ``columns`` float64 values, with pyarrow's copy beside
+    NumPy's, exceed :func:`memory_budget`."""
+    need = 2 * 8 * rows * columns
+    budget = memory_budget()
+    if need > budget:
+        raise error(f"data file {path!r} {how} {rows:,} rows × {columns:,} columns: about {need / 2**30:.1f} GiB "
+                    f"once read, over the memory budget of {budget / 2**30:.1f} GiB (set FFNN_MEMORY_BUDGET to "
+                    f"change it, or read a sample of the file)")
+
+
+def _arrow():
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+
+    return pa, pc, pcsv
+
+
+def read_csv_table(source, delimiter, wanted):
+    """A CSV's header (as written) and a function ``columns(names) -> pyarrow Table`` of the named
+    columns: ``wanted(header) -> {name: "float" | "text"}`` chooses them from the header. ``source``:
+    a path or a readable binary stream."""
+    pa, _, pcsv = _arrow()
+    # a quoted cell over several lines (or one never closed) is left to the exact reader
+    parse = pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=False)
+    read = pcsv.ReadOptions(block_size=1 << 22)
+    try:  # the header from a small first block (the whole file is read once, typed, below)
+        reader = pcsv.open_csv(source, read_options=pcsv.ReadOptions(block_size=1 << 16), parse_options=parse,
+                               convert_options=pcsv.ConvertOptions(column_types={}, auto_dict_encode=False))
+        header = list(reader.schema.names)
+        reader.close()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, OSError) as exc:
+        raise NotSure(str(exc)) from None
+    return header, lambda s: _read_typed(s, read, parse, wanted(header))
+
+
+def _read_typed(source, read, parse, kinds):
+    pa, _, pcsv = _arrow()
+    types = {name: (pa.float64() if kind == "float" else pa.string()) for name, kind in kinds.items()}
+    convert = pcsv.ConvertOptions(column_types=types, include_columns=list(kinds), strings_can_be_null=False,
+                                  quoted_strings_can_be_null=False)
+    try:
+        return pcsv.read_csv(source, read_options=read, parse_options=parse, convert_options=convert)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, OSError) as exc:
+        raise NotSure(str(exc)) from None
+
+
+def read_columnar_table(path, kind):
+    """A Parquet or Arrow IPC/Feather file as (pyarrow Table, row offsets of its row groups or None)."""
+    pa, _, _ = _arrow()
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        meta = pq.read_metadata(path)
+        sizes = [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
+        return pq.read_table(path), np.cumsum([0] + sizes)
+    import pyarrow.feather as feather
+
+    return feather.read_table(path, memory_map=False), None
+
+
+def table_columns(table, names, kinds):
+    """{name: NumPy array} of ``table``'s columns: "float" columns as float64 (NotSure when a column is
+    not numeric, has a null, or a value that is not finite), "text" ones as the pyarrow column itself
+    (for :func:`target_values`)."""
+    pa, pc, _ = _arrow()
+    out = {}
+    for name in names:
+        col = table.column(name)
+        if kinds[name] == "text":
+            out[name] = col
+            continue
+        if col.null_count:
+            raise NotSure(f"column {name!r} has a missing value")
+        t = col.type
+        if pa.types.is_string(t) or pa.types.is_large_string(t):
+            col = _numbers_from_text(col, name)
+        elif not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)):
+            raise NotSure(f"column {name!r} is of type {t}")
+        arr = np.asarray(pc.cast(col, pa.float64(), safe=False).to_numpy(), dtype=np.float64)
+        if not np.isfinite(arr).all():
+            raise NotSure(f"column {name!r} has a value that is not finite")
+        out[name] = arr
+    return out
+
+
+# What a decimal number looks like to both Python's float() and pyarrow's parser (after trimming)
+_DECIMAL = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+
+
+def _numbers_from_text(col, name):
+    pa, pc, _ = _arrow()
+    trimmed = pc.utf8_trim_whitespace(col)
+    if not pc.all(pc.match_substring_regex(trimmed, _DECIMAL)).as_py():
+        raise NotSure(f"column {name!r} has a cell that is not a plain decimal number")
+    return trimmed
+
+
+def target_values(col, exact):
+    """The target column (pyarrow, any type) by the rules of ``exact(cells) -> array`` (the row-by-row
+    reader's, on lists of strings): numbers as float64 or int64 arrays, labels as text. The rules are
+    per-cell "any"/"all" decisions, so they are applied to the distinct values and mapped back; a
+    numeric column is taken as it is typed."""
+    pa, pc, _ = _arrow()
+    t = col.type
+    if col.null_count:
+        raise NotSure("the target has a missing value")
+    if pa.types.is_integer(t) and not pa.types.is_uint64(t):
+        return col.to_numpy().astype(np.int64)
+    if pa.types.is_floating(t):
+        y = np.asarray(col.to_numpy(), dtype=np.float64)
+        if not np.isfinite(y).all():
+            raise NotSure("the target has a value that is not finite")
+        return y
+    if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+        raise NotSure(f"the target is of type {t}")
+    if pc.any(pc.match_substring_regex(col, "[\r\n]")).as_py():  # a quote never closed swallows the lines after it
+        raise NotSure("a cell runs over several lines")
+    uniq = pc.unique(col)
+    if len(uniq) <= 100_000:
+        values = exact(uniq.to_pylist())  # raises NotSure itself (via the caller) on a bad cell
+        return values[pc.index_in(col, value_set=uniq).to_numpy()]
+    trimmed = pc.utf8_trim_whitespace(col)
+    if pc.all(pc.match_substring_regex(trimmed, r"^[+-]?[0-9]+$")).as_py() \
+            or pc.any(pc.match_substring_regex(trimmed, r"^[+-]?0[0-9]")).as_py() \
+            or not pc.all(pc.match_substring_regex(trimmed, _DECIMAL)).as_py():
+        raise NotSure("the target needs the exact reader's rules")  # integers, identifiers or text
+    y = np.asarray(pc.cast(trimmed, pa.float64()).to_numpy(), dtype=np.float64)
+    if not np.isfinite(y).all():
+        raise NotSure("the target has a value that is not finite")
+    return y

@@ -1,0 +1,176 @@
+"""The columnar readers (pyarrow) against the row-by-row reader: the same data or the same error, for
+every file; and the formats they add (.tsv, compressed CSV, Arrow IPC/Feather, standard input, tables
+in memory), Parquet errors by row group, and the memory budget checked before decoding."""
+
+import gzip
+import io
+import string
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+pa = pytest.importorskip("pyarrow")
+import pyarrow.parquet as pq  # noqa: E402
+
+from ffnn import _columnar  # noqa: E402
+from ffnn import data as data_module  # noqa: E402
+from ffnn.data import DataError, read_dataset  # noqa: E402
+
+
+def _both(path, monkeypatch, **kw):
+    """(fast result, exact result): each a Dataset or the DataError's text."""
+    def read():
+        try:
+            return read_dataset(path, **kw)
+        except DataError as exc:
+            return str(exc)
+
+    def not_sure(*a, **k):
+        raise _columnar.NotSure("the test asks for the exact reader")
+
+    fast = read()
+    with monkeypatch.context() as m:  # the row-by-row reader, for every format
+        m.setattr(_columnar, "table_columns", not_sure)
+        m.setattr(data_module, "_fast_csv", not_sure)
+        exact = read()
+    return fast, exact
+
+
+def _same(fast, exact):
+    assert type(fast) is type(exact), (fast, exact)
+    if isinstance(fast, str):
+        assert fast == exact
+        return
+    np.testing.assert_array_equal(fast.X, exact.X)
+    assert fast.X.dtype == exact.X.dtype == np.float64
+    assert fast.feature_names == exact.feature_names and fast.target_name == exact.target_name
+    if exact.y is None:
+        assert fast.y is None
+    else:
+        assert fast.y.dtype.kind == exact.y.dtype.kind and fast.y.tolist() == exact.y.tolist()
+
+
+NUMBERS = st.one_of(st.floats(allow_nan=False, allow_infinity=False, width=64).map(repr),
+                    st.integers(-10**20, 10**20).map(str),
+                    st.sampled_from(["1e5", ".5", "5.", "-0", "+3", " 7 ", "1_0", "0x10", "nan", "inf", "",
+                                     "1e400", "١٢", "infinity", "1.5e+03"]))
+LABELS = st.one_of(st.integers(-5, 5).map(str), st.sampled_from(["01", "007", "a", "B", "nan", "", " 3", "2.5",
+                                                                 str(2**63), str(2**53 + 1), "x y", "é"]),
+                   st.text(alphabet=string.ascii_letters + "0123456789 .-+", min_size=1, max_size=4))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(NUMBERS, NUMBERS, LABELS), min_size=1, max_size=8))
+def test_fast_and_exact_csv_readers_agree(rows, tmp_path, monkeypatch):
+    path = tmp_path / "d.csv"
+    lines = ["a,b,y"] + [",".join(f'"{c}"' if "," in c else c for c in r) for r in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _same(*_both(path, monkeypatch))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(labels=st.lists(LABELS, min_size=1, max_size=8), data=st.data())
+def test_fast_and_exact_parquet_readers_agree(labels, data, tmp_path, monkeypatch):
+    n = len(labels)
+    a = data.draw(st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=n, max_size=n))
+    b = data.draw(st.lists(st.integers(-2**62, 2**62), min_size=n, max_size=n))
+    path = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"a": a, "b": b, "y": labels}), path, row_group_size=3)
+    _same(*_both(path, monkeypatch))
+
+
+@pytest.mark.parametrize("text", [
+    "a,b,y\n1,2,x\n\n3,4,y\n",                  # a blank line
+    'a,b,y\n1,2,"two\nlines"\n3,4,y\n',         # a quoted cell over two lines: the exact reader's
+    'a,b,y\n1,2,"never closed\n3,4,y\n',        # an unclosed quote
+    "a,b,y\n1,2,x\n3,4\n",                      # a ragged row
+    "a,a,y\n1,2,x\n",                           # duplicate names
+    "\ufeffa,b,y\n1,2,01\n3,4,02\n",            # a BOM, labels with a leading zero
+    "a,b,y\n1,2,9007199254740993\n3,4,1\n",     # an integer beyond 2**53 stays exact
+    "a,b,y\n,,\n1,2,3\n",                       # a row of empty cells
+    "a,b,y\n1,abc,3\n",                         # not numeric
+])
+def test_edge_files_read_the_same(text, tmp_path, monkeypatch):
+    path = tmp_path / "d.csv"
+    path.write_text(text, encoding="utf-8")
+    fast, exact = _both(path, monkeypatch)
+    _same(fast, exact)
+
+
+def test_not_utf8_is_one_clear_line(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_bytes(b"a,b,y\n1,2,\xff\n")
+    with pytest.raises(DataError, match="not a text CSV file"):
+        read_dataset(path)
+
+
+def _table():
+    rng = np.random.default_rng(0)
+    return pa.table({"a": rng.normal(size=30), "b": rng.normal(size=30), "y": rng.integers(0, 3, 30)})
+
+
+def test_tsv_and_compressed_csv_read_as_the_plain_csv(tmp_path):
+    import pyarrow.csv as pcsv
+
+    plain = tmp_path / "d.csv"
+    pcsv.write_csv(_table(), plain)
+    want = read_dataset(plain)
+    text = plain.read_text()
+    (tmp_path / "d.tsv").write_text(text.replace(",", "\t"))
+    with gzip.open(tmp_path / "d.csv.gz", "wt") as f:
+        f.write(text)
+    with pa.CompressedOutputStream(str(tmp_path / "d.csv.zst"), "zstd") as f:
+        f.write(text.encode())
+    for name in ("d.tsv", "d.csv.gz", "d.csv.zst"):
+        got = read_dataset(tmp_path / name)
+        np.testing.assert_array_equal(got.X, want.X)
+        assert got.y.tolist() == want.y.tolist()
+
+
+def test_compressed_csv_errors_name_the_line(tmp_path):
+    with gzip.open(tmp_path / "d.csv.gz", "wt") as f:
+        f.write("a,b,y\n1,2,0\n3,nan,1\n")
+    with pytest.raises(DataError, match=r"d.csv.gz', line 3: column 'b' has a missing, NaN or infinite value"):
+        read_dataset(tmp_path / "d.csv.gz")
+
+
+def test_feather_and_memory_tables(tmp_path):
+    import pyarrow.feather as feather
+
+    table = _table()
+    pq.write_table(table, tmp_path / "d.parquet")
+    feather.write_feather(table, tmp_path / "d.feather")
+    want = read_dataset(tmp_path / "d.parquet")
+    for got in (read_dataset(tmp_path / "d.feather"), read_dataset(table), read_dataset(table.to_pandas())):
+        np.testing.assert_array_equal(got.X, want.X)
+        assert got.y.tolist() == want.y.tolist() and got.y.dtype == np.int64
+    assert read_dataset(table.to_pandas(), target="a").feature_names == ["b", "y"]
+
+
+def test_standard_input(monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"a,b,y\n1,2,p\n3,4,q\n")))
+    ds = read_dataset("-")
+    assert ds.X.tolist() == [[1, 2], [3, 4]] and ds.y.tolist() == ["p", "q"] and ds.source == "<stdin>"
+
+
+def test_parquet_errors_name_the_row_group_and_row(tmp_path):
+    a = np.arange(10.0)
+    a[7] = np.nan
+    pq.write_table(pa.table({"a": a, "y": np.arange(10) % 2}), tmp_path / "d.parquet", row_group_size=3)
+    with pytest.raises(DataError, match=r"row 8 \(row group 2, its row 2\): column 'a' has a missing"):
+        read_dataset(tmp_path / "d.parquet")
+
+
+def test_the_declared_size_is_checked_before_decoding(tmp_path, monkeypatch):
+    pq.write_table(_table(), tmp_path / "d.parquet")
+    (tmp_path / "d.csv").write_text("a,b,y\n" + "1,2,0\n" * 100)
+    monkeypatch.setenv("FFNN_MEMORY_BUDGET", "1K")
+    with pytest.raises(DataError, match=r"d.parquet' declares 30 rows × 3 columns: .* over the memory budget"):
+        read_dataset(tmp_path / "d.parquet")
+    with pytest.raises(DataError, match=r"d.csv' may hold \(from its size\) .* over the memory budget"):
+        read_dataset(tmp_path / "d.csv")
+    monkeypatch.setenv("FFNN_MEMORY_BUDGET", "1G")
+    assert len(read_dataset(tmp_path / "d.csv")) == 100
