@@ -736,3 +736,95 @@ def test_the_command_line_passes_dropout_masks_and_precision(tmp_path, monkeypat
     assert main(["train", "--device", "cpu", "--epochs", "1", "--quiet", "--out", str(out), "--hidden", "8",
                  "--dropout", "0.1", "--dropout-masks", "host"]) == 0
     assert seen["dropout_masks"] == "host" and seen["precision"] == "highest"
+
+
+# --- what an outside test of the rebuilt path found (each a regression test) ---------------------------
+
+def _overflowing_with_dropout():
+    r = np.random.default_rng(0)
+    return r.normal(size=(20, 2)), r.normal(size=(20, 1))
+
+
+def test_a_replay_draws_the_epochs_dropout_masks_again():
+    """With dropout, the replay after a deferred divergence takes the masks the epoch took (the host's:
+    the driver rewinds the Generator; the device's: the engine rewinds its generator), so it finds the
+    step that diverged instead of following another trajectory."""
+    X, T = _overflowing_with_dropout()
+    kw = dict(loss="mse", epochs=1, batch_size=1, dropout=0.1, shuffle=False, seed=0)
+    host = ffnn.Network([2, 5, 1], "relu", "identity", seed=1)
+    dev = host.to(device="cpu")
+    with pytest.raises(ffnn.TrainingDiverged):
+        ffnn.train(host, X, T, optimizer=ffnn.SGD(0.5, momentum=0.5), **kw)
+    with pytest.raises(ffnn.TrainingDiverged):
+        ffnn.train(dev, torch.tensor(X), torch.tensor(T), optimizer=ffnn.SGD(0.5, momentum=0.5),
+                   dropout_masks="host", **kw)
+    assert _max_rel(_params(host), _params(dev)) < 1e-12
+    for seed in range(6):  # device masks: a first pass that overflows is always found again
+        net = ffnn.Network([2, 5, 1], "relu", "identity", seed=1, device="cpu")
+        X, T = (np.random.default_rng(seed).normal(size=s) for s in ((20, 2), (20, 1)))
+        try:
+            ffnn.train(net, torch.tensor(X * 4), torch.tensor(T), optimizer=ffnn.SGD(0.5, momentum=0.5), **kw)
+        except ffnn.TrainingDiverged:
+            pass
+        assert all(bool(torch.isfinite(p).all()) for p in net.parameters())
+
+
+def test_plain_sgd_with_a_large_rate_diverges_at_the_numpy_step():
+    """The replay checks δ unscaled (as the NumPy path does), not −η·δ, which overflows a step earlier."""
+    r = np.random.default_rng(0)
+    X, T = r.normal(size=(37, 4)), r.normal(size=(37, 3))
+    host = ffnn.Network([4, 5, 3], "tanh", "identity", seed=1)
+    dev = host.to(device="cpu")
+    for net, x, t in ((host, X, T), (dev, torch.tensor(X), torch.tensor(T))):
+        with pytest.raises(ffnn.TrainingDiverged):
+            ffnn.train(net, x, t, loss="mse", optimizer=ffnn.SGD(1e6), epochs=20, batch_size=8, seed=0)
+    assert _max_rel(_params(host), _params(dev)) < 1e-12
+
+
+def test_diagnostics_of_a_last_step_at_eta_zero():
+    X, T = _data([6, 16, 8, 3], "softmax", n=16)
+
+    def sched(t):
+        return 0.0 if t % 4 == 3 else 1.0
+
+    kw = dict(loss="cross_entropy", optimizer=ffnn.SGD(0.1), epochs=2, batch_size=4, seed=0, schedule=sched)
+    host = ffnn.Network([6, 16, 8, 3], "relu", "softmax", seed=1)
+    dev = host.to(device="cpu")
+    h1 = ffnn.train(host, X, T, **kw)
+    h2 = ffnn.train(dev, torch.from_numpy(X), torch.from_numpy(T), **kw)
+    assert np.all(np.isfinite(h2.grad_norm))
+    _same_diagnostics(h1, h2)
+
+
+@pytest.mark.parametrize("opt", ["adam", "sgd", "momentum"])
+def test_an_interrupt_part_way_through_a_chunk_keeps_the_step_count_with_the_weights(opt, monkeypatch):
+    """Ctrl-C at the 13th step: both paths keep the 12 updates taken, and the optimiser's step count
+    says 12 (Adam's bias correction and a schedule go on from there)."""
+    from ffnn.training.engines import NumpyEngine
+    from ffnn.training.torch_engine import TorchEngine
+
+    def interrupt_at_13(cls, name):
+        original, calls = getattr(cls, name), [0]
+
+        def interrupted(self, *a, **k):
+            calls[0] += 1
+            if calls[0] == 13:
+                raise KeyboardInterrupt
+            return original(self, *a, **k)
+
+        monkeypatch.setattr(cls, name, interrupted)
+
+    interrupt_at_13(TorchEngine, "_step")
+    interrupt_at_13(NumpyEngine, "step")
+    X, T = _data([4, 5, 3], "softmax", n=40)
+    factory = {"adam": lambda: ffnn.Adam(0.01), "sgd": lambda: ffnn.SGD(0.1),
+               "momentum": lambda: ffnn.SGD(0.1, momentum=0.9)}[opt]
+    host = ffnn.Network([4, 5, 3], "relu", "softmax", seed=1)
+    dev = host.to(device="cpu")
+    opts = factory(), factory()
+    for net, x, t, o, loop in ((host, X, T, opts[0], "interpreted"), (dev, torch.from_numpy(X), torch.from_numpy(T),
+                                                                     opts[1], "auto")):
+        with pytest.raises(ffnn.TrainingInterrupted):
+            ffnn.train(net, x, t, loss="cross_entropy", optimizer=o, seed=0, epochs=3, batch_size=4, loop=loop)
+    assert opts[0].state["step"] == opts[1].state["step"] == 12
+    assert _max_rel(_params(host), _params(dev)) < 1e-12

@@ -278,6 +278,11 @@ class Outputs:
         self._staged = []  # (temporary path, real destination, what, path as given)
 
     def add(self, path, data: bytes, what="output file"):
+        self.add_stream(path, (data,), what)
+
+    def add_stream(self, path, chunks, what="output file"):
+        """:meth:`add` for bytes that come in pieces (``chunks``, an iterable): written as they come, so
+        an output of any length takes constant memory; an exception from ``chunks`` discards it all."""
         real = check_writable(path, what)
         _remove_stale_temporaries(*os.path.split(real))
         mode = _mode_for(real)
@@ -286,7 +291,8 @@ class Outputs:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
             self._staged.append((tmp, real, what, os.fspath(path)))
             with os.fdopen(fd, "wb") as f:
-                f.write(data)
+                for data in chunks:
+                    f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
                 os.fchmod(f.fileno(), mode) if hasattr(os, "fchmod") else os.chmod(tmp, mode)

@@ -28,9 +28,10 @@ class DataError(ValueError):
 class Dataset:
     """Features ``X`` (N, D) float64, the raw target ``y`` (N,) or None, and their names."""
 
-    def __init__(self, X, y, feature_names, target_name, source):
+    def __init__(self, X, y, feature_names, target_name, source, start=0):
         self.X, self.y = X, y
         self.feature_names, self.target_name, self.source = list(feature_names), target_name, source
+        self.start = start  # the index of the first row in its file (a chunk of :func:`read_chunks`)
 
     def __len__(self):
         return self.X.shape[0]
@@ -73,6 +74,94 @@ def read_dataset(path, target=None, *, require_target=True, expected_features=No
                               expected_features)
     delimiter, compression = _columnar.csv_format(path)
     return _read_csv_dataset(path, delimiter, compression, target, require_target, expected_features)
+
+
+def read_chunks(path, target=None, *, expected_features=None, rows=1 << 16):
+    """The features of a data file (for prediction: no target is read) as Datasets of at most about
+    ``rows`` rows, in file order, each with ``.start``, its first row's index. CSV (plain or
+    compressed) and Parquet stream: memory stays bounded whatever the file's length. Where the fast
+    reader cannot vouch for a chunk, the file is read whole by the exact reader (which names the line
+    of a bad cell), and the rows not yet given follow from it."""
+    done = 0
+    try:
+        for X, names in _stream_features(path, target, expected_features, rows):
+            yield Dataset(X, None, names, target, os.fspath(path), start=done)
+            done += X.shape[0]
+        return
+    except _columnar.NotSure:
+        pass
+    whole = read_dataset(path, target, require_target=False, expected_features=expected_features)
+    for start in range(done, len(whole), rows):
+        yield Dataset(whole.X[start:start + rows], None, whole.feature_names, whole.target_name, whole.source,
+                      start=start)
+
+
+def _stream_features(path, target, expected_features, rows):
+    """(X, feature names) per chunk, from pyarrow's streaming readers; NotSure where they do not apply."""
+    if _is_memory_table(path) or not _columnar.available() or (isinstance(path, str) and path == "-"):
+        raise _columnar.NotSure("not a streamable file")
+    path = os.fspath(path)
+    check_readable(path, "data file", DataError)
+    ext = os.path.splitext(path)[1].lower()
+    if ext in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        try:
+            f = pq.ParquetFile(path)
+        except Exception as exc:
+            raise DataError(f"data file {path!r} is not a readable Parquet file: {_one_line(exc)}") from None
+        header = list(f.schema_arrow.names)
+        _unique(path, header)
+        _, cols = _select_columns(path, header, target, False, expected_features)
+        names = [header[c] for c in cols]
+        batches = f.iter_batches(batch_size=rows, columns=names)
+    elif ext in (".npz", ".feather", ".arrow", ".ipc"):
+        raise _columnar.NotSure("read whole")
+    else:
+        delimiter, compression = _columnar.csv_format(path)
+        raw, names, batches = _csv_batches(path, delimiter, compression, target, expected_features)
+    empty = True
+    for batch in batches:
+        if batch.num_rows:
+            empty = False
+            yield _stack(list(_columnar.table_columns(batch, names, dict.fromkeys(names, "float")).values())), \
+                [n.strip() for n in names]
+    if empty:
+        raise _columnar.NotSure("no rows")
+
+
+def _csv_batches(path, delimiter, compression, target, expected_features):
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    def source():
+        return pa.input_stream(path, compression="detect") if compression else path
+
+    raw, _ = _columnar.read_csv_table(source(), delimiter, lambda header: {})
+    header = [h.strip() for h in raw]
+    if not any(header):
+        raise _columnar.NotSure("no header")
+    _unique(path, header)
+    _, cols = _select_columns(path, header, target, False, expected_features)
+    names = [raw[c] for c in cols]
+    convert = pcsv.ConvertOptions(column_types=dict.fromkeys(names, pa.float64()), include_columns=names)
+    try:
+        reader = pcsv.open_csv(source(), read_options=pcsv.ReadOptions(block_size=1 << 22),
+                               parse_options=pcsv.ParseOptions(delimiter=delimiter), convert_options=convert)
+    except (pa.ArrowInvalid, ValueError, OSError) as exc:
+        raise _columnar.NotSure(str(exc)) from None
+
+    def batches():
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            except (pa.ArrowInvalid, ValueError, OSError) as exc:
+                raise _columnar.NotSure(str(exc)) from None
+            yield batch
+
+    return raw, names, batches()
 
 
 def _is_memory_table(obj):

@@ -92,7 +92,7 @@ def _prepare_features(net, ds):
             from .._files import printable
 
             row, col = bad[0]
-            raise CommandError(f"data file {str(ds.source)!r}: row {row + 1}, feature "
+            raise CommandError(f"data file {str(ds.source)!r}: row {ds.start + row + 1}, feature "
                                f"{printable(ds.feature_names[col])!r}: {ds.X[row, col]:g} is beyond the float "
                                f"range once scaled as in training")
     return X
@@ -106,7 +106,7 @@ def _predict(net, ds):
         A = net.predict(X)
     bad = np.flatnonzero(~np.all(np.isfinite(A), axis=1))
     if len(bad):
-        raise CommandError(f"data file {str(ds.source)!r}: row {bad[0] + 1}: the model's outputs are not finite "
+        raise CommandError(f"data file {str(ds.source)!r}: row {ds.start + bad[0] + 1}: the model's outputs are not finite "
                            f"for its features (values far outside what the model was trained on)")
     return X, A
 
@@ -398,28 +398,46 @@ def cmd_predict(args):
     meta = net.metadata
     if args.proba and meta.get("task") != "classify":
         raise UsageError("ffnn predict: --proba needs a classification model")
-    ds = _read(args.data, target=meta.get("target"), require_target=False,
-               expected_features=meta.get("feature_names"))
-    _, A = _predict(net, ds)
-    pred, proba = _outputs_to_predictions(net, A)
-    if args.proba:
-        header = [f"p_{c}" for c in meta["classes"]]
-        rows = [[repr(float(v)) for v in row] for row in proba]
-    else:
-        header = ["prediction"]
-        rows = [[str(v) if meta.get("task") == "classify" else repr(float(v))] for v in pred]
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")  # quotes labels that hold commas or quotes
-    writer.writerow(header)
-    writer.writerows(rows)
-    text = buf.getvalue()
-    if args.out:
-        from .._files import atomic_write
+    header = [f"p_{c}" for c in meta["classes"]] if args.proba else ["prediction"]
+    count = 0
 
-        _write(f"--out {args.out!r}", atomic_write, args.out, text.encode(), "--out")
-        print(f"{len(rows)} predictions written to {printable(args.out)}", file=sys.stderr)
+    def csv_text(rows):
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerows(rows)  # quotes labels that hold commas or quotes
+        return buf.getvalue().encode()
+
+    def pieces():
+        """The predictions as CSV, a chunk of rows at a time (constant memory for a file of any length)."""
+        from ..data import DataError, read_chunks
+
+        nonlocal count
+        first = [header]  # the header goes out with the first chunk: a file that fails there prints nothing
+        try:
+            for ds in read_chunks(args.data, target=meta.get("target"), expected_features=meta.get("feature_names")):
+                _, A = _predict(net, ds)
+                pred, proba = _outputs_to_predictions(net, A)
+                if args.proba:
+                    rows = [[repr(float(v)) for v in row] for row in proba]
+                else:
+                    rows = [[str(v) if meta.get("task") == "classify" else repr(float(v))] for v in pred]
+                count += len(rows)
+                yield csv_text(first + rows)
+                first = []
+        except DataError as exc:
+            raise CommandError(str(exc)) from None
+
+    if args.out:
+        from .._files import Outputs
+
+        def write():
+            with Outputs() as out:
+                out.add_stream(args.out, pieces(), "--out")
+
+        _write(f"--out {args.out!r}", write)
+        print(f"{count} predictions written to {printable(args.out)}", file=sys.stderr)
     else:
-        sys.stdout.write(text)  # on a terminal, its control characters are escaped (ffnn.cli.terminal)
+        for piece in pieces():
+            sys.stdout.write(piece.decode())  # on a terminal, control characters are escaped (ffnn.cli.terminal)
     return 0
 
 

@@ -68,6 +68,7 @@ from .stopping import TrainingDiverged
 
 __all__ = ["supports", "Workspace", "TorchEngine", "CUDA_GRAPHS", "WARMUP_STEPS", "DROPOUT_MASKS"]
 
+_TINY_ETA = 2.0 ** -100  # below it, −η·δ would lose δ to underflow (or be 0): such a step runs unscaled
 CUDA_GRAPHS = True   # capture each batch size's step in a CUDA graph on CUDA devices
 WARMUP_STEPS = 3     # eager steps of a batch size before its capture (on a side stream, as CUDA graphs need)
 
@@ -236,6 +237,8 @@ class TorchEngine(Engine):
         self.before = None  # P before the epoch's last step (the diagnostics' update ratio)
         self.last_lr = None
         self.replay_loaded = False
+        self.eta = None  # η of a step run with δ unscaled (a replay's, the epoch's measured last step)
+        self.last_unscaled = False
         self.masks_on = dropout_masks
         self.gen = None
         if dropout is not None and dropout_masks == "device":
@@ -283,6 +286,8 @@ class TorchEngine(Engine):
         self.epoch_total.zero_()
         self.total.zero_()
         self.replay_loaded = False
+        if self.gen is not None:
+            self.gen_state = self.gen.get_state()  # a replay draws the epoch's masks again
         self.ws = None
         for alive in self.alive.values():
             alive.zero_()
@@ -307,11 +312,16 @@ class TorchEngine(Engine):
             table = self._table(batches, lrs, state)
             for k in range(len(batches)):
                 ws, rows = self._rows(batches, k)
-                if last and k == len(batches) - 1:
+                final = last and k == len(batches) - 1
+                if final:
                     self._before_last_step(ws, lrs[k])
                 self._scalars(table, k)
-                self._step(ws, rows)
-            state["step"] += len(batches)
+                # the diagnostics measure the epoch's last step from −η·δ; at η ≈ 0 it runs with δ unscaled
+                # (eagerly, η applied in the update's products) so that there is a δ to measure
+                tiny = final and self.diag is not None and self.fused and abs(lrs[k]) < _TINY_ETA
+                self.last_unscaled = bool(tiny) if final else self.last_unscaled
+                self._step(ws, rows, lrs[k] if tiny else None)
+                state["step"] += 1  # step by step: an exception part way keeps the count with the weights
             self.epoch_total.add_(self.total[0])
             self.total.zero_()
         return 0.0
@@ -320,8 +330,12 @@ class TorchEngine(Engine):
         """The steps of a replay, each checked before its update (J_B and every δ finite)."""
         import torch
 
-        if not self.replay_loaded:  # the driver put back the epoch's start in the network and the state
+        if not self.replay_loaded:  # the driver put back the epoch's start in the network, the state and rng
             self._load(state)
+            if self.gen is not None:
+                self.gen.set_state(self.gen_state)  # the device's dropout masks, drawn again
+            for alive in self.alive.values():
+                alive.zero_()
             self.replay_loaded = True
         table = self._table(batches, lrs, state)
         total = 0.0
@@ -330,16 +344,24 @@ class TorchEngine(Engine):
                 ws, rows = self._rows(batches, k)
                 if last and k == len(batches) - 1:
                     self._before_last_step(ws, lrs[k])
+                    self.last_unscaled = True
                 self._scalars(table, k)
+                if self.dropout is not None:
+                    self._draw_masks(ws)
                 ws.jbuf.zero_()
-                self._forward_backward(ws, rows, ws.jbuf)
-                finite = torch.isfinite(ws.jbuf).all()
-                for d in ws.d[1:]:
-                    finite = finite & torch.isfinite(d).all()
-                self.host_reads += 1
-                if not bool(finite):
-                    raise TrainingDiverged(diverged_message("the loss or a gradient"))
-                self._update(ws)
+                self.eta = lrs[k]  # δ unscaled, checked as the NumPy path checks it: J_B and Σ_n δ[l]
+                try:
+                    self._forward_backward(ws, rows, ws.jbuf)
+                    finite = torch.isfinite(ws.jbuf).all()
+                    for d in ws.d[1:]:
+                        finite = finite & torch.isfinite(d.sum(dim=0)).all()
+                    self.host_reads += 1
+                    if not bool(finite):
+                        raise TrainingDiverged(diverged_message("the loss or a gradient"))
+                    self._watch(ws)
+                    self._update(ws)
+                finally:
+                    self.eta = None
                 state["step"] += 1
                 total += float(ws.jbuf[0])
         finally:
@@ -365,8 +387,7 @@ class TorchEngine(Engine):
         import torch
 
         L = self.net.n_layers
-        scale = abs(self.last_lr) if self.fused else 1.0  # the fused step's δ holds −η·δ
-        scale = scale or math.nan
+        scale = abs(self.last_lr) if self.fused and not self.last_unscaled else 1.0  # fused: δ holds −η·δ
         gn, dm, un, wn = [], [], [], []
         for l in range(1, L + 1):
             inp = self._input_of(ws, l)
@@ -433,9 +454,10 @@ class TorchEngine(Engine):
         if self.diag is not None:
             self.before = torch.clone(self.P)
 
-    def _step(self, ws, rows):
+    def _step(self, ws, rows, eta=None):
         """One deferred step: the rows into the batch's buffers where the step is a graph, the dropout
-        masks, then the graph's replay or the step itself."""
+        masks, then the graph's replay or the step itself. ``eta``: run it eagerly with δ unscaled and
+        η applied in the update's products (the diagnostics measure that step's δ)."""
         if ws.static:
             ws.x[:, :-1].copy_(rows[0][:, :-1])
             if ws.targets is not None:
@@ -443,6 +465,13 @@ class TorchEngine(Engine):
                     dst.copy_(src)
         if self.dropout is not None:
             self._draw_masks(ws)
+        if eta is not None:
+            self.eta = eta
+            try:
+                self._body(ws, rows)
+            finally:
+                self.eta = None
+            return
         if ws.graph is None and self.graphs and self.eager_steps >= WARMUP_STEPS:
             self._capture(ws)  # after a few eager steps; a failed capture turns the graphs off
         if ws.graph is not None:
@@ -456,9 +485,12 @@ class TorchEngine(Engine):
     def _body(self, ws, rows):
         """What a graph captures: forward, backward, the update."""
         self._forward_backward(ws, rows, self.total)
+        self._watch(ws)
+        self._update(ws)
+
+    def _watch(self, ws):
         for l, alive in self.alive.items():  # hidden layer l (the diagnostics' dead units): a ≥ 0 for relu,
             alive.addmv_(ws.inp[l][:, :-1].T, ws.ones)  # so a unit was active when its column sum is > 0
-        self._update(ws)
 
     def _input_of(self, ws, l):
         """[a[l−1] | 1], the input of layer l (for l = 1 the batch's rows)."""
@@ -494,7 +526,10 @@ class TorchEngine(Engine):
         self.output.torch_step(ws.zL, ws.dL, targets, total, ws.n)
         if self.penalty is not None:
             self.penalty.flat_value(self.flat, total, ws.n)
-        if self.fused or ws.factor != 1.0:
+        if self.fused and self.eta is not None:  # unscaled: η goes into the update's products
+            if ws.factor != 1.0:
+                ws.dL.mul_(ws.factor)
+        elif self.fused or ws.factor != 1.0:
             ws.dL.mul_(self.s["dscale"])
         if ws.cast:
             ws.d[L].copy_(ws.dL)
@@ -513,14 +548,17 @@ class TorchEngine(Engine):
             for l in range(1, L + 1):
                 if self.l2:
                     self.Wb[l][:-1].mul_(self.s["decay"])
-                self.Wb[l].addmm_(self._input_of(ws, l).T, ws.d[l])
+                if self.eta is None:
+                    self.Wb[l].addmm_(self._input_of(ws, l).T, ws.d[l])
+                else:
+                    self.Wb[l].addmm_(self._input_of(ws, l).T, ws.d[l], alpha=-self.eta)
             return
         self._gradients(ws)
         if self.fused:  # bf16: G holds −η g in bfloat16; the master weights take it in float32
             if self.l2:
                 for l in range(1, L + 1):
                     self.Wb[l][:-1].mul_(self.s["decay"])
-            self.P.add_(self.Gc)
+            self.P.add_(self.Gc, alpha=1.0 if self.eta is None else -self.eta)
             return
         if self.cast:
             self.G.copy_(self.Gc)
