@@ -415,13 +415,15 @@ def cmd_predict(args):
         try:
             for ds in read_chunks(args.data, target=meta.get("target"), expected_features=meta.get("feature_names")):
                 _, A = _predict(net, ds)
-                pred, proba = _outputs_to_predictions(net, A)
+                count += A.shape[0]
                 if args.proba:
-                    rows = [[repr(float(v)) for v in row] for row in proba]
+                    yield csv_text(first + [[repr(v) for v in row] for row in A.tolist()])
+                elif meta.get("task") == "classify":  # each class's CSV cell written once, then picked
+                    cells = np.array([csv_text([[str(c)]]) for c in meta["classes"]], dtype=object)
+                    yield csv_text(first) + b"".join(cells[np.argmax(A, axis=1)].tolist())
                 else:
-                    rows = [[str(v) if meta.get("task") == "classify" else repr(float(v))] for v in pred]
-                count += len(rows)
-                yield csv_text(first + rows)
+                    pred, _ = _outputs_to_predictions(net, A)
+                    yield csv_text(first) + ("\n".join(map(repr, pred.astype(float).tolist())) + "\n").encode()
                 first = []
         except DataError as exc:
             raise CommandError(str(exc)) from None
