@@ -2,6 +2,7 @@
 same run.
 
     taskset -c 0,1 python benchmarks/data_reading.py [--rows 20000,200000,2000000] [--rounds 3]
+                                                     [--train-rows 2000000] [--json FILE]
 
 Files: 20 float columns and an integer label, as CSV and as Parquet (pyarrow, snappy). Each reader
 runs in a fresh process per round (rounds interleaved), with numpy, pandas or ffnn.data, and
@@ -78,6 +79,7 @@ def main():
     p.add_argument("--rows", default="20000,200000,2000000")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--json")
+    p.add_argument("--train-rows", type=int, default=0, help="also time ffnn train on a CSV of this many rows")
     args = p.parse_args()
     load = os.getloadavg()[0]
     print(f"reading 20 float columns + an integer label; best of {args.rounds} interleaved rounds, a fresh "
@@ -107,10 +109,46 @@ def main():
                                 "pandas_s": best["pandas"][0], "ratio": ratio,
                                 "ffnn_peak_over_arrays": best["ffnn"][1] / arrays,
                                 "pandas_peak_over_arrays": best["pandas"][1] / arrays})
+    train = train_phases(args.train_rows) if args.train_rows else None
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"load_average": load, "rows": results}, f, indent=2)
+            json.dump({"load_average": load, "rows": results, "train": train}, f, indent=2)
 
 
 if __name__ == "__main__":
     main()
+
+
+def train_phases(rows=2_000_000, epochs=1):
+    """``ffnn train`` on a CSV of ``rows`` rows (20 float features, a 10-class label): the command's
+    wall time, and its phases measured in this process with the same functions (reading, scaling,
+    training one epoch, writing the model)."""
+    import numpy as np
+
+    import ffnn
+    from ffnn.data import Scaler, read_dataset
+
+    with tempfile.TemporaryDirectory() as d:
+        path = make(d, rows)["csv"]
+        out = os.path.join(d, "m.safetensors")
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "ffnn", "train", path, "--epochs", str(epochs), "--quiet",
+                        "--out", out], check=True, capture_output=True)
+        wall = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        ds = read_dataset(path)
+        read = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        X = Scaler("standard").fit(ds.X).transform(ds.X)
+        scale = time.perf_counter() - t0
+        T = np.eye(10)[ds.y]
+        net = ffnn.Network([20, 64, 32, 10], "relu", "softmax", seed=0)
+        h = ffnn.train(net, X, T, loss="cross_entropy", optimizer="adam", epochs=epochs, batch_size=32, seed=0)
+        t0 = time.perf_counter()
+        ffnn.save(net, out)
+        write = time.perf_counter() - t0
+        print(f"ffnn train on {rows:,} CSV rows ({os.path.getsize(path) / 2**20:.0f} MB), {epochs} epoch: the command "
+              f"{wall:.1f} s; reading {read:.2f} s, scaling {scale:.2f} s, training {sum(h.time):.1f} s "
+              f"(batch 32, Adam, 64-32 relu), writing the model {write:.3f} s")
+        return {"rows": rows, "command_s": wall, "read_s": read, "scale_s": scale, "train_s": sum(h.time),
+                "write_s": write}

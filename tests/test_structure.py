@@ -109,7 +109,7 @@ LAYERS = [
     ("ffnn.network", "ffnn.datasets", "ffnn.data"),
     ("ffnn.activations", "ffnn.losses", "ffnn.updates", "ffnn.optim", "ffnn.schedules", "ffnn.metrics",
      "ffnn.history", "ffnn.plot", "ffnn.init", "ffnn.layers", "ffnn.splits", "ffnn._schema", "ffnn._files",
-     "ffnn._array", "ffnn._checks", "ffnn._errors", "ffnn._version"),
+     "ffnn._array", "ffnn._checks", "ffnn._errors", "ffnn._version", "ffnn._columnar"),
 ]
 
 
