@@ -8,8 +8,9 @@ Files: 20 float columns and an integer label, as CSV and as Parquet (pyarrow, sn
 runs in a fresh process per round (rounds interleaved), with numpy, pandas or ffnn.data, and
 pyarrow's modules imported before timing; it reads the file twice (the best time of all rounds and
 reads counts) and reports the peak resident memory of its first read above the process's size
-after the imports, against the arrays the file declares (rows × 21 × 8 bytes). pandas reads into a DataFrame and takes ``.to_numpy()`` of the
-features (what a training loop needs); ffnn reads into float64 features and the label column.
+after the imports, against the arrays the file declares (rows × 21 × 8 bytes). pandas reads into a DataFrame and takes its features as one
+C-ordered float64 array (what a training loop needs: a DataFrame's ``.to_numpy()`` is column-major)
+and the label column; ffnn reads into the same.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 def read():
     if reader == "pandas":
         df = pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
-        return df.iloc[:, :-1].to_numpy(np.float64), df.iloc[:, -1].to_numpy()
+        return np.ascontiguousarray(df.iloc[:, :-1].to_numpy(np.float64)), df.iloc[:, -1].to_numpy()
     ds = read_dataset(path)
     return ds.X, ds.y
 t0 = time.perf_counter()
@@ -115,9 +116,6 @@ def main():
             json.dump({"load_average": load, "rows": results, "train": train}, f, indent=2)
 
 
-if __name__ == "__main__":
-    main()
-
 
 def train_phases(rows=2_000_000, epochs=1):
     """``ffnn train`` on a CSV of ``rows`` rows (20 float features, a 10-class label): the command's
@@ -152,3 +150,7 @@ def train_phases(rows=2_000_000, epochs=1):
               f"(batch 32, Adam, 64-32 relu), writing the model {write:.3f} s")
         return {"rows": rows, "command_s": wall, "read_s": read, "scale_s": scale, "train_s": sum(h.time),
                 "write_s": write}
+
+
+if __name__ == "__main__":
+    main()

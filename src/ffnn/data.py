@@ -124,7 +124,7 @@ def _stream_features(path, target, expected_features, rows):
     for batch in batches:
         if batch.num_rows:
             empty = False
-            yield _stack(list(_columnar.table_columns(batch, names, dict.fromkeys(names, "float")).values())), \
+            yield _columnar.stack(list(_columnar.table_columns(batch, names, dict.fromkeys(names, "float")).values())), \
                 [n.strip() for n in names]
     if empty:
         raise _columnar.NotSure("no rows")
@@ -212,20 +212,13 @@ def _dataset_from_arrow(path, table, groups, target, require_target, expected_fe
         if need_target:
             kinds[header[t_idx]] = "text"
         cols = _columnar.table_columns(table, list(kinds), kinds)
-        X = _stack([cols[header[c]] for c in feature_cols])
+        X = _columnar.stack([cols[header[c]] for c in feature_cols])
         y = _target_from_column(path, header[t_idx], cols[header[t_idx]]) if need_target else None
     except _columnar.NotSure:
         rows = _rows_from_table(table, header)
         return _table_to_dataset(path, header, rows, target, require_target, expected_features,
                                  where=_row_groups(groups))
     return Dataset(X, y, [header[c] for c in feature_cols], header[t_idx] if t_idx is not None else target, path)
-
-
-def _stack(columns):
-    X = np.empty((len(columns[0]), len(columns)))
-    for j, c in enumerate(columns):
-        X[:, j] = c
-    return X
 
 
 def _target_from_column(path, name, col):
@@ -306,7 +299,7 @@ def _fast_csv(path, delimiter, compression, target, require_target, expected_fea
     if need_target:
         kinds[raw[t_idx]] = "text"
     cols = _columnar.table_columns(table, list(kinds), kinds)
-    X = _stack([cols[raw[c]] for c in feature_cols])
+    X = _columnar.stack([cols[raw[c]] for c in feature_cols])
     y = _target_from_column(path, header[t_idx], cols[raw[t_idx]]) if need_target else None
     return Dataset(X, y, [header[c] for c in feature_cols], header[t_idx] if t_idx is not None else target, path)
 
