@@ -232,22 +232,17 @@ def test_no_host_read_inside_an_epoch(opt, diagnostics, count_host_reads, monkey
         assert in_fit == [4]
 
 
-@pytest.mark.parametrize("opt", ["sgd", "nesterov", "adam"])
-def test_graph_bookkeeping_gives_the_numpy_weights(opt, monkeypatch):
-    """The CUDA-graph sequencing (eager warm-up, capture, replay, host-side step count, eager update for
-    the optimisers whose rule is not captured), run on the CPU with a stand-in graph whose replay runs
-    the captured body again."""
+@pytest.fixture
+def stand_in_graphs(monkeypatch):
+    """The CUDA-graph sequencing on the CPU: the engine in its graph layout, a stand-in graph whose
+    replay runs the captured body again; yields the batch sizes captured, in order."""
     from ffnn.training.torch_engine import TorchEngine
 
     captured = []
 
-    class Replayed:
-        def __init__(self, body):
-            self.replay = body
-
     def capture(self, ws):
         captured.append(ws.n)
-        ws.graph = Replayed(lambda: self._body(ws, None))
+        ws.graph = type("Replayed", (), {"replay": staticmethod(lambda: self._body(ws, None))})()
         return True
 
     init = TorchEngine.__init__
@@ -259,6 +254,15 @@ def test_graph_bookkeeping_gives_the_numpy_weights(opt, monkeypatch):
     monkeypatch.setattr(TorchEngine, "__init__", graphs_on)
     monkeypatch.setattr(TorchEngine, "_capture", capture)
     monkeypatch.setattr(TorchEngine, "_on_side_stream", lambda self, fn: fn())
+    return captured
+
+
+@pytest.mark.parametrize("opt", ["sgd", "nesterov", "adam"])
+def test_graph_bookkeeping_gives_the_numpy_weights(opt, stand_in_graphs):
+    """The CUDA-graph sequencing (eager warm-up, capture, replay, host-side step count, eager update for
+    the optimisers whose rule is not captured), run on the CPU with a stand-in graph whose replay runs
+    the captured body again."""
+    captured = stand_in_graphs
     X, T = _data([6, 16, 8, 3], "softmax", n=95)  # batches of 10 and a last one of 5
     host = ffnn.Network([6, 16, 8, 3], "relu", "softmax", seed=1)
     dev = host.to(device="cpu")
@@ -619,27 +623,10 @@ def test_a_callback_that_rebinds_the_weights_is_trained_from_the_next_epoch():
     assert _max_rel(*results) < 1e-12
 
 
-def test_the_partial_last_batch_is_captured_in_the_first_epoch(monkeypatch):
+def test_the_partial_last_batch_is_captured_in_the_first_epoch(stand_in_graphs):
     """Warm-up counts the engine's eager steps, not each batch size's: the last, smaller batch is
     captured the first time it comes (not in the fourth epoch)."""
-    from ffnn.training.torch_engine import TorchEngine
-
-    captured = []
-
-    def capture(self, ws):
-        captured.append(ws.n)
-        ws.graph = type("Replayed", (), {"replay": staticmethod(lambda: self._body(ws, None))})()
-        return True
-
-    init = TorchEngine.__init__
-
-    def graphs_on(self, *a, **k):
-        init(self, *a, **k)
-        self.graphs = self.static = True
-
-    monkeypatch.setattr(TorchEngine, "__init__", graphs_on)
-    monkeypatch.setattr(TorchEngine, "_capture", capture)
-    monkeypatch.setattr(TorchEngine, "_on_side_stream", lambda self, fn: fn())
+    captured = stand_in_graphs
     X, T = _data([6, 16, 8, 3], "softmax", n=45)  # four batches of 10 and one of 5
     net = ffnn.Network([6, 16, 8, 3], "relu", "softmax", seed=1, device="cpu")
     ffnn.train(net, X, T, loss="cross_entropy", epochs=1, batch_size=10, seed=0)
