@@ -83,7 +83,13 @@ def resolve_device(device):
 
     if isinstance(device, str) and device.strip().lower() == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ValueError(f"device={device!r} is not a PyTorch device (use 'cpu', 'cuda', 'cuda:1' or 'auto'): "
+                         f"{' '.join(str(exc).split())[:120]}") from None
+    if device.type not in ("cpu", "cuda", "mps", "xpu", "meta"):
+        raise ValueError(f"device={str(device)!r}: ffnn trains on 'cpu' and 'cuda' devices (or 'auto')")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={str(device)!r}: PyTorch sees no CUDA device (device='auto' falls back to the CPU)")
     return device

@@ -77,4 +77,35 @@ def layer_sizes(sizes) -> tuple:
         raise TypeError(f"sizes must be a sequence of layer widths, got {type(sizes).__name__}") from None
     if len(sizes) < 2:
         raise ValueError(f"sizes needs at least an input and an output width, got {sizes}")
-    return tuple(integer(f"sizes[{i}]", s, low=1) for i, s in enumerate(sizes))
+    sizes = tuple(integer(f"sizes[{i}]", s, low=1) for i, s in enumerate(sizes))
+    check_parameter_count(sizes)
+    return sizes
+
+
+def memory_budget() -> int:
+    """Bytes a data set or a network may take: ``FFNN_MEMORY_BUDGET`` (bytes, or with a K/M/G/T suffix)
+    when set, else half of the machine's physical memory."""
+    import os
+    import re
+
+    value = os.environ.get("FFNN_MEMORY_BUDGET", "").strip()
+    if value:
+        m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?", value, re.IGNORECASE)
+        if m:
+            return int(float(m.group(1)) * 1024 ** " KMGT".index(m.group(2).upper() or " "))
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: no bound from here
+        return 1 << 62
+
+
+def check_parameter_count(sizes, itemsize=8):
+    """ValueError, before anything is allocated, when a network of layer widths ``sizes`` would not fit
+    in :func:`memory_budget` (its parameters, and as much again for their gradients)."""
+    count = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+    need = 2 * count * itemsize
+    budget = memory_budget()
+    if need > budget:
+        raise ValueError(f"a network of widths {list(sizes)} has {count:,} parameters: about {need / 2**30:,.1f} GiB "
+                         f"with their gradients, over the memory budget of {budget / 2**30:.1f} GiB "
+                         f"(FFNN_MEMORY_BUDGET)")

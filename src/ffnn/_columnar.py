@@ -23,6 +23,8 @@ import re
 
 import numpy as np
 
+from ._checks import memory_budget
+
 __all__ = ["available", "NotSure", "csv_format", "memory_budget", "check_size", "read_csv_table",
            "read_columnar_table", "table_columns", "stack", "target_values"]
 
@@ -52,20 +54,6 @@ def csv_format(path):
             compression, name = suffix, name[:-len(suffix)]
             break
     return ("\t" if name.endswith((".tsv", ".tab")) else ","), compression
-
-
-def memory_budget() -> int:
-    """Bytes a data set may take once decoded: ``FFNN_MEMORY_BUDGET`` (bytes, or with a K/M/G/T
-    suffix) when set, else half of the machine's physical memory."""
-    value = os.environ.get("FFNN_MEMORY_BUDGET", "").strip()
-    if value:
-        m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?", value, re.IGNORECASE)
-        if m:
-            return int(float(m.group(1)) * 1024 ** " KMGT".index(m.group(2).upper() or " "))
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
-    except (ValueError, OSError, AttributeError):  # not a POSIX system: no bound from here
-        return 1 << 62
 
 
 def check_size(path, rows, columns, error, how="declares"):

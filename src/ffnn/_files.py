@@ -413,12 +413,20 @@ def encode_arrays(arrays: dict, meta: dict, key: str, where="output file") -> by
     tensors = {name: np.ascontiguousarray(a) for name, a in arrays.items()}
     try:
         text = json.dumps(meta, allow_nan=False)
+    except RecursionError:
+        raise ValueError(f"{where}: the metadata is nested more than {MAX_DEPTH} levels deep") from None
     except ValueError as exc:
+        if "ircular" in str(exc):
+            raise ValueError(f"{where}: the metadata refers to itself (a circular reference); it must be a "
+                             f"tree of JSON values") from None
         raise ValueError(f"{where}: {exc}; store NaN or infinity as None") from None
+    except TypeError as exc:
+        raise ValueError(f"{where}: the metadata holds a value JSON cannot store ({exc})") from None
     if "\\ud" in text.lower() and not _valid_unicode(meta):  # json.dumps writes surrogates as \ud8xx
         raise ValueError(f"{where}: the metadata holds text that is not valid Unicode (a lone surrogate)")
     if len(text) > MAX_HEADER // 2:
         raise ValueError(f"{where}: the metadata is {len(text)} bytes of JSON; files hold at most {MAX_HEADER // 2}")
+    parse_json(text, f"{where}: the metadata")  # what a reader refuses (loading runs the same check) is not written
     return st.save(tensors, metadata={key: text, digest_key(key): tensor_digest(tensors, text)})
 
 
@@ -446,7 +454,7 @@ def check_readable(path, what, error=FileNotFoundError, invalid=None):
         raise invalid(f"{what} {path!r} is empty")
 
 
-def _too_deep(value, limit) -> bool:
+def too_deep(value, limit) -> bool:
     """True when ``value`` nests lists and dicts more than ``limit`` deep (level by level, no recursion)."""
     level, depth = [value], 0
     while level:
@@ -500,7 +508,7 @@ def parse_json(text, where):
         raise FileFormatError(f"{where} is nested too deeply") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise FileFormatError(f"{where} is not valid JSON ({exc})") from None
-    if isinstance(value, (dict, list)) and _too_deep(value, MAX_DEPTH):
+    if isinstance(value, (dict, list)) and too_deep(value, MAX_DEPTH):
         raise FileFormatError(f"{where} is nested more than {MAX_DEPTH} levels deep")
     escape = ("\\ud", "\\uD") if isinstance(text, str) else (b"\\ud", b"\\uD")
     if any(e in text for e in escape) and not _valid_unicode(value):

@@ -219,8 +219,15 @@ def save(net: Network, path, **metadata):
 def encode(net: Network, where, /, **metadata) -> bytes:
     """The bytes :func:`save` writes (``where`` names the destination in errors); for callers that
     write a model together with other files (:class:`ffnn._files.Outputs`)."""
+    from ._files import MAX_DEPTH, too_deep
     from ._version import __version__
 
+    if not isinstance(net, Network):
+        raise TypeError(f"save needs an ffnn.Network, got {type(net).__name__}")
+    for k, v in metadata.items():
+        if isinstance(v, (dict, list)) and too_deep(v, MAX_DEPTH - 2):  # as load counts: under two levels
+            raise ValueError(f"{where}: metadata {k!r} is nested more than {MAX_DEPTH} levels deep, or refers "
+                             f"to itself; a model file holds a tree of JSON values")
     for k in metadata:
         if not k or "." in k or k.startswith("__"):
             raise ValueError(f"metadata key {k!r} cannot be stored (keys are non-empty strings without '.' "

@@ -490,6 +490,9 @@ class BaseMLP(_CallbackSupport, BaseEstimator):
         return coef.astype(dtype, copy=False), intercept.astype(dtype, copy=False)
 
     def _initialize(self, T, layer_units, dtype):
+        from .._checks import check_parameter_count
+
+        check_parameter_count(layer_units, np.dtype(dtype).itemsize)  # before any allocation
         self.n_iter_ = 0
         self.t_ = 0
         self.n_outputs_ = T.shape[1]

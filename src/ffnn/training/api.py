@@ -135,7 +135,12 @@ def train(net, X, T, *, loss, optimizer="sgd", epochs=10, batch_size=32, l1=0.0,
     inside an epoch, CUDA graphs on a GPU, and in float64 the NumPy path's numbers (the same shuffles
     and dropout masks, drawn from the same Generator).
     """
+    from ..network import Network
+
+    if not isinstance(net, Network):
+        raise TypeError(f"train needs an ffnn.Network as net, got {type(net).__name__}")
     options = locals()
+    del options["Network"]
     settings = Settings(net=net, **{name: options[name] for name in Settings.names()})
     if validation is not None and not isinstance(validation, (tuple, list)):
         validation = number("validation fraction", validation, low=0, low_open=True, high=1, high_open=True)

@@ -1,0 +1,97 @@
+"""What an outside test broke: save refusing exactly what load refuses, and the API's exception kinds
+(TypeError or ValueError naming the argument, before any allocation)."""
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import ffnn
+from ffnn.io import FileFormatError
+
+LEAVES = st.one_of(st.integers(-(10**420), 10**420), st.floats(allow_nan=False, allow_infinity=False),
+                   st.text(max_size=5), st.booleans(), st.none())
+
+
+def _nested(depth):
+    value = 1
+    for _ in range(depth):
+        value = {"a": [value]}
+    return value
+
+
+METADATA = st.one_of(st.recursive(LEAVES, lambda c: st.one_of(st.lists(c, max_size=3),
+                                                               st.dictionaries(st.text("abc", min_size=1, max_size=3), c,
+                                                                               max_size=3)), max_leaves=12),
+                     st.integers(20, 40).map(_nested))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=METADATA)
+def test_save_refuses_exactly_what_load_refuses(value, tmp_path):
+    """Whatever save writes, load reads back (the same metadata); whatever it refuses leaves no file."""
+    path = tmp_path / "m.safetensors"
+    if path.exists():
+        path.unlink()
+    net = ffnn.Network([2, 3, 1], seed=0)
+    try:
+        ffnn.save(net, path, note=value)
+    except (ValueError, TypeError) as exc:
+        assert not path.exists()
+        assert "\n" not in str(exc)
+        return
+    assert ffnn.load(path).metadata["note"] == value
+
+
+def test_a_circular_or_too_deep_metadata_is_refused_with_no_file(tmp_path):
+    cyclic = {}
+    cyclic["self"] = cyclic
+    net = ffnn.Network([2, 3, 1], seed=0)
+    for value, fragment in ((cyclic, "refers to itself"), (_nested(40), "nested more than 64 levels"),
+                            (10**400, "beyond the float range")):
+        with pytest.raises(ValueError, match=fragment):
+            ffnn.save(net, tmp_path / "m.safetensors", note=value)
+        assert not os.path.exists(tmp_path / "m.safetensors")
+    with pytest.raises(FileFormatError):  # load refuses the same: a file written around save
+        from ffnn._files import parse_json
+
+        parse_json('{"a": ' + "1" * 400 + "}", "the metadata")
+
+
+@pytest.mark.parametrize("call, kind, fragment", [
+    (lambda: ffnn.train(None, np.zeros((2, 2)), np.zeros((2, 1)), loss="mse"), TypeError, "ffnn.Network as net"),
+    (lambda: ffnn.save(None, "never-written.safetensors"), TypeError, "needs an ffnn.Network"),
+    (lambda: ffnn.Network([4, 10**12, 3]), ValueError, r"8,000,000,000,003 parameters: about .* GiB"),
+])
+def test_the_api_raises_type_or_value_errors_naming_the_problem(call, kind, fragment):
+    with pytest.raises(kind, match=fragment):
+        call()
+    assert not os.path.exists("never-written.safetensors")
+
+
+def test_an_estimator_too_large_to_allocate_is_refused_before_allocating():
+    pytest.importorskip("sklearn")
+    from ffnn.sklearn import MLPClassifier
+
+    with pytest.raises(ValueError, match=r"widths \[2, 1000000000, 1\] has 4,000,000,001 parameters"):
+        MLPClassifier(hidden_layer_sizes=(10**9,)).fit(np.zeros((4, 2)), [0, 1, 0, 1])
+
+
+def test_an_unknown_device_is_a_value_error():
+    pytest.importorskip("torch")
+    for device in ("tpu9", 3.5):
+        with pytest.raises(ValueError, match=r"is not a PyTorch device"):
+            ffnn.Network([4, 3], device=device)
+
+
+def test_the_memory_budget_reads_its_variable(monkeypatch):
+    from ffnn._checks import memory_budget
+
+    monkeypatch.setenv("FFNN_MEMORY_BUDGET", "3G")
+    assert memory_budget() == 3 * 2**30
+    monkeypatch.setenv("FFNN_MEMORY_BUDGET", "1000")
+    assert memory_budget() == 1000
+    with pytest.raises(ValueError, match="over the memory budget"):
+        ffnn.Network([30, 30, 2])
