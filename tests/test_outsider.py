@@ -95,3 +95,47 @@ def test_the_memory_budget_reads_its_variable(monkeypatch):
     assert memory_budget() == 1000
     with pytest.raises(ValueError, match="over the memory budget"):
         ffnn.Network([30, 30, 2])
+
+
+def _cli(*args, stdout=None, shell_pipe=None):
+    import subprocess
+    import sys
+
+    env = dict(os.environ, FFNN_LOOP="interpreted")
+    if shell_pipe:
+        cmd = " ".join([sys.executable, "-m", "ffnn", *map(str, args)]) + " | " + shell_pipe
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True, env=env, executable="/bin/bash")
+    return subprocess.run([sys.executable, "-m", "ffnn", *map(str, args)], stdout=stdout, stderr=subprocess.PIPE,
+                          text=True, env=env)
+
+
+@pytest.fixture
+def model_and_data(tmp_path):
+    net = ffnn.Network([2, 4, 2], "relu", "softmax", seed=0)
+    ffnn.save(net, tmp_path / "m.safetensors", task="classify", loss="cross_entropy", classes=[0, 1],
+              feature_names=["a", "b"], target="y")
+    rows = np.random.default_rng(0).normal(size=(5000, 2))
+    (tmp_path / "d.csv").write_text("a,b\n" + "\n".join(f"{a},{b}" for a, b in rows) + "\n")
+    return tmp_path / "m.safetensors", tmp_path / "d.csv"
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("command", ["predict", "info"])
+def test_a_full_standard_output_is_one_line(command, model_and_data):
+    model, data = model_and_data
+    args = (command, model, data) if command == "predict" else (command, model)
+    with open("/dev/full", "w") as full:
+        p = _cli(*args, stdout=full)
+    assert p.returncode == 1
+    assert p.stderr == "ffnn: error: could not write standard output: No space left on device\n"
+
+
+def test_a_closed_pipe_is_not_an_error(model_and_data):
+    model, data = model_and_data
+    p = _cli("predict", model, data, shell_pipe="head -1; exit ${PIPESTATUS[0]}")
+    assert p.returncode == 0 and p.stdout == "prediction\n" and p.stderr == ""
+
+
+def test_an_empty_width_is_a_usage_error():
+    p = _cli("train", "--hidden", "8,,8")
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "got an empty one in '8,,8'" in p.stderr

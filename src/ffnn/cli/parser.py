@@ -45,9 +45,11 @@ _dropout = _momentum = _argument(number, float, low=0, high=1, high_open=True)
 
 def _widths(text):
     """Hidden widths "64,32": positive integers, checked as the library checks layer sizes."""
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    if not parts:
+    parts = [p.strip() for p in text.split(",")]
+    if not any(parts):
         raise argparse.ArgumentTypeError("expected comma-separated layer widths such as 64,32")
+    if not all(parts):  # "8,,8" or a trailing comma: not a list of widths
+        raise argparse.ArgumentTypeError(f"every width must be a positive integer, got an empty one in {text!r}")
     try:
         widths = [int(p) for p in parts]
     except ValueError:
@@ -243,7 +245,37 @@ def main(argv=None):
     from .terminal import escaped_terminals
 
     with escaped_terminals(), np.errstate(all="ignore"):
-        return _main(argv)
+        code = _main(argv)
+        try:  # what is still buffered: a full device or a closed pipe shows here at the latest
+            sys.stdout.flush()
+        except OSError as exc:
+            return _stdout_failed(exc)
+        return code
+
+
+def _stdout_failed(exc):
+    """Standard output could not be written (a full device, a closed pipe): one line on stderr, and
+    standard output dropped so that Python's own flush at exit adds nothing."""
+    import os
+
+    from .parallel import fail
+
+    try:
+        sys.stdout = open(os.devnull, "w")
+    except OSError:  # pragma: no cover - no /dev/null
+        pass
+    if isinstance(exc, BrokenPipeError):  # the reader went away (``| head``): not an error
+        return 0
+    return fail(f"ffnn: error: could not write standard output: {exc.strerror or exc}", EXIT_ERROR)
+
+
+def _stdout_broken(exc):
+    """An OSError with no file name and a write error's errno: standard output failing (the commands'
+    own files are written through ffnn._files, whose errors name them)."""
+    import errno
+
+    codes = {errno.ENOSPC, errno.EIO, errno.EPIPE, errno.EBADF, getattr(errno, "EDQUOT", -1), errno.EFBIG}
+    return exc.filename is None and exc.errno in codes
 
 
 def _main(argv):
@@ -266,8 +298,14 @@ def _main(argv):
         return fail(f"ffnn: error: {_one_line(exc)}", EXIT_ERROR)
     except KeyboardInterrupt:
         return fail("ffnn: interrupted; nothing more was written", EXIT_INTERRUPTED)
-    except BrokenPipeError:
-        return 0
+    except BrokenPipeError as exc:
+        return _stdout_failed(exc)
+    except OSError as exc:
+        if _stdout_broken(exc):
+            return _stdout_failed(exc)
+        if exc.filename is not None:  # a file the command reads or writes: one line naming it
+            return fail(f"ffnn: error: {exc.strerror or exc}: {exc.filename!r}", EXIT_ERROR)
+        raise
     except MemoryError:
         return fail("ffnn: error: not enough memory for what was asked (sizes, samples or data too large)",
                     EXIT_ERROR)
