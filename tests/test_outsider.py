@@ -139,3 +139,20 @@ def test_a_closed_pipe_is_not_an_error(model_and_data):
 def test_an_empty_width_is_a_usage_error():
     p = _cli("train", "--hidden", "8,,8")
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "got an empty one in '8,,8'" in p.stderr
+
+
+def test_one_dimensional_class_labels_train_as_their_one_hot_rows():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)
+    a = ffnn.Network([3, 5, 3], "relu", "softmax", seed=0)
+    b = a.copy()
+    h1 = ffnn.train(a, X, y, loss="cross_entropy", epochs=3, seed=0, validation=(X[:10], y[:10]))
+    h2 = ffnn.train(b, X, np.eye(3)[y], loss="cross_entropy", epochs=3, seed=0, validation=(X[:10], np.eye(3)[y[:10]]))
+    assert h1.loss == h2.loss and h1.val_loss == h2.val_loss
+    c = ffnn.Network([3, 5, 1], "relu", "sigmoid", seed=0)
+    ffnn.train(c, X, (y > 0).astype(float), loss="binary_cross_entropy", epochs=1)  # 0/1 labels, one output
+    with pytest.raises(ValueError, match=r"whole numbers 0 … 2 \(the output layer has 3 units\), got 5 at row"):
+        ffnn.train(a, X, np.where(y == 2, 5, y), loss="cross_entropy", epochs=1)
+    with pytest.raises(ValueError, match=r"use T.reshape\(-1, 1\) for a single column"):
+        ffnn.train(ffnn.Network([3, 2]), X, y.astype(float), loss="mse", epochs=1)

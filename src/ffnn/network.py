@@ -395,8 +395,12 @@ class Network:
             raise TypeError(f"{what} must hold numbers, got dtype {X.dtype}")
         X = asarray_on(xp, X, resolve_dtype(xp, self.dtype), self.placement())
         if X.ndim != 2:
-            raise ValueError(f"{what} must be 2-D (n_samples, n_features), got shape {tuple(X.shape)}; "
-                             f"use X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single sample")
+            if what == "X":
+                hint = "use X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single sample"
+            else:
+                hint = (f"use {what}.reshape(-1, 1) for a single column (1-D class labels are taken by the "
+                        f"cross-entropy losses)")
+            raise ValueError(f"{what} must be 2-D (n_samples, n_columns), got shape {tuple(X.shape)}; {hint}")
         if X.shape[1] != width:
             noun = "features" if what == "X" else "columns"
             expects = "the network expects" if what == "X" else "the output layer has"

@@ -170,13 +170,41 @@ def _generator(seed):
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
+def class_targets(net, loss, T):
+    """1-D class labels 0 … K−1 for a cross-entropy loss, as one-hot rows (Keras' sparse categorical
+    cross-entropy; training is exactly as with the one-hot rows); 0/1 labels for a single logistic
+    output as one column. Anything else is returned as given (and checked as targets)."""
+    from .._array import to_numpy
+
+    if not hasattr(T, "ndim") or getattr(T, "ndim", 0) != 1 or not getattr(loss, "classification", False):
+        return T
+    K = net.sizes[-1]
+    labels = np.asarray(to_numpy(T))
+    if labels.dtype.kind not in "biuf":
+        return T
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(labels) & (labels == np.round(labels)) if labels.dtype.kind == "f" else \
+            np.ones(labels.shape, bool)
+    top = 2 if K == 1 else K
+    bad = np.flatnonzero(~whole | (labels < 0) | (labels >= top))
+    if bad.size:
+        raise ValueError(f"T holds 1-D class labels for loss {loss.name!r}; they must be whole numbers 0 … {top - 1} "
+                         f"(the output layer has {K} unit{'s' if K > 1 else ''}), got {labels[bad[0]].item()!r} at row "
+                         f"{int(bad[0])}")
+    codes = labels.astype(np.int64)
+    dense = codes[:, None].astype(np.float64) if K == 1 else np.eye(K)[codes]
+    if hasattr(T, "device") and not isinstance(T, np.ndarray):  # a tensor: one-hot rows where it lives
+        return net.xp.asarray(dense, device=net.placement())
+    return dense
+
+
 def _prepare_data(net, X, T, sample_weight, validation, loss, rng):
     """Checked arrays and the validation split, as a :class:`Data`."""
     xp = net.xp
     X = net.check_inputs(X)
     if X.shape[0] == 0:
         raise ValueError("X has no samples (0 rows); training needs at least one")
-    T = net.check_targets(T, X.shape[0])
+    T = net.check_targets(class_targets(net, loss, T), X.shape[0])
     w = None if sample_weight is None else net.check_sample_weight(sample_weight, X.shape[0])
     if w is not None and not loss.weighted:
         raise TypeError(f"loss {loss.name!r} does not take sample weights")
@@ -186,7 +214,7 @@ def _prepare_data(net, X, T, sample_weight, validation, loss, rng):
         if len(validation) != 2:
             raise ValueError("validation must be (X_val, T_val) or a fraction in (0, 1)")
         Xv = _val_input(net, validation[0])
-        data = Data(X, T, w, Xv, net.check_targets(validation[1], Xv.shape[0]))
+        data = Data(X, T, w, Xv, net.check_targets(class_targets(net, loss, validation[1]), Xv.shape[0]))
     else:
         place = net.placement()
         tr_idx, va_idx = (xp.asarray(i) if place is None else xp.asarray(i, device=place)
