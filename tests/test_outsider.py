@@ -156,3 +156,13 @@ def test_one_dimensional_class_labels_train_as_their_one_hot_rows():
         ffnn.train(a, X, np.where(y == 2, 5, y), loss="cross_entropy", epochs=1)
     with pytest.raises(ValueError, match=r"use T.reshape\(-1, 1\) for a single column"):
         ffnn.train(ffnn.Network([3, 2]), X, y.astype(float), loss="mse", epochs=1)
+
+
+def test_train_help_states_every_default():
+    from ffnn.cli.parser import build_parser
+
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    for action in train._actions:
+        flag = action.nargs == 0  # a switch (--quiet, --no-diagnostics): its help says what it turns on or off
+        if action.option_strings and not flag and action.default not in (None, "==SUPPRESS=="):
+            assert "default" in (action.help or ""), action.option_strings

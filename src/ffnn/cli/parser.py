@@ -119,23 +119,27 @@ def build_parser():
     t.add_argument("--activation", type=_activation, default="relu", help="hidden activation (default relu)")
     t.add_argument("--output", type=_activation, help="output activation (default softmax or identity)")
     t.add_argument("--loss", type=_loss_name, help="default cross_entropy or mse")
-    t.add_argument("--optimizer", choices=["sgd", "adam", "adamw", "rmsprop"], default="adam")
+    t.add_argument("--optimizer", choices=["sgd", "adam", "adamw", "rmsprop"], default="adam",
+                   help="the optimizer (default adam)")
     t.add_argument("--lr", type=_positive_float, help="learning rate (default 0.001; sgd 0.01)")
     t.add_argument("--momentum", type=_momentum, help="sgd momentum (default 0)")
     t.add_argument("--nesterov", action="store_true", help="Nesterov momentum (sgd)")
     t.add_argument("--epochs", type=_positive_int, default=200, help="maximum epochs (default 200)")
-    t.add_argument("--batch-size", type=_positive_int, default=32)
-    t.add_argument("--l1", type=_non_negative_float, default=0.0)
-    t.add_argument("--l2", type=_non_negative_float, default=0.0)
+    t.add_argument("--batch-size", type=_positive_int, default=32, help="minibatch size (default 32)")
+    t.add_argument("--l1", type=_non_negative_float, default=0.0, help="L1 penalty λ₁ on the weights (default 0)")
+    t.add_argument("--l2", type=_non_negative_float, default=0.0, help="L2 penalty λ₂ on the weights (default 0)")
     t.add_argument("--dropout", type=_dropout, default=0.0, help="dropout on hidden layers")
     t.add_argument("--schedule", type=_schedule, help="constant, step, exponential, invscaling, cosine, plateau")
     t.add_argument("--validation", type=_fraction, default=0.1, help="validation fraction (default 0.1)")
     t.add_argument("--test-size", type=_fraction, default=0.2, help="held-out test fraction (default 0.2)")
     t.add_argument("--early-stopping", type=int, default=10, metavar="N",
                    help="patience in epochs; 0 turns it off (default 10)")
-    t.add_argument("--scale", choices=["standard", "minmax", "none"], default="standard")
-    t.add_argument("--seed", type=_seed, default=0)
-    t.add_argument("--dtype", choices=["float32", "float64"], default="float64")
+    t.add_argument("--scale", choices=["standard", "minmax", "none"], default="standard",
+                   help="input scaling, learned on the training split (default standard)")
+    t.add_argument("--seed", type=_seed, default=0,
+                   help="seed of every random draw (default 0: the same run every time)")
+    t.add_argument("--dtype", choices=["float32", "float64"], default="float64",
+                   help="the network's floating-point type (default float64)")
     t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu",
                    help="cpu: NumPy (default); cuda: PyTorch on the GPU; auto: the GPU when PyTorch sees one")
     t.add_argument("--precision", choices=["highest", "tf32", "bf16"], default="highest",
