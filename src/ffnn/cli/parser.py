@@ -128,7 +128,7 @@ def build_parser():
     t.add_argument("--batch-size", type=_positive_int, default=32, help="minibatch size (default 32)")
     t.add_argument("--l1", type=_non_negative_float, default=0.0, help="L1 penalty λ₁ on the weights (default 0)")
     t.add_argument("--l2", type=_non_negative_float, default=0.0, help="L2 penalty λ₂ on the weights (default 0)")
-    t.add_argument("--dropout", type=_dropout, default=0.0, help="dropout on hidden layers")
+    t.add_argument("--dropout", type=_dropout, default=0.0, help="dropout rate on hidden layers (default 0)")
     t.add_argument("--schedule", type=_schedule, help="constant, step, exponential, invscaling, cosine, plateau")
     t.add_argument("--validation", type=_fraction, default=0.1, help="validation fraction (default 0.1)")
     t.add_argument("--test-size", type=_fraction, default=0.2, help="held-out test fraction (default 0.2)")
