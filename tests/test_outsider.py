@@ -166,3 +166,15 @@ def test_train_help_states_every_default():
         flag = action.nargs == 0  # a switch (--quiet, --no-diagnostics): its help says what it turns on or off
         if action.option_strings and not flag and action.default not in (None, "==SUPPRESS=="):
             assert "default" in (action.help or ""), action.option_strings
+
+
+def test_smaller_things_an_outsider_found():
+    with pytest.raises(ValueError, match="a softmax over one output is always 1"):
+        ffnn.train(ffnn.Network([2, 1], output="softmax"), np.zeros((4, 2)), np.ones((4, 1)), loss="cross_entropy")
+    for loss in ("mse", "half_sse"):  # the same answer for every loss: no samples is an error
+        with pytest.raises(ValueError, match="X has no samples"):
+            ffnn.Network([2, 1]).loss_and_gradients(np.zeros((0, 2)), np.zeros((0, 1)), loss)
+    with pytest.raises(ValueError, match=r"row 1, column 0\) \(a value beyond the float32 range"):
+        with np.errstate(over="ignore"):
+            ffnn.Network([2, 1], dtype="float32").predict(np.array([[0.0, 0.0], [1e300, 0.0]]))
+    assert "clipped to [eps, 1 − eps]" in ffnn.losses.cross_entropy.__doc__

@@ -466,7 +466,9 @@ mse = _Builtin("mse", _sq, _dsq, 0.5, mean=True, kernel="squared", outputs=_SQUA
                doc="J = 1/(2N) Σ_n ‖a_n − t_n‖² (Wichmann, equation 2.16); ∂J/∂A = (A − T)/N (equation 2.21).")
 cross_entropy = _Builtin("cross_entropy", _ce, _dce, 1.0, mean=True, kernel="cross_entropy", outputs=((_act.softmax, _FusedSoftmaxCE),),
                          sklearn_name="log_loss", probability_outputs=("softmax",),  # rows of probabilities
-                         doc="J = −1/N Σ_n Σ_k T log A; ∂J/∂A = −T/(N A).")
+                         doc="J = −1/N Σ_n Σ_k T log A; ∂J/∂A = −T/(N A). After a softmax output the fused form is exact; "
+                             "after any other output A is clipped to [eps, 1 − eps] (eps of the dtype) in J "
+                             "and ∂J/∂A, so that log A and 1/A stay finite.")
 binary_cross_entropy = _Builtin("binary_cross_entropy", _bce, _dbce, 1.0, mean=True, kernel="binary_cross_entropy",
                                 outputs=((_act.sigmoid, _FusedSigmoidBCE),), sklearn_name="log_loss",
                                 probability_outputs=("sigmoid", "softmax"),  # every a in (0, 1)

@@ -406,7 +406,10 @@ class Network:
             expects = "the network expects" if what == "X" else "the output layer has"
             raise ValueError(f"{what} has {X.shape[1]} {noun}; {expects} {width}")
         if not _all_finite(xp, X):
-            raise ValueError(f"{what} contains NaN or infinite values")
+            where = np.argwhere(~np.isfinite(np.asarray(to_numpy(X))))[0]
+            cast = " (a value beyond the float32 range becomes infinite: use float64)" if self.dtype == "float32" else ""
+            raise ValueError(f"{what} contains NaN or infinite values (first at row {int(where[0])}, column "
+                             f"{int(where[1])}){cast}")
         return X
 
     # --- forward ------------------------------------------------------------------------------------
@@ -525,6 +528,8 @@ class Network:
         """``(J, gradients)`` for the batch (X, T): one forward and one backward pass."""
         loss = _loss.get_loss(loss)
         X = self.check_inputs(X)
+        if X.shape[0] == 0:  # J of no samples: a mean over nothing for some losses, 0 for sums
+            raise ValueError("X has no samples (0 rows); the loss and its gradients need at least one")
         T = self.check_targets(T, X.shape[0])
         w = None if sample_weight is None else self.check_sample_weight(sample_weight, X.shape[0])
         trace = self.forward(X, checked=True)

@@ -94,6 +94,10 @@ class Settings:
     def __post_init__(self):
         net = self.net
         self.loss = _loss.get_loss(self.loss)
+        if net.activations[-1] == _act.softmax and net.sizes[-1] == 1:
+            raise ValueError("a softmax over one output is always 1: nothing can train (the loss is constant). "
+                             "Use a sigmoid output with binary_cross_entropy for two classes, or give the "
+                             "output layer one unit per class")
         self.optimizer = get_optimizer(self.optimizer)
         self.epochs = integer("epochs", self.epochs, low=1)
         self.batch_size = integer("batch_size", self.batch_size, low=1)
