@@ -313,16 +313,17 @@ def test_cli_export_onnx_and_its_errors(cli_models, tmp_path, capsys):
     _, X, models = cli_models
     model = models[("classify", "float64", "standard")]
     out = tmp_path / "m.onnx"
-    assert main(["export", str(model), str(out)]) == 0
-    assert "outputs probabilities, label" in capsys.readouterr().out
+    assert main(["export", str(model), str(out), "--dtype", "float64"]) == 0
+    assert "input X (N, 3) float64; outputs probabilities, label" in capsys.readouterr().out
     net = ffnn.load(model)
     assert rel_err(run(onnx.load(str(out)), X)["probabilities"], _cli_predictions(net, X)[1]) <= 1e-12
     before = out.read_bytes()
-    # An existing output is refused and left as it was; --force replaces it.
-    assert main(["export", str(model), str(out), "--dtype", "float32"]) == 1
+    # An existing output is refused and left as it was; --force replaces it; float32 is the default.
+    assert main(["export", str(model), str(out)]) == 1
     _one_line(capsys.readouterr().err, "exists; pass --force to overwrite it")
     assert out.read_bytes() == before
-    assert main(["export", str(model), str(out), "--dtype", "float32", "--force"]) == 0
+    assert main(["export", str(model), str(out), "--force"]) == 0
+    assert "float32" in capsys.readouterr().out
     assert onnx.load(str(out)).graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     # A file that is not a model, a custom activation, a bad flag: one line each, nothing written.
     junk = tmp_path / "junk.safetensors"

@@ -614,9 +614,11 @@ def cmd_export(args):
         if fmt == "onnx":
             from ..export.onnx import export_onnx
 
-            m = export_onnx(net, args.out, dtype=args.dtype, opset=opset)
+            dtype = args.dtype or "float32"  # what ONNX users feed (numpy float32 arrays); --dtype float64 keeps doubles
+            m = export_onnx(net, args.out, dtype=dtype, opset=opset)
             outputs = ", ".join(o.name for o in m.graph.output)
-            print(f"ONNX model written to {args.out} (opset {opset}): input X (N, {net.sizes[0]}); outputs {outputs}")
+            print(f"ONNX model written to {args.out} (opset {opset}): input X (N, {net.sizes[0]}) {dtype}; "
+                  f"outputs {outputs}")
         else:
             from ..export.c import export_c
 

@@ -196,7 +196,8 @@ def build_parser():
     ex.add_argument("out", metavar="OUT", help="output file (.onnx or .h)")
     ex.add_argument("--format", choices=["onnx", "c"], help="default: from OUT's extension (.h: c; else onnx)")
     ex.add_argument("--dtype", choices=["float32", "float64"],
-                    help="ONNX float type (default: the model's); the C header is always float32")
+                    help="ONNX float type (default float32, what onnxruntime users feed); the C header is always "
+                         "float32")
     ex.add_argument("--opset", type=int, metavar="N", help="ONNX opset (default 17)")
     ex.add_argument("--name", default="model", help="C identifier prefix of the header's names (default model)")
     ex.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
