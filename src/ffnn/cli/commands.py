@@ -536,6 +536,23 @@ def _history_line(h):
     return line
 
 
+def _announce_gradcheck(net, X, T, loss, max_entries):
+    """What the check will do and about how long it will take (two evaluations of J per entry), said
+    before it starts, so that a long check is not silence."""
+    import time
+
+    entries = sum(p.size if max_entries is None else min(p.size, max_entries) for p in net.parameters())
+    net.loss(X, T, loss)  # the first evaluation warms up (imports, caches); time the next ones
+    seconds = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        net.loss(X, T, loss)
+        seconds.append(time.perf_counter() - t0)
+    estimate = 2 * entries * min(seconds)
+    print(f"checking {entries:,} parameter entries by central differences (two evaluations of J each): "
+          f"about {estimate:.0f} s" + ("; --max-entries N checks N per array" if estimate > 30 else ""), flush=True)
+
+
 def cmd_gradcheck(args):
     import ffnn
 
@@ -567,6 +584,7 @@ def cmd_gradcheck(args):
         T = rng.normal(size=(args.samples, k))
     print(f"network {' -> '.join(map(str, net.sizes))} ({', '.join(a.name for a in net.activations)}), "
           f"loss {loss}, {args.samples} random samples")
+    _announce_gradcheck(net, X, T, loss, args.max_entries or None)
     try:
         report = ffnn.gradcheck(net, X, T, loss, max_entries=args.max_entries or None, seed=args.seed)
     except ValueError as exc:
@@ -647,5 +665,8 @@ def cmd_bench(args):
     def flat(lists):
         return list(dict.fromkeys(x for part in lists for x in part)) if lists else None
 
+    import functools
+
     return bench_main(quick=args.quick, json_path=args.json, n_samples=args.samples, networks=flat(args.network),
-                      dtypes=flat(args.dtype), first_fit=not args.no_first_fit)
+                      dtypes=flat(args.dtype), first_fit=not args.no_first_fit,
+                      log=functools.partial(print, flush=True))  # each line as it comes, on a pipe too
