@@ -92,6 +92,12 @@ def test_fast_and_exact_parquet_readers_agree(labels, data, tmp_path, monkeypatc
     "a,b,y\n1,2,9007199254740993\n3,4,1\n",     # an integer beyond 2**53 stays exact
     "a,b,y\n,,\n1,2,3\n",                       # a row of empty cells
     "a,b,y\n1,abc,3\n",                         # not numeric
+    'a,b\n1,2\n"5"5,6\n',                        # text after a closing quote (pyarrow would read 55)
+    'a,b,y\n1,"2" ,x\n',                         # a space after a closing quote
+    'a,b,y\n1,2,"a"b"c"\n',                      # quotes inside a label
+    '"a"x,b,y\n1,2,3\n',                         # text after a quoted header name
+    "\na,b\n1,2\n",                              # a blank first line: no header there
+    "\ufeff\na,b\n1,2\n",                         # the same after a BOM
 ])
 def test_edge_files_read_the_same(text, tmp_path, monkeypatch):
     path = tmp_path / "d.csv"
@@ -174,3 +180,71 @@ def test_the_declared_size_is_checked_before_decoding(tmp_path, monkeypatch):
         read_dataset(tmp_path / "d.csv")
     monkeypatch.setenv("FFNN_MEMORY_BUDGET", "1G")
     assert len(read_dataset(tmp_path / "d.csv")) == 100
+
+
+@pytest.mark.parametrize("text, kw", [
+    (b"a,b,c\n1,2,\xe9\n", {"target": "c", "require_target": False}),   # bad UTF-8 in a column not read
+    (b'a,b,c\n1,2,"x\n', {"expected_features": ["a", "b"]}),           # an unclosed quote in one
+])
+def test_columns_not_read_are_checked_as_the_exact_reader_checks_them(text, kw, tmp_path, monkeypatch):
+    path = tmp_path / "d.csv"
+    path.write_bytes(text)
+    fast, exact = _both(path, monkeypatch, **kw)
+    assert isinstance(exact, str)
+    _same(fast, exact)
+
+
+def test_decimal_columns_round_once(monkeypatch):
+    from decimal import Decimal
+
+    t = pa.table({"a": pa.array([Decimal("9007199254740993.5")], pa.decimal128(20, 1)), "y": [1]})
+    assert read_dataset(t).X[0, 0] == float("9007199254740993.5") == 9007199254740994.0
+
+
+def test_xz_and_long_cells(tmp_path):
+    import lzma
+
+    (tmp_path / "d.csv.xz").write_bytes(lzma.compress(b"a,b\n1,2\n3,4\n"))
+    assert read_dataset(tmp_path / "d.csv.xz").X.tolist() == [[1.0], [3.0]]
+    label = "x" * 200_000  # a cell beyond the csv module's default limit of 131,072 characters
+    (tmp_path / "long.csv").write_text(f"a,y\n1,{label}\n2,b\n")
+    assert read_dataset(tmp_path / "long.csv").y.tolist() == [label, "b"]
+    (tmp_path / "bad.csv").write_text(f"a,y\n{'9' * 100_000}x,1\n")
+    with pytest.raises(DataError) as info:  # the cell is cut in the message
+        read_dataset(tmp_path / "bad.csv")
+    assert len(str(info.value)) < 300
+
+
+def test_tables_in_memory_that_are_not_tables_of_columns():
+    pd = pytest.importorskip("pandas")
+    for frame in (pd.DataFrame({"a": ["1", 2], "y": [1, 2]}), pd.DataFrame([[1, 2, 3]], columns=["a", "a", "y"])):
+        with pytest.raises(DataError, match="cannot be read as a table of columns"):
+            read_dataset(frame)
+    batch = pa.RecordBatch.from_pydict({"a": [1.0, 2.0], "y": [0, 1]})
+    assert read_dataset(batch).X.tolist() == [[1.0], [2.0]]
+
+
+def test_read_chunks_keeps_to_its_row_count_and_names_corrupt_pages(tmp_path):
+    from ffnn.data import read_chunks
+
+    (tmp_path / "d.csv").write_text("a,b\n" + "".join(f"{i},{i}\n" for i in range(10)))
+    chunks = list(read_chunks(tmp_path / "d.csv", rows=3))
+    assert [len(c) for c in chunks] == [3, 3, 3, 1] and [c.start for c in chunks] == [0, 3, 6, 9]
+    pq.write_table(pa.table({"a": np.arange(200000.0), "b": np.arange(200000.0)}), tmp_path / "p.parquet")
+    raw = bytearray((tmp_path / "p.parquet").read_bytes())
+    raw[200:3000] = bytes(2800)  # corrupt data pages, footer intact
+    (tmp_path / "p.parquet").write_bytes(raw)
+    with pytest.raises(DataError, match="is not readable"):
+        list(read_chunks(tmp_path / "p.parquet"))
+
+
+def test_the_budget_covers_feather_and_standard_input(tmp_path, monkeypatch):
+    import pyarrow.feather as feather
+
+    feather.write_feather(_table(), tmp_path / "d.feather")
+    monkeypatch.setenv("FFNN_MEMORY_BUDGET", "1K")
+    with pytest.raises(DataError, match="over the memory budget"):
+        read_dataset(tmp_path / "d.feather")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"a,b,y\n" + b"1,2,0\n" * 100)))
+    with pytest.raises(DataError, match="over the memory budget"):
+        read_dataset("-")

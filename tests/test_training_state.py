@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ffnn
-from ffnn._files import read_arrays, write_arrays
+from ffnn._files import read_arrays
 
 from .conftest import blobs as _blobs
 from .conftest import optimizer_factories
@@ -205,10 +205,21 @@ def ckpt(tmp_path_factory):
 
 
 def _rewrite(src, dst, arrays=None, meta=None):
+    """A checkpoint with changed arrays or metadata, written as a hostile tool would: with a valid
+    checksum but without the writer's own checks (which refuse what the reader refuses)."""
+    import json
+
+    from safetensors.numpy import save
+
+    from ffnn._files import digest_key, tensor_digest
+
     a, m = read_arrays(src, KEY, "checkpoint file")
     a, m = arrays(a) or a if arrays else a, meta(m) or m if meta else m
     m.pop("sha256", None)
-    write_arrays(dst, a, m, KEY)
+    tensors = {name: np.ascontiguousarray(v) for name, v in a.items()}
+    text = json.dumps(m, allow_nan=True)
+    with open(dst, "wb") as f:
+        f.write(save(tensors, metadata={KEY: text, digest_key(KEY): tensor_digest(tensors, text)}))
     return dst
 
 

@@ -69,8 +69,9 @@ def _refusal(kind, name, given, bounds, is_int):
     return kind(f"{name} must be {describe(integer=is_int, **bounds)}, got {given!r}")
 
 
-def layer_sizes(sizes) -> tuple:
-    """Layer widths ``[S_0, …, S_L]`` as a tuple of positive ints (at least an input and an output)."""
+def layer_sizes(sizes, budget=True) -> tuple:
+    """Layer widths ``[S_0, …, S_L]`` as a tuple of positive ints (at least an input and an output);
+    with ``budget``, a network of them must fit in :func:`memory_budget` (:func:`check_parameter_count`)."""
     try:
         sizes = list(sizes)
     except TypeError:
@@ -78,7 +79,8 @@ def layer_sizes(sizes) -> tuple:
     if len(sizes) < 2:
         raise ValueError(f"sizes needs at least an input and an output width, got {sizes}")
     sizes = tuple(integer(f"sizes[{i}]", s, low=1) for i, s in enumerate(sizes))
-    check_parameter_count(sizes)
+    if budget:
+        check_parameter_count(sizes)
     return sizes
 
 

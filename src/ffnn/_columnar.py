@@ -80,8 +80,7 @@ def read_csv_table(source, delimiter, wanted):
     columns: ``wanted(header) -> {name: "float" | "text"}`` chooses them from the header. ``source``:
     a path or a readable binary stream."""
     pa, _, pcsv = _arrow()
-    # a quoted cell over several lines (or one never closed) is left to the exact reader
-    parse = pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=False)
+    parse = parse_options(delimiter)
     read = pcsv.ReadOptions(block_size=1 << 22)
     try:  # the header from a small first block (the whole file is read once, typed, below)
         reader = pcsv.open_csv(source, read_options=pcsv.ReadOptions(block_size=1 << 16), parse_options=parse,
@@ -90,18 +89,43 @@ def read_csv_table(source, delimiter, wanted):
         reader.close()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, OSError) as exc:
         raise NotSure(str(exc)) from None
-    return header, lambda s: _read_typed(s, read, parse, wanted(header))
+    if any('"' in h for h in header):
+        raise NotSure("a quoted header")
+    return header, lambda s: _read_typed(s, read, parse, wanted(header), header)
 
 
-def _read_typed(source, read, parse, kinds):
+def parse_options(delimiter):
+    """pyarrow's CSV parsing with quoting off: a quote anywhere then fails to parse as a number or shows
+    in a text cell (:func:`check_text`), and the file goes to the exact reader — pyarrow takes text
+    after a closing quote (``"5"5``) that the csv module, rightly, refuses; a quoted cell over several
+    lines or one never closed goes there too."""
+    import pyarrow.csv as pcsv
+
+    return pcsv.ParseOptions(delimiter=delimiter, quote_char=False, newlines_in_values=False)
+
+
+def check_text(table, names):
+    """NotSure when a text column holds a quote (the exact reader's to read) or a line break."""
+    pa, pc, _ = _arrow()
+    for name in names:
+        col = table.column(name)
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            if pc.any(pc.match_substring_regex(col, '["\\r\\n]')).as_py():
+                raise NotSure(f"column {name!r} has a quote or a line break")
+
+
+def _read_typed(source, read, parse, kinds, header):
+    """Every column (the ones not asked for as text: the exact reader checks them too, so they must
+    decode as UTF-8 and hold no quote), the asked-for ones typed."""
     pa, _, pcsv = _arrow()
-    types = {name: (pa.float64() if kind == "float" else pa.string()) for name, kind in kinds.items()}
-    convert = pcsv.ConvertOptions(column_types=types, include_columns=list(kinds), strings_can_be_null=False,
-                                  quoted_strings_can_be_null=False)
+    types = {name: (pa.float64() if kinds.get(name) == "float" else pa.string()) for name in header}
+    convert = pcsv.ConvertOptions(column_types=types, strings_can_be_null=False, quoted_strings_can_be_null=False)
     try:
-        return pcsv.read_csv(source, read_options=read, parse_options=parse, convert_options=convert)
+        table = pcsv.read_csv(source, read_options=read, parse_options=parse, convert_options=convert)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, OSError) as exc:
         raise NotSure(str(exc)) from None
+    check_text(table, [h for h in header if kinds.get(h) != "float"])
+    return table
 
 
 def read_columnar_table(path, kind):
@@ -134,7 +158,7 @@ def table_columns(table, names, kinds):
         t = col.type
         if pa.types.is_string(t) or pa.types.is_large_string(t):
             col = _numbers_from_text(col, name)
-        elif not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)):
+        elif not (pa.types.is_integer(t) or pa.types.is_floating(t)):  # decimals: the exact reader rounds once
             raise NotSure(f"column {name!r} is of type {t}")
         if col.type != pa.float64():
             col = pc.cast(col, pa.float64(), safe=False)
@@ -187,8 +211,6 @@ def target_values(col, exact):
         return y
     if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
         raise NotSure(f"the target is of type {t}")
-    if pc.any(pc.match_substring_regex(col, "[\r\n]")).as_py():  # a quote never closed swallows the lines after it
-        raise NotSure("a cell runs over several lines")
     uniq = pc.unique(col)
     if len(uniq) <= 100_000:
         values = exact(uniq.to_pylist())  # raises NotSure itself (via the caller) on a bad cell

@@ -120,12 +120,21 @@ def _stream_features(path, target, expected_features, rows):
     else:
         delimiter, compression = _columnar.csv_format(path)
         raw, names, batches = _csv_batches(path, delimiter, compression, target, expected_features)
+    import pyarrow as pa
+
     empty = True
-    for batch in batches:
-        if batch.num_rows:
-            empty = False
-            yield _columnar.stack(list(_columnar.table_columns(batch, names, dict.fromkeys(names, "float")).values())), \
-                [n.strip() for n in names]
+    kinds = dict.fromkeys(names, "float")
+    features = [str(n).strip() if ext not in (".parquet", ".pq") else str(n) for n in names]
+    try:
+        for batch in batches:
+            for start in range(0, batch.num_rows, rows):  # at most ``rows`` rows a chunk
+                part = batch.slice(start, rows)
+                empty = False
+                yield _columnar.stack(list(_columnar.table_columns(part, names, kinds).values())), features
+    except (pa.ArrowException, OSError) as exc:  # a corrupt page: the data file's problem, not the output's
+        if isinstance(exc, pa.ArrowInvalid) and ext not in (".parquet", ".pq"):
+            raise _columnar.NotSure(str(exc)) from None
+        raise DataError(f"data file {path!r} is not readable: {_one_line(exc)[:200]}") from None
     if empty:
         raise _columnar.NotSure("no rows")
 
@@ -135,7 +144,7 @@ def _csv_batches(path, delimiter, compression, target, expected_features):
     import pyarrow.csv as pcsv
 
     def source():
-        return pa.input_stream(path, compression="detect") if compression else path
+        return _binary_source(path, compression)
 
     raw, _ = _columnar.read_csv_table(source(), delimiter, lambda header: {})
     header = [h.strip() for h in raw]
@@ -144,10 +153,14 @@ def _csv_batches(path, delimiter, compression, target, expected_features):
     _unique(path, header)
     _, cols = _select_columns(path, header, target, False, expected_features)
     names = [raw[c] for c in cols]
-    convert = pcsv.ConvertOptions(column_types=dict.fromkeys(names, pa.float64()), include_columns=names)
+    others = [h for h in raw if h not in names]  # read as text: checked as the exact reader checks them
+    types = {**dict.fromkeys(names, pa.float64()), **dict.fromkeys(others, pa.string())}
+    convert = pcsv.ConvertOptions(column_types=types, strings_can_be_null=False)
+    if _first_line_blank(source()):
+        raise _columnar.NotSure("a blank first line")
     try:
         reader = pcsv.open_csv(source(), read_options=pcsv.ReadOptions(block_size=1 << 22),
-                               parse_options=pcsv.ParseOptions(delimiter=delimiter), convert_options=convert)
+                               parse_options=_columnar.parse_options(delimiter), convert_options=convert)
     except (pa.ArrowInvalid, ValueError, OSError) as exc:
         raise _columnar.NotSure(str(exc)) from None
 
@@ -159,6 +172,7 @@ def _csv_batches(path, delimiter, compression, target, expected_features):
                 return
             except (pa.ArrowInvalid, ValueError, OSError) as exc:
                 raise _columnar.NotSure(str(exc)) from None
+            _columnar.check_text(batch, others)
             yield batch
 
     return raw, names, batches()
@@ -173,9 +187,13 @@ def _read_memory_table(table, target, require_target, expected_features):
     import pyarrow as pa
 
     source = f"<{type(table).__name__}>"
-    if not isinstance(table, pa.Table):
-        table = pa.Table.from_pandas(table, preserve_index=False)
-    table = table.rename_columns([str(c) for c in table.column_names])
+    try:
+        if not isinstance(table, pa.Table):
+            table = pa.Table.from_batches([table]) if isinstance(table, pa.RecordBatch) else \
+                pa.Table.from_pandas(table, preserve_index=False)
+        table = table.rename_columns([str(c) for c in table.column_names])
+    except (pa.ArrowException, ValueError, TypeError, AttributeError) as exc:
+        raise DataError(f"{source} cannot be read as a table of columns: {_one_line(exc)[:200]}") from None
     return _dataset_from_arrow(source, table, None, target, require_target, expected_features)
 
 
@@ -191,6 +209,8 @@ def _read_columnar(path, kind, target, require_target, expected_features):
             meta = pq.read_metadata(path)
             _columnar.check_size(path, meta.num_rows, meta.num_columns, DataError)
         table, groups = _columnar.read_columnar_table(path, kind)
+        if kind != "parquet":  # memory-mapped: its row and column counts before anything is converted
+            _columnar.check_size(path, table.num_rows, table.num_columns, DataError)
     except DataError:
         raise
     except Exception as exc:
@@ -266,12 +286,10 @@ def _fast_csv(path, delimiter, compression, target, require_target, expected_fea
     def source():
         if data is not None:
             return io.BytesIO(data)
-        if compression:
-            import pyarrow as pa
+        return _binary_source(path, compression)
 
-            return pa.input_stream(path, compression="detect")
-        return path
-
+    if _first_line_blank(source()):  # pyarrow would skip it and take the next line as the header
+        raise _columnar.NotSure("a blank first line")
     chosen = {}
 
     def wanted(raw):
@@ -280,8 +298,9 @@ def _fast_csv(path, delimiter, compression, target, require_target, expected_fea
             raise _columnar.NotSure("no header")
         _unique(path, header)
         t_idx, feature_cols = _select_columns(path, header, target, require_target, expected_features)
-        if data is None and not compression:
-            rows = os.path.getsize(path) // max(1, len(raw))  # at most a cell per byte
+        if not compression:  # a feature cell takes at least a character and its delimiter
+            size = len(data) if data is not None else os.path.getsize(path)
+            rows = size // max(1, 2 * len(raw))
             _columnar.check_size(path, rows, len(feature_cols), DataError, how="may hold (from its size)")
         kinds = {raw[c]: "float" for c in feature_cols}
         if t_idx is not None and require_target:
@@ -304,17 +323,54 @@ def _fast_csv(path, delimiter, compression, target, require_target, expected_fea
     return Dataset(X, y, [header[c] for c in feature_cols], header[t_idx] if t_idx is not None else target, path)
 
 
+def _binary_source(path, compression):
+    """A CSV file as pyarrow reads it: its path, or a decompressing stream (.xz through the standard
+    library: pyarrow does not detect it)."""
+    if compression == ".xz":
+        import lzma
+
+        return lzma.open(path, "rb")
+    if compression:
+        import pyarrow as pa
+
+        return pa.input_stream(path, compression="detect")
+    return path
+
+
+def _first_line_blank(source):
+    """Whether the text's first line (after a BOM) is blank: the exact reader finds no header there."""
+    try:
+        if isinstance(source, (str, os.PathLike)):
+            with open(source, "rb") as f:
+                head = f.read(1 << 16)
+        else:
+            head = source.read(1 << 16)
+            if hasattr(source, "close"):
+                source.close()
+    except (OSError, EOFError, ValueError) as exc:
+        raise _columnar.NotSure(str(exc)) from None
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    first = head.split(b"\n", 1)[0]
+    return not first.strip()
+
+
 def _open_text(path, compression, data):
     import io
 
     if data is not None:
         return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
-    if compression:
+    if compression and compression not in (".gz", ".bz2", ".xz"):  # zst, lz4: pyarrow's codecs
         if _columnar.available():
             import pyarrow as pa
 
             stream = pa.input_stream(path, compression="detect")
             return io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+        import bz2
+        import gzip
+        import lzma
+
+    if compression:
         import bz2
         import gzip
         import lzma
@@ -327,7 +383,10 @@ def _open_text(path, compression, data):
 
 
 def _read_csv(path, delimiter=",", compression="", data=None):
+    import sys
+
     start = 1  # the line the record being read starts on
+    limit = csv.field_size_limit(sys.maxsize)  # a long cell is a cell (its size is bounded by the file's)
     try:
         with _open_text(path, compression, data) as f:
             reader = csv.reader(f, strict=True, delimiter=delimiter)
@@ -346,6 +405,8 @@ def _read_csv(path, delimiter=",", compression="", data=None):
         raise DataError(f"data file {path!r}, line {start}: {why}") from None
     except (OSError, EOFError) as exc:
         raise DataError(f"data file {path!r} cannot be decompressed: {_one_line(exc)}") from None
+    finally:
+        csv.field_size_limit(limit)
     if header is None or not any(h.strip() for h in header):
         raise DataError(f"data file {path!r} has no header row")
     header = [h.strip() for h in header]
@@ -469,6 +530,12 @@ def _parse_float(cell):
     return _float(cell)
 
 
+def _cell(text, limit=40):
+    """A cell's text for a message: its repr, cut to ``limit`` characters."""
+    r = repr(text)
+    return r if len(r) <= limit else r[:limit - 5] + "…" + r[-4:]
+
+
 def _one_line(exc):
     """An exception's text on one line, control characters escaped (other libraries' messages)."""
     return printable(" ".join(str(exc).split()))
@@ -526,12 +593,12 @@ def _features(path, header, rows, feature_cols, where):
                 X[i, j] = _parse_float(row[c])
             except ValueError:
                 raise DataError(f"data file {path!r}, {where(i)}: column {header[c]!r} is not numeric "
-                                f"({row[c]!r}); encode it as numbers or drop it") from None
+                                f"({_cell(row[c])}); encode it as numbers or drop it") from None
         bad = ~np.isfinite(X[:, j])
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise DataError(f"data file {path!r}, {where(i)}: column {header[c]!r} has a missing, NaN or "
-                            f"infinite value ({rows[i][c]!r})")
+                            f"infinite value ({_cell(rows[i][c])})")
     return X
 
 

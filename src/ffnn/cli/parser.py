@@ -55,7 +55,7 @@ def _widths(text):
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
     try:
-        return list(layer_sizes([1, *widths])[1:])
+        return list(layer_sizes([1, *widths], budget=False)[1:])  # widths alone: the network checks its size
     except ValueError:
         bad = next(w for w in widths if w < 1)
         raise argparse.ArgumentTypeError(f"every width must be a positive integer, got {bad}") from None
@@ -252,7 +252,8 @@ def main(argv=None):
     with escaped_terminals(), np.errstate(all="ignore"):
         code = _main(argv)
         try:  # what is still buffered: a full device or a closed pipe shows here at the latest
-            sys.stdout.flush()
+            if sys.stdout is not None:  # None: started with standard output closed (print writes nothing)
+                sys.stdout.flush()
         except OSError as exc:
             return _stdout_failed(exc)
         return code
@@ -269,7 +270,9 @@ def _stdout_failed(exc):
         sys.stdout = open(os.devnull, "w")
     except OSError:  # pragma: no cover - no /dev/null
         pass
-    if isinstance(exc, BrokenPipeError):  # the reader went away (``| head``): not an error
+    import errno
+
+    if isinstance(exc, BrokenPipeError) or exc.errno == errno.EBADF:  # the reader went away, or no stdout: not an error
         return 0
     return fail(f"ffnn: error: could not write standard output: {exc.strerror or exc}", EXIT_ERROR)
 
