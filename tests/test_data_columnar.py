@@ -248,3 +248,18 @@ def test_the_budget_covers_feather_and_standard_input(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"a,b,y\n" + b"1,2,0\n" * 100)))
     with pytest.raises(DataError, match="over the memory budget"):
         read_dataset("-")
+
+
+def test_a_quoted_header_keeps_the_fast_reader(tmp_path, monkeypatch):
+    """pyarrow's own CSV writer quotes the header; the body of numbers stays on the fast reader."""
+    import pyarrow.csv as pcsv
+
+    pcsv.write_csv(_table(), tmp_path / "d.csv")
+    assert (tmp_path / "d.csv").read_text().startswith('"a","b","y"')
+
+    def no_exact_reader(*a, **k):
+        raise AssertionError("the row-by-row reader ran")
+
+    monkeypatch.setattr(data_module, "_read_csv", no_exact_reader)
+    ds = read_dataset(tmp_path / "d.csv")
+    assert ds.feature_names == ["a", "b"] and ds.y.dtype == np.int64

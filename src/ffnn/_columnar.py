@@ -76,29 +76,62 @@ def _arrow():
 
 
 def read_csv_table(source, delimiter, wanted):
-    """A CSV's header (as written) and a function ``columns(names) -> pyarrow Table`` of the named
-    columns: ``wanted(header) -> {name: "float" | "text"}`` chooses them from the header. ``source``:
-    a path or a readable binary stream."""
-    pa, _, pcsv = _arrow()
-    parse = parse_options(delimiter)
-    read = pcsv.ReadOptions(block_size=1 << 22)
-    try:  # the header from a small first block (the whole file is read once, typed, below)
-        reader = pcsv.open_csv(source, read_options=pcsv.ReadOptions(block_size=1 << 16), parse_options=parse,
-                               convert_options=pcsv.ConvertOptions(column_types={}, auto_dict_encode=False))
-        header = list(reader.schema.names)
-        reader.close()
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, OSError) as exc:
-        raise NotSure(str(exc)) from None
-    if any('"' in h for h in header):
-        raise NotSure("a quoted header")
+    """A CSV's header (as written) and a function ``read(source) -> pyarrow Table`` of its columns:
+    ``wanted(header) -> {name: "float" | "text"}`` types them. ``source``: a path or a readable binary
+    stream (consumed by the header; ``read`` takes a fresh one)."""
+    header = header_line(source, delimiter)
+    parse, read = parse_options(delimiter), body_read_options(header)
     return header, lambda s: _read_typed(s, read, parse, wanted(header), header)
 
 
+def body_read_options(header):
+    """pyarrow's options for the rows after the header line, the columns named as the header names them."""
+    import pyarrow.csv as pcsv
+
+    return pcsv.ReadOptions(block_size=1 << 22, skip_rows=1, column_names=header)
+
+
+def header_line(source, delimiter, limit=1 << 26):
+    """The header, as Python's csv module reads the first line (quoted names and all, a BOM skipped);
+    NotSure for a blank first line (the exact reader finds no header there) or a header record that
+    runs past its line."""
+    import csv
+    import io
+
+    try:
+        f = open(source, "rb") if isinstance(source, (str, os.PathLike)) else source
+        try:
+            head = b""
+            while b"\n" not in head and len(head) < limit:
+                block = f.read(1 << 16)
+                if not block:
+                    break
+                head += block
+        finally:
+            f.close() if hasattr(f, "close") else None
+    except (OSError, EOFError, ValueError) as exc:
+        raise NotSure(str(exc)) from None
+    line = head.split(b"\n", 1)[0]
+    if line.startswith(b"\xef\xbb\xbf"):
+        line = line[3:]
+    try:
+        text = line.decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError:
+        raise NotSure("not UTF-8") from None
+    if not text.strip() or text.count('"') % 2:
+        raise NotSure("a blank first line, or a header that runs past its line")
+    try:
+        return next(csv.reader(io.StringIO(text), delimiter=delimiter, strict=True))
+    except (csv.Error, StopIteration) as exc:
+        raise NotSure(str(exc)) from None
+
+
 def parse_options(delimiter):
-    """pyarrow's CSV parsing with quoting off: a quote anywhere then fails to parse as a number or shows
-    in a text cell (:func:`check_text`), and the file goes to the exact reader — pyarrow takes text
-    after a closing quote (``"5"5``) that the csv module, rightly, refuses; a quoted cell over several
-    lines or one never closed goes there too."""
+    """pyarrow's CSV parsing of the rows (the header is the csv module's, :func:`header_line`) with
+    quoting off: a quote anywhere then fails to parse as a number or shows in a text cell
+    (:func:`check_text`), and the file goes to the exact reader — pyarrow takes text after a closing
+    quote (``"5"5``) that the csv module, rightly, refuses; a quoted cell over several lines or one
+    never closed goes there too."""
     import pyarrow.csv as pcsv
 
     return pcsv.ParseOptions(delimiter=delimiter, quote_char=False, newlines_in_values=False)

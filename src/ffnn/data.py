@@ -156,10 +156,8 @@ def _csv_batches(path, delimiter, compression, target, expected_features):
     others = [h for h in raw if h not in names]  # read as text: checked as the exact reader checks them
     types = {**dict.fromkeys(names, pa.float64()), **dict.fromkeys(others, pa.string())}
     convert = pcsv.ConvertOptions(column_types=types, strings_can_be_null=False)
-    if _first_line_blank(source()):
-        raise _columnar.NotSure("a blank first line")
     try:
-        reader = pcsv.open_csv(source(), read_options=pcsv.ReadOptions(block_size=1 << 22),
+        reader = pcsv.open_csv(source(), read_options=_columnar.body_read_options(raw),
                                parse_options=_columnar.parse_options(delimiter), convert_options=convert)
     except (pa.ArrowInvalid, ValueError, OSError) as exc:
         raise _columnar.NotSure(str(exc)) from None
@@ -288,8 +286,6 @@ def _fast_csv(path, delimiter, compression, target, require_target, expected_fea
             return io.BytesIO(data)
         return _binary_source(path, compression)
 
-    if _first_line_blank(source()):  # pyarrow would skip it and take the next line as the header
-        raise _columnar.NotSure("a blank first line")
     chosen = {}
 
     def wanted(raw):
@@ -335,24 +331,6 @@ def _binary_source(path, compression):
 
         return pa.input_stream(path, compression="detect")
     return path
-
-
-def _first_line_blank(source):
-    """Whether the text's first line (after a BOM) is blank: the exact reader finds no header there."""
-    try:
-        if isinstance(source, (str, os.PathLike)):
-            with open(source, "rb") as f:
-                head = f.read(1 << 16)
-        else:
-            head = source.read(1 << 16)
-            if hasattr(source, "close"):
-                source.close()
-    except (OSError, EOFError, ValueError) as exc:
-        raise _columnar.NotSure(str(exc)) from None
-    if head.startswith(b"\xef\xbb\xbf"):
-        head = head[3:]
-    first = head.split(b"\n", 1)[0]
-    return not first.strip()
 
 
 def _open_text(path, compression, data):
