@@ -263,3 +263,55 @@ def test_a_quoted_header_keeps_the_fast_reader(tmp_path, monkeypatch):
     monkeypatch.setattr(data_module, "_read_csv", no_exact_reader)
     ds = read_dataset(tmp_path / "d.csv")
     assert ds.feature_names == ["a", "b"] and ds.y.dtype == np.int64
+
+
+@pytest.mark.parametrize("kind", ["classify", "regress"])
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_evaluate_in_chunks_gives_the_whole_files_scores(kind, suffix, tmp_path, monkeypatch, capsys):
+    """ffnn evaluate reads the features in chunks (the target column whole): the same scores as one read."""
+    import json
+
+    import ffnn
+    from ffnn import data as data_module
+    from ffnn.cli import main
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3))
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0) if kind == "classify" else X @ [1.0, -2.0, 0.5]
+    table = pa.table({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "y": y})
+    path = tmp_path / f"d{suffix}"
+    if suffix == ".csv":
+        import pyarrow.csv as pcsv
+
+        pcsv.write_csv(table, path)
+    else:
+        pq.write_table(table, path, row_group_size=9)
+    model = tmp_path / "m.safetensors"
+    net = ffnn.Network([3, 5, 3 if kind == "classify" else 1], "tanh", "softmax" if kind == "classify" else "identity",
+                       seed=0)
+    meta = dict(task=kind, feature_names=["a", "b", "c"], target="y",
+                loss="cross_entropy" if kind == "classify" else "mse")
+    if kind == "classify":
+        meta["classes"] = [0, 1, 2]
+    ffnn.save(net, model, **meta)
+    chunks, starts = data_module.read_chunks, []
+
+    def seven_rows(*a, **k):
+        for ds in chunks(*a, **{**k, "rows": 7}):
+            starts.append(ds.start)
+            yield ds
+
+    monkeypatch.setattr(data_module, "read_chunks", seven_rows)
+    assert main(["evaluate", str(model), str(path), "--json"]) == 0
+    streamed = json.loads(capsys.readouterr().out)
+    assert starts[:3] == [0, 7, 14] and len(starts) >= 8  # in chunks, the target read once
+
+    def not_sure(*a, **k):
+        raise _columnar.NotSure("read whole")
+
+    monkeypatch.setattr(data_module, "read_target", not_sure)
+    assert main(["evaluate", str(model), str(path), "--json"]) == 0
+    whole = json.loads(capsys.readouterr().out)
+    assert streamed.keys() == whole.keys()
+    for k, v in whole.items():
+        assert streamed[k] == pytest.approx(v, rel=1e-12) if isinstance(v, float) else streamed[k] == v

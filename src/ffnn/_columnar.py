@@ -19,7 +19,6 @@ width from its header and its size on disk (at most one cell per byte).
 from __future__ import annotations
 
 import os
-import re
 
 import numpy as np
 

@@ -96,6 +96,46 @@ def read_chunks(path, target=None, *, expected_features=None, rows=1 << 16):
                       start=start)
 
 
+def read_target(path, target):
+    """The target column alone, its values by the readers' rules over the whole column (for evaluation
+    with the features in chunks: :func:`read_chunks`); NotSure where the fast readers do not apply."""
+    if _is_memory_table(path) or not _columnar.available() or (isinstance(path, str) and path == "-"):
+        raise _columnar.NotSure("not a streamable file")
+    import pyarrow as pa
+
+    path = os.fspath(path)
+    ext = os.path.splitext(path)[1].lower()
+    try:
+        if ext in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            names = pq.read_schema(path).names
+            if target not in names:
+                raise _columnar.NotSure("no such column")
+            col = pq.read_table(path, columns=[target]).column(target)
+        elif ext in (".npz", ".feather", ".arrow", ".ipc"):
+            raise _columnar.NotSure("read whole")
+        else:
+            import pyarrow.csv as pcsv
+
+            delimiter, compression = _columnar.csv_format(path)
+            raw = _columnar.header_line(_binary_source(path, compression), delimiter)
+            matches = [h for h in raw if h.strip() == target]
+            if len(matches) != 1 or len(set(raw)) != len(raw):
+                raise _columnar.NotSure("the target is not one named column")
+            convert = pcsv.ConvertOptions(column_types={matches[0]: pa.string()}, include_columns=matches,
+                                          strings_can_be_null=False)
+            table = pcsv.read_csv(_binary_source(path, compression), read_options=_columnar.body_read_options(raw),
+                                  parse_options=_columnar.parse_options(delimiter), convert_options=convert)
+            _columnar.check_text(table, matches)
+            col = table.column(matches[0])
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise _columnar.NotSure(str(exc)) from None
+    if len(col) == 0:
+        raise _columnar.NotSure("no rows")
+    return _target_from_column(path, target, col)
+
+
 def _stream_features(path, target, expected_features, rows):
     """(X, feature names) per chunk, from pyarrow's streaming readers; NotSure where they do not apply."""
     if _is_memory_table(path) or not _columnar.available() or (isinstance(path, str) and path == "-"):

@@ -444,41 +444,87 @@ def cmd_predict(args):
 
 
 def cmd_evaluate(args):
-    import ffnn
-
-    from ..data import DataError, encode_labels
-
     net = _load_model(args.model)
     meta = net.metadata
     loss = _model_loss(net, args.model, "cross_entropy" if meta.get("task") == "classify" else "mse")
     target = args.target or meta.get("target")
-    ds = _read(args.data, target=target, expected_features=meta.get("feature_names"))
-    if ds.y is None:
-        raise UsageError(f"ffnn evaluate: model file {str(args.model)!r} does not name its target column; "
-                         f"give --target COL")
-    X, A = _predict(net, ds)
-    out = {"model": str(args.model), "data": str(args.data), "n_samples": len(ds)}
-    if meta.get("task") == "classify":
-        try:
-            _, codes = encode_labels(ds.y if ds.y.dtype.kind in "USO" else _as_class_values(ds.y, meta["classes"]),
-                                     meta["classes"])
-        except DataError as exc:
-            raise CommandError(f"data file {args.data!r}: {exc}") from None
-        T = np.eye(len(meta["classes"]))[codes]
-        out.update(accuracy=ffnn.metrics.accuracy(T, A), loss=float(net.loss(X, T, loss)))
-    else:
-        if ds.y.dtype.kind not in "biuf":
-            raise CommandError(f"data file {args.data!r}: the target {ds.target_name!r} holds text; "
-                               f"this model predicts numbers")
-        pred, _ = _outputs_to_predictions(net, A)
-        y = ds.y.astype(np.float64)
-        out.update(_regression_scores(y, pred))
+    out = _evaluate_in_chunks(net, meta, loss, args, target)
+    if out is None:  # a file the chunked readers do not stream: read whole
+        ds = _read(args.data, target=target, expected_features=meta.get("feature_names"))
+        if ds.y is None:
+            raise UsageError(f"ffnn evaluate: model file {str(args.model)!r} does not name its target column; "
+                             f"give --target COL")
+        out = {"model": str(args.model), "data": str(args.data), "n_samples": len(ds)}
+        scores = _scores(net, meta, loss, args, ds, ds.y)
+        out.update(_regression_scores(ds.y.astype(np.float64), scores["pred"]) if "pred" in scores else scores)
     out = {k: _finite_or_none(v) for k, v in out.items()}
     if args.json:
         print(json.dumps(out, indent=2, allow_nan=False))
     else:
         print("  ".join(f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}" for k, v in out.items()))
     return 0
+
+
+def _scores(net, meta, loss, args, ds, y):
+    """The scores of one data set (or the sums of a chunk, ``partial``: see :func:`_evaluate_in_chunks`)."""
+    import ffnn
+
+    from ..data import DataError, encode_labels
+
+    X, A = _predict(net, ds)
+    if meta.get("task") == "classify":
+        try:
+            _, codes = encode_labels(y if y.dtype.kind in "USO" else _as_class_values(y, meta["classes"]),
+                                     meta["classes"])
+        except DataError as exc:
+            raise CommandError(f"data file {args.data!r}: {exc}") from None
+        T = np.eye(len(meta["classes"]))[codes]
+        return {"accuracy": ffnn.metrics.accuracy(T, A), "loss": float(net.loss(X, T, loss))}
+    if y.dtype.kind not in "biuf":
+        raise CommandError(f"data file {args.data!r}: the target {ds.target_name!r} holds text; "
+                           f"this model predicts numbers")
+    pred, _ = _outputs_to_predictions(net, A)
+    return {"pred": pred}
+
+
+def _evaluate_in_chunks(net, meta, loss, args, target):
+    """``ffnn evaluate``'s scores with the features read in chunks (constant memory but for the target
+    column, read whole first so that its values follow the whole column's rules); None where the file
+    does not stream (the caller reads it whole)."""
+    from .. import _columnar
+    from ..data import DataError, read_chunks, read_target
+    from ..losses import get_loss
+
+    if target is None:
+        return None
+    try:
+        y = read_target(args.data, target)
+    except _columnar.NotSure:
+        return None
+    except DataError as exc:
+        raise CommandError(str(exc)) from None
+    n, correct, loss_sum, preds = 0, 0.0, 0.0, []
+    mean = getattr(get_loss(loss), "_mean", True)
+    try:
+        for ds in read_chunks(args.data, target=target, expected_features=meta.get("feature_names")):
+            part = y[ds.start:ds.start + len(ds)]
+            scores = _scores(net, meta, loss, args, ds, part)
+            if "pred" in scores:
+                preds.append(scores["pred"])
+            else:
+                correct += scores["accuracy"] * len(ds)
+                loss_sum += scores["loss"] * (len(ds) if mean else 1)
+            n += len(ds)
+    except DataError as exc:
+        raise CommandError(str(exc)) from None
+    if n != len(y):  # pragma: no cover - the two reads disagree on the rows
+        return None
+    out = {"model": str(args.model), "data": str(args.data), "n_samples": n}
+    if preds:
+        out.update(_regression_scores(y.astype(np.float64), np.concatenate(preds)))
+    else:
+        out.update(accuracy=correct / n, loss=loss_sum / n if mean else loss_sum)
+    return out
 
 
 def _as_class_values(y, classes):

@@ -541,8 +541,6 @@ class TorchEngine(Engine):
 
     def _update(self, ws):
         """The update of the step whose δ[l] are in ``ws``."""
-        import torch
-
         L = self.net.n_layers
         if self.fused and not self.cast:
             for l in range(1, L + 1):
