@@ -341,18 +341,15 @@ def _fast_csv(path, delimiter, compression, target, require_target, expected_fea
         kinds = {raw[c]: "float" for c in feature_cols}
         if t_idx is not None and require_target:
             kinds[raw[t_idx]] = "text"
-        chosen.update(header=header, t_idx=t_idx, feature_cols=feature_cols)
+        chosen.update(header=header, t_idx=t_idx, feature_cols=feature_cols, kinds=kinds)
         return kinds
 
     raw, read = _columnar.read_csv_table(source(), delimiter, wanted)
     table = read(source())
     if table.num_rows == 0:
         raise _columnar.NotSure("no rows")
-    header, t_idx, feature_cols = chosen["header"], chosen["t_idx"], chosen["feature_cols"]
-    kinds = {raw[c]: "float" for c in feature_cols}
+    header, t_idx, feature_cols, kinds = (chosen[k] for k in ("header", "t_idx", "feature_cols", "kinds"))
     need_target = t_idx is not None and require_target
-    if need_target:
-        kinds[raw[t_idx]] = "text"
     cols = _columnar.table_columns(table, list(kinds), kinds)
     X = _columnar.stack([cols[raw[c]] for c in feature_cols])
     y = _target_from_column(path, header[t_idx], cols[raw[t_idx]]) if need_target else None

@@ -211,7 +211,7 @@ class TorchEngine(Engine):
         scratch = unfused or chain.penalty is not None
         self.flat = _Flat(self.P, self.G, self.slots, torch.empty(size, dtype=dt, device=dev) if scratch else None,
                           self.offsets, self.shapes, wmask, decays)
-        self.penalty = None if chain.penalty is None else chain.penalty
+        self.penalty = chain.penalty
         # the step's numbers: one small device vector, named 0-d views of it
         self.scalar_names = ["neglr", "dscale", "decay"] + sorted(opt.flat_scalars(np.ones(1), np.ones(1)))
         self.scal = torch.zeros(len(self.scalar_names), dtype=dt, device=dev)
@@ -239,7 +239,6 @@ class TorchEngine(Engine):
         self.replay_loaded = False
         self.eta = None  # η of a step run with δ unscaled (a replay's, the epoch's measured last step)
         self.last_unscaled = False
-        self.masks_on = dropout_masks
         self.gen = None
         if dropout is not None and dropout_masks == "device":
             seed = int(rng.spawn(1)[0].integers(2 ** 63)) if rng is not None else 0
