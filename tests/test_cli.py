@@ -190,7 +190,9 @@ def test_bad_output_paths_and_no_overwrite(tmp_path, trained):
     out, _ = trained
     preds = tmp_path / "preds.csv"
     preds.write_text("old")
-    _one_clean_line(run("predict", out / "m.safetensors", bad, "--out", preds), 1, "has 3 feature columns; the model expects 4")
+    _one_clean_line(run("predict", out / "m.safetensors", bad, "--out", preds), 1, "--out", "exists; pass --force")
+    _one_clean_line(run("predict", out / "m.safetensors", bad, "--out", preds, "--force"), 1,
+                    "has 3 feature columns; the model expects 4")
     assert preds.read_text() == "old"
 
 

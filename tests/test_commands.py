@@ -75,7 +75,7 @@ def test_write_errors_are_one_line_and_keep_the_old_file(real_files, tmp_path, m
     out.write_bytes(b"previous model")
 
     monkeypatch.setattr(_files.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(28, "No space left on device")))
-    code, _, err = cli("train", real_files["csv"], *FAST, "--out", out)
+    code, _, err = cli("train", real_files["csv"], *FAST, "--out", out, "--force")
     _one_line(code, err, 1, "could not write --out", "m.safetensors", "No space left on device")
     assert out.read_bytes() == b"previous model" and os.listdir(tmp_path) == ["m.safetensors"]
 
@@ -98,7 +98,7 @@ def test_the_results_are_written_all_or_none(real_files, tmp_path, monkeypatch, 
 
     monkeypatch.setattr(_files.os, "fsync", fsync)
     code, out, err = cli("train", real_files["csv"], *FAST, "--out", tmp_path / "m.safetensors",
-                         "--plot", tmp_path / "c.png", "--metrics", tmp_path / "m.json")
+                         "--plot", tmp_path / "c.png", "--metrics", tmp_path / "m.json", "--force")
     flag = ["--out", "--plot", "--metrics"][failing - 1]
     _one_line(code, err, 1, f"could not write {flag}", "No space left on device")
     assert snapshot(tmp_path) == before and "saved to" not in out
@@ -110,6 +110,9 @@ def test_symlinked_outputs_are_written_through_with_their_mode(real_files, tmp_p
     os.chmod(target, 0o640)
     os.symlink(target.name, tmp_path / "link.safetensors")
     code, _, err = cli("train", real_files["csv"], *FAST, "--out", tmp_path / "link.safetensors")
+    _one_line(code, err, 1, "--out", "link.safetensors", "exists; pass --force to replace it")
+    assert target.read_bytes() == b"old"
+    code, _, err = cli("train", real_files["csv"], *FAST, "--out", tmp_path / "link.safetensors", "--force")
     assert code == 0, err
     assert os.path.islink(tmp_path / "link.safetensors") and stat.S_IMODE(os.stat(target).st_mode) == 0o640
     assert ffnn.load(target).sizes == (3, 3, 3)

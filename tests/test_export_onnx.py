@@ -320,7 +320,7 @@ def test_cli_export_onnx_and_its_errors(cli_models, tmp_path, capsys):
     before = out.read_bytes()
     # An existing output is refused and left as it was; --force replaces it; float32 is the default.
     assert main(["export", str(model), str(out)]) == 1
-    _one_line(capsys.readouterr().err, "exists; pass --force to overwrite it")
+    _one_line(capsys.readouterr().err, "exists; pass --force to replace it")
     assert out.read_bytes() == before
     assert main(["export", str(model), str(out), "--force"]) == 0
     assert "float32" in capsys.readouterr().out
@@ -352,4 +352,4 @@ def test_cli_export_in_a_subprocess(cli_models, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "ffnn", "export", str(models[("regress", "float64", "standard")]),
                            str(out)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and out.read_bytes() == b"keep"
-    _one_line(proc.stderr, "ffnn: error: output file", "exists")
+    _one_line(proc.stderr, "ffnn: error: OUT", "exists; pass --force")

@@ -178,3 +178,42 @@ def test_smaller_things_an_outsider_found():
         with np.errstate(over="ignore"):
             ffnn.Network([2, 1], dtype="float32").predict(np.array([[0.0, 0.0], [1e300, 0.0]]))
     assert "clipped to [eps, 1 − eps]" in ffnn.losses.cross_entropy.__doc__
+
+
+def test_no_command_replaces_a_file_without_force(tmp_path, model_and_data):
+    """One policy for every command that writes: an existing file is refused before any work, in one
+    line naming the flag and the file, and left as it was; --force replaces it (atomically); the
+    checkpoint a run resumes from is its own to write."""
+    model, data = model_and_data
+    train = tmp_path / "t.csv"
+    train.write_text("a,b,y\n" + "".join(f"{i % 7},{i % 3},{i % 2}\n" for i in range(40)))
+    fast = ("--epochs", "1", "--hidden", "3", "--quiet")
+    for name in ("m2.safetensors", "c.png", "m.json", "ck.safetensors", "p.csv", "x.onnx", "b.json"):
+        (tmp_path / name).write_bytes(b"keep")
+    cases = [
+        (("train", train, *fast, "--out", tmp_path / "m2.safetensors"), "--out"),
+        (("train", train, *fast, "--out", tmp_path / "new.safetensors", "--plot", tmp_path / "c.png"), "--plot"),
+        (("train", train, *fast, "--out", tmp_path / "new.safetensors", "--metrics", tmp_path / "m.json"), "--metrics"),
+        (("train", train, *fast, "--out", tmp_path / "new.safetensors", "--checkpoint", tmp_path / "ck.safetensors"),
+         "--checkpoint"),
+        (("predict", model, data, "--out", tmp_path / "p.csv"), "--out"),
+        (("export", model, tmp_path / "x.onnx"), "OUT"),
+        (("bench", "--quick", "--json", tmp_path / "b.json"), "--json"),
+    ]
+    for args, flag in cases:
+        p = _cli(*args)
+        assert p.returncode == 1 and p.stderr.count("\n") == 1, p.stderr
+        assert f"{flag} " in p.stderr and "exists; pass --force to replace it" in p.stderr, p.stderr
+    assert all((tmp_path / n).read_bytes() == b"keep" for n in ("m2.safetensors", "c.png", "m.json", "ck.safetensors",
+                                                                 "p.csv", "x.onnx", "b.json"))
+    assert not (tmp_path / "new.safetensors").exists()
+    p = _cli("train", train, *fast, "--out", tmp_path / "m2.safetensors", "--force")
+    assert p.returncode == 0, p.stderr
+    assert ffnn.load(tmp_path / "m2.safetensors").sizes == (2, 3, 2)
+    p = _cli("predict", model, data, "--out", tmp_path / "p.csv", "--force")
+    assert p.returncode == 0 and (tmp_path / "p.csv").read_text().startswith("prediction\n")
+    ck = tmp_path / "ck2.safetensors"  # a run writes its checkpoint, a second one resumes from it
+    assert _cli("train", train, *fast, "--out", tmp_path / "r1.safetensors", "--checkpoint", ck).returncode == 0
+    p = _cli("train", train, "--epochs", "2", "--hidden", "3", "--quiet", "--out", tmp_path / "r2.safetensors",
+             "--checkpoint", ck, "--resume", ck)
+    assert p.returncode == 0, p.stderr

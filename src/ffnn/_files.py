@@ -160,7 +160,7 @@ def _same_file(a, b):
         return False
 
 
-def check_outputs(outputs, inputs=(), allow=()):
+def check_outputs(outputs, inputs=(), allow=(), *, replace=True):
     """Resolve and check every output of a job before it starts; returns ``{label: real path}``.
 
     Parameters
@@ -172,12 +172,17 @@ def check_outputs(outputs, inputs=(), allow=()):
         The files the job reads; no output may be one of them.
     allow : collection of (output label, input label)
         Pairs that may name the same file (a checkpoint that is resumed from and written again).
+    replace : bool
+        False: an output that is an existing regular file is refused (the command line's policy:
+        nothing is replaced without ``--force``). A special file (``/dev/null``, a pipe) is written
+        to, never replaced, and an allowed pair is the job's own file.
 
     Raises
     ------
     OSError
         For an output :func:`check_writable` refuses, one that is the same file as an input (also
-        through a symlink or a hard link), or two outputs that are the same file.
+        through a symlink or a hard link), two outputs that are the same file, or (``replace``
+        False) an existing file.
     """
     resolved = {}
     for label, path in outputs:
@@ -194,6 +199,10 @@ def check_outputs(outputs, inputs=(), allow=()):
             if real == os.path.realpath(os.fspath(in_path)) or _same_file(real, in_path):
                 raise OSError(f"{label} {os.fspath(path)!r} is the same file as the input "
                               f"{in_label} {os.fspath(in_path)!r}; it would be overwritten")
+        own = any(in_label_path is not None and (label, in_label) in allow and _same_file(real, in_label_path)
+                  for in_label, in_label_path in inputs)  # the checkpoint this job resumes from
+        if not replace and not own and os.path.isfile(real):
+            raise OSError(f"{label} {os.fspath(path)!r} exists; pass --force to replace it")
         resolved[label] = real
     return resolved
 

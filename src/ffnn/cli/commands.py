@@ -22,12 +22,14 @@ from .errors import EXIT_INTERRUPTED, CommandError, UsageError
 
 # --- helpers -------------------------------------------------------------------------------------
 
-def _check_outputs(outputs, inputs=(), allow=()):
-    """Every output path of a command checked at once, before any work (see ffnn._files.check_outputs)."""
+def _check_outputs(outputs, inputs=(), allow=(), *, force=False):
+    """Every output path of a command checked at once, before any work (see ffnn._files.check_outputs).
+    The command line's one policy: an existing file is replaced only with ``--force`` (a checkpoint
+    that the run resumes from is its own)."""
     from .._files import check_outputs
 
     try:
-        return check_outputs(outputs, inputs, allow)
+        return check_outputs(outputs, inputs, allow, replace=force)
     except OSError as exc:
         raise CommandError(str(exc)) from None
 
@@ -167,7 +169,8 @@ def cmd_train(args):
     _check_train_flags(args)
     _check_outputs([("--out", args.out), ("--plot", args.plot), ("--metrics", args.metrics),
                     ("--checkpoint", args.checkpoint)],
-                   inputs=[("DATA", args.data), ("--resume", args.resume)], allow={("--checkpoint", "--resume")})
+                   inputs=[("DATA", args.data), ("--resume", args.resume)], allow={("--checkpoint", "--resume")},
+                   force=args.force)
     ds, task = _training_data(args)
     job = _targets(args, ds, task)
     net, opt, lr = _network(args, ds, job)
@@ -393,7 +396,7 @@ def _write_results(args, net, ds, job, history, summary, headline, seconds):
 def cmd_predict(args):
     from .._files import printable
 
-    _check_outputs([("--out", args.out)], inputs=[("MODEL", args.model), ("DATA", args.data)])
+    _check_outputs([("--out", args.out)], inputs=[("MODEL", args.model), ("DATA", args.data)], force=args.force)
     net = _load_model(args.model)
     meta = net.metadata
     if args.proba and meta.get("task") != "classify":
@@ -668,9 +671,7 @@ def cmd_export(args):
             raise CommandError(str(exc)) from None
         except ValueError as exc:
             raise UsageError(f"ffnn export: --opset: {exc}") from None
-    _check_outputs([("OUT", args.out)], inputs=[("MODEL", args.model)])
-    if os.path.exists(args.out) and not args.force:
-        raise CommandError(f"output file {args.out!r} exists; pass --force to overwrite it")
+    _check_outputs([("OUT", args.out)], inputs=[("MODEL", args.model)], force=args.force)
     net = _load_model(args.model)
     from ..export import ConversionError
 
@@ -697,7 +698,7 @@ def cmd_export(args):
 
 
 def cmd_bench(args):
-    _check_outputs([("--json", args.json)])
+    _check_outputs([("--json", args.json)], force=args.force)
     if args.gpu:
         given = [f for f, v in (("--network", args.network), ("--dtype", args.dtype),
                                 ("--no-first-fit", args.no_first_fit)) if v]

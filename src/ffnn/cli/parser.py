@@ -158,12 +158,16 @@ def build_parser():
     t.add_argument("--checkpoint", metavar="PATH", help="write a checkpoint here every epoch")
     t.add_argument("--resume", metavar="PATH", help="continue from a checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    t.add_argument("--force", action="store_true",
+                   help="replace existing --out, --plot, --metrics or --checkpoint files (without it, nothing is "
+                        "replaced; a checkpoint given to --resume is continued)")
 
     pr = sub.add_parser("predict", help="predict with a saved model")
     pr.add_argument("model", metavar="MODEL")
     pr.add_argument("data", metavar="DATA")
     pr.add_argument("--out", help="CSV of predictions (default: standard output)")
     pr.add_argument("--proba", action="store_true", help="class probabilities instead of labels")
+    pr.add_argument("--force", action="store_true", help="replace an existing output file (without it, nothing is replaced)")
 
     ev = sub.add_parser("evaluate", help="score a saved model on labelled data")
     ev.add_argument("model", metavar="MODEL")
@@ -200,7 +204,7 @@ def build_parser():
                          "float32")
     ex.add_argument("--opset", type=int, metavar="N", help="ONNX opset (default 17)")
     ex.add_argument("--name", default="model", help="C identifier prefix of the header's names (default model)")
-    ex.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    ex.add_argument("--force", action="store_true", help="replace an existing output file (without it, nothing is replaced)")
 
     bench = sub.add_parser("bench", help="compare training speed with JAX, PyTorch, scikit-learn and NumPy",
                            description="ffnn's training speed on the CPU against a plain NumPy loop, JAX (the epoch "
@@ -209,6 +213,7 @@ def build_parser():
                                        "network in a fresh process. A contender whose package is missing is left out.")
     bench.add_argument("--quick", action="store_true", help="a short run (fewer batches and settings)")
     bench.add_argument("--json", metavar="PATH", help="also write the numbers as JSON")
+    bench.add_argument("--force", action="store_true", help="replace an existing output file (without it, nothing is replaced)")
     bench.add_argument("--samples", type=_positive_int, metavar="N",
                        help="at most N samples per epoch (default: per network and batch size)")
     bench.add_argument("--network", type=_bench_networks, action="append", metavar="NAME",
