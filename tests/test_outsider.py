@@ -217,3 +217,16 @@ def test_no_command_replaces_a_file_without_force(tmp_path, model_and_data):
     p = _cli("train", train, "--epochs", "2", "--hidden", "3", "--quiet", "--out", tmp_path / "r2.safetensors",
              "--checkpoint", ck, "--resume", ck)
     assert p.returncode == 0, p.stderr
+
+
+def test_a_missing_input_column_is_named(tmp_path):
+    from ffnn.data import DataError, read_dataset
+
+    path = tmp_path / "a.csv"
+    path.write_text("a,c,y\n1,2,0\n")
+    with pytest.raises(DataError, match=r"has no column 'b': the model was trained on 2 named features and finds 1"):
+        read_dataset(path, require_target=False, expected_features=["a", "b"])
+    names = [f"f{i}" for i in range(30)] + ["a"]
+    with pytest.raises(DataError, match=r"has no columns 'f0', 'f1', 'f2', 'f3', 'f4' and 25 more: .* 31 named"):
+        read_dataset(path, require_target=False, expected_features=names)
+    assert read_dataset(path, require_target=False, expected_features=["c", "a"]).feature_names == ["c", "a"]

@@ -578,8 +578,15 @@ def _select_columns(path, header, target, require_target, expected_features):
     else:
         t_idx = len(header) - 1 if require_target else None
     feature_cols = [i for i in range(len(header)) if i != t_idx]
-    if expected_features is not None and all(f in header for f in expected_features):
+    missing = [f for f in expected_features if f not in header] if expected_features is not None else []
+    if expected_features is not None and not missing:
         feature_cols = [header.index(f) for f in expected_features]
+    elif len(missing) < len(expected_features or ()):  # some of the model's columns are there: name the rest
+        shown = ", ".join(repr(printable(f)) for f in missing[:5]) + (f" and {len(missing) - 5} more"
+                                                                      if len(missing) > 5 else "")
+        raise DataError(f"data file {path!r} has no column{'s' if len(missing) > 1 else ''} {shown}: the model was trained on "
+                        f"{len(expected_features)} named features and finds {len(expected_features) - len(missing)} "
+                        f"of them here")
     elif expected_features is not None and len(feature_cols) != len(expected_features):
         raise DataError(f"data file {path!r} has {len(feature_cols)} feature columns; the model expects "
                         f"{len(expected_features)} ({printable(', '.join(expected_features))})")
