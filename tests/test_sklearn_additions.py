@@ -146,13 +146,19 @@ def test_load_refuses_other_files(tmp_path):
         load(tmp_path / "bad.safetensors")
 
 
-def test_verbose_true_is_a_progress_bar(iris, capsys):
+def test_verbose_prints_scikit_learns_lines_and_progress_draws_a_bar(iris, capsys):
     X, y = iris
-    MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, verbose=True).fit(X, y)
+    with pytest.warns(ConvergenceWarning):
+        MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, verbose=True).fit(X, y)
+    out = capsys.readouterr().out
+    assert [line.split(",")[0] for line in out.splitlines()] == ["Iteration 1", "Iteration 2", "Iteration 3"]
+    pytest.importorskip("tqdm")
+    with pytest.warns(ConvergenceWarning):
+        MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, verbose="progress").fit(X, y)
     out, err = capsys.readouterr()
-    assert "Iteration" not in out and "epoch" in err
-    MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, verbose=2).fit(X, y)
-    assert "Iteration 3, loss" in capsys.readouterr().out
+    assert "Iteration" not in out and "3/3" in err and "epoch" in err
+    with pytest.raises(ValueError, match="verbose"):
+        MLPClassifier(verbose="loud").fit(X, y)
 
 
 def test_scikit_learn_callbacks(iris):

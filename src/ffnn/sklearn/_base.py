@@ -159,7 +159,7 @@ CONSTRAINTS = {
     "shuffle": ["boolean"],
     "random_state": ["random_state"],
     "tol": [Interval(Real, 0, None, closed="left")],
-    "verbose": ["verbose"],
+    "verbose": ["verbose", StrOptions({"progress"})],
     "warm_start": ["boolean", StrOptions({"keep_optimizer"})],
     "momentum": [Interval(Real, 0, 1, closed="both")],
     "nesterovs_momentum": ["boolean"],
@@ -615,8 +615,9 @@ class BaseMLP(_CallbackSupport, BaseEstimator):
         history = History(metric=("accuracy" if isinstance(self, ClassifierMixin) else "r2") if val is not None else "",
                           loss_includes_penalty=self.alpha > 0 or self.l1 > 0)
         n_epochs = epochs if incremental else self.max_iter
-        bar = _progress_bar(n_epochs) if self.verbose is True else None
-        lines = bool(self.verbose) and bar is None
+        bar = _progress_bar(n_epochs) if self.verbose == "progress" else None
+        lines = bool(self.verbose) and bar is None  # scikit-learn's lines (and where tqdm is missing)
+        not_converged = False
         keep = self.warm_start == "keep_optimizer" and not incremental
         sample_idx = self._start_order(n, params, continuing)
         try:
@@ -656,14 +657,15 @@ class BaseMLP(_CallbackSupport, BaseEstimator):
                         stop = True
                     if stop:
                         break
-                    if not incremental and self.n_iter_ == self.max_iter:
-                        warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
-                                      f"optimization hasn't converged yet.", ConvergenceWarning)
+                    not_converged = not incremental and self.n_iter_ == self.max_iter
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
         finally:
             if bar is not None:
-                bar.close()
+                bar.close()  # before any warning, which would otherwise break the bar's line
+        if not_converged:
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                          f"optimization hasn't converged yet.", ConvergenceWarning)
         self._end_fit(net, params, sample_idx, keep)
 
     def _network_and_optimizer(self, incremental, continuing):

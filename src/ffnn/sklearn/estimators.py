@@ -63,9 +63,10 @@ Keyword-only additions, off by default (scikit-learn's behaviour is unchanged wi
         where the installed scikit-learn has its callback API (``sklearn.callback``): its
         progress and monitoring callbacks, with one task per epoch (a fitted copy at each
         epoch's end); a callback asking to stop ends training after that epoch.
-    verbose=True
-        a tqdm progress bar over epochs (when tqdm is installed); an integer verbosity prints
-        scikit-learn's line per epoch.
+    verbose=True (or a positive integer)
+        scikit-learn's lines: "Iteration N, loss = …" per epoch (and the validation score with
+        early stopping); ``verbose="progress"`` draws a tqdm progress bar over epochs instead
+        (the lines where tqdm is not installed).
     est.save(path), ffnn.sklearn.load(path)
         the fitted estimator in one safetensors file, without pickle.
 
