@@ -230,3 +230,20 @@ def test_a_missing_input_column_is_named(tmp_path):
     with pytest.raises(DataError, match=r"has no columns 'f0', 'f1', 'f2', 'f3', 'f4' and 25 more: .* 31 named"):
         read_dataset(path, require_target=False, expected_features=names)
     assert read_dataset(path, require_target=False, expected_features=["c", "a"]).feature_names == ["c", "a"]
+
+
+def test_a_loaded_models_metadata_prints_short(tmp_path):
+    """print(net.metadata) after load: the History and the Scaler are one short line each, not every
+    epoch's diagnostics; str(history) is still the per-epoch table."""
+    from ffnn.data import Scaler
+
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    net = ffnn.Network([3, 8, 1], seed=0)
+    h = ffnn.train(net, X, X[:, :1], loss="mse", epochs=200, validation=(X[:8], X[:8, :1]))
+    ffnn.save(net, tmp_path / "m.safetensors", history=h, loss="mse", scaler=Scaler().fit(X))
+    meta = ffnn.load(tmp_path / "m.safetensors").metadata
+    text = repr(meta)
+    assert len(text) < 400, text
+    assert f"History(200 epochs, loss {h.loss[0]:.4g} → {h.loss[-1]:.4g}, val_loss" in text
+    assert "Scaler('standard', 3 features)" in text
+    assert str(meta["history"]).count("\n") == 200 and meta["history"].loss == h.loss

@@ -717,6 +717,10 @@ class Scaler:
             raise ValueError(f"unknown scaling {kind!r}; known: {', '.join(self.KINDS)}")
         self.kind, self.shift, self.scale = kind, shift, scale
 
+    def __repr__(self):
+        width = "not fitted" if self.shift is None else f"{np.size(self.shift)} features"
+        return f"Scaler({self.kind!r}, {width})"
+
     def fit(self, X):
         """Learn shift and scale from X (N, d). Values near the float range are scaled without
         overflow (the mean and deviation of X / max|X| per column, times max|X|); a column whose

@@ -14,7 +14,7 @@ def _nan_to_none(values):
             for v in values]
 
 
-@dataclass
+@dataclass(repr=False)
 class History:
     """Per-epoch training record returned by :func:`ffnn.train`.
 
@@ -97,6 +97,24 @@ class History:
     @classmethod
     def from_dict(cls, d) -> "History":
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+    def __repr__(self):
+        """One line (a loaded model's ``print(net.metadata)`` stays readable): the epochs, the first and
+        last losses, and the flags; ``str(history)`` is the table, the lists are the attributes."""
+        def span(values):
+            seen = [v for v in values if isinstance(v, (int, float)) and v is not None]
+            return f"{seen[0]:.4g} → {seen[-1]:.4g}" if seen else "none"
+
+        parts = [f"{len(self)} epoch{'s' if len(self) != 1 else ''}", f"loss {span(self.loss)}"]
+        if any(v is not None for v in self.val_loss):
+            parts.append(f"val_loss {span(self.val_loss)}")
+        if any(v is not None for v in self.val_metric):
+            parts.append(f"{self.metric or 'val_metric'} {span(self.val_metric)}")
+        parts += [f"{k}={getattr(self, k)!r}" for k in ("best_epoch", "stopped_early", "interrupted", "loop")
+                  if getattr(self, k) not in (None, False, "")]
+        if self.has_diagnostics:
+            parts.append("with diagnostics")
+        return f"History({', '.join(parts)})"
 
     def __str__(self):
         rows = [f"{'epoch':>5} {'loss':>12} {'val_loss':>12} {self.metric or 'metric':>10} {'lr':>10} {'time':>7}"]
