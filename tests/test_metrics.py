@@ -42,3 +42,31 @@ def test_r2_of_targets_near_the_float_range():
 def test_unknown_metric():
     with pytest.raises(ValueError, match="unknown metric 'auc'"):
         metrics.get_metric("auc")
+
+
+def test_confusion_matrix_and_report_equal_scikit_learns():
+    """Against scikit-learn's confusion_matrix and classification_report(output_dict=True), including
+    a class never predicted (precision 0/0 = 0) and one that never occurs."""
+    from sklearn.metrics import classification_report as sk_report
+    from sklearn.metrics import confusion_matrix as sk_confusion
+
+    from ffnn.metrics import classification_report, confusion_matrix, predicted_classes
+
+    rng = np.random.default_rng(0)
+    for k in (2, 3, 6):
+        true, pred = rng.integers(0, k - 1, 80), rng.integers(1, k, 80)
+        C = confusion_matrix(true, pred, k)
+        np.testing.assert_array_equal(C, sk_confusion(true, pred, labels=range(k)))
+        names = [f"c{i}" for i in range(k)]
+        ours = classification_report(C, names)
+        theirs = sk_report(true, pred, labels=range(k), target_names=names, output_dict=True, zero_division=0)
+        assert ours.keys() == theirs.keys()
+        for key, value in theirs.items():
+            if key == "accuracy":
+                assert ours[key] == pytest.approx(value, abs=1e-15)
+            else:
+                assert ours[key] == pytest.approx(value, abs=1e-15), key
+    assert predicted_classes(np.array([[0.2], [0.5], [0.7]])).tolist() == [0, 1, 1]
+    assert predicted_classes(np.array([[0.2, 0.8], [0.6, 0.4]])).tolist() == [1, 0]
+    with pytest.raises(ValueError, match="class indices must lie in 0 … 1"):
+        confusion_matrix([0, 2], [0, 1], 2)

@@ -247,3 +247,38 @@ def test_a_loaded_models_metadata_prints_short(tmp_path):
     assert f"History(200 epochs, loss {h.loss[0]:.4g} → {h.loss[-1]:.4g}, val_loss" in text
     assert "Scaler('standard', 3 features)" in text
     assert str(meta["history"]).count("\n") == 200 and meta["history"].loss == h.loss
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".npz"])
+def test_evaluate_reports_per_class_scores_and_the_confusion_matrix(tmp_path, suffix):
+    """``ffnn evaluate`` prints scikit-learn's classification report and the confusion matrix (in
+    chunks for a CSV, whole for .npz), the same numbers as scikit-learn computes from the predictions."""
+    import json
+
+    from sklearn.metrics import classification_report, confusion_matrix
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 3))
+    y = np.array(["cat", "dog", "emu"])[(X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5)]
+    net = ffnn.Network([3, 6, 3], "tanh", "softmax", seed=0)
+    ffnn.train(net, X, np.eye(3)[np.searchsorted(["cat", "dog", "emu"], y)], loss="cross_entropy", epochs=5)
+    ffnn.save(net, tmp_path / "m.safetensors", task="classify", loss="cross_entropy", classes=["cat", "dog", "emu"],
+              feature_names=["a", "b", "c"], target="y")
+    data = tmp_path / f"d{suffix}"
+    if suffix == ".csv":
+        data.write_text("a,b,c,y\n" + "".join(f"{r[0]},{r[1]},{r[2]},{t}\n" for r, t in zip(X.tolist(), y)))
+    else:
+        np.savez(data, X=X, y=y)
+    pred = np.array(["cat", "dog", "emu"])[net.predict(X).argmax(axis=1)]
+    p = _cli("evaluate", tmp_path / "m.safetensors", data, "--json", stdout=-1)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["confusion_matrix"] == confusion_matrix(y, pred, labels=["cat", "dog", "emu"]).tolist()
+    theirs = classification_report(y, pred, output_dict=True, zero_division=0)
+    for key, value in theirs.items():
+        assert out["report"][key] == (pytest.approx(value, abs=1e-12) if key == "accuracy" else
+                                      {m: pytest.approx(v, abs=1e-12) for m, v in value.items()})
+    text = _cli("evaluate", tmp_path / "m.safetensors", data, stdout=-1).stdout.splitlines()
+    assert text[0].startswith("model ") and "accuracy" in text[0]
+    assert text[2].split() == ["precision", "recall", "f1-score", "support"] and text[3].split()[0] == "cat"
+    assert "true \\ predicted" in text[-4] and text[-3].split()[0] == "cat"

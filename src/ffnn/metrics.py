@@ -1,4 +1,5 @@
-"""Metrics: accuracy for classification; MSE, MAE and R² for regression.
+"""Metrics: accuracy, the confusion matrix and the per-class report for classification; MSE, MAE
+and R² for regression.
 
 Each takes targets T and outputs A of shape (N, K) (or (N,)) from any array namespace and returns a
 Python float. For accuracy, a one-column output is thresholded at 0.5 (a sigmoid), several columns
@@ -11,7 +12,8 @@ import math
 
 from ._array import array_namespace
 
-__all__ = ["accuracy", "mse", "mae", "r2", "METRICS", "get_metric"]
+__all__ = ["accuracy", "predicted_classes", "confusion_matrix", "classification_report", "mse", "mae", "r2",
+           "METRICS", "get_metric"]
 
 
 def _2d(xp, x):
@@ -27,6 +29,57 @@ def accuracy(T, A, multilabel=False):
     else:
         right = xp.argmax(A, axis=1) == xp.argmax(T, axis=1)
     return float(xp.mean(xp.astype(right, A.dtype)))
+
+
+def predicted_classes(A):
+    """The class index each row of outputs A (N, K) predicts: argmax over the columns, or for one
+    column (a sigmoid) 1 where a ≥ 0.5, as :func:`accuracy` counts them."""
+    xp = array_namespace(A)
+    A = _2d(xp, A)
+    if A.shape[1] == 1:
+        return xp.astype(A[:, 0] >= 0.5, xp.int64)
+    return xp.argmax(A, axis=1)
+
+
+def confusion_matrix(true, predicted, k):
+    """C (k, k) of counts: C[i, j] samples of class i predicted as class j (rows: the truth, as
+    scikit-learn's ``confusion_matrix``); ``true`` and ``predicted`` are class indices 0 … k−1."""
+    import numpy as np
+
+    true, predicted = np.asarray(true, dtype=np.int64), np.asarray(predicted, dtype=np.int64)
+    if true.shape != predicted.shape:
+        raise ValueError(f"true {true.shape} and predicted {predicted.shape} classes differ in shape")
+    if true.size and (min(true.min(), predicted.min()) < 0 or max(true.max(), predicted.max()) >= k):
+        raise ValueError(f"class indices must lie in 0 … {k - 1}")
+    return np.bincount(true * k + predicted, minlength=k * k).reshape(k, k)
+
+
+def classification_report(C, labels=None):
+    """Per-class precision, recall, F1 and support from a confusion matrix C (rows: the truth), with
+    the accuracy and the macro and support-weighted averages: scikit-learn's
+    ``classification_report(..., output_dict=True)``, keys and all. For class k,
+    precision = C[k, k] / Σ_i C[i, k], recall = C[k, k] / Σ_j C[k, j], F1 = 2 P R / (P + R); a
+    ratio whose denominator is 0 is 0 (scikit-learn's ``zero_division`` default, without its warning)."""
+    import numpy as np
+
+    C = np.asarray(C, dtype=np.int64)
+    labels = [str(i) for i in range(C.shape[0])] if labels is None else [str(label) for label in labels]
+    tp, predicted, support = np.diag(C), C.sum(axis=0), C.sum(axis=1)
+
+    def ratio(a, b):
+        return np.divide(a, b, out=np.zeros(len(a)), where=b > 0)
+
+    precision, recall = ratio(tp, predicted), ratio(tp, support)
+    f1 = ratio(2 * precision * recall, precision + recall)
+    report = {label: {"precision": float(p), "recall": float(r), "f1-score": float(f), "support": int(n)}
+              for label, p, r, f, n in zip(labels, precision, recall, f1, support)}
+    total = int(support.sum())
+    report["accuracy"] = float(tp.sum() / total) if total else 0.0
+    w = support / total if total else np.zeros(len(support))
+    for name, weights in (("macro avg", np.full(len(support), 1 / len(support))), ("weighted avg", w)):
+        report[name] = {"precision": float(weights @ precision), "recall": float(weights @ recall),
+                        "f1-score": float(weights @ f1), "support": total}
+    return report
 
 
 def mse(T, A):

@@ -460,12 +460,63 @@ def cmd_evaluate(args):
         out = {"model": str(args.model), "data": str(args.data), "n_samples": len(ds)}
         scores = _scores(net, meta, loss, args, ds, ds.y)
         out.update(_regression_scores(ds.y.astype(np.float64), scores["pred"]) if "pred" in scores else scores)
+    confusion = out.pop("confusion", None)
     out = {k: _finite_or_none(v) for k, v in out.items()}
+    if confusion is not None:
+        from ..metrics import classification_report
+
+        out["report"] = classification_report(confusion, meta["classes"])
+        out["confusion_matrix"] = confusion.tolist()
     if args.json:
         print(json.dumps(out, indent=2, allow_nan=False))
     else:
-        print("  ".join(f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}" for k, v in out.items()))
+        print("  ".join(f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}" for k, v in out.items()
+                        if k not in ("report", "confusion_matrix")))
+        if confusion is not None:
+            print()
+            print(_report_table(out["report"], meta["classes"]))
+            print()
+            print(_confusion_table(confusion, meta["classes"]))
     return 0
+
+
+def _report_table(report, classes):
+    """scikit-learn's classification_report layout: a row per class, then accuracy and the averages."""
+    from .._files import printable
+
+    names = [printable(c) for c in classes]
+    width = max([len(n) for n in names] + [len("weighted avg")])
+    rows = [f"{'':>{width}}  {'precision':>9}  {'recall':>9}  {'f1-score':>9}  {'support':>9}"]
+    for name, label in zip(names, classes):
+        r = report[str(label)]
+        rows.append(f"{name:>{width}}  {r['precision']:>9.4f}  {r['recall']:>9.4f}  {r['f1-score']:>9.4f}  "
+                    f"{r['support']:>9}")
+    total = report["macro avg"]["support"]
+    rows += ["", f"{'accuracy':>{width}}  {'':>9}  {'':>9}  {report['accuracy']:>9.4f}  {total:>9}"]
+    for avg in ("macro avg", "weighted avg"):
+        r = report[avg]
+        rows.append(f"{avg:>{width}}  {r['precision']:>9.4f}  {r['recall']:>9.4f}  {r['f1-score']:>9.4f}  {total:>9}")
+    return "\n".join(rows)
+
+
+#: Wider than this, the confusion matrix is in --json only (a terminal cannot show it readably).
+_CONFUSION_COLUMNS = 20
+
+
+def _confusion_table(C, classes):
+    """Rows: the true class; columns: the predicted one."""
+    from .._files import printable
+
+    k = len(classes)
+    if k > _CONFUSION_COLUMNS:
+        return f"confusion matrix: {k} × {k}, in --json (over {_CONFUSION_COLUMNS} classes)"
+    names = [printable(c) for c in classes]
+    corner = "true \\ predicted"
+    head = max(len(n) for n in names + [corner])
+    width = max([len(n) for n in names] + [len(str(int(C.max())))])
+    rows = [f"{corner:>{head}}  " + "  ".join(f"{n:>{width}}" for n in names)]
+    rows += [f"{n:>{head}}  " + "  ".join(f"{int(v):>{width}}" for v in row) for n, row in zip(names, C)]
+    return "\n".join(rows)
 
 
 def _scores(net, meta, loss, args, ds, y):
@@ -482,7 +533,8 @@ def _scores(net, meta, loss, args, ds, y):
         except DataError as exc:
             raise CommandError(f"data file {args.data!r}: {exc}") from None
         T = np.eye(len(meta["classes"]))[codes]
-        return {"accuracy": ffnn.metrics.accuracy(T, A), "loss": float(net.loss(X, T, loss))}
+        confusion = ffnn.metrics.confusion_matrix(codes, ffnn.metrics.predicted_classes(A), len(meta["classes"]))
+        return {"accuracy": ffnn.metrics.accuracy(T, A), "loss": float(net.loss(X, T, loss)), "confusion": confusion}
     if y.dtype.kind not in "biuf":
         raise CommandError(f"data file {args.data!r}: the target {ds.target_name!r} holds text; "
                            f"this model predicts numbers")
@@ -506,7 +558,7 @@ def _evaluate_in_chunks(net, meta, loss, args, target):
         return None
     except DataError as exc:
         raise CommandError(str(exc)) from None
-    n, correct, loss_sum, preds = 0, 0.0, 0.0, []
+    n, correct, loss_sum, preds, confusion = 0, 0.0, 0.0, [], 0
     mean = getattr(get_loss(loss), "_mean", True)
     try:
         for ds in read_chunks(args.data, target=target, expected_features=meta.get("feature_names")):
@@ -517,6 +569,7 @@ def _evaluate_in_chunks(net, meta, loss, args, target):
             else:
                 correct += scores["accuracy"] * len(ds)
                 loss_sum += scores["loss"] * (len(ds) if mean else 1)
+                confusion = confusion + scores["confusion"]
             n += len(ds)
     except DataError as exc:
         raise CommandError(str(exc)) from None
@@ -526,7 +579,7 @@ def _evaluate_in_chunks(net, meta, loss, args, target):
     if preds:
         out.update(_regression_scores(y.astype(np.float64), np.concatenate(preds)))
     else:
-        out.update(accuracy=correct / n, loss=loss_sum / n if mean else loss_sum)
+        out.update(accuracy=correct / n, loss=loss_sum / n if mean else loss_sum, confusion=confusion)
     return out
 
 
