@@ -282,3 +282,39 @@ def test_evaluate_reports_per_class_scores_and_the_confusion_matrix(tmp_path, su
     assert text[0].startswith("model ") and "accuracy" in text[0]
     assert text[2].split() == ["precision", "recall", "f1-score", "support"] and text[3].split()[0] == "cat"
     assert "true \\ predicted" in text[-4] and text[-3].split()[0] == "cat"
+
+
+def test_gradcheck_has_a_time_limit_and_reports_progress():
+    net = ffnn.Network([4, 8, 3], "tanh", seed=0)
+    X, T = np.random.default_rng(0).normal(size=(5, 4)), np.random.default_rng(1).normal(size=(5, 3))
+    seen = []
+    full = ffnn.gradcheck(net, X, T, "mse", progress=lambda done, total: seen.append((done, total)))
+    assert full.complete and full.passed and seen[-1] == (87, 87)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen) and len(seen) == 87
+    cut = ffnn.gradcheck(net, X, T, "mse", max_seconds=1e-9)
+    assert not cut.complete and not cut.passed and "NOT CHECKED" in str(cut)
+    with pytest.raises(ValueError, match="max_seconds"):
+        ffnn.gradcheck(net, X, T, "mse", max_seconds=0)
+
+
+def test_gradcheck_on_the_command_line_stops_at_its_time_limit():
+    import time
+
+    t0 = time.perf_counter()
+    p = _cli("gradcheck", "--sizes", "4,8,3", "--max-entries", "0", "--samples", "10000", "--max-seconds", "1",
+             stdout=-1)
+    assert time.perf_counter() - t0 < 60
+    assert p.returncode == 0, p.stderr
+    assert "four evaluations of J each" in p.stdout and "--max-seconds S stops after S" in p.stdout
+    assert "by the time limit" in p.stdout and "stopped at the time limit" in p.stdout
+    p = _cli("gradcheck", "--sizes", "4,3", "--max-seconds", "0")
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "--max-seconds" in p.stderr
+
+
+def test_progress_lines_for_a_log(capsys):
+    from ffnn.cli.commands import _Progress
+
+    progress = _Progress("checked entries", after=0.0, every=0.0)
+    progress(5, 20)
+    progress.close()
+    assert capsys.readouterr().err.startswith("checked entries: 5 of 20 (25%), about ")

@@ -26,12 +26,14 @@ other, and on a busy machine they spin.
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import losses as _loss
 from ._array import to_numpy
+from ._checks import number
 
 __all__ = ["gradcheck", "GradcheckReport"]
 
@@ -42,7 +44,8 @@ class GradcheckReport:
 
     ``errors`` maps ``"W[1]"``, ``"b[1]"``, …, ``"X"`` to the worst relative error in that array;
     ``checked`` maps the same names to (entries compared, entries in the array); ``at_kinks`` to the
-    entries left out because their steps crossed a kink of an activation.
+    entries left out because their steps crossed a kink of an activation. ``complete`` is False when
+    ``max_seconds`` ran out first: the errors are those of the entries compared by then.
     """
 
     errors: dict
@@ -50,9 +53,14 @@ class GradcheckReport:
     loss: float
     checked: dict = None
     at_kinks: dict = None
+    complete: bool = True
 
     @property
     def passed(self) -> bool:
+        """Every compared entry within tolerance (and, when the time limit cut the check, at least one
+        compared)."""
+        if not self.complete and not any(n for n, _ in (self.checked or {}).values()):
+            return False
         return all(e <= self.tolerance for e in self.errors.values())
 
     @property
@@ -67,13 +75,21 @@ class GradcheckReport:
         for name, err in self.errors.items():
             n, total = (self.checked or {}).get(name, (None, None))
             kinks = (self.at_kinks or {}).get(name, 0)
-            notes = ([f"{n} of {total} entries, at random"] if n is not None and n + kinks < total else [])
+            if not self.complete and n == 0 and not kinks:
+                lines.append(f"  {name:<8} not reached by the time limit")
+                continue
+            how = "at random" if self.complete else "by the time limit"
+            notes = ([f"{n} of {total} entries, {how}"] if n is not None and n + kinks < total else [])
             notes += [f"{kinks} left out at a kink"] if kinks else []
             sampled = f"  ({'; '.join(notes)})" if notes else ""
             lines.append(f"  {name:<8} worst relative error {err:.2e}  {'ok' if err <= self.tolerance else 'FAIL'}"
                          f"{sampled}")
+        if not self.passed and self.worst <= self.tolerance:
+            lines.append("NOT CHECKED: the time limit came before the first entry")
+            return "\n".join(lines)
         lines.append(f"{'PASSED' if self.passed else 'FAILED'}: worst {self.worst:.2e} "
-                     f"{'<=' if self.passed else '>'} tolerance {self.tolerance:.0e}")
+                     f"{'<=' if self.passed else '>'} tolerance {self.tolerance:.0e}"
+                     + ("" if self.complete else " (stopped at the time limit: only the entries counted above)"))
         return "\n".join(lines)
 
 
@@ -84,12 +100,15 @@ def _rel(bp, fd, floor, noise_floor):
     return float(np.max(np.abs(bp - fd) / scale))
 
 
-def _central_difference(J, P, h, entries, sides):
+def _central_difference(J, P, h, entries, sides, go_on=lambda: True):
     """The fourth-order central difference of J with respect to P's ``entries`` (flat indices; P is
-    changed in place and restored). ``J()`` returns (loss, which side of each kink every net input
-    is on); an entry whose steps change a side (``sides`` is the unperturbed one) is NaN."""
-    fd = np.empty(len(entries))
+    changed in place and restored), and how many entries were computed: ``go_on()`` is asked before
+    each (False stops there: the time is up). ``J()`` returns (loss, which side of each kink every net
+    input is on); an entry whose steps change a side (``sides`` is the unperturbed one) is NaN."""
+    fd = np.full(len(entries), np.nan)
     for k, i in enumerate(entries):
+        if not go_on():
+            return fd, k
         idx = np.unravel_index(i, P.shape)
         old = P[idx]
         values, crossed = [], False
@@ -100,7 +119,7 @@ def _central_difference(J, P, h, entries, sides):
             crossed = crossed or where != sides
         P[idx] = old
         fd[k] = np.nan if crossed else (values[0] - 8 * values[1] + 8 * values[2] - values[3]) / (12 * h)
-    return fd
+    return fd, len(entries)
 
 
 def _one_blas_thread():
@@ -119,7 +138,7 @@ def _entries(size, max_entries, rng):
 
 
 def gradcheck(net, X, T, loss, *, h=1e-4, tolerance=1e-6, floor=1e-6, sample_weight=None, max_entries=None,
-              seed=0):
+              seed=0, max_seconds=None, progress=None):
     """Compare ``net``'s back-propagated gradients with central finite differences.
 
     Parameters
@@ -136,6 +155,13 @@ def gradcheck(net, X, T, loss, *, h=1e-4, tolerance=1e-6, floor=1e-6, sample_wei
     max_entries : int, optional
         Compare at most this many entries of each array (W[l], b[l], X), drawn at random with
         ``seed``; default every entry.
+    max_seconds : float, optional
+        Stop comparing after this long: the report says how many entries of each array were
+        compared (a random sample of each array is still a fair test when ``max_entries`` drew it)
+        and ``report.complete`` is False.
+    progress : callable, optional
+        ``progress(done, total)`` after each entry's four evaluations of J (a long check can show
+        where it is).
 
     Returns
     -------
@@ -170,22 +196,37 @@ def gradcheck(net, X, T, loss, *, h=1e-4, tolerance=1e-6, floor=1e-6, sample_wei
         raise ValueError(f"the loss is {J0} at this network's weights and these inputs; there is no finite "
                          f"gradient for finite differences to check")
     grads = ref.backward(ref.forward(Xd, checked=True), Td, loss, sample_weight=w, checked=True)
+    if max_seconds is not None:
+        max_seconds = number("max_seconds", max_seconds, low=0, low_open=True)
     rng = np.random.default_rng(seed)
     errors, checked, at_kinks = {}, {}, {}
     noise_floor = 10 * np.finfo(np.float64).eps * max(1.0, abs(J0)) / h / tolerance
+    Xv = Xd.copy()
+    arrays = ([(f"W[{l}]", P, grads.weights[l], J) for l, P in ref.weights.items()]
+              + [(f"b[{l}]", P, grads.biases[l], J) for l, P in ref.biases.items()]
+              + [("X", Xv, grads.inputs, lambda: J(Xv))])
+    drawn = [_entries(P.size, max_entries, rng) for _, P, _, _ in arrays]
+    total, state = sum(len(e) for e in drawn), {"done": 0, "out_of_time": False}
+    deadline = None if max_seconds is None else time.perf_counter() + max_seconds
 
-    def compare(name, P, G, J):
-        entries = _entries(P.size, max_entries, rng)
-        fd = _central_difference(J, P, h, entries, sides)
-        smooth = ~np.isnan(fd)
-        errors[name] = _rel(np.asarray(G).reshape(-1)[entries][smooth], fd[smooth], floor, noise_floor)
-        checked[name] = (int(smooth.sum()), P.size)
-        at_kinks[name] = int((~smooth).sum())
+    def go_on():
+        if state["out_of_time"] or (deadline is not None and time.perf_counter() >= deadline):
+            state["out_of_time"] = True
+            return False
+        if state["done"] and progress is not None:
+            progress(state["done"], total)
+        state["done"] += 1
+        return True
 
     with _one_blas_thread():
-        for kind, params, gparams in (("W", ref.weights, grads.weights), ("b", ref.biases, grads.biases)):
-            for l, P in params.items():
-                compare(f"{kind}[{l}]", P, gparams[l], J)
-        Xv = Xd.copy()
-        compare("X", Xv, grads.inputs, lambda: J(Xv))
-    return GradcheckReport(errors, tolerance, J0, checked, at_kinks)
+        for (name, P, G, Jp), entries in zip(arrays, drawn):
+            fd, computed = _central_difference(Jp, P, h, entries, sides, go_on)
+            smooth = ~np.isnan(fd[:computed])
+            errors[name] = _rel(np.asarray(G).reshape(-1)[entries[:computed]][smooth], fd[:computed][smooth], floor,
+                                noise_floor)
+            checked[name] = (int(smooth.sum()), P.size)
+            at_kinks[name] = int((~smooth).sum())
+    complete = not state["out_of_time"]
+    if progress is not None and complete:
+        progress(total, total)
+    return GradcheckReport(errors, tolerance, J0, checked, at_kinks, complete)

@@ -643,16 +643,45 @@ def _announce_gradcheck(net, X, T, loss, max_entries):
     before it starts, so that a long check is not silence."""
     import time
 
-    entries = sum(p.size if max_entries is None else min(p.size, max_entries) for p in net.parameters())
+    arrays = [*net.parameters(), X]
+    entries = sum(a.size if max_entries is None else min(a.size, max_entries) for a in arrays)
     net.loss(X, T, loss)  # the first evaluation warms up (imports, caches); time the next ones
     seconds = []
     for _ in range(3):
         t0 = time.perf_counter()
         net.loss(X, T, loss)
         seconds.append(time.perf_counter() - t0)
-    estimate = 2 * entries * min(seconds)
-    print(f"checking {entries:,} parameter entries by central differences (two evaluations of J each): "
-          f"about {estimate:.0f} s" + ("; --max-entries N checks N per array" if estimate > 30 else ""), flush=True)
+    estimate = 4 * entries * min(seconds)
+    print(f"checking {entries:,} entries of the parameters and inputs by central differences (four evaluations "
+          f"of J each): about {estimate:.0f} s" + ("; --max-entries N checks N per array, --max-seconds S stops "
+                                                   "after S" if estimate > 30 else ""), flush=True)
+    return estimate
+
+
+class _Progress:
+    """``progress(done, total)`` for a long computation: on a terminal, one line on stderr rewritten
+    about twice a second; elsewhere (a log), a line every ``every`` seconds. Silent for the first
+    ``after`` seconds, so a short run prints nothing."""
+
+    def __init__(self, what, after=2.0, every=10.0):
+        self.what, self.after, self.every = what, after, every
+        self.start = self.last = time.perf_counter()
+        self.tty = sys.stderr.isatty()
+        self.shown = False
+
+    def __call__(self, done, total):
+        now = time.perf_counter()
+        if now - self.start < self.after or now - self.last < (0.5 if self.tty else self.every):
+            return
+        self.last = now
+        left = (now - self.start) * (total - done) / max(done, 1)
+        line = f"{self.what}: {done:,} of {total:,} ({100 * done / total:.0f}%), about {left:.0f} s left"
+        print(("\r" + line + "\x1b[K") if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
+        self.shown = True
+
+    def close(self):
+        if self.shown and self.tty:
+            print(file=sys.stderr, flush=True)
 
 
 def cmd_gradcheck(args):
@@ -687,11 +716,17 @@ def cmd_gradcheck(args):
     print(f"network {' -> '.join(map(str, net.sizes))} ({', '.join(a.name for a in net.activations)}), "
           f"loss {loss}, {args.samples} random samples")
     _announce_gradcheck(net, X, T, loss, args.max_entries or None)
+    progress = _Progress("checked entries")
     try:
-        report = ffnn.gradcheck(net, X, T, loss, max_entries=args.max_entries or None, seed=args.seed)
+        report = ffnn.gradcheck(net, X, T, loss, max_entries=args.max_entries or None, seed=args.seed,
+                                max_seconds=args.max_seconds, progress=progress)
     except ValueError as exc:
         raise CommandError(f"{'model file ' + repr(str(args.model)) if args.model else 'the network'}: {exc}") from None
+    finally:
+        progress.close()
     print(report)
+    if not report.complete and not report.passed and report.worst <= report.tolerance:
+        raise CommandError(f"gradient check: --max-seconds {args.max_seconds:g} ran out before the first entry")
     if not report.passed:
         worst = max(report.errors, key=report.errors.get)
         raise CommandError(f"gradient check failed: {worst} has relative error {report.errors[worst]:.2e} "

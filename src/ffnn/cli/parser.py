@@ -190,7 +190,9 @@ def build_parser():
                     help="random inputs the loss is taken over (1 to 10000; default 5: a few are enough)")
     gc.add_argument("--max-entries", type=_non_negative_int, default=200, metavar="N",
                     help="compare at most N entries of each array, drawn at random (0: every entry; default 200)")
-    gc.add_argument("--seed", type=_seed, default=0)
+    gc.add_argument("--max-seconds", type=_positive_float, metavar="S",
+                    help="stop comparing after S seconds and report the entries compared by then (default: no limit)")
+    gc.add_argument("--seed", type=_seed, default=0, help="seed of the network and the random samples (default 0)")
 
     ex = sub.add_parser("export", help="write a saved model as ONNX or as a C header",
                         description="Write a saved model as an ONNX model (run by onnxruntime and other runtimes) "
