@@ -109,8 +109,11 @@ def test_a_failing_compiled_peer_is_skipped_with_its_reason(monkeypatch):
     assert skipped["torch.compile"] == "RuntimeError: inductor: no C++ compiler second line"
     assert lines == ["(torch.compile: left out from here on: RuntimeError: inductor: no C++ compiler second line)"]
     assert "ffnn/t.compile" in bench._header(runner.names) and " - " in bench._format_row(row, runner.names)
-    row = bench.bench_row(runner, X, y, T, 64, np.float32, 3, ctx, slow_s=1e-9)  # every epoch is "slow"
+    heard = []
+    row = bench.bench_row(runner, X, y, T, 64, np.float32, 3, ctx, slow_s=1e-9, status=heard.append)  # all "slow"
     assert set(row["rounds"].values()) == {1}
+    assert heard[0] == f"30-16-2, batch 64: round 1 of 3, {runner.active()[0]}"
+    assert {h.split(", ")[-1] for h in heard} == set(runner.active()) and len(heard) == len(runner.active())
 
 
 def _numpy_step(Ws, bs, X, T, lr=0.01):

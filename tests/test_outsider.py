@@ -311,10 +311,27 @@ def test_gradcheck_on_the_command_line_stops_at_its_time_limit():
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "--max-seconds" in p.stderr
 
 
-def test_progress_lines_for_a_log(capsys):
-    from ffnn.cli.commands import _Progress
+def test_a_status_line_for_a_terminal_and_for_a_log():
+    import io
 
-    progress = _Progress("checked entries", after=0.0, every=0.0)
-    progress(5, 20)
-    progress.close()
-    assert capsys.readouterr().err.startswith("checked entries: 5 of 20 (25%), about ")
+    from ffnn.cli.terminal import Status
+
+    log = io.StringIO()
+    status = Status(after=0.0, every=0.0, stream=log)
+    status.show(lambda left: f"checked entries: 5 of 20, about {left(0.25):.0f} s left")
+    status.show("second")
+    status.close()
+    assert log.getvalue().startswith("checked entries: 5 of 20, about 0 s left\n") and log.getvalue().endswith("second\n")
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty = Terminal()
+    status = Status(after=0.0, stream=tty)
+    status.show("a long line")
+    status.close()
+    assert tty.getvalue() == "\ra long line" + "\r" + " " * 11 + "\r" and "\x1b" not in tty.getvalue()
+    quiet = io.StringIO()
+    Status(after=60.0, stream=quiet).show("too early")
+    assert quiet.getvalue() == ""

@@ -296,10 +296,11 @@ class Runner:
         self.workers.clear()
 
 
-def bench_row(runner, X, y, T, b, dtype, rounds, ctx, slow_s=None):
+def bench_row(runner, X, y, T, b, dtype, rounds, ctx, slow_s=None, status=None):
     """One setting: every contender's best of ``rounds`` (interleaved, the order rotated), ratios, efficiency.
 
     A contender whose epoch took over ``slow_s`` seconds runs no further rounds (the row says how many it ran).
+    ``status(text)``, when given, hears which contender and round runs (a long row is not silence).
     """
     n, sizes = len(X), ctx["sizes"]
     if "torch.compile" in runner.active():
@@ -314,6 +315,8 @@ def bench_row(runner, X, y, T, b, dtype, rounds, ctx, slow_s=None):
         for c in order:
             if c in runner.skipped or (r > 0 and ((c == "scikit-learn" and b == 1) or (slow_s and best[c] > slow_s))):
                 continue  # one round is enough at scikit-learn's speed on single samples, or for a slow epoch
+            if status is not None:
+                status(f"{ctx['network']}, batch {b}: round {r + 1} of {rounds}, {c}")
             try:
                 best[c] = min(best[c], runner.run(c, X, y, T, b, dtype, r, ctx, info[c]))
                 ran[c] += 1
@@ -343,6 +346,8 @@ def run_grid(the_plan, runner, log=print):
     """Every row of the plan, printed as it finishes (a header for each network, dtype and thread count)."""
     from threadpoolctl import threadpool_limits
 
+    from .terminal import Status
+
     torch = None
     if "pytorch" in runner.names or "torch.compile" in runner.names:
         import torch
@@ -360,10 +365,15 @@ def run_grid(the_plan, runner, log=print):
                 "ratios ffnn / contender")
             log(_header(runner.names))
         ctx = {"network": network, "sizes": net.sizes, "threads": threads, "total": total}
+        status = Status()
         with threadpool_limits(threads):
             if torch is not None:
                 torch.set_num_threads(threads)
-            row = bench_row(runner, X[:n], y[:n], T[:n], b, dtype, the_plan["rounds"], ctx, the_plan["slow_s"])
+            try:
+                row = bench_row(runner, X[:n], y[:n], T[:n], b, dtype, the_plan["rounds"], ctx, the_plan["slow_s"],
+                                status=status.show)
+            finally:
+                status.close()
         results.append(row)
         log(_format_row(row, runner.names))
     return results

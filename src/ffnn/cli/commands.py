@@ -658,32 +658,6 @@ def _announce_gradcheck(net, X, T, loss, max_entries):
     return estimate
 
 
-class _Progress:
-    """``progress(done, total)`` for a long computation: on a terminal, one line on stderr rewritten
-    about twice a second; elsewhere (a log), a line every ``every`` seconds. Silent for the first
-    ``after`` seconds, so a short run prints nothing."""
-
-    def __init__(self, what, after=2.0, every=10.0):
-        self.what, self.after, self.every = what, after, every
-        self.start = self.last = time.perf_counter()
-        self.tty = sys.stderr.isatty()
-        self.shown = False
-
-    def __call__(self, done, total):
-        now = time.perf_counter()
-        if now - self.start < self.after or now - self.last < (0.5 if self.tty else self.every):
-            return
-        self.last = now
-        left = (now - self.start) * (total - done) / max(done, 1)
-        line = f"{self.what}: {done:,} of {total:,} ({100 * done / total:.0f}%), about {left:.0f} s left"
-        print(("\r" + line + "\x1b[K") if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
-        self.shown = True
-
-    def close(self):
-        if self.shown and self.tty:
-            print(file=sys.stderr, flush=True)
-
-
 def cmd_gradcheck(args):
     import ffnn
 
@@ -716,14 +690,21 @@ def cmd_gradcheck(args):
     print(f"network {' -> '.join(map(str, net.sizes))} ({', '.join(a.name for a in net.activations)}), "
           f"loss {loss}, {args.samples} random samples")
     _announce_gradcheck(net, X, T, loss, args.max_entries or None)
-    progress = _Progress("checked entries")
+    from .terminal import Status
+
+    status = Status()
+
+    def progress(done, total):
+        status.show(lambda left: f"checked entries: {done:,} of {total:,} ({100 * done / total:.0f}%), "
+                                 f"about {left(done / total):.0f} s left")
+
     try:
         report = ffnn.gradcheck(net, X, T, loss, max_entries=args.max_entries or None, seed=args.seed,
                                 max_seconds=args.max_seconds, progress=progress)
     except ValueError as exc:
         raise CommandError(f"{'model file ' + repr(str(args.model)) if args.model else 'the network'}: {exc}") from None
     finally:
-        progress.close()
+        status.close()
     print(report)
     if not report.complete and not report.passed and report.worst <= report.tolerance:
         raise CommandError(f"gradient check: --max-seconds {args.max_seconds:g} ran out before the first entry")

@@ -14,10 +14,11 @@ from __future__ import annotations
 import contextlib
 import io
 import sys
+import time
 
 from .._files import printable
 
-__all__ = ["escaped_terminals"]
+__all__ = ["escaped_terminals", "Status"]
 
 def _escape(text: str, keep: str) -> str:
     if text.isprintable():
@@ -91,3 +92,43 @@ def escaped_terminals():
                 stream.reconfigure(errors=previous)
             except (OSError, ValueError):  # pragma: no cover - a stream closed meanwhile
                 pass
+
+
+class Status:
+    """A long computation's progress on standard error: on a terminal, one line rewritten at most
+    twice a second (and erased by :meth:`close`); elsewhere (a log file), a line every ``every``
+    seconds. Silent for the first ``after`` seconds, so a short run prints nothing.
+
+    ``show(text)`` takes the text, or a function of ``left(fraction done) -> seconds left``
+    building it, called only when a line is due."""
+
+    def __init__(self, after=2.0, every=10.0, stream=None):
+        self.after, self.every = after, every
+        self.stream = stream if stream is not None else sys.stderr
+        self.start = self.last = time.perf_counter()
+        self.tty = _is_terminal(self.stream)
+        self.shown, self.width = False, 0
+
+    def _left(self, fraction):
+        spent = time.perf_counter() - self.start
+        return spent * (1 - fraction) / fraction if fraction > 0 else float("inf")
+
+    def show(self, text):
+        now = time.perf_counter()
+        if now - self.start < self.after or (self.shown and now - self.last < (0.5 if self.tty else self.every)):
+            return
+        self.last, self.shown = now, True
+        line = text(self._left) if callable(text) else text
+        if self.tty:  # padded over the last line: no escape sequence (the terminal wrapper escapes them)
+            self.stream.write("\r" + line + " " * max(0, self.width - len(line)))
+            self.width = len(line)
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self):
+        """Erase a terminal's status line (before the caller prints what it measured)."""
+        if self.shown and self.tty:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.stream.flush()
+        self.shown, self.width = False, 0
