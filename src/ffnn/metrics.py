@@ -82,17 +82,37 @@ def classification_report(C, labels=None):
     return report
 
 
+def _scaled_errors(xp, T, A):
+    """(|T − A| / s / u, s, u): s a power of two near the largest error (so dividing is exact and squaring
+    or summing the quotients cannot overflow), u = 2 when an error beyond the float range is taken in
+    halves (else 1); multiply back by s, then by u."""
+    import numpy as np
+
+    with np.errstate(over="ignore"):  # an error beyond the float range: taken in halves below
+        D, unit = xp.abs(_2d(xp, T) - _2d(xp, A)), 1.0
+    if not bool(xp.all(xp.isfinite(D))) and bool(xp.all(xp.isfinite(T))) and bool(xp.all(xp.isfinite(A))):
+        D, unit = xp.abs(_2d(xp, T) / 2 - _2d(xp, A) / 2), 2.0
+    largest = float(xp.max(D)) if D.size else 0.0
+    if math.isfinite(largest) and largest > 0:
+        s = math.ldexp(1.0, math.frexp(largest)[1] - 1)
+        return D / s, s, unit
+    return D, 1.0, unit
+
+
 def mse(T, A):
-    """1/(N K) Σ (T − A)², the mean squared error over every entry."""
+    """1/(N K) Σ (T − A)², the mean squared error over every entry (infinite only when its value is
+    beyond the float range: the errors are scaled by a power of two before they are squared)."""
     xp = array_namespace(T, A)
-    D = _2d(xp, T) - _2d(xp, A)
-    return float(xp.mean(D * D))
+    D, s, u = _scaled_errors(xp, T, A)
+    return float(xp.mean(D * D)) * s * s * u * u
 
 
 def mae(T, A):
-    """1/(N K) Σ ``|T − A|``, the mean absolute error over every entry."""
+    """1/(N K) Σ ``|T − A|``, the mean absolute error over every entry (scaled as :func:`mse`, so a mean
+    of errors near the float range is finite)."""
     xp = array_namespace(T, A)
-    return float(xp.mean(xp.abs(_2d(xp, T) - _2d(xp, A))))
+    D, s, u = _scaled_errors(xp, T, A)
+    return float(xp.mean(D)) * s * u
 
 
 def r2(T, A):

@@ -126,13 +126,22 @@ def _outputs_to_predictions(net, A):
 
 
 def _regression_scores(truth, pred):
-    """R², MSE and MAE in the user's units; a score beyond the float range (the MSE of targets near
-    1e300) is None, without a warning."""
+    """R², MSE and MAE in the user's units. The metrics scale before they square or sum, so a score is
+    infinite only when its value is beyond the float range (the MSE of errors near 1e300): JSON then
+    has null and the terminal "overflow" (see :func:`_score_text`)."""
     import ffnn
 
     with np.errstate(over="ignore", invalid="ignore"):
-        scores = {k: getattr(ffnn.metrics, k)(truth, pred) for k in ("r2", "mse", "mae")}
-    return {k: _finite_or_none(v) for k, v in scores.items()}
+        return {k: getattr(ffnn.metrics, k)(truth, pred) for k in ("r2", "mse", "mae")}
+
+
+def _score_text(value):
+    """A score for the terminal: 6 significant digits; beyond the float range "overflow"."""
+    if not isinstance(value, float):
+        return str(value)
+    if math.isinf(value):
+        return "overflow (beyond ±1.8e308)"
+    return "undefined (NaN)" if math.isnan(value) else f"{value:.6g}"
 
 
 def _finite_or_none(value):
@@ -173,6 +182,8 @@ def cmd_train(args):
                    force=args.force)
     ds, task = _training_data(args)
     job = _targets(args, ds, task)
+    if args.dtype == "float32":
+        _check_float32_range(args, ds, job)
     net, opt, lr = _network(args, ds, job)
     print(f"network: {' -> '.join(map(str, net.sizes))}  ({', '.join(a.name for a in net.activations)}), "
           f"{net.n_parameters} parameters; loss {job['loss']}; {args.optimizer} lr {lr:g}"
@@ -195,6 +206,24 @@ def cmd_train(args):
         if comm is not None:
             comm.Barrier()
     return code
+
+
+def _check_float32_range(args, ds, job):
+    """--dtype float32: a feature or target beyond float32's range (about 3.4e38) once scaled would
+    become infinite in the cast; the error names the file, the row, the column and the value."""
+    from .._files import printable
+
+    big = float(np.finfo(np.float32).max)
+    scaled = "" if args.scale == "none" else f" once scaled (--scale {args.scale})"
+    for X, T, rows in ((job["X_train"], job["T_train"], job["tr"]), (job["X_test"], job["T_test"], job["te"])):
+        for values, names in ((X, ds.feature_names), (T, None)):
+            bad = np.argwhere(np.abs(values) > big)
+            if len(bad):
+                i, j = bad[np.lexsort((bad[:, 1], rows[bad[:, 0]]))[0]]  # the first in the file's order
+                what = f"feature {printable(names[j])!r}" if names is not None else f"target {printable(ds.target_name)!r}"
+                raise CommandError(f"data file {str(ds.source)!r}: row {int(rows[i]) + 1}, {what}: {values[i, j]:g}"
+                                   f"{scaled} is beyond the float32 range (±{big:.3g}); use --dtype float64"
+                                   + (" or --scale standard" if args.scale == "none" else ""))
 
 
 def _check_train_flags(args):
@@ -353,9 +382,9 @@ def _summary(args, net, ds, job, history, seconds, interrupted):
         pred, truth = job["target_scaler"].inverse(A_test), job["target_scaler"].inverse(T_test)
         summary.update({f"test_{k}": v for k, v in _regression_scores(truth, pred).items()})
         scores = [("test R²", "test_r2", ".4f"), ("MSE", "test_mse", ".4g"), ("MAE", "test_mae", ".4g")]
-    summary = {k: _finite_or_none(v) for k, v in summary.items()}
-    headline = "  ".join(f"{label} {'n/a' if summary[k] is None else format(summary[k], f)}" for label, k, f in scores)
-    return summary, headline
+    headline = "  ".join(f"{label} {format(summary[k], f) if math.isfinite(summary[k]) else _score_text(summary[k])}"
+                         for label, k, f in scores)
+    return {k: _finite_or_none(v) for k, v in summary.items()}, headline
 
 
 def _write_results(args, net, ds, job, history, summary, headline, seconds):
@@ -461,17 +490,15 @@ def cmd_evaluate(args):
         scores = _scores(net, meta, loss, args, ds, ds.y)
         out.update(_regression_scores(ds.y.astype(np.float64), scores["pred"]) if "pred" in scores else scores)
     confusion = out.pop("confusion", None)
-    out = {k: _finite_or_none(v) for k, v in out.items()}
     if confusion is not None:
         from ..metrics import classification_report
 
         out["report"] = classification_report(confusion, meta["classes"])
         out["confusion_matrix"] = confusion.tolist()
     if args.json:
-        print(json.dumps(out, indent=2, allow_nan=False))
+        print(json.dumps({k: _finite_or_none(v) for k, v in out.items()}, indent=2, allow_nan=False))
     else:
-        print("  ".join(f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}" for k, v in out.items()
-                        if k not in ("report", "confusion_matrix")))
+        print("  ".join(f"{k} {_score_text(v)}" for k, v in out.items() if k not in ("report", "confusion_matrix")))
         if confusion is not None:
             print()
             print(_report_table(out["report"], meta["classes"]))
@@ -751,18 +778,19 @@ def cmd_export(args):
             dtype = args.dtype or "float32"  # what ONNX users feed (numpy float32 arrays); --dtype float64 keeps doubles
             m = export_onnx(net, args.out, dtype=dtype, opset=opset)
             outputs = ", ".join(o.name for o in m.graph.output)
-            print(f"ONNX model written to {args.out} (opset {opset}): input X (N, {net.sizes[0]}) {dtype}; "
-                  f"outputs {outputs}")
+            done = (f"ONNX model written to {args.out} (opset {opset}): input X (N, {net.sizes[0]}) {dtype}; "
+                    f"outputs {outputs}")
         else:
             from ..export.c import export_c
 
             text = export_c(net, args.out, name=args.name)
             functions = [f"{args.name}_{f}" for f in ("predict", "predict_label", "class_name", "feature_name")]
-            print(f"C header written to {args.out}: {', '.join(f for f in functions if f + '(' in text)}")
+            done = f"C header written to {args.out}: {', '.join(f for f in functions if f + '(' in text)}"
     except ConversionError as exc:
         raise CommandError(f"model file {args.model!r}: {exc}") from None
-    except OSError as exc:
+    except OSError as exc:  # the file's write (standard output's failures are main's to report)
         raise CommandError(str(exc)) from None
+    print(done)
     return 0
 
 

@@ -18,6 +18,12 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, no usage dump
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
+    def _print_message(self, message, file=None):
+        """--help and --version: argparse's own drops a failed write (a full device); here it is
+        main's one-line error like any other output's."""
+        if message:
+            (file if file is not None else sys.stderr).write(message)
+
 
 # --- argument types ------------------------------------------------------------------------------
 
@@ -257,7 +263,10 @@ def main(argv=None):
     from .terminal import escaped_terminals
 
     with escaped_terminals(), np.errstate(all="ignore"):
-        code = _main(argv)
+        try:
+            code = _main(argv)
+        except SystemExit as exc:  # argparse after --help, --version or a usage error: its text is flushed below
+            code = exc.code
         try:  # what is still buffered: a full device or a closed pipe shows here at the latest
             if sys.stdout is not None:  # None: started with standard output closed (print writes nothing)
                 sys.stdout.flush()
