@@ -335,3 +335,38 @@ def test_a_status_line_for_a_terminal_and_for_a_log():
     quiet = io.StringIO()
     Status(after=60.0, stream=quiet).show("too early")
     assert quiet.getvalue() == ""
+
+
+KEYS = st.one_of(st.sampled_from(["", ".", "a.b", "__x", "_ok", "__", "ok"]), st.text("ab._", max_size=3))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=st.recursive(st.integers(0, 3), lambda c: st.one_of(st.lists(c, max_size=2),
+                                                                 st.dictionaries(KEYS, c, max_size=2)), max_leaves=6),
+       top=KEYS)
+def test_load_refuses_exactly_what_save_refuses_in_a_file_without_a_checksum(value, top, tmp_path):
+    """A file whose metadata was edited by hand (its checksum removed): load takes exactly the keys save
+    writes, at every depth."""
+    from .hostile import edit_meta
+
+    net = ffnn.Network([2, 2], seed=0)
+    path = tmp_path / "m.safetensors"
+    ffnn.save(net, path)
+
+    def change(meta):
+        meta["metadata"] = {top: value}
+
+    path.write_bytes(edit_meta(path.read_bytes(), "ffnn", change))
+    try:
+        ffnn.save(net, tmp_path / "again.safetensors", **{top: value})
+        saves = True
+    except ValueError:
+        saves = False
+    try:
+        loaded = ffnn.load(path).metadata
+        loads = True
+    except FileFormatError:
+        loads = False
+    assert saves == loads, (top, value)
+    if loads:
+        assert loaded == {top: value}

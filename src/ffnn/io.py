@@ -118,12 +118,17 @@ def _expected_tensors(meta, where):
                 expected[f"meta.{key}"] = Array(None, None)
             elif "__history__" not in value:
                 for k, v in value.items():
+                    if not storable_key(k):
+                        raise FileFormatError(f"{where}: metadata {printable(key)!r} has key {printable(k)!r}, which "
+                                              f"ffnn never writes ({KEY_RULE})")
                     walk(f"{key}.{k}", v, False)
         elif isinstance(value, list):
             for i, v in enumerate(value):
                 walk(f"{key}.{i}", v, False)
 
     for key, value in meta.get("metadata", {}).items():
+        if not storable_key(key):
+            raise FileFormatError(f"{where}: metadata key {printable(key)!r} is one ffnn never writes ({KEY_RULE})")
         walk(key, value, True)
     return expected
 
@@ -137,6 +142,15 @@ def _check_scaler(key, shift, scale, where):
 
 
 # --- metadata ↔ JSON -------------------------------------------------------------------------------
+
+#: The one rule for a metadata key, at any depth: save refuses any other, and load refuses a file
+#: holding one (a file without a checksum could otherwise load what save would not write again).
+KEY_RULE = "keys are non-empty strings without '.' that do not start with '__'"
+
+
+def storable_key(k) -> bool:
+    return isinstance(k, str) and bool(k) and "." not in k and not k.startswith("__")
+
 
 def _jsonable(key, value, arrays):
     """Metadata value → JSON, moving arrays into ``arrays``; refuses what :func:`load` would."""
@@ -156,9 +170,8 @@ def _jsonable(key, value, arrays):
         value = value.item()
     if isinstance(value, dict):
         for k in value:
-            if not isinstance(k, str) or not k or "." in k or k.startswith("__"):
-                raise ValueError(f"metadata {key!r}: key {k!r} cannot be stored (keys are non-empty strings "
-                                 f"without '.' that do not start with '__')")
+            if not storable_key(k):
+                raise ValueError(f"metadata {key!r}: key {k!r} cannot be stored ({KEY_RULE})")
         return {k: _jsonable(f"{key}.{k}", v, arrays) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(f"{key}.{i}", v, arrays) for i, v in enumerate(value)]
@@ -229,9 +242,8 @@ def encode(net: Network, where, /, **metadata) -> bytes:
             raise ValueError(f"{where}: metadata {k!r} is nested more than {MAX_DEPTH} levels deep, or refers "
                              f"to itself; a model file holds a tree of JSON values")
     for k in metadata:
-        if not k or "." in k or k.startswith("__"):
-            raise ValueError(f"metadata key {k!r} cannot be stored (keys are non-empty strings without '.' "
-                             f"that do not start with '__')")
+        if not storable_key(k):
+            raise ValueError(f"metadata key {k!r} cannot be stored ({KEY_RULE})")
     arrays = {}
     for l, (W, b) in enumerate(zip(net.weights, net.biases), start=1):
         arrays[f"W.{l}"] = np.asarray(_to_numpy(W))
