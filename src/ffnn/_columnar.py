@@ -175,9 +175,9 @@ def read_columnar_table(path, kind):
 
 
 def table_columns(table, names, kinds):
-    """{name: NumPy array} of ``table``'s columns: "float" columns as float64 (NotSure when a column is
-    not numeric or has a null; :func:`stack` checks the values are finite), "text" ones as the pyarrow
-    column itself (for :func:`target_values`)."""
+    """{name: pyarrow column} of ``table``'s columns: "float" columns cast to float64 (NotSure when a
+    column is not numeric or has a null; :func:`stack` checks the values are finite and copies them
+    into NumPy once), "text" ones as they are (for :func:`target_values`)."""
     pa, pc, _ = _arrow()
     out = {}
     for name in names:
@@ -194,22 +194,29 @@ def table_columns(table, names, kinds):
             raise NotSure(f"column {name!r} is of type {t}")
         if col.type != pa.float64():
             col = pc.cast(col, pa.float64(), safe=False)
-        out[name] = np.asarray(col.to_numpy(), dtype=np.float64)  # finiteness: checked by stack()
+        out[name] = col  # finiteness: checked by stack()
     return out
 
 
 def stack(columns, block=2048):
-    """The float64 columns as one C-ordered (N, D) array, filled a block of rows at a time (a block
-    stays in cache: about 8× faster than writing each column down the whole array); NotSure when a
-    value is not finite."""
-    n = len(columns[0])
-    X = np.empty((n, len(columns)))
-    for r in range(0, n, block):
-        rows = X[r:r + block]
-        for j, c in enumerate(columns):
-            rows[:, j] = c[r:r + block]
-        if not np.isfinite(rows).all():
-            raise NotSure("a feature has a value that is not finite")
+    """The float64 columns (pyarrow columns, or NumPy arrays) as one C-ordered (N, D) array: the
+    columns' chunks (a CSV block, a row group) are read in place and copied once, a block of rows at a
+    time (a block stays in cache: about 8× faster than writing each column down the whole array);
+    NotSure when a value is not finite."""
+    pa, _, _ = _arrow()
+    table = pa.table({str(j): c for j, c in enumerate(columns)})
+    X = np.empty((table.num_rows, len(columns)))
+    start = 0
+    for batch in table.to_batches():  # chunks aligned across the columns
+        parts = [np.asarray(batch.column(j).to_numpy(zero_copy_only=False), dtype=np.float64)
+                 for j in range(len(columns))]
+        for r in range(0, batch.num_rows, block):
+            rows = X[start + r:start + min(r + block, batch.num_rows)]
+            for j, c in enumerate(parts):
+                rows[:, j] = c[r:r + block]
+            if not np.isfinite(rows).all():
+                raise NotSure("a feature has a value that is not finite")
+        start += batch.num_rows
     return X
 
 
