@@ -357,6 +357,17 @@ class TorchEngine(Engine):
                     self.host_reads += 1
                     if not bool(finite):
                         raise TrainingDiverged(diverged_message("the loss or a gradient"))
+                    if self.fused and abs(lrs[k]) >= _TINY_ETA:  # the step as the unchecked path takes it
+                        self.eta = None                           # (−η in δ), to the last bit, unless −η·δ
+                        self._forward_backward(ws, rows, torch.zeros_like(ws.jbuf))  # overflows where δ
+                        scaled = torch.isfinite(ws.d[1].sum(dim=0)).all()            # did not (η > 1):
+                        self.host_reads += 1                                         # then η goes into
+                        if bool(scaled):                                             # the update's
+                            if last and k == len(batches) - 1:                       # products
+                                self.last_unscaled = False
+                        else:
+                            self.eta = lrs[k]
+                            self._forward_backward(ws, rows, torch.zeros_like(ws.jbuf))
                     self._watch(ws)
                     self._update(ws)
                 finally:
