@@ -206,6 +206,14 @@ def build_parser():
                          "float32")
     ex.add_argument("--opset", type=int, metavar="N", help="ONNX opset (default 17)")
     ex.add_argument("--name", default="model", help="C identifier prefix of the header's names (default model)")
+    ex.add_argument("--quantize", choices=["int8"],
+                    help="int8 weights and activations: a C header in integer arithmetic only (for processors "
+                         "without a floating-point unit), or an ONNX QDQ model")
+    ex.add_argument("--calibration", metavar="DATA",
+                    help="with --quantize: a data file whose features set the int8 ranges (default: the model's "
+                         "training data file, if it is still there)")
+    ex.add_argument("--per-channel", action="store_true",
+                    help="with --quantize: one weight scale per unit instead of one per layer")
     ex.add_argument("--force", action="store_true", help="replace an existing output file (without it, nothing is replaced)")
 
     bench = sub.add_parser("bench", help="compare training speed with JAX, PyTorch, scikit-learn and NumPy",
