@@ -31,7 +31,8 @@ an int8 q on a grid of step S (the scale) and zero point Z (eq. 1):
   clamps at −128.
 - Other elementwise activations (sigmoid, tanh, leaky_relu, elu, softplus, gelu, a user's own) go
   through a table: the accumulator is requantized onto the net input's grid (S_z, Z_z) and
-  a = T[q_z + 128], T[q] = the output grid's q of σ(S_z (q − Z_z)), 256 int8 entries.
+  a = T[q_z + 128], T[q] = the output grid's q of σ(S_z (q − Z_z)), 256 int8 entries. For sigmoid and
+  tanh the net input's grid stops at ±ln 511 and ±½ ln 511, where σ reaches the end of its output grid.
 - Softmax (the output layer): e_k = E[max_j q_z,j − q_z,k] with E[d] = round(2^15 exp(−S_z d)) (256
   uint16 entries, E[0] = 2^15 so the sum is never 0), and p_k on the grid 1/256, Z = −128:
   q_k = min(127, ⌊(256 e_k + ⌊Σe/2⌋) / Σe⌋ − 128). The label is the argmax of q_z (the first on ties).
@@ -57,6 +58,9 @@ __all__ = ["Int8Model", "quantize_int8", "export_c_int8", "export_onnx_qdq"]
 QMIN, QMAX = -128, 127
 EXP_ONE = 1 << 15  # E[0] of the softmax table: exp(0) in Q15
 _FIXED_GRIDS = {"sigmoid": (1.0 / 256.0, -128), "tanh": (1.0 / 128.0, 0)}  # σ's range, fixed as TFLite does
+# |z| beyond which σ rounds to the end of its fixed grid (σ(z) > 1 − 1/512, tanh(z) > 1 − 1/256): the net
+# input's grid needs no more, and its steps are finer for it
+_SATURATION = {"sigmoid": math.log(511.0), "tanh": 0.5 * math.log(511.0)}
 _ACC_LIMIT = 2 ** 31 - 1
 
 
@@ -321,7 +325,8 @@ def _layer(l, kind, act, W, b, z, a, in_scale, in_zero, per_channel):
         g_scale, g_zero = grid(a.min(), a.max())
         out_scale, out_zero = g_scale, g_zero
     else:
-        g_scale, g_zero = grid(z.min(), z.max())
+        c = _SATURATION.get(act.name, math.inf) * 1.001
+        g_scale, g_zero = grid(max(z.min(), -c), min(z.max(), c))
         if kind == "softmax":
             out_scale, out_zero = 1.0 / 256.0, -128
         elif act.name in _FIXED_GRIDS:
