@@ -404,7 +404,7 @@ def export_c_int8(model, calibration=None, path=None, *, name="model", per_chann
     ConversionError, ValueError
         As :func:`quantize_int8`; ValueError for a ``name`` that is not a C identifier.
     """
-    from .c import _c_string, check_name
+    from .c import c_string, check_name
 
     check_name(name)
     q = _as_int8(model, calibration, per_channel, classes, "export_c_int8")
@@ -508,12 +508,12 @@ def export_c_int8(model, calibration=None, path=None, *, name="model", per_chann
         lines += [f"/* {what} */", f"static inline int {p}_predict_label(const int8_t *x)", "{"]
         lines += ["    " + s for s in label] + ["}", ""]
         if d.classes is not None:
-            labels = ", ".join(_c_string(c) for c in d.classes)
+            labels = ", ".join(c_string(c) for c in d.classes)
             lines += [f"static const char *const {p}_classes[{k}] = {{{labels}}};",
                       f"static inline const char *{p}_class_name(int k) {{ return k >= 0 && k < {k} ? "
                       f"{p}_classes[k] : 0; }}", ""]
     if d.feature_names is not None:
-        names = ", ".join(_c_string(f) for f in d.feature_names)
+        names = ", ".join(c_string(f) for f in d.feature_names)
         lines += [f"static const char *const {p}_features[{sizes[0]}] = {{{names}}};",
                   f"static inline const char *{p}_feature_name(int j) {{ return j >= 0 && j < {sizes[0]} ? "
                   f"{p}_features[j] : 0; }}", ""]
@@ -585,8 +585,6 @@ def _emit_qdq(e, q, x):
     """The QDQ nodes from float input ``x`` to the outputs, as ``_emit`` of :mod:`ffnn.export.onnx` names them."""
     from onnx import TensorProto
 
-    from .onnx import _LayerNodes
-
     d = q.description
     h = x
     if d.input_shift is not None:
@@ -605,7 +603,7 @@ def _emit_qdq(e, q, x):
             h = z = _qdq(e, z, layer.out_scale, layer.out_zero, f"a{l}")
         else:
             z = _qdq(e, z, layer.grid_scale, layer.grid_zero, f"z{l}")
-            a = act.export_form("onnx", f" (layer {l})")(_LayerNodes(e, l), z)
+            a = act.export_form("onnx", f" (layer {l})")(e.layer_nodes(l), z)
             h = _qdq(e, a, layer.out_scale, layer.out_zero, f"a{l}")
     if d.output == "values":
         if d.target_shift is not None:
@@ -635,42 +633,10 @@ def export_onnx_qdq(model, calibration=None, path=None, *, per_channel=False, op
     Parameters are those of :func:`export_c_int8`; ``opset`` (13 or newer, default 17) as for
     :func:`ffnn.export.export_onnx`.
     """
-    from .onnx import DEFAULT_OPSET, _GraphEmitter, _metadata, _onnx, check_opset
-
-    onnx = _onnx()
-    from onnx import TensorProto, helper
+    from .onnx import DEFAULT_OPSET, build_model, check_opset
 
     opset = check_opset(DEFAULT_OPSET if opset is None else opset)
     q = _as_int8(model, calibration, per_channel, classes, "export_onnx_qdq")
-    d = q.description
-    elem = TensorProto.FLOAT
-    e = _GraphEmitter(np.float32)
-    e._used.update(("X", "prediction", "probabilities", "label"))
-    outputs = _emit_qdq(e, q, "X")
-    if d.task == "classify":
-        label_shape = ["N", d.n_outputs] if d.output == "multilabel" else ["N"]
-        specs = [("probabilities", elem, ["N", d.n_outputs]), ("label", TensorProto.INT64, label_shape)]
-    else:
-        specs = [("prediction", elem, ["N", d.sizes[-1]])]
-    for name, _, _ in specs:
-        e.rename(outputs[name], name)
-    graph = helper.make_graph(
-        e.nodes, "ffnn_int8", [helper.make_tensor_value_info("X", elem, ["N", d.sizes[0]])],
-        [helper.make_tensor_value_info(n, t, s) for n, t, s in specs], initializer=e.initializers)
-    opsets = [helper.make_opsetid("", opset)]
-    from .._version import __version__
-
-    m = helper.make_model(graph, opset_imports=opsets, producer_name="ffnn", producer_version=__version__,
-                          doc_string=f"ffnn {d.kind}: {' -> '.join(map(str, d.sizes))} "
-                                     f"({', '.join(d.activation_names)}), int8 QDQ")
-    m.ir_version = helper.find_min_ir_version_for(opsets)
-    props = _metadata(d)
-    props["quantization"] = (f"int8 QDQ, {'per-channel' if q.per_channel else 'per-tensor'} weights, "
-                             f"{q.n_calibration} calibration rows")
-    helper.set_model_props(m, props)
-    onnx.checker.check_model(m, full_check=True)
-    if path is not None:
-        from .._files import atomic_write
-
-        atomic_write(path, m.SerializeToString())
-    return m
+    scheme = f"{'per-channel' if q.per_channel else 'per-tensor'} weights, {q.n_calibration} calibration rows"
+    return build_model(q.description, lambda e, x: _emit_qdq(e, q, x), np_dtype=np.float32, opset=opset, path=path,
+                       summary=f"int8 QDQ ({scheme})", props={"quantization": f"int8 QDQ, {scheme}"})
