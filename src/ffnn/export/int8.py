@@ -404,7 +404,7 @@ def export_c_int8(model, calibration=None, path=None, *, name="model", per_chann
     ConversionError, ValueError
         As :func:`quantize_int8`; ValueError for a ``name`` that is not a C identifier.
     """
-    from .c import c_string, check_name
+    from .c import check_name, name_lookups
 
     check_name(name)
     q = _as_int8(model, calibration, per_channel, classes, "export_c_int8")
@@ -507,16 +507,7 @@ def export_c_int8(model, calibration=None, path=None, *, name="model", per_chann
                     "on ties)" if q.label_from_net_input else "the index of the largest output (the first on ties)")
         lines += [f"/* {what} */", f"static inline int {p}_predict_label(const int8_t *x)", "{"]
         lines += ["    " + s for s in label] + ["}", ""]
-        if d.classes is not None:
-            labels = ", ".join(c_string(c) for c in d.classes)
-            lines += [f"static const char *const {p}_classes[{k}] = {{{labels}}};",
-                      f"static inline const char *{p}_class_name(int k) {{ return k >= 0 && k < {k} ? "
-                      f"{p}_classes[k] : 0; }}", ""]
-    if d.feature_names is not None:
-        names = ", ".join(c_string(f) for f in d.feature_names)
-        lines += [f"static const char *const {p}_features[{sizes[0]}] = {{{names}}};",
-                  f"static inline const char *{p}_feature_name(int j) {{ return j >= 0 && j < {sizes[0]} ? "
-                  f"{p}_features[j] : 0; }}", ""]
+    lines += name_lookups(p, d)
     lines += _float_io(q, p, P)
     lines += [f"#endif /* {guard} */", ""]
     text = "\n".join(lines)
