@@ -205,7 +205,7 @@ def test_float_io_helpers(tmp_path, breast_cancer):
 
 def test_integer_path_has_no_float_and_only_stdint():
     net = ffnn.Network([4, 5, 3], "tanh", "softmax", seed=0)
-    text = export_c_int8(net, _calibration(50, 4), name="m", classes=["a", "b", "c"])
+    text = export_c_int8(net, calibration=_calibration(50, 4), name="m", classes=["a", "b", "c"])
     integer_part = text.split("#ifdef M_FLOAT_IO")[0]
     code = re.sub(r"/\*.*?\*/", "", integer_part, flags=re.S)
     assert not re.search(r"\b(float|double|long double)\b", code)
@@ -313,7 +313,7 @@ def test_python_errors():
     q = quantize_int8(net, X)
     assert isinstance(q, Int8Model)
     with pytest.raises(ValueError, match="already quantized"):
-        export_c_int8(q, X)
+        export_c_int8(q, calibration=X)
     with pytest.raises(ValueError, match="C identifier"):
         export_c_int8(q, name="int")
 

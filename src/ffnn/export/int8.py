@@ -369,7 +369,7 @@ def _ints(values, per_line=16, indent="    "):
     return (",\n" + indent).join(", ".join(values[i:i + per_line]) for i in range(0, len(values), per_line))
 
 
-def export_c_int8(model, calibration=None, path=None, *, name="model", per_channel=False, classes=None) -> str:
+def export_c_int8(model, path=None, *, calibration=None, name="model", per_channel=False, classes=None) -> str:
     """A C99 header predicting like ``model`` with int8 weights, int32 accumulation and integer arithmetic only.
 
     Parameters
@@ -377,10 +377,10 @@ def export_c_int8(model, calibration=None, path=None, *, name="model", per_chann
     model : ffnn.Network, fitted ffnn.sklearn estimator, or Int8Model
         A float model is first quantized by :func:`quantize_int8` with ``calibration``, ``per_channel``
         and ``classes``; an :class:`Int8Model` is written as it is.
-    calibration : array-like (N, S_0), optional
-        Raw feature rows for :func:`quantize_int8` (required for a float model).
     path : str or os.PathLike, optional
         Where to write the header (atomically; an existing file is replaced).
+    calibration : array-like (N, S_0), optional
+        Raw feature rows for :func:`quantize_int8` (required for a float model).
     name : str
         The prefix of every identifier (a C identifier).
 
@@ -611,7 +611,7 @@ def _emit_qdq(e, q, x):
     return {"probabilities": h, "label": e.node("ArgMax", [scores], "label_index", axis=1, keepdims=0)}
 
 
-def export_onnx_qdq(model, calibration=None, path=None, *, per_channel=False, opset=None, classes=None):
+def export_onnx_qdq(model, path=None, *, calibration=None, per_channel=False, opset=None, classes=None):
     """An ONNX model of the int8 quantization of ``model`` in QDQ form, optionally written to ``path``.
 
     The float graph of :func:`ffnn.export.export_onnx` with QuantizeLinear/DequantizeLinear pairs: the
