@@ -131,8 +131,8 @@ def test_breast_cancer_header_bit_exact_and_accurate(tmp_path, breast_cancer, pe
 @needs_gcc
 def test_every_kind_of_layer_in_one_program(tmp_path):
     """A classifier (relu, tanh, softmax), a single-sigmoid-unit classifier (leaky_relu, elu, gelu, a user's
-    activation) and a regressor with target scaling (sigmoid, softplus, identity): three headers in one
-    program, each equal to the reference on inputs that reach every clamp."""
+    activation), a regressor with target scaling (sigmoid, softplus, identity) and a one-layer softmax: four
+    headers in one program, each equal to the reference on inputs that reach every clamp."""
     from ffnn.data import Scaler
 
     cube = Activation("cube", lambda z: z ** 3, lambda z: 3 * z ** 2)
@@ -140,6 +140,7 @@ def test_every_kind_of_layer_in_one_program(tmp_path):
         "clf": ffnn.Network([6, 9, 7, 4], ["relu", "tanh"], "softmax", seed=1),
         "bin": ffnn.Network([6, 8, 7, 6, 5, 1], ["leaky_relu(slope=0.2)", "elu", "gelu", cube], "sigmoid", seed=2),
         "reg": ffnn.Network([6, 8, 5, 2], ["sigmoid", "softplus"], "identity", seed=3),
+        "one": ffnn.Network([6, 3], output="softmax", seed=4),  # one layer: no buffer between layers
     }
     for net in nets.values():
         for b in net.biases:
@@ -147,13 +148,13 @@ def test_every_kind_of_layer_in_one_program(tmp_path):
     X = _calibration(300, 6)
     models = {"clf": quantize_int8(nets["clf"], X, per_channel=True),
               "bin": quantize_int8(nets["bin"], X, classes=["no", "yes"]),
-              "reg": None}
+              "reg": None, "one": quantize_int8(nets["one"], X)}
     reg_file = tmp_path / "reg.safetensors"
     ffnn.save(nets["reg"], reg_file, task="regress", scaler=Scaler("minmax").fit(X), target="t",
               target_scaler=Scaler("standard", np.array([10.0, -2.0]), np.array([3.0, 0.5])))
     models["reg"] = quantize_int8(ffnn.load(reg_file), X, per_channel=True)
-    n_out = {"clf": 4, "bin": 2, "reg": 2}
-    labels = {"clf": True, "bin": True, "reg": False}
+    n_out = {"clf": 4, "bin": 2, "reg": 2, "one": 3}
+    labels = {"clf": True, "bin": True, "reg": False, "one": True}
     exe = _build(tmp_path, {n: export_c_int8(m, name=n) for n, m in models.items()},
                  _int_driver(list(models), 6, n_out, labels), INTEGER_ONLY)
     rng = np.random.default_rng(5)

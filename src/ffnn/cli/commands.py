@@ -808,7 +808,7 @@ def _export_int8(args, net, fmt, opset):
     elif meta.get("task") == "regress":
         diff = float(np.sqrt(np.mean((q.predict(ds.X)[:, 0] - pred) ** 2)))
         print(f"int8 ({scheme} weights) on the {len(ds)} calibration rows: RMS difference from the float model's "
-              f"predictions {diff:.4g}")
+              f"predictions {diff:.4g} (their standard deviation: {float(np.std(pred)):.4g})")
 
 
 def cmd_bench(args):

@@ -196,7 +196,8 @@ def build_parser():
 
     ex = sub.add_parser("export", help="write a saved model as ONNX or as a C header",
                         description="Write a saved model as an ONNX model (run by onnxruntime and other runtimes) "
-                                    "or as one dependency-free C99 header. The input scaling, classes and feature "
+                                    "or as one dependency-free C99 header; with --quantize int8, in int8 for "
+                                    "processors without a floating-point unit. The input scaling, classes and feature "
                                     "names stored with the model go along.")
     ex.add_argument("model", metavar="MODEL")
     ex.add_argument("out", metavar="OUT", help="output file (.onnx or .h)")

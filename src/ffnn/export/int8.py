@@ -46,7 +46,7 @@ float arithmetic rounds at ties differently: agreement, not bit-equality, with t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -149,14 +149,12 @@ class Int8Model:
     layers: list
     per_channel: bool
     n_calibration: int
-    extra: dict = field(default_factory=dict)
 
     @property
     def output_kind(self):
-        """"probabilities" (softmax/sigmoid outputs on the grid 1/256, −128), "binary" (one sigmoid unit,
-        written as [1 − p, p]), "multilabel" or "values"."""
-        d = self.description
-        return d.output
+        """The float model's output: ``"probabilities"``, ``"binary"`` (one sigmoid unit, written as
+        [1 − p, p]), ``"multilabel"`` or ``"values"`` (see :class:`ffnn.export._model.Description`)."""
+        return self.description.output
 
     @property
     def label_from_net_input(self):
