@@ -110,7 +110,7 @@ def requantize(acc, m, s, zero, lo):
 @dataclass
 class Int8Layer:
     """One layer's integers: ``weights`` (S_in, S_out) int8, ``bias`` int32 with the input's zero point folded
-    in, ``multiplier`` and ``shift`` (one per unit, or one for the layer), the grid the accumulator goes to
+    in (``bias_unfolded``: round(b / (S_in S_w)) alone), ``multiplier`` and ``shift`` (one per unit, or one for the layer), the grid the accumulator goes to
     (``grid_scale``, ``grid_zero``) and the output's (``out_scale``, ``out_zero``), the clamp's ``lo``, and
     ``table`` (int8, 256) for a table activation or ``exp_table`` (uint16, 256) for softmax.
     ``weight_scale`` and ``input_scale`` are the real steps, for the ONNX graph."""
