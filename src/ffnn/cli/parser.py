@@ -202,7 +202,8 @@ def build_parser():
 
     ex = sub.add_parser("export", help="write a saved model as ONNX or as a C header",
                         description="Write a saved model as an ONNX model (run by onnxruntime and other runtimes) "
-                                    "or as one dependency-free C99 header. The input scaling, classes and feature "
+                                    "or as one dependency-free C99 header; with --quantize int8, in int8 for "
+                                    "processors without a floating-point unit. The input scaling, classes and feature "
                                     "names stored with the model go along.")
     ex.add_argument("model", metavar="MODEL")
     ex.add_argument("out", metavar="OUT", help="output file (.onnx or .h)")
@@ -212,6 +213,14 @@ def build_parser():
                          "float32")
     ex.add_argument("--opset", type=int, metavar="N", help="ONNX opset (default 17)")
     ex.add_argument("--name", default="model", help="C identifier prefix of the header's names (default model)")
+    ex.add_argument("--quantize", choices=["int8"],
+                    help="int8 weights and activations: a C header in integer arithmetic only (for processors "
+                         "without a floating-point unit), or an ONNX QDQ model")
+    ex.add_argument("--calibration", metavar="DATA",
+                    help="with --quantize: a data file whose features set the int8 ranges (default: the model's "
+                         "training data file, if it is still there)")
+    ex.add_argument("--per-channel", action="store_true",
+                    help="with --quantize: one weight scale per unit instead of one per layer")
     ex.add_argument("--force", action="store_true", help="replace an existing output file (without it, nothing is replaced)")
 
     bench = sub.add_parser("bench", help="compare training speed with JAX, PyTorch, scikit-learn and NumPy",

@@ -29,7 +29,7 @@ import numpy as np
 from ..activations import c_float
 from ._model import check_representable, describe
 
-__all__ = ["export_c", "check_name"]
+__all__ = ["export_c", "check_name", "name_lookups"]
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _C_KEYWORDS = set("""auto break case char const continue default do double else enum extern float for goto if
@@ -55,6 +55,25 @@ def _c_string(text) -> str:
         else:
             out.append(f"\\{byte:03o}")
     return '"' + "".join(out) + '"'
+
+
+def name_lookups(p, d):
+    """C lines of ``<p>_class_name(k)`` (a classifier with class labels, not multilabel) and
+    ``<p>_feature_name(j)`` (when feature names are known) for Description ``d``."""
+    lines = []
+    if d.classes is not None and d.task == "classify" and d.output != "multilabel":
+        k = d.n_outputs
+        labels = ", ".join(_c_string(c) for c in d.classes)
+        lines += [f"static const char *const {p}_classes[{k}] = {{{labels}}};",
+                  f"static inline const char *{p}_class_name(int k) {{ return k >= 0 && k < {k} ? "
+                  f"{p}_classes[k] : 0; }}", ""]
+    if d.feature_names is not None:
+        n = d.sizes[0]
+        names = ", ".join(_c_string(f) for f in d.feature_names)
+        lines += [f"static const char *const {p}_features[{n}] = {{{names}}};",
+                  f"static inline const char *{p}_feature_name(int j) {{ return j >= 0 && j < {n} ? "
+                  f"{p}_features[j] : 0; }}", ""]
+    return lines
 
 
 def check_name(name) -> str:
@@ -161,16 +180,7 @@ def export_c(model, path=None, *, name="model", classes=None) -> str:
                   f"static inline int {p}_predict_label(const float *x)", "{",
                   f"    float y[{k}];", "    int i, best = 0;", f"    {p}_predict(x, y);",
                   f"    for (i = 1; i < {k}; ++i) if (y[i] > y[best]) best = i;", "    return best;", "}", ""]
-        if d.classes is not None:
-            labels = ", ".join(_c_string(c) for c in d.classes)
-            lines += [f"static const char *const {p}_classes[{k}] = {{{labels}}};",
-                      f"static inline const char *{p}_class_name(int k) {{ return k >= 0 && k < {k} ? "
-                      f"{p}_classes[k] : 0; }}", ""]
-    if d.feature_names is not None:
-        names = ", ".join(_c_string(f) for f in d.feature_names)
-        lines += [f"static const char *const {p}_features[{sizes[0]}] = {{{names}}};",
-                  f"static inline const char *{p}_feature_name(int j) {{ return j >= 0 && j < {sizes[0]} ? "
-                  f"{p}_features[j] : 0; }}", ""]
+    lines += name_lookups(p, d)
     lines += [f"#endif /* {guard} */", ""]
     text = "\n".join(lines)
     if path is not None:

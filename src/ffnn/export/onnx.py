@@ -32,7 +32,7 @@ import numpy as np
 
 from ._model import ConversionError, check_representable, describe
 
-__all__ = ["export_onnx", "register_skl2onnx", "check_opset", "DEFAULT_OPSET", "MIN_OPSET"]
+__all__ = ["export_onnx", "register_skl2onnx", "check_opset", "build_model", "DEFAULT_OPSET", "MIN_OPSET"]
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 13  # Softmax over one axis, Gemm, Where, Clip with tensor bounds
@@ -63,6 +63,10 @@ class _Emitter:
         out = self.unique(hint or op.lower())
         self._node(op, list(inputs), [out], attrs)
         return out
+
+    def layer_nodes(self, l):
+        """What an activation's ``onnx_nodes`` adds layer ``l``'s nodes through (see :class:`_LayerNodes`)."""
+        return _LayerNodes(self, l)
 
 
 class _GraphEmitter(_Emitter):
@@ -145,7 +149,7 @@ def _emit(e, d, x):
     forms = [act.export_form("onnx", f" (layer {l})") for l, act in enumerate(d.activations, start=1)]
     for l, (W, b, onnx_nodes) in enumerate(zip(d.weights, d.biases, forms), start=1):
         h = e.node("Gemm", [h, e.const(f"W{l}", W), e.const(f"b{l}", b)], f"z{l}")
-        h = onnx_nodes(_LayerNodes(e, l), h)  # a[l] = σ_l(z[l]), as the activation writes it
+        h = onnx_nodes(e.layer_nodes(l), h)  # a[l] = σ_l(z[l]), as the activation writes it
     if d.output == "values":
         if d.target_shift is not None:  # prediction = a[L]·scale + shift (Scaler.inverse)
             h = e.node("Mul", [h, e.const("target_scale", d.target_scale)])
@@ -230,17 +234,26 @@ def export_onnx(model, path=None, *, dtype=None, opset=DEFAULT_OPSET, classes=No
     ValueError
         For a bad ``dtype`` or ``opset``.
     """
-    onnx = _onnx()
-    from onnx import TensorProto, helper
-
     d = describe(model, classes=classes, what="export_onnx")
     opset = check_opset(opset)
     np_dtype = _graph_dtype(d, dtype)
     check_representable(d, np_dtype, "; export with dtype float64")
-    elem = helper.np_dtype_to_tensor_dtype(np_dtype)
+    return build_model(d, lambda e, x: _emit(e, d, x), np_dtype=np_dtype, opset=opset, path=path,
+                       summary=np_dtype.name)
+
+
+def build_model(d, emit, *, np_dtype, opset, path=None, summary="", props=None):
+    """The checked ONNX model of Description ``d`` whose nodes ``emit(e, "X")`` adds through a graph
+    emitter ``e`` (``e.node``, ``e.const``, ``e.layer_nodes``), returning the names of its outputs as
+    ``_emit`` does; written to ``path`` (atomically) when given. ``summary`` ends the model's doc string,
+    ``props`` adds to its ``metadata_props``."""
+    onnx = _onnx()
+    from onnx import TensorProto, helper
+
+    elem = helper.np_dtype_to_tensor_dtype(np.dtype(np_dtype))
     e = _GraphEmitter(np_dtype)
     e._used.update(("X", "prediction", "probabilities", "label"))
-    outputs = _emit(e, d, "X")
+    outputs = emit(e, "X")
     if d.task == "classify":
         k = d.n_outputs
         label_shape = ["N", k] if d.output == "multilabel" else ["N"]
@@ -257,10 +270,10 @@ def export_onnx(model, path=None, *, dtype=None, opset=DEFAULT_OPSET, classes=No
 
     m = helper.make_model(graph, opset_imports=opsets, producer_name="ffnn", producer_version=__version__,
                           doc_string=f"ffnn {d.kind}: {' -> '.join(map(str, d.sizes))} "
-                                     f"({', '.join(d.activation_names)}), {np_dtype.name}")
+                                     f"({', '.join(d.activation_names)}), {summary}")
     # The onnx package stamps its own (newest) IR version, which older runtimes refuse.
     m.ir_version = helper.find_min_ir_version_for(opsets)
-    helper.set_model_props(m, _metadata(d))
+    helper.set_model_props(m, {**_metadata(d), **(props or {})})
     onnx.checker.check_model(m, full_check=True)
     if path is not None:
         from .._files import atomic_write
