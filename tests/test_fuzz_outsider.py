@@ -132,6 +132,7 @@ def files(tmp_path_factory):
 COMMANDS = [("predict", "{d}/m.safetensors", "{d}/d.csv"), ("evaluate", "{d}/m.safetensors", "{d}/d.csv"),
             ("info", "{d}/m.safetensors"), ("gradcheck", "--sizes", "3,2"), ("train", "--help"), ("--version",),
             ("export", "{d}/m.safetensors", "{d}/out-{n}.h"),
+            ("export", "{d}/m.safetensors", "{d}/q-{n}.h", "--quantize", "int8", "--calibration", "{d}/d.csv"),
             ("train", "{d}/d.csv", "--epochs", "1", "--hidden", "3", "--out", "{d}/t-{n}.safetensors")]
 
 

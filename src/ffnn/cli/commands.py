@@ -779,7 +779,7 @@ def cmd_export(args):
 
     try:
         if args.quantize:
-            _export_int8(args, net, fmt, opset if fmt == "onnx" else None)
+            done = "\n".join(_export_int8(args, net, fmt, opset if fmt == "onnx" else None))
         elif fmt == "onnx":
             from ..export.onnx import export_onnx
 
@@ -804,39 +804,41 @@ def cmd_export(args):
 
 def _export_int8(args, net, fmt, opset):
     """``ffnn export --quantize int8``: calibrate on a data file, write the header or the QDQ model, and say how
-    often the int8 model agrees with the float one on the calibration rows."""
+    often the int8 model agrees with the float one on the calibration rows. Returns the lines to print
+    (printed once the file is written, as ``cmd_export`` prints its own)."""
     from .._files import printable
     from ..export.int8 import export_c_int8, export_onnx_qdq, quantize_int8
 
-    meta = net.metadata
+    meta, said = net.metadata, []
     data = args.calibration
     if data is None:
         data = (meta.get("summary") or {}).get("data")
         if not isinstance(data, str) or not os.path.isfile(data):
             raise UsageError("ffnn export: --quantize int8 needs calibration data: --calibration DATA (rows of the "
                              "model's features, such as its training data)")
-        print(f"calibrating on the model's training data, {printable(data)}")
+        said.append(f"calibrating on the model's training data, {printable(data)}")
     ds = _read(data, target=meta.get("target"), require_target=False, expected_features=meta.get("feature_names"))
     _, A = _predict(net, ds)  # the width checked, the float model's outputs
     q = quantize_int8(net, ds.X, per_channel=args.per_channel)  # the reader gave finite rows of the right width
     if fmt == "c":
         text = export_c_int8(q, path=args.out, name=args.name)
         functions = [f"{args.name}_{f}" for f in ("predict", "predict_label", "class_name", "feature_name")]
-        print(f"int8 C header written to {args.out} ({len(text) / 1024:.1f} KiB, integer arithmetic only): "
+        said.append(f"int8 C header written to {args.out} ({len(text) / 1024:.1f} KiB, integer arithmetic only): "
               f"{', '.join(f for f in functions if f + '(' in text)}")
     else:
         export_onnx_qdq(q, path=args.out, opset=opset)
-        print(f"int8 QDQ ONNX model written to {args.out} (opset {opset}): input X (N, {net.sizes[0]}) float32")
+        said.append(f"int8 QDQ ONNX model written to {args.out} (opset {opset}): input X (N, {net.sizes[0]}) float32")
     pred, _ = _outputs_to_predictions(net, A)
     scheme = "per-channel" if args.per_channel else "per-tensor"
     if meta.get("task") == "classify":
         labels = np.asarray(meta["classes"], dtype=object)[q.label_q(q.quantize_input(ds.X))]
-        print(f"int8 ({scheme} weights) on the {len(ds)} calibration rows: the same label as the float model "
+        said.append(f"int8 ({scheme} weights) on the {len(ds)} calibration rows: the same label as the float model "
               f"for {np.mean(labels == pred):.1%}")
     elif meta.get("task") == "regress":
         diff = float(np.sqrt(np.mean((q.predict(ds.X)[:, 0] - pred) ** 2)))
-        print(f"int8 ({scheme} weights) on the {len(ds)} calibration rows: RMS difference from the float model's "
+        said.append(f"int8 ({scheme} weights) on the {len(ds)} calibration rows: RMS difference from the float model's "
               f"predictions {diff:.4g} (their standard deviation: {float(np.std(pred)):.4g})")
+    return said
 
 
 def cmd_bench(args):
