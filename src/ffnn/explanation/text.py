@@ -76,11 +76,11 @@ def equation_lines(eq, width=80, digits=4, max_terms=None, indent=2):
 def render(expl, width=80, digits=4, max_units=None, max_terms=None, max_samples=None):
     """The whole step as text, at most ``width`` columns where the symbols allow.
 
-    ``max_units`` (default 6), ``max_samples`` (default 3) and ``max_terms`` (default 8) bound what
+    ``max_units`` (default 4), ``max_samples`` (default 2) and ``max_terms`` (default 8) bound what
     is written out of a large network; every value is still in ``expl.values`` and on the page.
     """
-    max_units = 6 if max_units is None else max_units
-    max_samples = 3 if max_samples is None else max_samples
+    max_units = 4 if max_units is None else max_units
+    max_samples = 2 if max_samples is None else max_samples
     max_terms = 8 if max_terms is None else max_terms
     nt = expl.notation
     N = expl.n_samples
@@ -105,7 +105,8 @@ def render(expl, width=80, digits=4, max_units=None, max_terms=None, max_samples
                 out.append(f" sample {sample + nt.base}:")
             out += equation_lines(eq, width, digits, max_terms)
         if hidden:
-            out.append(f"  … {hidden} more equation{'s' if hidden != 1 else ''} in this step (units beyond "
-                       f"{max_units}{'' if samples_shown else f', samples beyond {max_samples}'}); "
-                       f"the HTML page shows every one")
+            beyond = f"units after {max_units}" + ("" if samples_shown else f", samples after {max_samples}")
+            out += textwrap.wrap(f"… {hidden} more equation{'s' if hidden != 1 else ''} in this step ({beyond}); "
+                                 f"the HTML page shows every one", width, initial_indent="  ",
+                                 subsequent_indent="    ")
     return "\n".join(printable(line) for line in out)
