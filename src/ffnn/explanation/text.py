@@ -67,7 +67,7 @@ def equation_lines(eq, width=80, digits=4, max_terms=None, indent=2):
     for n, part in enumerate(parts):
         sign = rel if n == 0 else "="
         first = f"{' ' * indent}{lhs} {sign} " if n == 0 else f"{pad}{sign} "
-        wrapped = _wrap(part, width, len(first))
+        wrapped = _wrap(part, width, len(first) + 2)  # continuation lines sit 2 further in
         lines.append(first + wrapped[0])
         lines += [" " * (len(first) + 2) + w for w in wrapped[1:]]
     return lines
