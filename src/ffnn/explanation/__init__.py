@@ -91,7 +91,7 @@ class Explanation:
 def _conventions(net, loss, nt):
     notes = list(nt.conventions(net, loss))
     if nt.loss_name is not None and loss.name != nt.loss_name:
-        notes.append(f"{nt.author} differentiates the loss {_loss.get_loss(nt.loss_name).__doc__.split(';')[0]}; "
+        notes.append(f"{nt.author} differentiates {nt.loss_text} ({nt.loss_name}); "
                      f"this network's loss is {loss.name}, and every value below is for {loss.name} "
                      f"(the author's own loss would scale the error terms and gradients).")
     act = net.activations[-1]

@@ -50,6 +50,7 @@ class Notation:
     base = 1                 # the first unit's index: 1 (the authors' sums run from 1), 0 (ffnn, Gashler)
     loss_name = None         # the loss the author differentiates (ffnn's name)
     loss_symbol = "J"
+    loss_text = ""           # the author's loss, as the author writes it
     prev, this, next = "k", "j", "m"     # letters of the generic indices
     weight_first = True      # the net input as Σ w·a (True) or Σ a·w
     back_delta_first = True  # the back-propagated sum as Σ δ·w (True) or Σ w·δ
@@ -127,6 +128,7 @@ class Sheptunov(Notation):
     title = "Back Propagation Explanation (Sheptunov): ∂E/∂w_ij = δ_j o_i"
     loss_name, loss_symbol = "half_sse", "E"
     prev, next = "i", "m"
+    loss_text = "E = ½ Σ (o − t)²"
     back_delta_first = False
 
     def a(self, l, j, n=None):
@@ -174,6 +176,7 @@ class Xing(Notation):
     name, author = "xing", "Xing Chao"
     title = "Back Propagation Explanation (Xing Chao): o = f(wx − b), e = (t − o)², Δw = −η ∂e/∂w"
     loss_name, loss_symbol = "sse", "e"
+    loss_text = "e = Σ (t − o)²"
     bias_sign = -1
     names_gradient = True
 
@@ -221,6 +224,7 @@ class Gashler(Notation):
     name, author = "gashler", "Mike Gashler"
     title = "A thorough derivation of back-propagation (Gashler): e_ij = Σ e w f′, ∂E/∂w_ijk = −e_ij y_i−1,k"
     base, loss_name, loss_symbol = 0, "half_sse", "E"
+    loss_text = "E = ½ Σ (t − y)²"
     delta_sign = -1
 
     def a(self, l, j, n=None):
@@ -265,6 +269,7 @@ class Kolar(Notation):
     name, author = "kolar", "Mladen Kolar and Rob McCulloch"
     title = "Back Propagation (Kolar and McCulloch): δ⁽ℓ⁾ = g′(Z⁽ℓ⁾) ⊙ W⁽ℓ⁾ᵀ δ⁽ℓ⁺¹⁾"
     loss_name, loss_symbol = "sse", "L"
+    loss_text = "L = (y − f)²"
     prev, next = "i", "k"
     bias_first = True
 
@@ -318,6 +323,7 @@ class Wichmann(Notation):
     name, author = "wichmann", "Kristian Wichmann"
     title = "General feed forward neural networks (Wichmann): H⁽ˡ⁾ = Δ⁽ˡ⁾ ⊙ σ′(Z⁽ˡ⁾), Δ⁽ˡ⁻¹⁾ = W⁽ˡ⁾ᵗ H⁽ˡ⁾"
     loss_name, loss_symbol = "mse", "J"
+    loss_text = "J = 1/(2N) Σ ‖a − t‖²"
     prev, this, next = "j", "i", "m"
     names_gradient = indexes_samples = True
     back_delta_first = False
