@@ -797,7 +797,7 @@ def cmd_explain(args):
     try:
         expl = ffnn.explain(net, X, T, loss, args.notation, learning_rate=args.lr)
     except ValueError as exc:
-        raise CommandError(f"{'model file ' + repr(str(args.model)) if args.model else 'the network'}: {exc}") from None
+        raise CommandError(f"model file {str(args.model)!r}: {exc}" if args.model else str(exc)) from None
     print(f"{source}; inputs {what}")
     print(expl.text(width=args.width))
     if args.html:
