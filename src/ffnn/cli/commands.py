@@ -731,7 +731,7 @@ def cmd_bench(args):
 DEFAULT_SIZES = [2, 3, 2]
 
 
-def _network(args, notation):
+def _explain_network(args, notation):
     """(network, loss name, where it came from) for the command's flags."""
     import ffnn
 
@@ -758,7 +758,7 @@ def _network(args, notation):
     return net, loss, f"a new network (seed {args.seed})"
 
 
-def _numbers(flag, values, width, what):
+def _explain_numbers(flag, values, width, what):
     if values is None:
         return None
     if len(values) != width:
@@ -766,10 +766,10 @@ def _numbers(flag, values, width, what):
     return np.asarray([values], dtype=np.float64)
 
 
-def _samples(args, net, loss):
+def _explain_samples(args, net, loss):
     """(X, T, what they are) for the flags: given numbers, or random ones from --seed."""
-    X0 = _numbers("--input", args.input, net.sizes[0], "input layer")
-    T0 = _numbers("--target", args.target, net.sizes[-1], "output layer")
+    X0 = _explain_numbers("--input", args.input, net.sizes[0], "input layer")
+    T0 = _explain_numbers("--target", args.target, net.sizes[-1], "output layer")
     n = 1 if X0 is not None else args.samples
     if args.sample is not None and args.sample >= n:
         raise UsageError(f"ffnn explain: --sample {args.sample} is not one of the {n} samples (0 to {n - 1})")
@@ -792,8 +792,8 @@ def cmd_explain(args):
         _check_outputs([("--html", args.html)], inputs=[("MODEL", args.model)])
         if os.path.exists(args.html) and not args.force:
             raise CommandError(f"output file {args.html!r} exists; pass --force to overwrite it")
-    net, loss, source = _network(args, args.notation)
-    X, T, what = _samples(args, net, loss)
+    net, loss, source = _explain_network(args, args.notation)
+    X, T, what = _explain_samples(args, net, loss)
     try:
         expl = ffnn.explain(net, X, T, loss, args.notation, learning_rate=args.lr)
     except ValueError as exc:
