@@ -105,7 +105,7 @@ def test_the_cycle_finder_finds_a_cycle():
 LAYERS = [
     ("ffnn.cli", "ffnn.__main__"),
     ("ffnn.sklearn", "ffnn.export"),
-    ("ffnn.training", "ffnn.gradcheck", "ffnn.io"),
+    ("ffnn.training", "ffnn.gradcheck", "ffnn.io", "ffnn.explanation"),
     ("ffnn.network", "ffnn.datasets", "ffnn.data"),
     ("ffnn.activations", "ffnn.losses", "ffnn.updates", "ffnn.optim", "ffnn.schedules", "ffnn.metrics",
      "ffnn.history", "ffnn.plot", "ffnn.init", "ffnn.layers", "ffnn.splits", "ffnn._schema", "ffnn._files",

@@ -5,6 +5,7 @@ The public API, re-exported; nothing else lives here.
 
 from . import datasets, metrics, schedules
 from .activations import Activation
+from .explanation import Explanation, explain
 from .gradcheck import GradcheckReport, gradcheck
 from .history import History
 from .io import FileFormatError, load, save
@@ -15,7 +16,7 @@ from .training import EarlyStopping, TrainingDiverged, TrainingInterrupted, trai
 
 from ._version import __version__
 
-__all__ = ["Activation", "Loss", "save", "load", "FileFormatError", "Network", "Trace", "Gradients", "gradcheck",
+__all__ = ["Activation", "Loss", "save", "load", "FileFormatError", "Network", "Trace", "Gradients", "gradcheck", "explain", "Explanation",
            "GradcheckReport", "train", "History", "EarlyStopping", "TrainingDiverged", "TrainingInterrupted",
            "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "metrics", "schedules", "datasets", "export_onnx",
            "export_c", "from_sklearn", "to_sklearn", "from_torch", "__version__"]

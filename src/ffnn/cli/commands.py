@@ -685,6 +685,21 @@ def _announce_gradcheck(net, X, T, loss, max_entries):
     return estimate
 
 
+def random_samples(net, loss, n, seed):
+    """(X, T): ``n`` random inputs (standard normal) and targets the loss is defined on (one-hot
+    classes for cross_entropy, 0/1 for binary_cross_entropy, else standard normal), from ``seed``."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, net.sizes[0]))
+    k = net.sizes[-1]
+    if loss == "cross_entropy":
+        T = np.eye(k)[rng.integers(0, k, size=n)]
+    elif loss == "binary_cross_entropy":
+        T = rng.integers(0, 2, size=(n, k)).astype(float)
+    else:
+        T = rng.normal(size=(n, k))
+    return X, T
+
+
 def cmd_gradcheck(args):
     import ffnn
 
@@ -705,15 +720,7 @@ def cmd_gradcheck(args):
         loss = args.loss
     else:
         raise UsageError("ffnn gradcheck: give a MODEL file or --sizes such as 4,8,3")
-    rng = np.random.default_rng(args.seed)
-    X = rng.normal(size=(args.samples, net.sizes[0]))
-    k = net.sizes[-1]
-    if loss == "cross_entropy":
-        T = np.eye(k)[rng.integers(0, k, size=args.samples)]
-    elif loss == "binary_cross_entropy":
-        T = rng.integers(0, 2, size=(args.samples, k)).astype(float)
-    else:
-        T = rng.normal(size=(args.samples, k))
+    X, T = random_samples(net, loss, args.samples, args.seed)
     print(f"network {' -> '.join(map(str, net.sizes))} ({', '.join(a.name for a in net.activations)}), "
           f"loss {loss}, {args.samples} random samples")
     _announce_gradcheck(net, X, T, loss, args.max_entries or None)
@@ -861,3 +868,85 @@ def cmd_bench(args):
     return bench_main(quick=args.quick, json_path=args.json, n_samples=args.samples, networks=flat(args.network),
                       dtypes=flat(args.dtype), first_fit=not args.no_first_fit,
                       log=functools.partial(print, flush=True))  # each line as it comes, on a pipe too
+
+
+# --- explain -------------------------------------------------------------------------------------
+
+#: The network ``ffnn explain`` shows when given neither a MODEL nor --sizes.
+DEFAULT_SIZES = [2, 3, 2]
+
+
+def _explain_network(args, notation):
+    """(network, loss name, where it came from) for the command's flags."""
+    import ffnn
+
+    from ..explanation import get_notation
+
+    default_loss = get_notation(notation).loss_name or "mse"
+    if args.model and args.sizes:
+        raise UsageError("ffnn explain: give a MODEL or --sizes, not both")
+    if args.model:
+        if args.activation or args.output:
+            raise UsageError("ffnn explain: --activation and --output are for a new network (--sizes), not a MODEL")
+        net = _load_model(args.model)
+        return net, _model_loss(net, args.model, args.loss or default_loss), f"model file {args.model}"
+    sizes = args.sizes or DEFAULT_SIZES
+    if len(sizes) < 2:
+        raise UsageError("ffnn explain: --sizes needs at least an input and an output width")
+    loss = args.loss or default_loss
+    output = args.output or _OUTPUTS_FOR_LOSS.get(loss, ("sigmoid",))[0]
+    _check_loss_and_output("ffnn explain", loss, output)
+    try:
+        net = ffnn.Network(sizes, args.activation or "sigmoid", output, seed=args.seed)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"ffnn explain: {exc}") from None
+    return net, loss, f"a new network (seed {args.seed})"
+
+
+def _explain_numbers(flag, values, width, what):
+    if values is None:
+        return None
+    if len(values) != width:
+        raise UsageError(f"ffnn explain: {flag} has {len(values)} values; the network's {what} has {width}")
+    return np.asarray([values], dtype=np.float64)
+
+
+def _explain_samples(args, net, loss):
+    """(X, T, what they are) for the flags: given numbers, or random ones from --seed."""
+    X0 = _explain_numbers("--input", args.input, net.sizes[0], "input layer")
+    T0 = _explain_numbers("--target", args.target, net.sizes[-1], "output layer")
+    n = 1 if X0 is not None else args.samples
+    if args.sample is not None and args.sample >= n:
+        raise UsageError(f"ffnn explain: --sample {args.sample} is not one of the {n} samples (0 to {n - 1})")
+    X, T = random_samples(net, loss, n, args.seed)
+    X = X if X0 is None else X0
+    T = T if T0 is None else T0
+    what = "given" if X0 is not None else f"random (seed {args.seed})"
+    if args.sample is not None:
+        X, T = X[args.sample:args.sample + 1], T[args.sample:args.sample + 1]
+        what += f", sample {args.sample}"
+    return X, T, what
+
+
+def cmd_explain(args):
+    import ffnn
+
+    from .._files import atomic_write, printable
+
+    if args.html:
+        _check_outputs([("--html", args.html)], inputs=[("MODEL", args.model)])
+        if os.path.exists(args.html) and not args.force:
+            raise CommandError(f"output file {args.html!r} exists; pass --force to overwrite it")
+    net, loss, source = _explain_network(args, args.notation)
+    X, T, what = _explain_samples(args, net, loss)
+    try:
+        expl = ffnn.explain(net, X, T, loss, args.notation, learning_rate=args.lr)
+    except ValueError as exc:
+        raise CommandError(f"model file {str(args.model)!r}: {exc}" if args.model else str(exc)) from None
+    print(f"{source}; inputs {what}")
+    print(expl.text(width=args.width))
+    if args.html:
+        text = expl.html(net)
+        _write(f"--html {args.html!r}", atomic_write, args.html, text.encode("utf-8"), "--html")
+        print(f"HTML page written to {printable(args.html)}")
+    return 0

@@ -11,7 +11,8 @@ import sys
 
 from .._checks import describe, integer, layer_sizes, number
 from .errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, CommandError, UsageError
-from .commands import cmd_bench, cmd_evaluate, cmd_export, cmd_gradcheck, cmd_info, cmd_predict, cmd_train
+from .commands import (cmd_bench, cmd_evaluate, cmd_explain, cmd_export, cmd_gradcheck, cmd_info, cmd_predict,
+                       cmd_train)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -80,6 +81,17 @@ def _choices(what, names):
 
 _bench_networks = _choices("network", ("784-256-256-10", "64-100-10", "30-16-2"))
 _bench_dtypes = _choices("dtype", ("float32", "float64"))
+
+
+def _floats(text):
+    """Comma-separated numbers "0.5,-1.2": finite floats."""
+    try:
+        values = [float(p) for p in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 0.5,-1.2, got {text!r}") from None
+    if not all(abs(v) < float("inf") for v in values):
+        raise argparse.ArgumentTypeError(f"every value must be a finite number, got {text!r}")
+    return values
 
 
 def _activation(text):
@@ -200,6 +212,33 @@ def build_parser():
                     help="stop comparing after S seconds and report the entries compared by then (default: no limit)")
     gc.add_argument("--seed", type=_seed, default=0, help="seed of the network and the random samples (default 0)")
 
+    xp = sub.add_parser("explain", help="one training step written out in an author's notation (and as a page)",
+                        description="One forward pass, backward pass and gradient-descent update, every quantity "
+                                    "named as the chosen author names it and every equation with its numbers in "
+                                    "it. With no MODEL: a new 2-3-2 sigmoid network (or --sizes).")
+    xp.add_argument("model", nargs="?", metavar="MODEL", help="a model file (default: a new network)")
+    xp.add_argument("--sizes", type=_widths, help="a new network's widths, e.g. 2,3,1 (default 2,3,2)")
+    xp.add_argument("--activation", type=_activation, help="a new network's hidden activation (default sigmoid)")
+    xp.add_argument("--output", type=_activation,
+                    help="a new network's output activation (default: softmax for cross_entropy, else sigmoid)")
+    xp.add_argument("--loss", type=_loss_name,
+                    help="default: the model's, else the author's (sheptunov and gashler half_sse, xing and kolar "
+                         "sse, wichmann and ffnn mse)")
+    xp.add_argument("--notation", choices=["sheptunov", "xing", "gashler", "kolar", "wichmann", "ffnn"],
+                    default="ffnn", help="whose symbols (default ffnn)")
+    xp.add_argument("--input", type=_floats, metavar="X1,X2,...", help="the sample's inputs (default: random)")
+    xp.add_argument("--target", type=_floats, metavar="T1,T2,...", help="its targets (default: random)")
+    xp.add_argument("--samples", type=_argument(integer, int, low=1, high=64), default=1,
+                    help="random samples in the batch (1 to 64; default 1)")
+    xp.add_argument("--sample", type=_non_negative_int, metavar="I",
+                    help="explain only sample I (from 0) of the random batch")
+    xp.add_argument("--lr", type=_positive_float, default=0.1, help="learning rate η of the update (default 0.1)")
+    xp.add_argument("--seed", type=_seed, default=0, help="seed of the new network and the random samples (default 0)")
+    xp.add_argument("--width", type=_argument(integer, int, low=40, high=1000), default=80,
+                    help="line width of the text (default 80)")
+    xp.add_argument("--html", metavar="PAGE", help="also write the step as one self-contained HTML page")
+    xp.add_argument("--force", action="store_true", help="overwrite PAGE if it exists")
+
     ex = sub.add_parser("export", help="write a saved model as ONNX or as a C header",
                         description="Write a saved model as an ONNX model (run by onnxruntime and other runtimes) "
                                     "or as one dependency-free C99 header; with --quantize int8, in int8 for "
@@ -251,7 +290,7 @@ def _version():
 
 
 COMMANDS = {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate, "info": cmd_info,
-            "gradcheck": cmd_gradcheck, "export": cmd_export, "bench": cmd_bench}
+            "gradcheck": cmd_gradcheck, "export": cmd_export, "bench": cmd_bench, "explain": cmd_explain}
 
 
 def _one_line(exc):
