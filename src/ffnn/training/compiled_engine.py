@@ -105,7 +105,7 @@ def plan(net, loss, chain, rows, dropout=None):
     elif type(opt) is optim.RMSprop:
         code, hp = "rmsprop", [opt.rho, opt.eps]
     else:
-        return None, f"optimizer {type(opt).__name__} is not one of ffnn's"
+        return None, f"optimizer {type(opt).__name__} has no compiled form"
     pen = chain.penalty
     if pen is not None and type(pen) not in (updates.Penalty, updates.PerBatchL2):
         return None, f"penalty {type(pen).__name__} is not one of ffnn's"
