@@ -120,8 +120,8 @@ class MLPClassifier(ClassifierMixin, _Saved, BaseMLP):
     docstring for the objective and for where ffnn's additions change it).
 
     ffnn's additions: ``activation`` may be a list (one per hidden layer) and any ffnn activation;
-    ``l1``; ``dropout``; ``solver`` 'adamw' (with ``weight_decay``), 'rmsprop', 'rprop' and 'quickprop'; ``class_weight``
-    ('balanced' or a dict); ``dtype``; ``network_`` (the ffnn.Network holding ``coefs_`` and
+    ``l1``; ``dropout``; ``solver`` 'adamw' (with ``weight_decay``), 'rmsprop', 'rprop' and 'quickprop';
+    ``class_weight`` ('balanced' or a dict); ``dtype``; ``network_`` (the ffnn.Network holding ``coefs_`` and
     ``intercepts_``) and :meth:`input_gradient`. Sparse (CSR/CSC) X is accepted: each batch is
     densified in turn, so only the first layer's product sees the sparse matrix.
     """

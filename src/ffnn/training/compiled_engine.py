@@ -94,7 +94,7 @@ def plan(net, loss, chain, rows, dropout=None):
             return None, f"activation {act.name!r} (layer {l}) is not a built-in"
     out = loss.compiled(net.activations[-1])
     if out is None:
-        return None, f"loss {loss.name!r} is not a built-in"
+        return None, f"loss {loss.name!r} has no compiled form"
     opt = chain.optimizer
     if type(opt) is optim.SGD:
         code = "sgd" if opt.momentum == 0 else ("nesterov" if opt.nesterov else "momentum")
