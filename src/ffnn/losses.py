@@ -20,6 +20,7 @@ import numpy as np
 
 from . import activations as _act
 from ._array import array_namespace
+from ._checks import number
 from .updates import Penalty  # the L1/L2 term of J, one of the update's transforms; named here too
 
 __all__ = ["Loss", "Penalty", "Huber", "get_loss", "LOSSES", "half_sse", "sse", "mse", "cross_entropy",
@@ -549,8 +550,6 @@ class Huber(_Builtin):
     """
 
     def __init__(self, delta=1.0):
-        from ._checks import number
-
         self.delta = number("Huber loss delta", delta, low=0, low_open=True)
         name = "huber" if self.delta == 1.0 else f"huber(delta={self.delta!r})"
         super().__init__(name, self._h, self._dh, 1.0, mean=True, kernel=None, doc=type(self).__doc__)
