@@ -484,11 +484,6 @@ binary_cross_entropy = _Builtin("binary_cross_entropy", _bce, _dbce, 1.0, mean=T
 # PyTorch's mean, for K outputs K times it. None has a fused or fast-path form: they train through
 # the array-namespace core, on NumPy and PyTorch alike.
 
-def _huber_parts(xp, A, T, delta):
-    E = A - T
-    return E, xp.abs(E) <= delta
-
-
 def _log_cosh(xp, A, T):
     M = xp.abs(A - T)  # log cosh e = |e| + log(1 + e^(−2|e|)) − log 2, finite for any e
     return M + xp.log1p(xp.exp(-2.0 * M)) - float(np.log(2.0))
@@ -555,9 +550,9 @@ class Huber(_Builtin):
         super().__init__(name, self._h, self._dh, 1.0, mean=True, kernel=None, doc=type(self).__doc__)
 
     def _h(self, xp, A, T):
-        E, near = _huber_parts(xp, A, T, self.delta)
+        E = A - T
         M = xp.abs(E)
-        return xp.where(near, 0.5 * E * E, self.delta * (M - 0.5 * self.delta))
+        return xp.where(M <= self.delta, 0.5 * E * E, self.delta * (M - 0.5 * self.delta))
 
     def _dh(self, xp, A, T):
         return xp.clip(A - T, -self.delta, self.delta)
@@ -567,21 +562,28 @@ class Huber(_Builtin):
 
 
 huber = Huber()
-log_cosh = _Builtin("log_cosh", _log_cosh, _dlog_cosh, 1.0, mean=True, kernel=None,
-                    doc="J = 1/N Σ_n Σ_k log cosh(A − T) (Keras' log_cosh); ∂J/∂A = tanh(A − T)/N. Computed as "
-                        "|e| + log(1 + e^(−2|e|)) − log 2, finite for any e = A − T.")
-hinge = _Builtin("hinge", _hinge, _dhinge, 1.0, mean=True, kernel=None,
-                 doc="J = 1/N Σ_n Σ_k max(0, 1 − T̃ A) (Keras' hinge), T̃ the labels in {−1, 1} (a 0 in T is read "
-                     "as −1, so {0, 1} labels work as in Keras); ∂J/∂A = −T̃/N where T̃ A < 1, 0 elsewhere. A is a "
-                     "score (an identity or tanh output): its sign is the predicted class.")
-squared_hinge = _Builtin("squared_hinge", _squared_hinge, _dsquared_hinge, 1.0, mean=True, kernel=None,
-                         doc="J = 1/N Σ_n Σ_k max(0, 1 − T̃ A)² (Keras' squared_hinge), T̃ as for hinge (0 read as "
-                             "−1); ∂J/∂A = −2 T̃ max(0, 1 − T̃ A)/N.")
-poisson = _Builtin("poisson", _poisson, _dpoisson, 1.0, mean=True, kernel=None,
-                   doc="J = 1/N Σ_n Σ_k [T log(T/A) − T + A], half the Poisson deviance (scikit-learn's "
-                       "MLPRegressor(loss='poisson'); 0 log 0 = 0), for counts T ≥ 0 and rates A > 0 (a softplus "
-                       "or exp output); ∂J/∂A = (1 − T/A)/N. Keras' and PyTorch's Poisson loss A − T log A differs "
-                       "from it by T log T − T, a constant: the same gradient.")
+
+
+def _mean_loss(name, ell, dell, doc):
+    """A loss J = 1/N Σ_n Σ_k ℓ with no fused, fast or compiled form (the core computes it)."""
+    return _Builtin(name, ell, dell, 1.0, mean=True, kernel=None, doc=doc)
+
+
+log_cosh = _mean_loss("log_cosh", _log_cosh, _dlog_cosh,
+                      "J = 1/N Σ_n Σ_k log cosh(A − T) (Keras' log_cosh); ∂J/∂A = tanh(A − T)/N. Computed as "
+                      "|e| + log(1 + e^(−2|e|)) − log 2, finite for any e = A − T.")
+hinge = _mean_loss("hinge", _hinge, _dhinge,
+                   "J = 1/N Σ_n Σ_k max(0, 1 − T̃ A) (Keras' hinge), T̃ the labels in {−1, 1} (a 0 in T is read as "
+                   "−1, so {0, 1} labels work as in Keras); ∂J/∂A = −T̃/N where T̃ A < 1, 0 elsewhere. A is a score "
+                   "(an identity or tanh output): its sign is the predicted class.")
+squared_hinge = _mean_loss("squared_hinge", _squared_hinge, _dsquared_hinge,
+                           "J = 1/N Σ_n Σ_k max(0, 1 − T̃ A)² (Keras' squared_hinge), T̃ as for hinge (0 read as −1); "
+                           "∂J/∂A = −2 T̃ max(0, 1 − T̃ A)/N.")
+poisson = _mean_loss("poisson", _poisson, _dpoisson,
+                     "J = 1/N Σ_n Σ_k [T log(T/A) − T + A], half the Poisson deviance (scikit-learn's "
+                     "MLPRegressor(loss='poisson'); 0 log 0 = 0), for counts T ≥ 0 and rates A > 0 (a softplus or "
+                     "exp output); ∂J/∂A = (1 − T/A)/N. Keras' and PyTorch's Poisson loss A − T log A differs from "
+                     "it by T log T − T, a constant: the same gradient.")
 
 
 LOSSES = {l.name: l for l in (half_sse, sse, mse, cross_entropy, binary_cross_entropy, huber, log_cosh, hinge,
