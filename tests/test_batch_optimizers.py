@@ -67,7 +67,7 @@ def test_rprop_takes_torch_optim_rprops_steps(settings, where):
     assert not np.allclose(seen[-1][0], start[0])  # it moved
 
 
-def test_irprop_minus_by_hand():
+def test_irprop_minus_by_hand(xp):
     """iRPROP− (Igel & Hüsken 2000) on four weights, worked out by hand with Δ₀ = 0.1, η = (0.5, 1.2):
 
     step 1: g⁻ = 0, so every product g⁻g is 0 and Δ stays 0.1; θ = 1 − sign(g)·0.1
@@ -80,17 +80,17 @@ def test_irprop_minus_by_hand():
             θ = (0.78 − 0.144, 1.1 + 0.05, 0.9 − 0.1, 1.1 + 0.12) = (0.636, 1.15, 0.8, 1.22)
     """
     opt = Rprop(lr=0.1)
-    theta = [np.ones(4)]
+    theta = [xp.ones(4, dtype=xp.float64)]
     state = opt.init(theta)
     expected = [((0.9, 1.1, 0.9, 1.0), (0.1, 0.1, 0.1, 0.1)),
                 ((0.78, 1.1, 0.9, 1.1), (0.12, 0.05, 0.1, 0.1)),
                 ((0.636, 1.15, 0.8, 1.22), (0.144, 0.05, 0.1, 0.12))]
     grads = [(0.5, -2.0, 3.0, 0.0), (0.25, 1.0, 0.0, -1.0), (1.0, -1.0, 1.0, -1.0)]
     for g, (th, delta) in zip(grads, expected):
-        state = opt.apply([np.array(g)], state, theta, 0.1)
-        np.testing.assert_allclose(theta[0], th, rtol=1e-15, atol=1e-15)
-        np.testing.assert_allclose(state["step_size"][0], delta, rtol=1e-15)
-    np.testing.assert_array_equal(state["prev"][0], (1.0, -1.0, 1.0, -1.0))
+        state = opt.apply([xp.asarray(g, dtype=xp.float64)], state, theta, 0.1)
+        np.testing.assert_allclose(to_np(theta[0]), th, rtol=1e-15, atol=1e-15)
+        np.testing.assert_allclose(to_np(state["step_size"][0]), delta, rtol=1e-15)
+    np.testing.assert_array_equal(to_np(state["prev"][0]), (1.0, -1.0, 1.0, -1.0))
     assert state["step"] == 3
 
 
@@ -164,6 +164,20 @@ def test_quickprop_follows_fahlmans_rule(where):
     assert fired == {"descent", "plus descent", "mu", "quadratic"}
     for ours, theirs in zip(seen, expected, strict=True):
         np.testing.assert_allclose(np.concatenate([p.ravel() for p in ours]), theirs, rtol=0, atol=1e-10)
+
+
+def test_quickprop_in_any_array_namespace(xp):
+    """The same rule on array-api-strict arrays, on E(w) = Σ cosh(w − c) (gradient sinh(w − c)), with
+    Fahlman's own threshold τ = 0."""
+    c = np.array([0.5, -1.0, 2.0])
+    opt = Quickprop(lr=0.2, step_threshold=0.0)
+    theta = [xp.asarray(np.zeros(3))]
+    state = opt.init(theta)
+    expected, _ = _fahlman_reference(np.zeros(3), lambda w: np.sinh(np.array(w) - c).tolist(), 8, eps=0.2,
+                                     threshold=0.0)
+    for w in expected:
+        state = opt.apply([xp.sinh(theta[0] - xp.asarray(c))], state, theta, 0.2)
+        np.testing.assert_allclose(to_np(theta[0]), w, rtol=1e-13, atol=1e-15)
 
 
 @pytest.mark.parametrize("make", [lambda: Rprop(0.05), lambda: Quickprop(0.3)], ids=["rprop", "quickprop"])
