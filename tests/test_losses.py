@@ -95,8 +95,8 @@ def test_user_loss_and_errors():
     assert l1.value(A_, T_) == pytest.approx(np.abs(A_ - T_).sum())
     with pytest.raises(TypeError, match="does not take sample weights"):
         l1.value(A_, T_, np.ones(6))
-    with pytest.raises(ValueError, match="unknown loss 'hinge'; known losses: binary_cross_entropy, cross_entropy"):
-        get_loss("hinge")
+    with pytest.raises(ValueError, match="unknown loss 'focal'; known losses: binary_cross_entropy, cross_entropy"):
+        get_loss("focal")
     with pytest.raises(TypeError):
         get_loss(None)
 

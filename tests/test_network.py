@@ -296,7 +296,7 @@ def test_bad_data_is_named_and_changes_nothing(xp):
         with pytest.raises(exc, match=match):
             net.loss_and_gradients(X, TT, "cross_entropy")
     with pytest.raises(ValueError, match="unknown loss"):
-        net.loss_and_gradients(good_X, T, "hinge")
+        net.loss_and_gradients(good_X, T, "focal")
     with pytest.raises(ValueError, match="X has 5 features"):
         net.predict(np.zeros((1, 5)))
     assert all(np.array_equal(a, to_np(b)) for a, b in zip(before, net.parameters()))

@@ -11,15 +11,15 @@ from .history import History
 from .io import FileFormatError, load, save
 from .losses import Loss
 from .network import Gradients, Network, Trace
-from .optim import SGD, Adam, AdamW, Optimizer, RMSprop
+from .optim import SGD, Adam, AdamW, Optimizer, Quickprop, RMSprop, Rprop
 from .training import EarlyStopping, TrainingDiverged, TrainingInterrupted, train
 
 from ._version import __version__
 
 __all__ = ["Activation", "Loss", "save", "load", "FileFormatError", "Network", "Trace", "Gradients", "gradcheck", "explain", "Explanation",
            "GradcheckReport", "train", "History", "EarlyStopping", "TrainingDiverged", "TrainingInterrupted",
-           "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "metrics", "schedules", "datasets", "export_onnx",
-           "export_c", "from_sklearn", "to_sklearn", "from_torch", "__version__"]
+           "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Rprop", "Quickprop", "metrics", "schedules", "datasets",
+           "export_onnx", "export_c", "from_sklearn", "to_sklearn", "from_torch", "__version__"]
 
 _EXPORTS = ("export_onnx", "export_c", "from_sklearn", "to_sklearn", "from_torch")
 

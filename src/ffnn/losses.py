@@ -14,13 +14,17 @@ Shapes: A, T and z are (N, S_L); w is (N,).
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from . import activations as _act
 from ._array import array_namespace
+from ._checks import number
 from .updates import Penalty  # the L1/L2 term of J, one of the update's transforms; named here too
 
-__all__ = ["Loss", "Penalty", "get_loss", "LOSSES", "half_sse", "sse", "mse", "cross_entropy", "binary_cross_entropy"]
+__all__ = ["Loss", "Penalty", "Huber", "get_loss", "LOSSES", "half_sse", "sse", "mse", "cross_entropy",
+           "binary_cross_entropy", "huber", "log_cosh", "hinge", "squared_hinge", "poisson"]
 
 
 class Loss:
@@ -219,7 +223,7 @@ class _Builtin(Loss):
         """The compiled loop's form of this loss after ``activation`` (a built-in): (output form, ℓ's
         kernel, factor, whether J is a mean) — the fused pair's form where one is declared, else the
         generic ∂J/∂A ⊙ σ_L′; None for a user's activation."""
-        if activation.compiled is None:
+        if activation.compiled is None or self.kernel is None:  # ℓ has no compiled kernel
             return None
         form = self.output_form(activation)
         out = form.compiled if form is not None else "generic"
@@ -475,7 +479,115 @@ binary_cross_entropy = _Builtin("binary_cross_entropy", _bce, _dbce, 1.0, mean=T
                                 doc="J = −1/N Σ_n Σ_k [T log A + (1 − T) log(1 − A)]; ∂J/∂A = (A − T)/(N A(1 − A)).")
 
 
-LOSSES = {l.name: l for l in (half_sse, sse, mse, cross_entropy, binary_cross_entropy)}
+# --- the losses Keras and PyTorch users reach for: each J = 1/N Σ_n Σ_k ℓ(A_nk, T_nk) (1/Σw with
+# weights), the sum over the outputs as ffnn's cross-entropy sums; for one output this is Keras's and
+# PyTorch's mean, for K outputs K times it. None has a fused or fast-path form: they train through
+# the array-namespace core, on NumPy and PyTorch alike.
+
+def _log_cosh(xp, A, T):
+    M = xp.abs(A - T)  # log cosh e = |e| + log(1 + e^(−2|e|)) − log 2, finite for any e
+    return M + xp.log1p(xp.exp(-2.0 * M)) - float(np.log(2.0))
+
+
+def _dlog_cosh(xp, A, T):
+    return xp.tanh(A - T)
+
+
+def _signed(xp, T):
+    """The hinge losses' labels: T with 0 read as −1 (Keras turns {0, 1} labels into {−1, 1})."""
+    return xp.where(T == 0, -xp.ones_like(T), T)
+
+
+def _margin(xp, A, T):
+    S = _signed(xp, T)
+    return S, xp.maximum(1.0 - S * A, xp.zeros_like(A))
+
+
+def _hinge(xp, A, T):
+    return _margin(xp, A, T)[1]
+
+
+def _dhinge(xp, A, T):
+    S, M = _margin(xp, A, T)
+    return xp.where(M > 0, -S, xp.zeros_like(S))
+
+
+def _squared_hinge(xp, A, T):
+    M = _margin(xp, A, T)[1]
+    return M * M
+
+
+def _dsquared_hinge(xp, A, T):
+    S, M = _margin(xp, A, T)
+    return -2.0 * S * M
+
+
+def _poisson(xp, A, T):
+    pos = T > 0  # T log(T/A), with 0 log 0 = 0 (scipy's xlogy)
+    return xp.where(pos, T * xp.log(xp.where(pos, T, xp.ones_like(T)) / A), xp.zeros_like(T)) - T + A
+
+
+def _dpoisson(xp, A, T):
+    return 1.0 - T / A
+
+
+class Huber(_Builtin):
+    """The Huber loss (Huber 1964; PyTorch's ``HuberLoss``, Keras' ``Huber``) with threshold δ > 0:
+
+    .. code-block:: text
+
+        J = 1/N Σ_n Σ_k h_δ(A − T),   h_δ(e) = ½ e²  where |e| ≤ δ,   δ (|e| − ½ δ)  elsewhere
+        ∂J/∂A = clip(A − T, −δ, δ) / N
+
+    quadratic near the target and linear beyond δ, so that outliers pull with a bounded force. Its
+    name is ``"huber"`` for δ = 1 (the default) and ``"huber(delta=0.5)"`` otherwise, which
+    :func:`get_loss` reads back (model files and checkpoints record it).
+    """
+
+    def __init__(self, delta=1.0):
+        self.delta = number("Huber loss delta", delta, low=0, low_open=True)
+        name = "huber" if self.delta == 1.0 else f"huber(delta={self.delta!r})"
+        super().__init__(name, self._h, self._dh, 1.0, mean=True, kernel=None, doc=type(self).__doc__)
+
+    def _h(self, xp, A, T):
+        E = A - T
+        M = xp.abs(E)
+        return xp.where(M <= self.delta, 0.5 * E * E, self.delta * (M - 0.5 * self.delta))
+
+    def _dh(self, xp, A, T):
+        return xp.clip(A - T, -self.delta, self.delta)
+
+    def __repr__(self):
+        return f"Huber(delta={self.delta!r})"
+
+
+huber = Huber()
+
+
+def _mean_loss(name, ell, dell, doc):
+    """A loss J = 1/N Σ_n Σ_k ℓ with no fused, fast or compiled form (the core computes it)."""
+    return _Builtin(name, ell, dell, 1.0, mean=True, kernel=None, doc=doc)
+
+
+log_cosh = _mean_loss("log_cosh", _log_cosh, _dlog_cosh,
+                      "J = 1/N Σ_n Σ_k log cosh(A − T) (Keras' log_cosh); ∂J/∂A = tanh(A − T)/N. Computed as "
+                      "|e| + log(1 + e^(−2|e|)) − log 2, finite for any e = A − T.")
+hinge = _mean_loss("hinge", _hinge, _dhinge,
+                   "J = 1/N Σ_n Σ_k max(0, 1 − T̃ A) (Keras' hinge), T̃ the labels in {−1, 1} (a 0 in T is read as "
+                   "−1, so {0, 1} labels work as in Keras); ∂J/∂A = −T̃/N where T̃ A < 1, 0 elsewhere. A is a score "
+                   "(an identity or tanh output): its sign is the predicted class.")
+squared_hinge = _mean_loss("squared_hinge", _squared_hinge, _dsquared_hinge,
+                           "J = 1/N Σ_n Σ_k max(0, 1 − T̃ A)² (Keras' squared_hinge), T̃ as for hinge (0 read as −1); "
+                           "∂J/∂A = −2 T̃ max(0, 1 − T̃ A)/N.")
+poisson = _mean_loss("poisson", _poisson, _dpoisson,
+                     "J = 1/N Σ_n Σ_k [T log(T/A) − T + A], half the Poisson deviance (scikit-learn's "
+                     "MLPRegressor(loss='poisson'); 0 log 0 = 0), for counts T ≥ 0 and rates A > 0 (a softplus or "
+                     "exp output); ∂J/∂A = (1 − T/A)/N. Keras' and PyTorch's Poisson loss A − T log A differs from "
+                     "it by T log T − T, a constant: the same gradient.")
+
+
+LOSSES = {l.name: l for l in (half_sse, sse, mse, cross_entropy, binary_cross_entropy, huber, log_cosh, hinge,
+                              squared_hinge, poisson)}
 
 # scikit-learn's log-loss values, for ffnn.sklearn's estimators: the fused errors, the loss clipped as
 # scikit-learn clips it (not listed in LOSSES: ffnn.train takes the exact losses)
@@ -492,6 +604,9 @@ _SKLEARN_LOSSES = {l.name: l for l in (sklearn_log_loss, sklearn_binary_log_loss
 _ALIASES = {"bce": "binary_cross_entropy", "ce": "cross_entropy", "log_loss": "cross_entropy"}
 
 
+_HUBER_NAME = re.compile(r"huber\(\s*(?:delta\s*=\s*)?([^)]*?)\s*\)")  # "huber(delta=0.5)", "huber(0.5)"
+
+
 def _builtin_loss(name):
     """A built-in by its name, scikit-learn's clipped forms included (what a pickled built-in holds)."""
     return _SKLEARN_LOSSES[name] if name in _SKLEARN_LOSSES else get_loss(name)
@@ -506,5 +621,14 @@ def get_loss(spec) -> Loss:
         key = _ALIASES.get(key, key)
         if key in LOSSES:
             return LOSSES[key]
-        raise ValueError(f"unknown loss {spec!r}; known losses: {', '.join(sorted(LOSSES))}")
+        delta = _HUBER_NAME.fullmatch(key)
+        if delta is not None:
+            try:
+                value = float(delta.group(1))
+            except ValueError:
+                raise ValueError(f"loss {spec!r}: the Huber loss's delta must be a number, got "
+                                 f"{delta.group(1)!r}") from None
+            return Huber(value)
+        raise ValueError(f"unknown loss {spec!r}; known losses: {', '.join(sorted(LOSSES))} "
+                         f"(and huber(delta=δ))")
     raise TypeError(f"a loss must be a name or an ffnn.Loss, got {type(spec).__name__}")

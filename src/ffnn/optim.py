@@ -16,7 +16,8 @@ import numpy as np
 from ._array import array_namespace
 from ._checks import number
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "weights_only", "get_optimizer", "OPTIMIZERS"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Rprop", "Quickprop", "weights_only", "get_optimizer",
+           "OPTIMIZERS"]
 
 
 class Optimizer:
@@ -24,6 +25,11 @@ class Optimizer:
 
     name = "optimizer"
     slots: tuple = ()  # names of per-parameter state arrays
+    #: True for the batch methods (Rprop, Quickprop): each step needs the gradient of the whole
+    #: training set, so training refuses minibatches (``ffnn.train``: batch_size below N is an error)
+    full_batch = False
+    #: False where η only sets the first step (Rprop): a learning-rate schedule would change nothing
+    follows_lr = True
 
     def __init__(self, lr):
         self.lr = number("learning rate", lr, low=0, low_open=True)
@@ -314,7 +320,193 @@ class RMSprop(Optimizer):
         flat.P.addcmul_(D, s["neglr"])
 
 
-OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
+class Rprop(Optimizer):
+    """Resilient back-propagation as iRPROP− (Igel & Hüsken 2000), the variant ``torch.optim.Rprop``
+    computes: full-batch steps of a per-entry size Δ that only the sign of the gradient changes
+    (Riedmiller & Braun 1993).
+
+    Per entry of every parameter, with g = ∂J/∂θ of this step and g⁻ the gradient kept by the last::
+
+        g⁻ g > 0:  Δ ← min(η⁺ Δ, Δ_max)
+        g⁻ g < 0:  Δ ← max(η⁻ Δ, Δ_min);   g ← 0      (no step now, and none of the sign test next time)
+        g⁻ g = 0:  Δ unchanged
+        θ ← θ − sign(g) Δ;   g⁻ ← g
+
+    Δ starts at ``lr`` for every entry, g⁻ at 0. Written as PyTorch writes it,
+    Δ ← clip(f Δ, Δ_min, Δ_max) with f = η⁺, η⁻ or 1, which is the same numbers here because Δ_min ≤
+    ``lr`` ≤ Δ_max is required. Setting g to 0 after a sign change, without taking back the last step,
+    is what makes this iRPROP− rather than Riedmiller and Braun's original Rprop (which takes the
+    step back) or iRPROP+.
+
+    The defaults are PyTorch's (Δ₀ = 0.01, Δ_min = 1e-6). FANN's (``FANN_TRAIN_RPROP``, its default
+    algorithm) are ``Rprop(lr=0.1, step_sizes=(0.0, 50.0))`` with the same η; FANN's code also departs
+    from iRPROP− in ways not reproduced here: a zero gradient moves the weight by +Δ, Δ is kept above
+    1e-4, and weights are clamped to ±1500.
+
+    Rprop takes the gradient of the whole training set at every step (it is a batch method: the sign
+    of a minibatch's gradient says little about the whole set's), so training refuses minibatches.
+    The learning rate η only sets Δ₀; later steps do not read it, so a schedule would change nothing
+    (``ffnn.train`` refuses one).
+
+    Parameters
+    ----------
+    lr : float
+        Δ₀, the first step size of every entry.
+    etas : (float, float)
+        (η⁻, η⁺) with 0 < η⁻ < 1 < η⁺.
+    step_sizes : (float, float)
+        (Δ_min, Δ_max) with 0 ≤ Δ_min ≤ lr ≤ Δ_max.
+    """
+
+    name = "rprop"
+    slots = ("prev", "step_size")
+    full_batch = True
+    follows_lr = False
+
+    def __init__(self, lr=0.01, etas=(0.5, 1.2), step_sizes=(1e-6, 50.0)):
+        super().__init__(lr)
+        down, up = _pair("etas", etas)
+        self.etas = (number("etas[0] (η⁻)", down, low=0, high=1, low_open=True, high_open=True),
+                     number("etas[1] (η⁺)", up, low=1, low_open=True))
+        lo, hi = _pair("step_sizes", step_sizes)
+        lo = number("step_sizes[0] (Δ_min)", lo, low=0)
+        hi = number("step_sizes[1] (Δ_max)", hi, low=0, low_open=True)
+        if not lo <= self.lr <= hi:
+            raise ValueError(f"Rprop needs step_sizes[0] ≤ lr ≤ step_sizes[1] (the first step size Δ₀ = lr lies "
+                             f"between the least and the greatest), got {lo!r} ≤ {self.lr!r} ≤ {hi!r}")
+        self.step_sizes = (lo, hi)
+
+    def init(self, params):
+        """g⁻ = 0 and Δ = ``lr`` for every entry, step 0."""
+        state = super().init(params)
+        state["step_size"] = [array_namespace(p).full_like(p, self.lr) for p in params]
+        return state
+
+    def update(self, grads, state, params, lr):
+        state["step"] += 1
+        down, up = self.etas
+        lo, hi = self.step_sizes
+        updates = []
+        for g, prev, delta in zip(grads, state["prev"], state["step_size"]):
+            xp = array_namespace(g)
+            d = xp.sign(g * prev)
+            f = xp.where(d > 0, xp.full_like(g, up), xp.where(d < 0, xp.full_like(g, down), xp.ones_like(g)))
+            delta[...] = xp.clip(delta * f, lo, hi)
+            g = xp.where(d < 0, xp.zeros_like(g), g)
+            prev[...] = g
+            updates.append(-(xp.sign(g) * delta))
+        return updates, state
+
+    def flat_update(self, flat, s):
+        """:meth:`update` on flat buffers, PyTorch's own sequence of operations."""
+        import torch
+
+        P, G, prev, delta, D = flat.P, flat.G, flat.slots["prev"], flat.slots["step_size"], flat.D
+        down, up = self.etas
+        torch.mul(G, prev, out=D)
+        D.sign_()
+        f = torch.ones_like(D).masked_fill_(D > 0, up).masked_fill_(D < 0, down)  # in the buffers' dtype
+        delta.mul_(f).clamp_(*self.step_sizes)
+        prev.copy_(G).masked_fill_(D < 0, 0.0)  # g, or 0 where the sign changed
+        torch.sign(prev, out=D)
+        P.addcmul_(D, delta, value=-1)
+
+
+class Quickprop(Optimizer):
+    """Quickprop (Fahlman 1988) as FANN's ``fann_update_weights_quickprop`` computes it: each weight
+    jumps towards the minimum of the parabola through its last two slopes, a full-batch step.
+
+    Per entry, with the slope s = ∂J/∂θ + λθ (gradient plus weight decay), s⁻ and p the slope and the
+    step of the previous step (both 0 at first), ε = η and the shrink factor ρ = μ/(1 + μ)::
+
+        p >  τ:  step = (−ε s if s < 0 else 0) + (μ p if s < ρ s⁻ else p s/(s⁻ − s))
+        p < −τ:  step = (−ε s if s > 0 else 0) + (μ p if s > ρ s⁻ else p s/(s⁻ − s))
+        else:    step = −ε s
+        θ ← θ + step;   p ← step;   s⁻ ← s
+
+    p s/(s⁻ − s) is the quadratic estimate (the secant's zero), μ p the largest step allowed (μ times
+    the last), and −ε s the gradient-descent term added while the slope still points the way the last
+    step went. This is FANN's code written with ffnn's sign (FANN's slopes are −∂E/∂w, so its
+    ``decay = −0.0001`` is λ = 1e-4 here) and τ its 0.001, with two departures: where s⁻ = s the
+    secant has no zero and the quadratic term is 0 (FANN divides by zero), and weights are not clamped
+    to ±1500. Fahlman's own code has τ = 0 (``step_threshold=0``). Like FANN, the decay applies to
+    every parameter, biases included.
+
+    FANN and Fahlman add the decay to slopes summed over the training patterns, and FANN takes
+    ε = η/N for them; ffnn's slope is the gradient of J as the loss defines it. With a mean loss
+    (mse, cross_entropy) η = 0.7 is FANN's default learning rate, and λ = 1e-4/N its decay.
+
+    Parameters
+    ----------
+    lr : float
+        ε, the gradient-descent coefficient (FANN's learning rate, default 0.7); a schedule scales it.
+    mu : float
+        μ > 0, the maximum growth factor (default 1.75).
+    decay : float
+        λ ≥ 0, the weight decay added to the slope (default 1e-4, FANN's −0.0001).
+    step_threshold : float
+        τ ≥ 0: a previous step of size at most τ counts as none (FANN 0.001; Fahlman 0).
+    """
+
+    name = "quickprop"
+    slots = ("prev_slope", "prev_step")
+    full_batch = True
+
+    def __init__(self, lr=0.7, mu=1.75, decay=1e-4, step_threshold=0.001):
+        super().__init__(lr)
+        self.mu = number("mu", mu, low=0, low_open=True)
+        self.decay = number("decay", decay, low=0)
+        self.step_threshold = number("step_threshold", step_threshold, low=0)
+
+    def _step(self, xp, s, sp, p, eps):
+        """The step from slope ``s``, previous slope ``sp`` and previous step ``p`` (arrays of ``xp``)."""
+        mu, tau = self.mu, self.step_threshold
+        rho = mu / (1.0 + mu)
+        zero = xp.zeros_like(s)
+        up = p > tau
+        moved = up | (p < -tau)
+        linear = -eps * s
+        den = sp - s
+        flat = den == 0
+        quad = xp.where(flat, zero, p * s / xp.where(flat, xp.ones_like(s), den))
+        largest = xp.where(up, s < rho * sp, s > rho * sp)
+        descend = xp.where(up, s < 0, s > 0)
+        jump = xp.where(descend, linear, zero) + xp.where(largest, mu * p, quad)
+        return xp.where(moved, jump, linear)
+
+    def update(self, grads, state, params, lr):
+        state["step"] += 1
+        updates = []
+        for g, theta, sp, p in zip(grads, params, state["prev_slope"], state["prev_step"]):
+            xp = array_namespace(g)
+            s = g + self.decay * theta if self.decay > 0 else g
+            step = self._step(xp, s, sp, p, lr)
+            p[...] = step
+            sp[...] = s
+            updates.append(step)
+        return updates, state
+
+    def flat_update(self, flat, s):
+        """:meth:`update` on flat buffers (ε = −``s["neglr"]``, a 0-d tensor)."""
+        import torch
+
+        P, G, sp, p, D = flat.P, flat.G, flat.slots["prev_slope"], flat.slots["prev_step"], flat.D
+        torch.add(G, P, alpha=self.decay, out=D)  # the slope
+        step = self._step(torch, D, sp, p, -s["neglr"])
+        p.copy_(step)
+        sp.copy_(D)
+        P.add_(step)
+
+
+def _pair(what, value):
+    try:
+        a, b = value
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a pair of numbers, got {value!r}") from None
+    return a, b
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "rprop": Rprop, "quickprop": Quickprop}
 
 
 def get_optimizer(spec) -> Optimizer:

@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from ..losses import LOSSES
+from ..optim import OPTIMIZERS
 from .errors import EXIT_INTERRUPTED, CommandError, UsageError
 
 
@@ -234,10 +235,18 @@ def _check_train_flags(args):
         raise UsageError(f"ffnn train: --early-stopping must be 0 (off) or a positive integer, got {args.early_stopping}")
     if args.loss is not None and args.output is not None:
         _check_loss_and_output("ffnn train", args.loss, args.output)
+    if args.loss in _POSITIVE_OUTPUTS and args.output is not None and args.output not in _POSITIVE_OUTPUTS[args.loss]:
+        raise UsageError(f"ffnn train: --loss {args.loss} needs positive outputs (--output "
+                         f"{' or '.join(_POSITIVE_OUTPUTS[args.loss])}); --output {args.output} gives others")
     if args.momentum is not None and args.optimizer != "sgd":
         raise UsageError(f"ffnn train: --momentum is for --optimizer sgd, not {args.optimizer}")
     if args.nesterov and (args.optimizer != "sgd" or not args.momentum):
         raise UsageError("ffnn train: --nesterov needs --optimizer sgd and a --momentum above 0")
+    if OPTIMIZERS[args.optimizer].full_batch and args.batch_size is not None:
+        raise UsageError(f"ffnn train: --optimizer {args.optimizer} takes full-batch steps; leave out --batch-size")
+    if args.schedule is not None and not OPTIMIZERS[args.optimizer].follows_lr:
+        raise UsageError(f"ffnn train: --optimizer {args.optimizer} reads --lr only for its first step size; "
+                         f"--schedule would change nothing")
     if args.resume and not os.path.exists(args.resume):
         raise CommandError(f"--resume: checkpoint file {args.resume!r} does not exist")
 
@@ -257,6 +266,10 @@ def _training_data(args):
 #: objects declare them (``Loss.probability_outputs``).
 _OUTPUTS_FOR_LOSS = {name: loss.probability_outputs for name, loss in LOSSES.items() if loss.classification}
 _CLASSIFICATION_LOSSES = tuple(_OUTPUTS_FOR_LOSS)
+#: Losses of scores (the sign is the class): classification only, an identity output by default.
+_MARGIN_LOSSES = ("hinge", "squared_hinge")
+#: Losses of positive rates: counts as they are (no target scaling), a softplus output by default.
+_POSITIVE_OUTPUTS = {"poisson": ("softplus", "sigmoid")}
 
 
 def _check_loss_and_output(command, loss, output):
@@ -285,8 +298,8 @@ def _targets(args, ds, task):
     else:
         if ds.y.dtype.kind not in "biuf":
             raise CommandError(f"--task regress needs a numeric target; {ds.target_name!r} holds text labels")
-        if args.loss in _CLASSIFICATION_LOSSES or args.output == "softmax":
-            flag = f"--loss {args.loss}" if args.loss in _CLASSIFICATION_LOSSES else "--output softmax"
+        if args.loss in _CLASSIFICATION_LOSSES + _MARGIN_LOSSES or args.output == "softmax":
+            flag = f"--loss {args.loss}" if args.loss in _CLASSIFICATION_LOSSES + _MARGIN_LOSSES else "--output softmax"
             raise UsageError(f"ffnn train: {flag} is for classification; the task is regression "
                              f"(give --task classify to classify)")
         stratify = None
@@ -306,16 +319,18 @@ def _targets(args, ds, task):
     job.update(tr=tr, te=te, scaler=scaler, X_train=scaler.transform(ds.X[tr]), X_test=scaler.transform(ds.X[te]))
     if task == "classify":
         T_all = np.eye(len(job["classes"]))[codes]
-        job.update(k=len(job["classes"]), output=args.output or "softmax", loss=args.loss or "cross_entropy",
-                   metric="accuracy")
+        output = args.output or ("identity" if args.loss in _MARGIN_LOSSES else "softmax")
+        job.update(k=len(job["classes"]), output=output, loss=args.loss or "cross_entropy", metric="accuracy")
     else:
         y = ds.y.astype(np.float64).reshape(-1, 1)
         try:
-            job["target_scaler"] = Scaler("standard" if args.scale != "none" else "none").fit(y[tr])
+            counts = args.loss in _POSITIVE_OUTPUTS
+            job["target_scaler"] = Scaler("standard" if args.scale != "none" and not counts else "none").fit(y[tr])
         except ValueError as exc:
             raise CommandError(f"data file {str(ds.source)!r}: target: {exc}") from None
         T_all = job["target_scaler"].transform(y)
-        job.update(k=1, output=args.output or "identity", loss=args.loss or "mse", metric="r2")
+        output = args.output or _POSITIVE_OUTPUTS.get(args.loss, ("identity",))[0]
+        job.update(k=1, output=output, loss=args.loss or "mse", metric="r2")
     job.update(T_train=T_all[tr], T_test=T_all[te])
     return job
 
@@ -330,7 +345,7 @@ def _network(args, ds, job):
         net = ffnn.Network(sizes, args.activation, job["output"], seed=args.seed, dtype=args.dtype, device=device)
     except (TypeError, ValueError) as exc:
         raise UsageError(f"ffnn train: {exc}") from None
-    lr = args.lr if args.lr is not None else (0.01 if args.optimizer == "sgd" else 0.001)
+    lr = args.lr if args.lr is not None else ffnn.optim.OPTIMIZERS[args.optimizer]().lr  # the optimizer's default
     opt = (ffnn.SGD(lr, momentum=args.momentum or 0.0, nesterov=args.nesterov) if args.optimizer == "sgd"
            else ffnn.optim.OPTIMIZERS[args.optimizer](lr))
     return net, opt, lr
@@ -346,7 +361,8 @@ def _fit(args, net, opt, job, comm=None):
     try:
         history = ffnn.train(
             net, job["X_train"], job["T_train"], loss=job["loss"], optimizer=opt, epochs=args.epochs,
-            batch_size=args.batch_size, l1=args.l1, l2=args.l2, schedule=args.schedule, validation=args.validation,
+            batch_size=_batch_size(args, opt, job), l1=args.l1, l2=args.l2, schedule=args.schedule,
+            validation=args.validation,
             early_stopping=args.early_stopping or None, seed=args.seed, progress=not args.quiet,
             checkpoint=args.checkpoint, resume=args.resume, dropout=args.dropout, metric=job["metric"],
             diagnostics=args.diagnostics, precision=args.precision, loop=args.loop,
@@ -359,6 +375,13 @@ def _fit(args, net, opt, job, comm=None):
     except (ffnn.TrainingDiverged, ValueError, OSError) as exc:
         raise CommandError(str(exc)) from None
     return history, interrupted, time.perf_counter() - t0
+
+
+def _batch_size(args, opt, job):
+    """--batch-size, or its default: 32, or every training row for a full-batch optimizer."""
+    if args.batch_size is not None:
+        return args.batch_size
+    return len(job["X_train"]) if opt.full_batch else 32
 
 
 def _summary(args, net, ds, job, history, seconds, interrupted):

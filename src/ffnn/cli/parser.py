@@ -136,14 +136,18 @@ def build_parser():
     t.add_argument("--hidden", type=_widths, default=[64, 32], metavar="W1,W2", help="hidden widths (default 64,32)")
     t.add_argument("--activation", type=_activation, default="relu", help="hidden activation (default relu)")
     t.add_argument("--output", type=_activation, help="output activation (default softmax or identity)")
-    t.add_argument("--loss", type=_loss_name, help="default cross_entropy or mse")
-    t.add_argument("--optimizer", choices=["sgd", "adam", "adamw", "rmsprop"], default="adam",
-                   help="the optimizer (default adam)")
-    t.add_argument("--lr", type=_positive_float, help="learning rate (default 0.001; sgd 0.01)")
+    t.add_argument("--loss", type=_loss_name,
+                   help="default cross_entropy or mse; also huber, 'huber(delta=0.5)', log_cosh, hinge, squared_hinge, "
+                        "poisson")
+    t.add_argument("--optimizer", choices=["sgd", "adam", "adamw", "rmsprop", "rprop", "quickprop"], default="adam",
+                   help="the optimizer (default adam); rprop and quickprop take full-batch steps")
+    t.add_argument("--lr", type=_positive_float,
+                   help="learning rate (default 0.001; sgd 0.01; rprop 0.01, its first step size; quickprop 0.7)")
     t.add_argument("--momentum", type=_momentum, help="sgd momentum (default 0)")
     t.add_argument("--nesterov", action="store_true", help="Nesterov momentum (sgd)")
     t.add_argument("--epochs", type=_positive_int, default=200, help="maximum epochs (default 200)")
-    t.add_argument("--batch-size", type=_positive_int, default=32, help="minibatch size (default 32)")
+    t.add_argument("--batch-size", type=_positive_int,
+                   help="minibatch size (default 32; rprop and quickprop: the whole training set, and no other)")
     t.add_argument("--l1", type=_non_negative_float, default=0.0, help="L1 penalty λ₁ on the weights (default 0)")
     t.add_argument("--l2", type=_non_negative_float, default=0.0, help="L2 penalty λ₂ on the weights (default 0)")
     t.add_argument("--dropout", type=_dropout, default=0.0, help="dropout rate on hidden layers (default 0)")

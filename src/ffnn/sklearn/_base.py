@@ -34,7 +34,7 @@ from .._array import array_namespace, asarray_on, to_numpy
 from ..datasets import ArrayRows
 from ..history import History
 from ..network import Network
-from ..optim import SGD, Adam, AdamW, RMSprop
+from ..optim import SGD, Adam, AdamW, Quickprop, RMSprop, Rprop
 from .. import updates
 from ..training import numpy_workspace as _fast
 from ..training import compiled_engine as _compiled
@@ -51,6 +51,8 @@ except ImportError:  # pragma: no cover - depends on the installed scikit-learn
 # scikit-learn's names for ffnn's, where they differ ({"logistic": "sigmoid"}), as the activations carry them
 _SK_ACTIVATIONS = {a.sklearn_name: a.name for a in _act.ACTIVATIONS.values() if a.sklearn_name not in (None, a.name)}
 _STOCHASTIC = ("sgd", "adam", "adamw", "rmsprop")
+_FULL_BATCH = ("rprop", "quickprop")  # ffnn's batch methods: the epoch loop with one batch, the whole set
+_EPOCHS = _STOCHASTIC + _FULL_BATCH  # the solvers that train in epochs (all but 'lbfgs')
 
 
 def _exp(z):
@@ -66,11 +68,12 @@ EXP = _act.Activation("exp", _exp, _exp, derivative_from_output=_exp_derivative_
 
 
 class _PoissonLoss(_losses.Loss):
-    """Half the Poisson deviance, as scikit-learn's MLPRegressor(loss="poisson") defines it:
+    """Half the Poisson deviance (:data:`ffnn.losses.poisson`, scikit-learn's MLPRegressor(loss="poisson")),
+    with its canonical pair, the exp output:
 
         J = Σ_k  Σ_n w_n [T log(T/A) − T + A]_nk / Σ_n w_n         (w_n = 1 without weights)
 
-    ∂J/∂A = (1 − T/A) w / Σw; with the exp output, δ[L] = (A − T) w / Σw (the canonical pair).
+    ∂J/∂A = (1 − T/A) w / Σw; with the exp output, δ[L] = (A − T) w / Σw.
     """
 
     weighted = True
@@ -83,14 +86,10 @@ class _PoissonLoss(_losses.Loss):
         return A.shape[0] if w is None else np.sum(w)
 
     def value(self, A, T, sample_weight=None):
-        E = xlogy(T, T / A) - T + A
-        if sample_weight is not None:
-            E = E * sample_weight[:, None]
-        return np.sum(E) / self._total(A, sample_weight)
+        return _losses.poisson.value(A, T, sample_weight)
 
     def gradient(self, A, T, sample_weight=None):
-        G = (1.0 - T / A) / self._total(A, sample_weight)
-        return G if sample_weight is None else G * sample_weight[:, None]
+        return _losses.poisson.gradient(A, T, sample_weight)
 
     def fused(self, activation):
         return _FusedPoisson(self) if activation == EXP else None
@@ -148,7 +147,7 @@ class _ActivationConstraint(Options):
 CONSTRAINTS = {
     "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
     "activation": [_ActivationConstraint()],
-    "solver": [StrOptions({"lbfgs", "sgd", "adam", "adamw", "rmsprop"})],
+    "solver": [StrOptions({"lbfgs", "sgd", "adam", "adamw", "rmsprop", "rprop", "quickprop"})],
     "alpha": [Interval(Real, 0, None, closed="left")],
     "l1": [Interval(Real, 0, None, closed="left")],
     "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
@@ -476,6 +475,10 @@ class BaseMLP(_CallbackSupport, BaseEstimator):
             opt = Adam(lr, self.beta_1, self.beta_2, self.epsilon, step_size_correction=True)
         elif self.solver == "adamw":
             opt = AdamW(lr, self.beta_1, self.beta_2, self.epsilon, self.weight_decay, step_size_correction=True)
+        elif self.solver == "rprop":
+            opt = Rprop(lr)
+        elif self.solver == "quickprop":
+            opt = Quickprop(lr)
         else:
             opt = RMSprop(lr, eps=self.epsilon)
         return _Optimizer(opt, params, "constant", self.power_t)
@@ -506,7 +509,7 @@ class BaseMLP(_CallbackSupport, BaseEstimator):
         self._network = None
         self._best_coefs = [_copy(c) for c in self.coefs_]
         self._best_intercepts = [_copy(i) for i in self.intercepts_]
-        if self.solver in _STOCHASTIC:
+        if self.solver in _EPOCHS:
             self.loss_curve_ = []
             self._no_improvement_count = 0
             self.validation_loss_curve_ = [] if self.early_stopping else None
@@ -547,7 +550,7 @@ class BaseMLP(_CallbackSupport, BaseEstimator):
             self._random_state = check_random_state(self.random_state)
         if first_pass:
             self._initialize(T, layer_units, X.dtype)
-        stochastic = self.solver in _STOCHASTIC
+        stochastic = self.solver in _EPOCHS
         ctx = self._sklearn_callback_context(X, y, sample_weight, (epochs if incremental else self.max_iter)
                                              if stochastic else 0)
         if stochastic:
@@ -712,6 +715,11 @@ class BaseMLP(_CallbackSupport, BaseEstimator):
             self.validation_loss_curve_ = getattr(self, "validation_loss_curve_", None)
 
     def _batch_size_for(self, n):
+        if self.solver in _FULL_BATCH:
+            if self.batch_size != "auto" and self.batch_size < n:
+                raise ValueError(f"solver={self.solver!r} takes full-batch steps; batch_size={self.batch_size} would "
+                                 f"take minibatches of the {n} training samples: leave batch_size='auto'")
+            return n
         if self.batch_size == "auto":
             return min(200, n)
         if self.batch_size > n:

@@ -39,6 +39,10 @@ Where ffnn's additions change this (all off by default)::
     activation = [...]    one activation per hidden layer; any ffnn activation
     solver 'adamw'        ffnn.AdamW with weight_decay λ: θ ← θ − η_t m/(√s + ε) − η λ W
     solver 'rmsprop'      ffnn.RMSprop: s ← 0.9 s + 0.1 g²; θ ← θ − η g/(√s + ε)
+    solver 'rprop'        ffnn.Rprop (iRPROP−, Igel & Hüsken) with Δ₀ = learning_rate_init: full-batch
+                          epochs, one step each; batch_size must stay 'auto'; no partial_fit
+    solver 'quickprop'    ffnn.Quickprop (Fahlman) with ε = learning_rate_init, full-batch as 'rprop'
+    loss 'huber', 'log_cosh' (regressor)   ffnn.losses.huber (δ = 1) and log_cosh (identity output)
     class_weight          multiplies each sample's weight by its class's weight (so s_B changes too)
     loss 'mse', 'half_sse', 'sse' (regressor)   ffnn's definitions, reported without the 1/K
     dtype                 'float32' or 'float64' forces the dtype; None follows X (scikit-learn's)
@@ -117,8 +121,8 @@ class MLPClassifier(ClassifierMixin, _Saved, BaseMLP):
     docstring for the objective and for where ffnn's additions change it).
 
     ffnn's additions: ``activation`` may be a list (one per hidden layer) and any ffnn activation;
-    ``l1``; ``dropout``; ``solver`` 'adamw' (with ``weight_decay``) and 'rmsprop'; ``class_weight``
-    ('balanced' or a dict); ``dtype``; ``network_`` (the ffnn.Network holding ``coefs_`` and
+    ``l1``; ``dropout``; ``solver`` 'adamw' (with ``weight_decay``), 'rmsprop', 'rprop' and 'quickprop';
+    ``class_weight`` ('balanced' or a dict); ``dtype``; ``network_`` (the ffnn.Network holding ``coefs_`` and
     ``intercepts_``) and :meth:`input_gradient`. Sparse (CSR/CSC) X is accepted: each batch is
     densified in turn, so only the first layer's product sees the sparse matrix.
     """
@@ -265,10 +269,12 @@ class MLPRegressor(RegressorMixin, _Saved, BaseMLP):
 
     ``loss``: 'squared_error' (scikit-learn's: ½ squared error, averaged over samples and outputs
     in ``loss_curve_``; identity output) or 'poisson' (half Poisson deviance, exp output), and ffnn's
-    'mse' = 1/(2N) Σ‖ŷ − y‖², 'half_sse' and 'sse' (identity output).
+    'mse' = 1/(2N) Σ‖ŷ − y‖², 'half_sse', 'sse', 'huber' (δ = 1) and 'log_cosh' (identity output;
+    see :mod:`ffnn.losses`).
     """
 
-    _parameter_constraints = {**CONSTRAINTS, "loss": [StrOptions({"squared_error", "poisson", "mse", "half_sse", "sse"})]}
+    _parameter_constraints = {**CONSTRAINTS, "loss": [StrOptions({"squared_error", "poisson", "mse", "half_sse", "sse",
+                                                                  "huber", "log_cosh"})]}
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,

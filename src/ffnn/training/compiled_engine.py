@@ -94,7 +94,7 @@ def plan(net, loss, chain, rows, dropout=None):
             return None, f"activation {act.name!r} (layer {l}) is not a built-in"
     out = loss.compiled(net.activations[-1])
     if out is None:
-        return None, f"loss {loss.name!r} is not a built-in"
+        return None, f"loss {loss.name!r} has no compiled form"
     opt = chain.optimizer
     if type(opt) is optim.SGD:
         code = "sgd" if opt.momentum == 0 else ("nesterov" if opt.nesterov else "momentum")
@@ -105,7 +105,7 @@ def plan(net, loss, chain, rows, dropout=None):
     elif type(opt) is optim.RMSprop:
         code, hp = "rmsprop", [opt.rho, opt.eps]
     else:
-        return None, f"optimizer {type(opt).__name__} is not one of ffnn's"
+        return None, f"optimizer {type(opt).__name__} has no compiled form"
     pen = chain.penalty
     if pen is not None and type(pen) not in (updates.Penalty, updates.PerBatchL2):
         return None, f"penalty {type(pen).__name__} is not one of ffnn's"

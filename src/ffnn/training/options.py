@@ -103,6 +103,9 @@ class Settings:
         self.batch_size = integer("batch_size", self.batch_size, low=1)
         self.penalty = Penalty(self.l1, self.l2)
         self.l1, self.l2 = self.penalty.l1, self.penalty.l2
+        if self.schedule is not None and not self.optimizer.follows_lr:
+            raise ValueError(f"optimizer {self.optimizer.name!r} reads the learning rate only for its first step "
+                             f"size, so a schedule would change nothing; leave schedule=None")
         self.schedule = get_schedule(self.schedule)
         stopper = self.early_stopping
         if stopper is None or stopper is False:

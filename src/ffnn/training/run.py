@@ -66,6 +66,10 @@ class Run:
         self.steps_per_epoch = math.ceil(self.n / self.batch_size)
         self.params = net.parameters()
         opt = settings.optimizer
+        if opt.full_batch and self.batch_size < self.n:
+            raise ValueError(f"optimizer {opt.name!r} takes full-batch steps (the gradient of all {self.n} training "
+                             f"rows each time); batch_size={settings.batch_size} would take minibatches: pass "
+                             f"batch_size={self.n} (or more)")
         self.chain = updates.Chain(settings.penalty, settings.clip, opt)
         self.state = opt.state if _state_fits(opt.state, self.params) else self.chain.init(self.params)
         keep_state_with(self.state, self.params)
