@@ -170,7 +170,7 @@ def finite_differences(net, X, T, loss, *, h=1e-4, sample_weight=None):
     with _one_blas_thread():
         for kind, params in (("W", ref.weights), ("b", ref.biases)):
             for l, P in params.items():
-                out[f"{kind}[{l}]"] = _central_difference(J, P, h, np.arange(P.size), sides).reshape(P.shape)
+                out[f"{kind}[{l}]"] = _central_difference(J, P, h, np.arange(P.size), sides)[0].reshape(P.shape)
     return out
 
 
