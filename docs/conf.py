@@ -14,6 +14,7 @@ matplotlib.use("Agg")  # the gallery draws off-screen
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))  # document the source tree, installed or not
+sys.path.insert(0, str(ROOT / "docs" / "_ext"))  # local extensions (mathml)
 
 import ffnn  # noqa: E402
 
@@ -28,13 +29,16 @@ extensions = [
     "sphinx.ext.viewcode",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
+    "mathml",
 ]
 
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "**.ipynb_checkpoints", "sg_execution_times.rst", "auto_examples/*.ipynb"]
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "sg_execution_times.rst", "**/sg_execution_times.rst",
+                    "auto_examples/*.ipynb"]
 source_suffix = {".rst": "restructuredtext"}
 root_doc = "index"
-highlight_language = "text"  # literal blocks hold formulas; Python examples are >>> doctests
+highlight_language = "text"  # literal blocks hold console text; Python examples are >>> doctests
+trim_doctest_flags = True    # readers do not see "# doctest: +FLAG" (Sphinx's default, relied on)
 
 # --- API reference ------------------------------------------------------------------------------
 autosummary_generate = True
@@ -62,6 +66,8 @@ sphinx_gallery_conf = {
     "image_scrapers": ("matplotlib",),
     "capture_repr": ("_repr_html_",),
     "show_memory": False,
+    # No execution-times page: sphinx-gallery's loads jQuery and DataTables from CDNs.
+    "write_computation_times": False,
     "plot_gallery": "True",
     # "Examples using X" on each API page (the minigallery in _templates/class.rst, function.rst)
     "doc_module": ("ffnn",),
@@ -98,6 +104,8 @@ html_title = f"ffnn {release}"
 html_static_path = ["_static"]
 html_css_files = ["ffnn.css"]
 html_show_sourcelink = False
+# Mathematics as MathML written at build time (docs/_ext/mathml.py): no MathJax, nothing from a CDN.
+html_math_renderer = "mathml"
 html_theme_options = {
     "navbar_align": "left",
     "show_toc_level": 2,
