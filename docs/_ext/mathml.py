@@ -5,8 +5,8 @@ Enable it in conf.py with ``extensions += ["mathml"]`` (docs/_ext on sys.path) a
 ``html_math_renderer = "mathml"``. Every ``:math:`` role and ``.. math::`` directive — in the
 pages and in docstrings that autodoc/numpydoc bring in — is converted by the pure-Python package
 latex2mathml. Display blocks follow Sphinx's rules: paragraphs separated by a blank line are
-separate equations, aligned at ``&``; a paragraph with ``\\\\`` is one equation split over lines;
-``:label:`` numbers an equation (with a permalink, and ``:eq:`` references resolve to it);
+separate equations, aligned at ``&``; a single paragraph with ``\\\\`` or ``&`` is one equation
+split over lines; ``:label:`` numbers an equation (with a permalink, and ``:eq:`` references resolve to it);
 ``:nowrap:`` passes the LaTeX as written.
 
 latex2mathml accepts almost anything and can return nonsense for bad input (an unknown command
@@ -38,6 +38,7 @@ MATHML_NS = "{http://www.w3.org/1998/Math/MathML}"
 _ARITY = {"mfrac": 2, "msub": 2, "msup": 2, "msubsup": 3, "munder": 2, "mover": 2,
           "munderover": 3, "mroot": 2}
 _TOKENS = {"mi", "mo", "mn", "mtext", "ms"}
+_ALIGNED = re.compile(r"\\\\|(?<!\\)&")   # a line break, or an alignment & (not \&)
 _COMMAND = re.compile(r"\\(?:[A-Za-z]+|\S)")   # \foo or \_ left in the output: not understood
 
 
@@ -77,7 +78,7 @@ def _check_tree(mathml):
                 raise MathMLError(f"latex2mathml does not know {command.group()}")
 
 
-def latex_to_mathml(latex, display="inline"):
+def latex_to_mathml(latex, display="inline", alttext=None):
     """Convert one LaTeX formula to a ``<math>`` element (a string).
 
     Parameters
@@ -86,11 +87,13 @@ def latex_to_mathml(latex, display="inline"):
         The formula, without dollar signs.
     display : {"inline", "block"}
         ``display`` attribute of the ``<math>`` element.
+    alttext : str, optional
+        Its ``alttext`` (what screen readers and copying fall back on); by default `latex`.
 
     Returns
     -------
     str
-        The MathML, with the LaTeX source as its ``alttext``.
+        The MathML.
 
     Raises
     ------
@@ -108,30 +111,33 @@ def latex_to_mathml(latex, display="inline"):
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__   # IndexError, …
         raise MathMLError(f"latex2mathml cannot convert it ({detail})") from exc
     _check_tree(mathml)
-    alttext = html.escape(" ".join(latex.split()), quote=True)
+    alttext = html.escape(" ".join((latex if alttext is None else alttext).split()), quote=True)
     return mathml.replace("<math ", f'<math alttext="{alttext}" ', 1)
 
 
-def display_latex(node):
-    """The LaTeX of a ``math_block`` node as one formula, the way Sphinx's MathJax renderer
-    reads it: blank-line-separated parts are equations aligned at ``&``; ``\\\\`` splits one."""
-    text = node.astext()
-    if node.get("no-wrap", node.get("nowrap", False)):
+def display_latex(text, nowrap=False):
+    """The LaTeX of a ``.. math::`` block as one formula, the way Sphinx's MathJax renderer reads
+    it: blank-line-separated parts are equations aligned at ``&`` (one ``align*``); a single part
+    with ``\\\\`` or ``&`` is split over lines; with ``nowrap`` the text is taken as written."""
+    if nowrap:
         return text
     parts = [part.strip() for part in text.split("\n\n") if part.strip()]
-    parts = [r"\begin{split}" + p + r"\end{split}" if r"\\" in p else p for p in parts]
-    if len(parts) > 1:
+    if len(parts) > 1:   # one align*: the parts' & line up with each other
+        parts = [r"\begin{split}" + p + r"\end{split}" if r"\\" in p else p for p in parts]
         return r"\begin{align*}" + r"\\".join(parts) + r"\end{align*}"
+    if parts and _ALIGNED.search(parts[0]):
+        return r"\begin{split}" + parts[0] + r"\end{split}"
     return parts[0] if parts else text
 
 
 def _convert(self, node, latex, display):
+    source = node.astext()
     try:
-        return latex_to_mathml(latex, display)
+        return latex_to_mathml(latex, display, alttext=source)
     except MathMLError as exc:
-        logger.warning("math: cannot convert %r to MathML: %s", latex, exc,
+        logger.warning("math: cannot convert %s to MathML: %s", " ".join(source.split()), exc,
                        location=node, type="mathml")
-        return f'<code class="math-error">{self.encode(latex)}</code>'
+        return f'<code class="math-error">{self.encode(source)}</code>'
 
 
 def visit_math(self, node):
@@ -142,7 +148,8 @@ def visit_math(self, node):
 
 
 def visit_math_block(self, node):
-    mathml = _convert(self, node, display_latex(node), "block")
+    nowrap = node.get("no-wrap", node.get("nowrap", False))
+    mathml = _convert(self, node, display_latex(node.astext(), nowrap), "block")
     self.body.append(self.starttag(node, "div", CLASS="math notranslate nohighlight"))
     if node["number"]:
         self.body.append(f'<span class="eqno">({get_node_equation_number(self, node)})')
