@@ -159,6 +159,8 @@ def test_sphinx_writes_mathml_and_no_mathjax(tmp_path):
     assert '<div class="math notranslate nohighlight" id="equation-backprop">' in html
     assert '<span class="eqno">(1)' in html and 'href="#equation-backprop"' in html
     assert '<a class="reference internal" href="#equation-backprop">(1)</a>' in html    # :eq:
+    assert '<link rel="stylesheet" type="text/css" href="_static/mathml.css' in html   # table alignment
+    assert (tmp_path / "html" / "_static" / "mathml.css").is_file()
     assert "mathjax" not in html.lower()
     assert not re.search(r"<(script|link|img)\b[^>]*(src|href)=\"https?:", html)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import html
 import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 from docutils import nodes
 from sphinx.locale import _
@@ -31,6 +32,8 @@ from sphinx.util.math import get_node_equation_number
 import latex2mathml.converter
 
 logger = logging.getLogger(__name__)
+
+STATIC = Path(__file__).resolve().parent / "mathml_static"   # mathml.css: table alignment for MathML Core
 
 MATHML_NS = "{http://www.w3.org/1998/Math/MathML}"
 
@@ -160,7 +163,14 @@ def visit_math_block(self, node):
     raise nodes.SkipNode
 
 
+def _add_stylesheet(app, config):
+    if app.builder.format == "html" and app.builder.math_renderer_name == "mathml":
+        config.html_static_path.append(str(STATIC))
+        app.add_css_file("mathml.css")
+
+
 def setup(app):
     app.add_html_math_renderer("mathml", inline_renderers=(visit_math, None),
                                block_renderers=(visit_math_block, None))
+    app.connect("builder-inited", lambda app: _add_stylesheet(app, app.config))
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
