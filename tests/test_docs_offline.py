@@ -60,13 +60,16 @@ def page_formulas(page):
     return found
 
 
-FORMULAS = [(page.relative_to(DOCS).as_posix(), *formula) for page in PAGES for formula in page_formulas(page)]
+EXAMPLES = sorted((ROOT / "examples").rglob("*.py"))  # the gallery's text is reStructuredText too
+FORMULAS = ([(page.relative_to(DOCS).as_posix(), *formula) for page in PAGES for formula in page_formulas(page)]
+            + [(page.relative_to(ROOT).as_posix(), *formula) for page in EXAMPLES for formula in page_formulas(page)])
 
 
 def test_the_pages_write_their_formulas_as_math():
     pages = {page for page, *_ in FORMULAS}
     assert {"user_guide/networks.rst", "user_guide/training.rst", "api/index.rst",
-            "references.rst", "getting_started.rst"} <= pages
+            "references.rst", "getting_started.rst", "examples/training/plot_vanishing_gradients.py",
+            "examples/derivations/plot_five_derivations.py"} <= pages
     assert sum(display == "block" for *_, display, _ in FORMULAS) >= 2
     assert len(FORMULAS) >= 100
 
@@ -82,8 +85,10 @@ def test_each_formula_converts_to_mathml(page, line, latex, display, nowrap):
 
 def test_no_unicode_formulas_left_in_literal_blocks():
     """The formulas the pages used to write as Unicode in literal blocks are mathematics now."""
-    for page in PAGES:
+    for page in PAGES + EXAMPLES:
         text = page.read_text(encoding="utf-8")
+        if page.suffix == ".py":
+            text = text[:text.index('"""', 3)]  # the example's page text, not its code
         for m in re.finditer(r"::\n\n((?:[ \t]+[^\n]*\n|\n)+)", text):
             assert not re.search(r"[∂Σδηλ‖θ]|dJ/", m.group(1)), (page.name, m.group(1))
 

@@ -9,14 +9,18 @@ computes each author's hand-worked result *in the author's own notation*, with s
 from ffnn, and puts it beside what ffnn's public API returns: ``Network``, ``weights[l]``,
 ``biases[l]``, ``forward``, ``backward`` and ``loss_and_gradients``.
 
-ffnn's notation is batch-first, one sample per row (see :ref:`notation`)::
+ffnn's notation is batch-first, one sample per row (see :ref:`notation`):
 
-    z[l] = a[l-1] @ W[l] + b[l]        a[l] = act_l(z[l])       a[0] = X
-    delta[l] = dJ/dz[l]                dJ/dW[l] = a[l-1].T @ delta[l]
+.. math::
+
+    z^{[l]} = a^{[l-1]} W^{[l]} + b^{[l]}, \qquad a^{[l]} = \sigma_l(z^{[l]}), \qquad a^{[0]} = X,
+
+    \delta^{[l]} = \frac{\partial J}{\partial z^{[l]}}, \qquad
+    \frac{\partial J}{\partial W^{[l]}} = a^{[l-1]\top} \delta^{[l]}
 
 Every number is printed with 17 significant digits, enough to tell any two doubles apart. The
 last column is the difference between the two, relative to their size, in units of
-ε = 2.2 × 10⁻¹⁶ (the spacing of doubles near 1): 0 is the same double, and a few ε is the rounding
+:math:`\epsilon = 2.2 \times 10^{-16}` (the spacing of doubles near 1): 0 is the same double, and a few ε is the rounding
 of a sum added in a different order — the authors' formulas add term by term, ffnn multiplies
 matrices. A difference above 50 ε stops the documentation build.
 """

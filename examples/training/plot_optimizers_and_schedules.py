@@ -10,13 +10,16 @@ on the cross-entropy for 30 epochs in minibatches of 32.
 
 Every run starts from the same initial weights (``seed=0``) and shuffles the data the same way,
 so the curves differ only by the update rule. The rules, as their docstrings state them
-(g is the gradient, η the learning rate):
+(:math:`g` is the gradient, :math:`\eta` the learning rate):
 
-* :class:`ffnn.SGD`: θ ← θ − η g; with momentum μ, v ← μv − ηg, θ ← θ + v; Nesterov's form
-  θ ← θ + μv − ηg.
-* :class:`ffnn.Adam`: bias-corrected running means of g and g², θ ← θ − η m̂ / (√v̂ + ε).
+* :class:`ffnn.SGD`: :math:`\theta \leftarrow \theta - \eta g`; with momentum :math:`\mu`,
+  :math:`v \leftarrow \mu v - \eta g`, :math:`\theta \leftarrow \theta + v`; Nesterov's form
+  :math:`\theta \leftarrow \theta + \mu v - \eta g`.
+* :class:`ffnn.Adam`: bias-corrected running means :math:`\hat m` of :math:`g` and :math:`\hat v` of
+  :math:`g^2`, :math:`\theta \leftarrow \theta - \eta \hat m / (\sqrt{\hat v} + \epsilon)`.
 * :class:`ffnn.AdamW`: Adam with the weight decay applied to the weights directly.
-* :class:`ffnn.RMSprop`: θ ← θ − η g / (√(running mean of g²) + ε).
+* :class:`ffnn.RMSprop`: :math:`\theta \leftarrow \theta - \eta g / (\sqrt{r} + \epsilon)`, :math:`r` the
+  running mean of :math:`g^2`.
 """
 
 import matplotlib.pyplot as plt

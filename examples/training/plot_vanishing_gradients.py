@@ -3,19 +3,22 @@
 Vanishing gradients: sigmoid, tanh, relu
 ==========================================
 
-Back-propagation multiplies the error term by σ′(z[l]) once per layer on its way back::
+Back-propagation multiplies the error term by :math:`\sigma_l'(z^{[l]})` once per layer on its way back:
 
-    delta[l] = (delta[l+1] @ W[l+1].T) * act_l'(z[l])
-    dJ/dW[l] = a[l-1].T @ delta[l]
+.. math::
 
-The sigmoid's derivative is at most 1/4, so in a deep sigmoid network δ — and with it ∂J/∂W[l] —
-shrinks by a factor of four or more per layer from the output to the input: the first layers
-barely move and the network stops learning. tanh (σ′ ≤ 1, equal to 1 at 0) and relu (σ′ = 1
-wherever a unit is active) pass the error back nearly undiminished.
+    \delta^{[l]} = \left(\delta^{[l+1]} W^{[l+1]\top}\right) \odot \sigma_l'(z^{[l]}), \qquad
+    \frac{\partial J}{\partial W^{[l]}} = a^{[l-1]\top} \delta^{[l]}
+
+The sigmoid's derivative is at most 1/4, so in a deep sigmoid network :math:`\delta` — and with it
+:math:`\partial J / \partial W^{[l]}` — shrinks by a factor of four or more per layer from the output
+to the input: the first layers barely move and the network stops learning. tanh
+(:math:`\sigma' \le 1`, equal to 1 at 0) and relu (:math:`\sigma' = 1` wherever a unit is active)
+pass the error back nearly undiminished.
 
 This example trains the same nine-layer network (64 inputs, eight hidden layers of 32 units, a
 softmax output) on handwritten digits with each hidden activation, and records the gradient flow,
-the norm ‖∂J/∂W[l]‖ of every layer, after every epoch. It needs nothing but the public API: a
+the norm :math:`\lVert \partial J / \partial W^{[l]} \rVert` of every layer, after every epoch. It needs nothing but the public API: a
 callback ``cb(net, history)``, which :func:`ffnn.train` calls after each epoch, runs
 ``net.loss_and_gradients`` on the training data.
 """
