@@ -96,25 +96,35 @@ def read_chunks(path, target=None, *, expected_features=None, rows=1 << 16):
                       start=start)
 
 
+def _streamed_kind(path):
+    """"parquet" or "csv" (plain or compressed, by its name) for a file the chunked readers stream;
+    NotSure for anything read whole (an in-memory table, standard input, .npz, Arrow IPC) or when
+    pyarrow is missing. The one place that decides, for :func:`read_target` and :func:`read_chunks`."""
+    if _is_memory_table(path) or not _columnar.available() or (isinstance(path, str) and path == "-"):
+        raise _columnar.NotSure("not a streamable file")
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    if ext in (".parquet", ".pq"):
+        return "parquet"
+    if ext in (".npz", ".feather", ".arrow", ".ipc"):
+        raise _columnar.NotSure("read whole")
+    return "csv"
+
+
 def read_target(path, target):
     """The target column alone, its values by the readers' rules over the whole column (for evaluation
     with the features in chunks: :func:`read_chunks`); NotSure where the fast readers do not apply."""
-    if _is_memory_table(path) or not _columnar.available() or (isinstance(path, str) and path == "-"):
-        raise _columnar.NotSure("not a streamable file")
+    kind = _streamed_kind(path)
     import pyarrow as pa
 
     path = os.fspath(path)
-    ext = os.path.splitext(path)[1].lower()
     try:
-        if ext in (".parquet", ".pq"):
+        if kind == "parquet":
             import pyarrow.parquet as pq
 
             names = pq.read_schema(path).names
             if target not in names:
                 raise _columnar.NotSure("no such column")
             col = pq.read_table(path, columns=[target]).column(target)
-        elif ext in (".npz", ".feather", ".arrow", ".ipc"):
-            raise _columnar.NotSure("read whole")
         else:
             import pyarrow.csv as pcsv
 
@@ -138,12 +148,10 @@ def read_target(path, target):
 
 def _stream_features(path, target, expected_features, rows):
     """(X, feature names) per chunk, from pyarrow's streaming readers; NotSure where they do not apply."""
-    if _is_memory_table(path) or not _columnar.available() or (isinstance(path, str) and path == "-"):
-        raise _columnar.NotSure("not a streamable file")
+    kind = _streamed_kind(path)
     path = os.fspath(path)
     check_readable(path, "data file", DataError)
-    ext = os.path.splitext(path)[1].lower()
-    if ext in (".parquet", ".pq"):
+    if kind == "parquet":
         import pyarrow.parquet as pq
 
         try:
@@ -155,8 +163,6 @@ def _stream_features(path, target, expected_features, rows):
         _, cols = _select_columns(path, header, target, False, expected_features)
         names = [header[c] for c in cols]
         batches = f.iter_batches(batch_size=rows, columns=names)
-    elif ext in (".npz", ".feather", ".arrow", ".ipc"):
-        raise _columnar.NotSure("read whole")
     else:
         delimiter, compression = _columnar.csv_format(path)
         raw, names, batches = _csv_batches(path, delimiter, compression, target, expected_features)
@@ -164,7 +170,7 @@ def _stream_features(path, target, expected_features, rows):
 
     empty = True
     kinds = dict.fromkeys(names, "float")
-    features = [str(n).strip() if ext not in (".parquet", ".pq") else str(n) for n in names]
+    features = [str(n).strip() if kind == "csv" else str(n) for n in names]
     try:
         for batch in batches:
             for start in range(0, batch.num_rows, rows):  # at most ``rows`` rows a chunk
@@ -172,7 +178,7 @@ def _stream_features(path, target, expected_features, rows):
                 empty = False
                 yield _columnar.stack(list(_columnar.table_columns(part, names, kinds).values())), features
     except (pa.ArrowException, OSError) as exc:  # a corrupt page: the data file's problem, not the output's
-        if isinstance(exc, pa.ArrowInvalid) and ext not in (".parquet", ".pq"):
+        if isinstance(exc, pa.ArrowInvalid) and kind == "csv":
             raise _columnar.NotSure(str(exc)) from None
         raise DataError(f"data file {path!r} is not readable: {_one_line(exc)[:200]}") from None
     if empty:
