@@ -144,3 +144,10 @@ def network_data(sizes, out, n, seed=0):
     else:
         T = rng.normal(size=(n, sizes[-1]))
     return X, T
+
+
+@pytest.fixture(autouse=True)
+def _own_working_directory(tmp_path_factory, monkeypatch):
+    """Every test runs in an empty folder of its own: a command's default output (``ffnn train`` writes
+    ./model.safetensors) neither lands in the checkout nor meets a file an earlier run left there."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
