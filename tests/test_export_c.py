@@ -84,7 +84,7 @@ def test_output_activations_compiled(tmp_path, output):
 @needs_gcc
 def test_cli_models_compiled_with_scaling_and_class_names(tmp_path):
     from ffnn.cli import main
-    from ffnn.cli.commands import _outputs_to_predictions
+    from ffnn.cli.shared import outputs_to_predictions as _outputs_to_predictions
 
     rng = np.random.default_rng(0)
     X = rng.normal(loc=[5.0, 100.0], scale=[1.0, 20.0], size=(90, 2))

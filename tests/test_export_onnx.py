@@ -138,8 +138,8 @@ def test_bare_network_with_classes_and_a_single_sigmoid_unit():
 # --- models written by ``ffnn train`` ------------------------------------------------------------------
 
 def _cli_predictions(net, X):
-    """What ``ffnn predict`` computes from raw features X (ffnn.cli.commands)."""
-    from ffnn.cli.commands import _outputs_to_predictions
+    """What ``ffnn predict`` computes from raw features X (ffnn.cli.shared)."""
+    from ffnn.cli.shared import outputs_to_predictions as _outputs_to_predictions
 
     meta = net.metadata
     Xs = meta["scaler"].transform(X) if meta.get("scaler") is not None else X

@@ -100,7 +100,7 @@ def test_gradcheck_stops_at_its_time_limit(sizes, samples, seconds):
 @given(value=st.floats(min_value=3.5e38, max_value=1.7e308), row=st.integers(0, 9), col=st.integers(0, 2),
        target=st.booleans())
 def test_float32_training_data_beyond_its_range_names_file_row_and_column(value, row, col, target):
-    from ffnn.cli.commands import _check_float32_range
+    from ffnn.cli.train_command import _check_float32_range
     from ffnn.cli.errors import CommandError
 
     class Data:

@@ -1,7 +1,7 @@
 """What every exporter reads: a network, or a fitted ``ffnn.sklearn`` estimator, reduced to plain arrays.
 
 A CLI model file (``ffnn train``) maps raw features to predictions in three steps, which the
-exporters reproduce (see ``ffnn.cli.commands``: ``_prepare_features`` and ``_outputs_to_predictions``):
+exporters reproduce (see ``ffnn.cli.shared``: ``prepare_features`` and ``outputs_to_predictions``):
 
     x' = (x − shift) / scale                  the input Scaler stored with the model
     a  = net.predict(x')                       a[L], layer by layer
