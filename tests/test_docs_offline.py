@@ -83,6 +83,18 @@ def test_each_formula_converts_to_mathml(page, line, latex, display, nowrap):
     assert f'display="{display}"' in out
 
 
+def test_an_examples_formulas_reach_the_page_as_written():
+    """A gallery page is the example's docstring as Python reads it: with a backslash in its LaTeX,
+    the docstring must be raw, or ``\\top`` arrives as a tab and ``op``."""
+    import ast
+
+    for page in EXAMPLES:
+        text = page.read_text(encoding="utf-8")
+        doc = ast.get_docstring(ast.parse(text), clean=False)
+        if doc and "\\" in text[:text.index('"""', 4)]:
+            assert text.startswith('r"""'), page.name
+
+
 def test_no_unicode_formulas_left_in_literal_blocks():
     """The formulas the pages used to write as Unicode in literal blocks are mathematics now."""
     for page in PAGES + EXAMPLES:
