@@ -124,7 +124,7 @@ def read_target(path, target):
             names = pq.read_schema(path).names
             if target not in names:
                 raise _columnar.NotSure("no such column")
-            col = pq.read_table(path, columns=[target]).column(target)
+            col = pq.ParquetFile(path).read(columns=[target]).column(target)
         else:
             import pyarrow.csv as pcsv
 
