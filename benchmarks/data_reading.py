@@ -7,8 +7,8 @@ same run.
 Files: 20 float columns and an integer label, as CSV and as Parquet (pyarrow, snappy). Each reader
 runs in a fresh process per round (rounds interleaved), with numpy, pandas or ffnn.data, and
 pyarrow's modules imported before timing; it reads the file twice (the best time of all rounds and
-reads counts) and reports the peak resident memory of its first read above the process's size
-after the imports, against the arrays the file declares (rows × 21 × 8 bytes). pandas reads into a DataFrame and takes its features as one
+reads counts) and reports the peak resident memory (VmHWM) of its first read above the process's
+peak after the imports, against the arrays the file declares (rows × 21 × 8 bytes). pandas reads into a DataFrame and takes its features as one
 C-ordered float64 array (what a training loop needs: a DataFrame's ``.to_numpy()`` is column-major)
 and the label column; ffnn reads into the same.
 """
@@ -32,7 +32,9 @@ if reader == "pandas":
 else:
     from ffnn.data import read_dataset
 import pyarrow, pyarrow.compute, pyarrow.csv, pyarrow.parquet  # both readers' libraries, loaded before timing
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def hwm():  # this process's peak resident size in kB (VmHWM: ru_maxrss keeps the forking parent's peak across exec)
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+base = hwm()
 def read():
     if reader == "pandas":
         df = pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
@@ -42,7 +44,7 @@ def read():
 t0 = time.perf_counter()
 X, y = read()
 sec = time.perf_counter() - t0
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base
+peak = hwm() - base
 del X, y
 t0 = time.perf_counter()
 X, y = read()  # the same read again in the warm process

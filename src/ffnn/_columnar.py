@@ -87,7 +87,7 @@ def body_read_options(header):
     """pyarrow's options for the rows after the header line, the columns named as the header names them."""
     import pyarrow.csv as pcsv
 
-    return pcsv.ReadOptions(block_size=1 << 22, skip_rows=1, column_names=header)
+    return pcsv.ReadOptions(block_size=1 << 20, skip_rows=1, column_names=header)
 
 
 def header_line(source, delimiter, limit=1 << 26):
