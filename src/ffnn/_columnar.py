@@ -199,15 +199,15 @@ def table_columns(table, names, kinds):
     return out
 
 
-def stack(columns, block=2048):
+def stack(columns, block=2048, out=None, start=0):
     """The float64 columns (pyarrow columns, or NumPy arrays) as one C-ordered (N, D) array: the
     columns' chunks (a CSV block, a row group) are read in place and copied once, a block of rows at a
     time (a block stays in cache: about 8× faster than writing each column down the whole array);
-    NotSure when a value is not finite."""
+    NotSure when a value is not finite. With ``out``, they fill ``out[start:start + N]`` instead (a
+    file read a row group at a time into one array)."""
     pa, _, _ = _arrow()
     table = pa.table({str(j): c for j, c in enumerate(columns)})
-    X = np.empty((table.num_rows, len(columns)))
-    start = 0
+    X = np.empty((table.num_rows, len(columns))) if out is None else out
     for batch in table.to_batches():  # chunks aligned across the columns
         parts = [_numpy(batch.column(j)) for j in range(len(columns))]
         for r in range(0, batch.num_rows, block):

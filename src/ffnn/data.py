@@ -252,6 +252,10 @@ def _read_columnar(path, kind, target, require_target, expected_features):
             _unique(path, pq.read_schema(path).names)
             meta = pq.read_metadata(path)
             _columnar.check_size(path, meta.num_rows, meta.num_columns, DataError)
+            try:
+                return _parquet_by_row_groups(path, target, require_target, expected_features)
+            except _columnar.NotSure:
+                pass  # the whole table, and the row-by-row conversion where it must
         table, groups = _columnar.read_columnar_table(path, kind)
         if kind != "parquet":  # memory-mapped: its row and column counts before anything is converted
             _columnar.check_size(path, table.num_rows, table.num_columns, DataError)
@@ -260,6 +264,44 @@ def _read_columnar(path, kind, target, require_target, expected_features):
     except Exception as exc:
         raise DataError(f"data file {path!r} is not a readable {what} file: {_one_line(exc)}") from None
     return _dataset_from_arrow(path, table, groups, target, require_target, expected_features)
+
+
+def _parquet_by_row_groups(path, target, require_target, expected_features):
+    """A Parquet file's Dataset read a row group at a time into an array of the size its metadata
+    declares: only the columns asked for, and at most one row group beside the features (the whole
+    table would be a second copy of them). NotSure where :func:`_dataset_from_arrow`'s exact
+    conversion must decide (a missing value, a column that is not numeric, a cell of the target)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    f = pq.ParquetFile(path)
+    header = [str(h) for h in f.schema_arrow.names]
+    if f.metadata.num_rows == 0:
+        raise _columnar.NotSure("no rows")
+    t_idx, feature_cols = _select_columns(path, header, target, require_target, expected_features)
+    need_target = t_idx is not None and require_target
+    kinds = {header[c]: "float" for c in feature_cols}
+    if need_target:
+        kinds[header[t_idx]] = "text"
+    X = np.empty((f.metadata.num_rows, len(feature_cols)))
+    start, target_chunks = 0, []
+    try:
+        for g in range(f.num_row_groups):
+            part = f.read_row_group(g, columns=list(kinds))
+            cols = _columnar.table_columns(part, list(kinds), kinds)
+            _columnar.stack([cols[header[c]] for c in feature_cols], out=X, start=start)
+            if need_target:
+                target_chunks.extend(cols[header[t_idx]].chunks)
+            start += part.num_rows
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise _columnar.NotSure(str(exc)) from None
+    if start != X.shape[0]:
+        raise _columnar.NotSure("the row groups do not add up to the rows the file declares")
+    y = None
+    if need_target:
+        col = pa.chunked_array(target_chunks, type=f.schema_arrow.field(header[t_idx]).type)
+        y = _target_from_column(path, header[t_idx], col)
+    return Dataset(X, y, [header[c] for c in feature_cols], header[t_idx] if t_idx is not None else target, path)
 
 
 def _dataset_from_arrow(path, table, groups, target, require_target, expected_features):
