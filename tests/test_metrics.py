@@ -70,3 +70,29 @@ def test_confusion_matrix_and_report_equal_scikit_learns():
     assert predicted_classes(np.array([[0.2, 0.8], [0.6, 0.4]])).tolist() == [1, 0]
     with pytest.raises(ValueError, match="class indices must lie in 0 … 1"):
         confusion_matrix([0, 2], [0, 1], 2)
+
+
+def test_margin_accuracy_counts_the_sign_of_a_score():
+    """The hinge losses' accuracy: a score's sign against the target's (±1, or 0 read as −1), checked
+    against scikit-learn's accuracy_score on the signs; several columns by argmax, as accuracy."""
+    rng = np.random.default_rng(0)
+    T = rng.choice([-1.0, 1.0], size=(50, 1))
+    A = rng.normal(size=(50, 1))
+    assert metrics.margin_accuracy(T, A) == skm.accuracy_score(T[:, 0] > 0, A[:, 0] > 0)
+    assert metrics.margin_accuracy((T + 1) / 2, A) == metrics.margin_accuracy(T, A)  # 0/1 labels
+    T3, A3 = np.eye(3)[rng.integers(0, 3, 40)], rng.normal(size=(40, 3))
+    assert metrics.margin_accuracy(T3, A3) == metrics.accuracy(T3, A3)
+    assert metrics.get_metric("margin_accuracy") is metrics.margin_accuracy
+
+
+def test_a_hinge_loss_validates_by_margin_accuracy():
+    import ffnn
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(80, 2))
+    t = np.where(X[:, 0] > 0, 1.0, -1.0)[:, None]
+    h = ffnn.train(ffnn.Network([2, 4, 1], "tanh", "identity", seed=0), X, t, loss="hinge", epochs=2,
+                   validation=(X[:20], t[:20]))
+    assert h.metric == "margin_accuracy" and 0 <= h.val_metric[-1] <= 1
+    assert [n for n, loss in ffnn.losses.LOSSES.items() if loss.margin] == ["hinge", "squared_hinge"]
+    assert ffnn.losses.poisson.positive_outputs == ("softplus", "sigmoid")

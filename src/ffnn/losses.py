@@ -49,6 +49,12 @@ class Loss:
     #: For a classification loss, the output activations it is defined on (their values must be
     #: probabilities), the usual one first; None for a loss defined on any output.
     probability_outputs = None
+    #: True for a loss of scores whose sign is the class (the hinge losses: targets ±1, or 0/1 read
+    #: as ±1): a classification loss on any output, its accuracy counted at 0 rather than 0.5.
+    margin = False
+    #: For a loss of positive rates (Poisson), the output activations that give them, the usual one
+    #: first; None otherwise.
+    positive_outputs = None
 
     @property
     def classification(self) -> bool:
@@ -149,7 +155,7 @@ class _Builtin(Loss):
     weighted = True
 
     def __init__(self, name, elementwise, elementwise_grad, factor, mean, *, outputs=(), sklearn_name=None,
-                 probability_outputs=None, kernel, doc=None):
+                 probability_outputs=None, kernel, doc=None, margin=False, positive_outputs=None):
         self.name = name
         self.kernel = kernel  # ℓ's name in the compiled training loop (ffnn.training.compiled_kernels)
         self._ell = elementwise
@@ -159,6 +165,8 @@ class _Builtin(Loss):
         self._outputs = tuple(outputs)  # ((built-in output activation, form class), ...)
         self.sklearn_name = sklearn_name
         self.probability_outputs = None if probability_outputs is None else tuple(probability_outputs)
+        self.margin = bool(margin)
+        self.positive_outputs = None if positive_outputs is None else tuple(positive_outputs)
         if doc is not None:
             self.__doc__ = doc
 
@@ -564,9 +572,10 @@ class Huber(_Builtin):
 huber = Huber()
 
 
-def _mean_loss(name, ell, dell, doc):
-    """A loss J = 1/N Σ_n Σ_k ℓ with no fused, fast or compiled form (the core computes it)."""
-    return _Builtin(name, ell, dell, 1.0, mean=True, kernel=None, doc=doc)
+def _mean_loss(name, ell, dell, doc, **kinds):
+    """A loss J = 1/N Σ_n Σ_k ℓ with no fused, fast or compiled form (the core computes it); ``kinds``:
+    ``margin`` or ``positive_outputs`` (see :class:`Loss`)."""
+    return _Builtin(name, ell, dell, 1.0, mean=True, kernel=None, doc=doc, **kinds)
 
 
 log_cosh = _mean_loss("log_cosh", _log_cosh, _dlog_cosh,
@@ -575,15 +584,15 @@ log_cosh = _mean_loss("log_cosh", _log_cosh, _dlog_cosh,
 hinge = _mean_loss("hinge", _hinge, _dhinge,
                    "J = 1/N Σ_n Σ_k max(0, 1 − T̃ A) (Keras' hinge), T̃ the labels in {−1, 1} (a 0 in T is read as "
                    "−1, so {0, 1} labels work as in Keras); ∂J/∂A = −T̃/N where T̃ A < 1, 0 elsewhere. A is a score "
-                   "(an identity or tanh output): its sign is the predicted class.")
+                   "(an identity or tanh output): its sign is the predicted class.", margin=True)
 squared_hinge = _mean_loss("squared_hinge", _squared_hinge, _dsquared_hinge,
                            "J = 1/N Σ_n Σ_k max(0, 1 − T̃ A)² (Keras' squared_hinge), T̃ as for hinge (0 read as −1); "
-                           "∂J/∂A = −2 T̃ max(0, 1 − T̃ A)/N.")
+                           "∂J/∂A = −2 T̃ max(0, 1 − T̃ A)/N.", margin=True)
 poisson = _mean_loss("poisson", _poisson, _dpoisson,
                      "J = 1/N Σ_n Σ_k [T log(T/A) − T + A], half the Poisson deviance (scikit-learn's "
                      "MLPRegressor(loss='poisson'); 0 log 0 = 0), for counts T ≥ 0 and rates A > 0 (a softplus or "
                      "exp output); ∂J/∂A = (1 − T/A)/N. Keras' and PyTorch's Poisson loss A − T log A differs from "
-                     "it by T log T − T, a constant: the same gradient.")
+                     "it by T log T − T, a constant: the same gradient.", positive_outputs=("softplus", "sigmoid"))
 
 
 LOSSES = {l.name: l for l in (half_sse, sse, mse, cross_entropy, binary_cross_entropy, huber, log_cosh, hinge,

@@ -12,7 +12,7 @@ import math
 
 from ._array import array_namespace
 
-__all__ = ["accuracy", "predicted_classes", "confusion_matrix", "classification_report", "mse", "mae", "r2",
+__all__ = ["accuracy", "margin_accuracy", "predicted_classes", "confusion_matrix", "classification_report", "mse", "mae", "r2",
            "METRICS", "get_metric"]
 
 
@@ -28,6 +28,19 @@ def accuracy(T, A, multilabel=False):
         right = xp.all((A >= 0.5) == (T >= 0.5), axis=1)
     else:
         right = xp.argmax(A, axis=1) == xp.argmax(T, axis=1)
+    return float(xp.mean(xp.astype(right, A.dtype)))
+
+
+def margin_accuracy(T, A):
+    """Accuracy for the scores of a margin loss (hinge, squared hinge): a single column predicts the
+    positive class where its score is above 0, and its target is positive above 0 (labels ±1, or
+    0/1 read as the hinge losses read them); several columns are compared by argmax, as
+    :func:`accuracy` does."""
+    xp = array_namespace(T, A)
+    T, A = _2d(xp, T), _2d(xp, A)
+    if A.shape[1] > 1:
+        return accuracy(T, A)
+    right = (A[:, 0] > 0) == (T[:, 0] > 0)
     return float(xp.mean(xp.astype(right, A.dtype)))
 
 
@@ -137,7 +150,7 @@ def r2(T, A):
     return sum(scores) / len(scores)
 
 
-METRICS = {"accuracy": accuracy, "mse": mse, "mae": mae, "r2": r2}
+METRICS = {"accuracy": accuracy, "margin_accuracy": margin_accuracy, "mse": mse, "mae": mae, "r2": r2}
 
 
 def get_metric(name):

@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 
+from ..losses import LOSSES
 from ..optim import OPTIMIZERS
 from .errors import EXIT_INTERRUPTED, CommandError, UsageError
 from .shared import (
@@ -118,10 +119,11 @@ def _training_data(args):
     return ds, task
 
 
-#: Losses of scores (the sign is the class): classification only, an identity output by default.
-_MARGIN_LOSSES = ("hinge", "squared_hinge")
-#: Losses of positive rates: counts as they are (no target scaling), a softplus output by default.
-_POSITIVE_OUTPUTS = {"poisson": ("softplus", "sigmoid")}
+#: Losses of scores (the sign is the class): classification only, an identity output by default; losses
+#: of positive rates: counts as they are (no target scaling), their first output by default. The loss
+#: objects declare which they are (``Loss.margin``, ``Loss.positive_outputs``).
+_MARGIN_LOSSES = tuple(name for name, loss in LOSSES.items() if loss.margin)
+_POSITIVE_OUTPUTS = {name: loss.positive_outputs for name, loss in LOSSES.items() if loss.positive_outputs}
 
 
 def _targets(args, ds, task):

@@ -16,7 +16,7 @@ from .. import activations as _act
 from .. import losses as _loss
 from .._checks import integer, number
 from .._files import check_writable
-from ..metrics import accuracy, get_metric, r2
+from ..metrics import get_metric
 from ..optim import get_optimizer
 from ..schedules import get_schedule
 from ..updates import ClipByGlobalNorm, Penalty
@@ -55,9 +55,12 @@ def precision_for(precision, net, on_torch_path):
 
 
 def default_metric(net, loss):
-    """"accuracy" for classification losses or a softmax output, "r2" otherwise."""
+    """"accuracy" for classification losses or a softmax output, "margin_accuracy" for a margin loss
+    (hinge: scores, the class by their sign), "r2" otherwise."""
     if loss.classification or net.activations[-1] == _act.softmax:
         return "accuracy"
+    if getattr(loss, "margin", False):
+        return "margin_accuracy"
     return "r2"
 
 
@@ -131,7 +134,7 @@ class Settings:
         self.metric = get_metric(metric) if metric is not None else None
         if self.metric is None:
             self.metric_name = default_metric(net, self.loss)
-            self.metric = accuracy if self.metric_name == "accuracy" else r2
+            self.metric = get_metric(self.metric_name)
         self.diagnostics = bool(self.diagnostics)
         if self.precision is not None and self.precision not in PRECISIONS:
             raise ValueError(f"precision must be None or one of {', '.join(PRECISIONS)}, got {self.precision!r}")
