@@ -241,7 +241,7 @@ def test_estimators_solver_rprop_is_full_batch_rprop():
     X, T = _data()
     est = MLPRegressor(hidden_layer_sizes=(5,), activation="tanh", solver="rprop", alpha=0.0, learning_rate_init=0.02,
                        max_iter=1, tol=0.0, n_iter_no_change=100, random_state=0)
-    with pytest.warns(Warning, match="Maximum iterations"):
+    with pytest.warns(Warning, match="^Rprop: Maximum iterations"):
         est.fit(X, T)
     start = [c.copy() for pair in zip(est.coefs_, est.intercepts_) for c in pair]
     est.set_params(warm_start=True, max_iter=6)

@@ -667,7 +667,8 @@ class BaseMLP(_CallbackSupport, BaseEstimator):
             if bar is not None:
                 bar.close()  # before any warning, which would otherwise break the bar's line
         if not_converged:
-            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+            kind = {"rprop": "Rprop", "quickprop": "Quickprop"}.get(self.solver, "Stochastic Optimizer")
+            warnings.warn(f"{kind}: Maximum iterations ({self.max_iter}) reached and the "
                           f"optimization hasn't converged yet.", ConvergenceWarning)
         self._end_fit(net, params, sample_idx, keep)
 
