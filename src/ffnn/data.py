@@ -121,10 +121,10 @@ def read_target(path, target):
         if kind == "parquet":
             import pyarrow.parquet as pq
 
-            names = pq.read_schema(path).names
-            if target not in names:
+            f = pq.ParquetFile(path)
+            if target not in f.schema_arrow.names:
                 raise _columnar.NotSure("no such column")
-            col = pq.ParquetFile(path).read(columns=[target]).column(target)
+            col = f.read(columns=[target]).column(target)
         else:
             import pyarrow.csv as pcsv
 
@@ -249,11 +249,11 @@ def _read_columnar(path, kind, target, require_target, expected_features):
         if kind == "parquet":
             import pyarrow.parquet as pq
 
-            _unique(path, pq.read_schema(path).names)
-            meta = pq.read_metadata(path)
-            _columnar.check_size(path, meta.num_rows, meta.num_columns, DataError)
+            f = pq.ParquetFile(path)  # its footer: the schema, the row groups, the declared size
+            _unique(path, f.schema_arrow.names)
+            _columnar.check_size(path, f.metadata.num_rows, f.metadata.num_columns, DataError)
             try:
-                return _parquet_by_row_groups(path, target, require_target, expected_features)
+                return _parquet_by_row_groups(path, f, target, require_target, expected_features)
             except _columnar.NotSure:
                 pass  # the whole table, and the row-by-row conversion where it must
         table, groups = _columnar.read_columnar_table(path, kind)
@@ -266,23 +266,19 @@ def _read_columnar(path, kind, target, require_target, expected_features):
     return _dataset_from_arrow(path, table, groups, target, require_target, expected_features)
 
 
-def _parquet_by_row_groups(path, target, require_target, expected_features):
-    """A Parquet file's Dataset read a row group at a time into an array of the size its metadata
-    declares: only the columns asked for, and at most one row group beside the features (the whole
-    table would be a second copy of them). NotSure where :func:`_dataset_from_arrow`'s exact
+def _parquet_by_row_groups(path, f, target, require_target, expected_features):
+    """A Parquet file's Dataset (``f``: its open ``ParquetFile``) read a row group at a time into an
+    array of the size its metadata declares: only the columns asked for, and at most one row group
+    beside the features (the whole table would be a second copy of them). NotSure where :func:`_dataset_from_arrow`'s exact
     conversion must decide (a missing value, a column that is not numeric, a cell of the target)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    f = pq.ParquetFile(path)
     header = [str(h) for h in f.schema_arrow.names]
     if f.metadata.num_rows == 0:
         raise _columnar.NotSure("no rows")
     t_idx, feature_cols = _select_columns(path, header, target, require_target, expected_features)
     need_target = t_idx is not None and require_target
-    kinds = {header[c]: "float" for c in feature_cols}
-    if need_target:
-        kinds[header[t_idx]] = "text"
+    kinds = _column_kinds(header, feature_cols, t_idx, need_target)
     X = np.empty((f.metadata.num_rows, len(feature_cols)))
     start, target_chunks = 0, []
     try:
@@ -304,6 +300,15 @@ def _parquet_by_row_groups(path, target, require_target, expected_features):
     return Dataset(X, y, [header[c] for c in feature_cols], header[t_idx] if t_idx is not None else target, path)
 
 
+def _column_kinds(names, feature_cols, t_idx, need_target):
+    """{column name: "float" | "text"}: what the columnar readers read of a file, the features as
+    numbers and (when it is needed) the target as it is written, for the exact reader's rules."""
+    kinds = {names[c]: "float" for c in feature_cols}
+    if need_target:
+        kinds[names[t_idx]] = "text"
+    return kinds
+
+
 def _dataset_from_arrow(path, table, groups, target, require_target, expected_features):
     """A Dataset from a pyarrow Table: typed columns straight to NumPy, or (NotSure) the row-by-row
     conversion, whose errors name the row (and, for Parquet, its row group)."""
@@ -314,9 +319,7 @@ def _dataset_from_arrow(path, table, groups, target, require_target, expected_fe
     t_idx, feature_cols = _select_columns(path, header, target, require_target, expected_features)
     need_target = t_idx is not None and require_target
     try:
-        kinds = {header[c]: "float" for c in feature_cols}
-        if need_target:
-            kinds[header[t_idx]] = "text"
+        kinds = _column_kinds(header, feature_cols, t_idx, need_target)
         cols = _columnar.table_columns(table, list(kinds), kinds)
         X = _columnar.stack([cols[header[c]] for c in feature_cols])
         y = _target_from_column(path, header[t_idx], cols[header[t_idx]]) if need_target else None
@@ -386,9 +389,7 @@ def _fast_csv(path, delimiter, compression, target, require_target, expected_fea
             size = len(data) if data is not None else os.path.getsize(path)
             rows = size // max(1, 2 * len(raw))
             _columnar.check_size(path, rows, len(feature_cols), DataError, how="may hold (from its size)")
-        kinds = {raw[c]: "float" for c in feature_cols}
-        if t_idx is not None and require_target:
-            kinds[raw[t_idx]] = "text"
+        kinds = _column_kinds(raw, feature_cols, t_idx, t_idx is not None and require_target)
         chosen.update(header=header, t_idx=t_idx, feature_cols=feature_cols, kinds=kinds)
         return kinds
 

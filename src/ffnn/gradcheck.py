@@ -138,8 +138,9 @@ def _entries(size, max_entries, rng):
 
 
 def _loss_function(net, X, T, loss, sample_weight=None):
-    """(float64 NumPy copy of ``net``, checked X, J) where ``J(Xv=X)`` returns (the loss, the side of
-    each activation kink every net input is on), from the copy's current parameters."""
+    """(float64 NumPy copy of ``net``, checked X, checked T, checked weights, the Loss, J) where
+    ``J(Xv=X)`` returns (the loss, the side of each activation kink every net input is on), from the
+    copy's current parameters."""
     loss = _loss.get_loss(loss)
     ref = net.to(np, "float64")
     Xd = ref.check_inputs(to_numpy(X))
@@ -152,8 +153,7 @@ def _loss_function(net, X, T, loss, sample_weight=None):
         return (float(ref.trace_loss(trace, Td, loss, w)),
                 tuple(np.packbits(trace.z[l] > k).tobytes() for l, k in kinks))
 
-    J.loss, J.T, J.w = loss, Td, w
-    return ref, Xd, J
+    return ref, Xd, Td, w, loss, J
 
 
 def finite_differences(net, X, T, loss, *, h=1e-4, sample_weight=None):
@@ -163,7 +163,7 @@ def finite_differences(net, X, T, loss, *, h=1e-4, sample_weight=None):
     whose steps carry a net input across a kink of its activation is NaN (no derivative is measured
     there). Four forward passes per entry: for small networks (:func:`ffnn.explain`'s page).
     """
-    ref, Xd, J = _loss_function(net, X, T, loss, sample_weight)
+    ref, _, _, _, _, J = _loss_function(net, X, T, loss, sample_weight)
     with np.errstate(all="ignore"):
         _, sides = J()
     out = {}
@@ -210,8 +210,7 @@ def gradcheck(net, X, T, loss, *, h=1e-4, tolerance=1e-6, floor=1e-6, sample_wei
     ValueError
         When the loss is not finite at ``net``'s weights and ``X`` (there is no gradient to check).
     """
-    ref, Xd, J = _loss_function(net, X, T, loss, sample_weight)
-    loss, Td, w = J.loss, J.T, J.w
+    ref, Xd, Td, w, loss, J = _loss_function(net, X, T, loss, sample_weight)
 
     if max_entries is not None and (isinstance(max_entries, bool) or not isinstance(max_entries, (int, np.integer))
                                     or max_entries < 1):
