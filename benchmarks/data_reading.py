@@ -6,11 +6,15 @@ same run.
 
 Files: 20 float columns and an integer label, as CSV and as Parquet (pyarrow, snappy). Each reader
 runs in a fresh process per round (rounds interleaved), with numpy, pandas or ffnn.data, and
-pyarrow's modules imported before timing; it reads the file twice (the best time of all rounds and
-reads counts) and reports the peak resident memory (VmHWM) of its first read above the process's
-peak after the imports, against the arrays the file declares (rows × 21 × 8 bytes). pandas reads into a DataFrame and takes its features as one
+pyarrow's modules imported before timing. It first reads a 100-row file of the same kind: its peak
+memory after that is the reader's fixed cost (thread pools, allocator arenas, first-use set-up),
+reported in MiB. Then it reads the file twice (the best time of all rounds and reads counts) and
+reports the peak resident memory (VmHWM) of the first read above that, against the arrays the file
+declares (rows × 21 × 8 bytes). pandas reads into a DataFrame and takes its features as one
 C-ordered float64 array (what a training loop needs: a DataFrame's ``.to_numpy()`` is column-major)
-and the label column; ffnn reads into the same.
+and the label column; ffnn reads into the same. A third reader, pyarrow's own ``read_csv`` /
+``ParquetFile.read`` into a Table with nothing converted, shows the floor of any reader built on
+pyarrow.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import time
 
 CHILD = r"""
 import resource, sys, time
-kind, path, reader = sys.argv[1:4]
+kind, path, reader, small = sys.argv[1:5]
 import numpy as np
 if reader == "pandas":
     import pandas as pd
@@ -34,21 +38,26 @@ else:
 import pyarrow, pyarrow.compute, pyarrow.csv, pyarrow.parquet  # both readers' libraries, loaded before timing
 def hwm():  # this process's peak resident size in kB (VmHWM: ru_maxrss keeps the forking parent's peak across exec)
     return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
-base = hwm()
-def read():
+def read(path):
     if reader == "pandas":
         df = pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
         return np.ascontiguousarray(df.iloc[:, :-1].to_numpy(np.float64)), df.iloc[:, -1].to_numpy()
+    if reader == "pyarrow":  # pyarrow's own reader into a Table, nothing converted: the floor of a reader built on it
+        table = pyarrow.csv.read_csv(path) if kind == "csv" else pyarrow.parquet.ParquetFile(path).read()
+        return table, None
     ds = read_dataset(path)
     return ds.X, ds.y
+start = hwm()
+read(small)  # the reader's fixed cost (thread pools, allocator arenas, first-use set-up), measured apart
+base = hwm()
 t0 = time.perf_counter()
-X, y = read()
+X, y = read(path)
 sec = time.perf_counter() - t0
 peak = hwm() - base
 del X, y
 t0 = time.perf_counter()
-X, y = read()  # the same read again in the warm process
-print(sec, peak * 1024, X.shape[0], time.perf_counter() - t0)
+X, y = read(path)  # the same read again in the warm process
+print(sec, peak * 1024, (base - start) * 1024, len(X), time.perf_counter() - t0)
 """
 
 
@@ -62,6 +71,7 @@ def make(directory, rows, seed=0):
     y = rng.integers(0, 10, size=rows)
     names = [f"x{i}" for i in range(20)]
     table = pa.table({**{n: X[:, i] for i, n in enumerate(names)}, "label": y})
+    os.makedirs(directory, exist_ok=True)
     csv_path = os.path.join(directory, f"d{rows}.csv")
     pq_path = os.path.join(directory, f"d{rows}.parquet")
     import pyarrow.csv as pcsv
@@ -71,10 +81,14 @@ def make(directory, rows, seed=0):
     return {"csv": csv_path, "parquet": pq_path}
 
 
-def run(kind, path, reader):
-    out = subprocess.run([sys.executable, "-c", CHILD, kind, path, reader], capture_output=True, text=True, check=True)
-    sec, peak, n, warm = out.stdout.split()
-    return min(float(sec), float(warm)), int(peak), int(n)
+def run(kind, path, reader, small):
+    out = subprocess.run([sys.executable, "-c", CHILD, kind, path, reader, small], capture_output=True, text=True,
+                         check=True)
+    sec, peak, fixed, n, warm = out.stdout.split()
+    return min(float(sec), float(warm)), int(peak), int(fixed), int(n)
+
+
+READERS = ("ffnn", "pandas", "pyarrow")
 
 
 def main():
@@ -87,8 +101,11 @@ def main():
     load = os.getloadavg()[0]
     print(f"reading 20 float columns + an integer label; best of {args.rounds} interleaved rounds, a fresh "
           f"process each; load average {load:.2f}")
+    print("memory: the peak above the reader's fixed cost (its peak after reading a 100-row file first), "
+          "÷ the arrays (rows × 21 × 8 bytes); the fixed cost in MiB beside it")
     results = []
     with tempfile.TemporaryDirectory() as d:
+        small = make(os.path.join(d, "small"), 100)
         for rows in (int(r) for r in args.rows.split(",")):
             t0 = time.perf_counter()
             files = make(d, rows)
@@ -97,26 +114,26 @@ def main():
             for kind, path in files.items():
                 best = {}
                 for _ in range(args.rounds):
-                    for reader in ("ffnn", "pandas"):
-                        sec, peak, n = run(kind, path, reader)
+                    for reader in READERS:
+                        sec, peak, fixed, n = run(kind, path, reader, small[kind])
                         assert n == rows
-                        old = best.get(reader)
-                        best[reader] = (min(sec, old[0]) if old else sec, max(peak, old[1]) if old else peak)
-                ratio = best["ffnn"][0] / best["pandas"][0]
+                        old = best.get(reader, (sec, peak, fixed))
+                        best[reader] = (min(sec, old[0]), max(peak, old[1]), max(fixed, old[2]))
+                ff, pd_, pa_ = (best[r] for r in READERS)
                 mb = os.path.getsize(path) / 2**20
-                print(f"{kind:<8} {rows:>9,} rows ({mb:7.1f} MB): ffnn {best['ffnn'][0]:.3f} s, pandas "
-                      f"{best['pandas'][0]:.3f} s, ffnn/pandas {ratio:.2f}; peak memory ffnn "
-                      f"{best['ffnn'][1] / arrays:.2f}×, pandas {best['pandas'][1] / arrays:.2f}× the arrays "
-                      f"({arrays / 2**20:.0f} MiB) [files made in {made:.1f} s]")
-                results.append({"kind": kind, "rows": rows, "megabytes": mb, "ffnn_s": best["ffnn"][0],
-                                "pandas_s": best["pandas"][0], "ratio": ratio,
-                                "ffnn_peak_over_arrays": best["ffnn"][1] / arrays,
-                                "pandas_peak_over_arrays": best["pandas"][1] / arrays})
+                print(f"{kind:<8} {rows:>9,} rows ({mb:7.1f} MB): ffnn {ff[0]:.3f} s, pandas {pd_[0]:.3f} s, "
+                      f"ffnn/pandas {ff[0] / pd_[0]:.2f} (pyarrow's Table alone {pa_[0] / pd_[0]:.2f}); peak memory "
+                      f"ffnn {ff[1] / arrays:.2f}× + {ff[2] / 2**20:.0f} MiB, pandas {pd_[1] / arrays:.2f}× + "
+                      f"{pd_[2] / 2**20:.0f} MiB (arrays {arrays / 2**20:.0f} MiB) [files made in {made:.1f} s]")
+                results.append({"kind": kind, "rows": rows, "megabytes": mb, "ffnn_s": ff[0], "pandas_s": pd_[0],
+                                "pyarrow_table_s": pa_[0], "ratio": ff[0] / pd_[0],
+                                "ffnn_peak_over_arrays": ff[1] / arrays, "pandas_peak_over_arrays": pd_[1] / arrays,
+                                "pyarrow_table_peak_over_arrays": pa_[1] / arrays,
+                                "ffnn_fixed_mib": ff[2] / 2**20, "pandas_fixed_mib": pd_[2] / 2**20})
     train = train_phases(args.train_rows) if args.train_rows else None
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"load_average": load, "rows": results, "train": train}, f, indent=2)
-
 
 
 def train_phases(rows=2_000_000, epochs=1):

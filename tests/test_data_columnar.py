@@ -63,11 +63,15 @@ LABELS = st.one_of(st.integers(-5, 5).map(str), st.sampled_from(["01", "007", "a
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=st.lists(st.tuples(NUMBERS, NUMBERS, LABELS), min_size=1, max_size=8))
-def test_fast_and_exact_csv_readers_agree(rows, tmp_path, monkeypatch):
+@given(rows=st.lists(st.tuples(NUMBERS, NUMBERS, LABELS), min_size=1, max_size=8),
+       piece=st.sampled_from([None, 1, 7, 64]), end=st.sampled_from(["\n", "\r\n", ""]))
+def test_fast_and_exact_csv_readers_agree(rows, piece, end, tmp_path, monkeypatch):
+    """Also with the text parsed a few bytes at a time (a piece per line or less), CRLF line ends and
+    no line break at the end."""
     path = tmp_path / "d.csv"
     lines = ["a,b,y"] + [",".join(f'"{c}"' if "," in c else c for c in r) for r in rows]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_bytes(((end or "\n").join(lines) + end).encode("utf-8"))
+    monkeypatch.setattr(_columnar, "PIECE_BYTES", piece or _columnar.PIECE_BYTES)
     _same(*_both(path, monkeypatch))
 
 
@@ -99,11 +103,90 @@ def test_fast_and_exact_parquet_readers_agree(labels, data, tmp_path, monkeypatc
     "\na,b\n1,2\n",                              # a blank first line: no header there
     "\ufeff\na,b\n1,2\n",                         # the same after a BOM
 ])
-def test_edge_files_read_the_same(text, tmp_path, monkeypatch):
+@pytest.mark.parametrize("piece", [None, 3])
+def test_edge_files_read_the_same(text, piece, tmp_path, monkeypatch):
     path = tmp_path / "d.csv"
     path.write_text(text, encoding="utf-8")
+    monkeypatch.setattr(_columnar, "PIECE_BYTES", piece or _columnar.PIECE_BYTES)
     fast, exact = _both(path, monkeypatch)
     _same(fast, exact)
+
+
+def _rows_csv(path, n=3000, labels=None, seed=0):
+    import pyarrow.csv as pcsv
+
+    rng = np.random.default_rng(seed)
+    y = labels if labels is not None else rng.integers(0, 10, n)
+    pcsv.write_csv(pa.table({"a": rng.normal(size=n), "b": rng.normal(size=n) * 1e300, "y": y}), path,
+                   pcsv.WriteOptions(quoting_style="none"))
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz", ".tsv"])
+@pytest.mark.parametrize("piece", [100, 4096])
+def test_a_csv_read_a_piece_at_a_time_is_the_whole_file(suffix, piece, tmp_path, monkeypatch):
+    """Pieces far smaller than the file (and a compressed file, whose length is unknown until its end:
+    the array grows) give the array the whole file gives at once, to the last bit."""
+    whole = read_dataset(_rows_csv(tmp_path / "d.csv"))
+    text = (tmp_path / "d.csv").read_bytes()
+    path = tmp_path / f"e{suffix}"
+    if suffix == ".csv.gz":
+        path.write_bytes(gzip.compress(text))
+    else:
+        path.write_bytes(text.replace(b",", b"\t") if suffix == ".tsv" else text)
+    monkeypatch.setattr(_columnar, "PIECE_BYTES", piece)
+    _fast_only(monkeypatch)
+    got = read_dataset(path)
+    assert got.X.flags.c_contiguous and got.X.flags.owndata and got.X.shape == (3000, 2)
+    np.testing.assert_array_equal(got.X, whole.X)
+    assert got.y.dtype == whole.y.dtype == np.int64 and got.y.tolist() == whole.y.tolist()
+
+
+def test_the_target_rules_see_the_whole_column_across_pieces(tmp_path, monkeypatch):
+    """A label written ``01`` in the last piece makes every label text, as it does read whole; a bad
+    feature cell in the last piece is named by its line."""
+    labels = [str(i % 10) for i in range(2999)] + ["01"]
+    path = _rows_csv(tmp_path / "d.csv", labels=labels)
+    monkeypatch.setattr(_columnar, "PIECE_BYTES", 256)
+    with monkeypatch.context() as m:
+        _fast_only(m)
+        got = read_dataset(path)
+    assert got.y.dtype.kind == "U" and got.y[-1] == "01" and got.y[0] == "0"
+    text = path.read_text().splitlines()
+    text[-1] = "1.5,oops," + text[-1].split(",")[-1]
+    path.write_text("\n".join(text) + "\n")
+    with pytest.raises(DataError, match="line 3001"):
+        read_dataset(path)
+
+
+def test_a_line_longer_than_a_piece_and_a_header_alone(tmp_path, monkeypatch):
+    monkeypatch.setattr(_columnar, "PIECE_BYTES", 8)
+    path = tmp_path / "d.csv"
+    path.write_text("a_long_header_name,b,y\n" + "1.25,2,x\n" * 3 + "1." + "5" * 300 + ",2,y\n")
+    with monkeypatch.context() as m:
+        _fast_only(m)
+        got = read_dataset(path)
+    assert got.X.shape == (4, 2) and got.X[-1, 0] == float("1." + "5" * 300) and got.y.tolist() == list("xxxy")
+    path.write_text("a_long_header_name,b,y\n")
+    with pytest.raises(DataError, match="no data rows"):
+        read_dataset(path)
+
+
+def _fast_only(monkeypatch):
+    """The exact reader refuses: what follows must be read by the fast one."""
+    def refuse(*a, **k):
+        raise AssertionError("the exact reader was asked")
+
+    monkeypatch.setattr(data_module, "_read_csv", refuse)
+
+
+def test_pieces_of_text_end_at_line_breaks_and_lose_nothing():
+    text = b"h\n" + b"".join(b"%d,%s\n" % (i, b"x" * (i % 13)) for i in range(500)) + b"tail-without-break"
+    for size in (1, 5, 64, 1 << 20):
+        pieces = [p.to_pybytes() for p in _columnar.text_pieces(io.BytesIO(text), size)]
+        assert b"".join(pieces) == text
+        assert all(p.endswith(b"\n") for p in pieces[:-1])
+        assert size >= len(text) or len(pieces) > 1
 
 
 def test_not_utf8_is_one_clear_line(tmp_path):

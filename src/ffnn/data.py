@@ -119,9 +119,7 @@ def read_target(path, target):
     path = os.fspath(path)
     try:
         if kind == "parquet":
-            import pyarrow.parquet as pq
-
-            f = pq.ParquetFile(path)
+            f = _columnar.parquet_file(path)
             if target not in f.schema_arrow.names:
                 raise _columnar.NotSure("no such column")
             col = f.read(columns=[target]).column(target)
@@ -152,10 +150,8 @@ def _stream_features(path, target, expected_features, rows):
     path = os.fspath(path)
     check_readable(path, "data file", DataError)
     if kind == "parquet":
-        import pyarrow.parquet as pq
-
         try:
-            f = pq.ParquetFile(path)
+            f = _columnar.parquet_file(path)
         except Exception as exc:
             raise DataError(f"data file {path!r} is not a readable Parquet file: {_one_line(exc)}") from None
         header = list(f.schema_arrow.names)
@@ -165,7 +161,7 @@ def _stream_features(path, target, expected_features, rows):
         batches = f.iter_batches(batch_size=rows, columns=names)
     else:
         delimiter, compression = _columnar.csv_format(path)
-        raw, names, batches = _csv_batches(path, delimiter, compression, target, expected_features)
+        names, batches = _csv_batches(path, delimiter, compression, target, expected_features)
     import pyarrow as pa
 
     empty = True
@@ -186,40 +182,21 @@ def _stream_features(path, target, expected_features, rows):
 
 
 def _csv_batches(path, delimiter, compression, target, expected_features):
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
-
-    def source():
-        return _binary_source(path, compression)
-
-    raw, _ = _columnar.read_csv_table(source(), delimiter, lambda header: {})
+    """(feature columns' names as written, Tables of the file's rows a piece at a time)."""
+    raw = _columnar.header_line(_csv_stream(path, compression), delimiter)
     header = [h.strip() for h in raw]
     if not any(header):
         raise _columnar.NotSure("no header")
     _unique(path, header)
     _, cols = _select_columns(path, header, target, False, expected_features)
     names = [raw[c] for c in cols]
-    others = [h for h in raw if h not in names]  # read as text: checked as the exact reader checks them
-    types = {**dict.fromkeys(names, pa.float64()), **dict.fromkeys(others, pa.string())}
-    convert = pcsv.ConvertOptions(column_types=types, strings_can_be_null=False)
-    try:
-        reader = pcsv.open_csv(source(), read_options=_columnar.body_read_options(raw),
-                               parse_options=_columnar.parse_options(delimiter), convert_options=convert)
-    except (pa.ArrowInvalid, ValueError, OSError) as exc:
-        raise _columnar.NotSure(str(exc)) from None
 
     def batches():
-        while True:
-            try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                return
-            except (pa.ArrowInvalid, ValueError, OSError) as exc:
-                raise _columnar.NotSure(str(exc)) from None
-            _columnar.check_text(batch, others)
-            yield batch
+        with _csv_stream(path, compression) as stream:
+            for table, _ in _columnar.csv_pieces(stream, raw, delimiter, dict.fromkeys(names, "float")):
+                yield table
 
-    return raw, names, batches()
+    return names, batches()
 
 
 def _is_memory_table(obj):
@@ -247,9 +224,7 @@ def _read_columnar(path, kind, target, require_target, expected_features):
         raise DataError(f"reading {what} ({path!r}) needs pyarrow: pip install pyarrow")
     try:
         if kind == "parquet":
-            import pyarrow.parquet as pq
-
-            f = pq.ParquetFile(path)  # its footer: the schema, the row groups, the declared size
+            f = _columnar.parquet_file(path)  # its footer: the schema, the row groups, the declared size
             _unique(path, f.schema_arrow.names)
             _columnar.check_size(path, f.metadata.num_rows, f.metadata.num_columns, DataError)
             try:
@@ -289,6 +264,7 @@ def _parquet_by_row_groups(path, f, target, require_target, expected_features):
             if need_target:
                 target_chunks.extend(cols[header[t_idx]].chunks)
             start += part.num_rows
+            del part, cols  # before the next row group is read: one at a time beside the array
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise _columnar.NotSure(str(exc)) from None
     if start != X.shape[0]:
@@ -370,39 +346,48 @@ def _read_csv_dataset(path, delimiter, compression, target, require_target, expe
 
 
 def _fast_csv(path, delimiter, compression, target, require_target, expected_features, data):
+    """A CSV file's Dataset from pyarrow's parser, a piece of text at a time into one array
+    (:func:`ffnn._columnar.csv_pieces`); NotSure where it cannot vouch for the result."""
+    import pyarrow as pa
+
+    raw = _columnar.header_line(_csv_stream(path, compression, data), delimiter)
+    header = [h.strip() for h in raw]
+    if not any(header):
+        raise _columnar.NotSure("no header")
+    _unique(path, header)
+    t_idx, feature_cols = _select_columns(path, header, target, require_target, expected_features)
+    size = len(data) if data is not None else None if compression else os.path.getsize(path)
+    if size is not None:  # a feature cell takes at least a character and its delimiter
+        _columnar.check_size(path, size // max(1, 2 * len(raw)), len(feature_cols), DataError,
+                             how="may hold (from its size)")
+    need_target = t_idx is not None and require_target
+    kinds = _column_kinds(raw, feature_cols, t_idx, need_target)
+    rows, target_chunks = None, []
+    with _csv_stream(path, compression, data) as stream:
+        for table, nbytes in _columnar.csv_pieces(stream, raw, delimiter, kinds):
+            cols = _columnar.table_columns(table, list(kinds), kinds)
+            if rows is None:  # the rows the file will hold, from the first piece's (over-reserving costs nothing)
+                expect = table.num_rows * (size / max(nbytes, 1) * 1.02 if size else 4) + 1024
+                rows = _columnar.Rows(len(feature_cols), expect)
+            rows.add([cols[raw[c]] for c in feature_cols])
+            if need_target:
+                target_chunks.extend(cols[raw[t_idx]].chunks)
+    if rows is None or rows.n == 0:
+        raise _columnar.NotSure("no rows")
+    y = _target_from_column(path, header[t_idx], pa.chunked_array(target_chunks, type=pa.string())) \
+        if need_target else None
+    return Dataset(rows.array(), y, [header[c] for c in feature_cols], header[t_idx] if t_idx is not None else target,
+                   path)
+
+
+def _csv_stream(path, compression, data=None):
+    """A CSV file as a binary stream (decompressed; ``data``: the bytes of standard input)."""
     import io
 
-    def source():
-        if data is not None:
-            return io.BytesIO(data)
-        return _binary_source(path, compression)
-
-    chosen = {}
-
-    def wanted(raw):
-        header = [h.strip() for h in raw]
-        if not any(header):
-            raise _columnar.NotSure("no header")
-        _unique(path, header)
-        t_idx, feature_cols = _select_columns(path, header, target, require_target, expected_features)
-        if not compression:  # a feature cell takes at least a character and its delimiter
-            size = len(data) if data is not None else os.path.getsize(path)
-            rows = size // max(1, 2 * len(raw))
-            _columnar.check_size(path, rows, len(feature_cols), DataError, how="may hold (from its size)")
-        kinds = _column_kinds(raw, feature_cols, t_idx, t_idx is not None and require_target)
-        chosen.update(header=header, t_idx=t_idx, feature_cols=feature_cols, kinds=kinds)
-        return kinds
-
-    raw, read = _columnar.read_csv_table(source(), delimiter, wanted)
-    table = read(source())
-    if table.num_rows == 0:
-        raise _columnar.NotSure("no rows")
-    header, t_idx, feature_cols, kinds = (chosen[k] for k in ("header", "t_idx", "feature_cols", "kinds"))
-    need_target = t_idx is not None and require_target
-    cols = _columnar.table_columns(table, list(kinds), kinds)
-    X = _columnar.stack([cols[raw[c]] for c in feature_cols])
-    y = _target_from_column(path, header[t_idx], cols[raw[t_idx]]) if need_target else None
-    return Dataset(X, y, [header[c] for c in feature_cols], header[t_idx] if t_idx is not None else target, path)
+    if data is not None:
+        return io.BytesIO(data)
+    source = _binary_source(path, compression)
+    return open(source, "rb", buffering=0) if isinstance(source, str) else source
 
 
 def _binary_source(path, compression):
