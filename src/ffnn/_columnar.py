@@ -167,14 +167,15 @@ def text_pieces(stream, size=None, buffers=1):
     bufs, turn, carry = [None] * buffers, 0, b""
     while True:
         held = len(carry)  # the text after the last piece's line break, first in this one
-        if bufs[turn] is None or held + size > len(bufs[turn]):
-            bufs[turn] = mmap.mmap(-1, held + size + (1 << 16))  # a new one: a piece given may still view the old
+        want = held + max(size, held)  # a line longer than a piece: reading as much again keeps the copies linear
+        if bufs[turn] is None or want > len(bufs[turn]):
+            bufs[turn] = mmap.mmap(-1, want + (1 << 16))  # a new one: a piece given may still view the old
         buf = bufs[turn]
         buf[:held] = carry
         view, got = memoryview(buf), held
         try:
-            while got < held + size:
-                n = stream.readinto(view[got:held + size])
+            while got < want:
+                n = stream.readinto(view[got:want])
                 if not n:
                     break
                 got += n
