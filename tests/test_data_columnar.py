@@ -182,8 +182,8 @@ def _fast_only(monkeypatch):
 
 def test_pieces_of_text_end_at_line_breaks_and_lose_nothing():
     text = b"h\n" + b"".join(b"%d,%s\n" % (i, b"x" * (i % 13)) for i in range(500)) + b"tail-without-break"
-    for size in (1, 5, 64, 1 << 20):
-        pieces = [p.to_pybytes() for p in _columnar.text_pieces(io.BytesIO(text), size)]
+    for size, bufs in [(1, None), (5, [None, None]), (64, None), (64, [None] * 3), (1 << 20, None)]:
+        pieces = [p.to_pybytes() for p in _columnar.text_pieces(io.BytesIO(text), size, bufs)]
         assert b"".join(pieces) == text
         assert all(p.endswith(b"\n") for p in pieces[:-1])
         assert size >= len(text) or len(pieces) > 1

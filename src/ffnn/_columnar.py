@@ -154,17 +154,42 @@ BLOCK_BYTES = 1 << 20
 PARSED_AHEAD = 1
 
 
-def text_pieces(stream, size=None, buffers=1):
+class _Buffers:
+    """Anonymous memory maps for the text, kept between reads (at most ``keep``, none over four pieces'
+    size): a fresh map's pages fault in as text is first read into them, which measured a third of a
+    7.5 MB file's read. A page costs memory only once text is read into it."""
+
+    def __init__(self, keep=2):
+        import threading
+
+        self.free, self.keep, self.lock = [], keep, threading.Lock()
+
+    def take(self, n):
+        with self.lock:
+            return [self.free.pop() if self.free else None for _ in range(n)]
+
+    def give(self, bufs):
+        with self.lock:
+            for buf in bufs:
+                if buf is not None and len(buf) <= 4 * (PIECE_BYTES + (1 << 16)) and len(self.free) < self.keep:
+                    self.free.append(buf)
+
+
+_BUFFERS = _Buffers()
+
+
+def text_pieces(stream, size=None, bufs=None):
     """A binary stream's text as pyarrow buffers of about ``size`` bytes (:data:`PIECE_BYTES`), each
-    ending just after a line break, the last at the end of the text. ``buffers`` buffers are read into
-    in turn and reused, so a piece is valid until ``buffers`` more are asked for (pyarrow's CSV reader
-    copies what it keeps); a line longer than a piece grows its buffer. The buffers are anonymous
-    memory maps: a page costs memory once text is read into it, so a small file costs no more."""
+    ending just after a line break, the last at the end of the text. The buffers in ``bufs`` (a list
+    of anonymous memory maps or None: a new one is made where needed, and left in the list) are read
+    into in turn and reused, so a piece is valid until ``len(bufs)`` more are asked for (pyarrow's CSV
+    reader copies what it keeps); a line longer than a piece grows its buffer."""
     import mmap
 
     pa, _, _ = _arrow()
     size = size or PIECE_BYTES
-    bufs, turn, carry = [None] * buffers, 0, b""
+    bufs = [None] if bufs is None else bufs
+    turn, carry = 0, b""
     while True:
         held = len(carry)  # the text after the last piece's line break, first in this one
         want = held + max(size, held)  # a line longer than a piece: reading as much again keeps the copies linear
@@ -191,7 +216,7 @@ def text_pieces(stream, size=None, buffers=1):
         carry = buf[cut:got]
         if cut:
             yield pa.py_buffer(memoryview(buf)[:cut])
-            turn = (turn + 1) % buffers
+            turn = (turn + 1) % len(bufs)
 
 
 def csv_pieces(stream, header, delimiter, kinds, size=None):
@@ -223,14 +248,18 @@ def csv_pieces(stream, header, delimiter, kinds, size=None):
         return out, piece.size
 
     ahead = PARSED_AHEAD
-    with ThreadPoolExecutor(ahead, thread_name_prefix="ffnn-csv") as parser:
-        pending = deque()
-        for i, piece in enumerate(text_pieces(stream, size, buffers=ahead + 1)):
-            pending.append(parser.submit(table, piece, i == 0))
-            if len(pending) > ahead:
+    bufs = _BUFFERS.take(ahead + 1)
+    try:
+        with ThreadPoolExecutor(ahead, thread_name_prefix="ffnn-csv") as parser:
+            pending = deque()
+            for i, piece in enumerate(text_pieces(stream, size, bufs)):
+                pending.append(parser.submit(table, piece, i == 0))
+                if len(pending) > ahead:
+                    yield pending.popleft().result()
+            while pending:
                 yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+    finally:  # no parse is running now: the buffers are free for the next read
+        _BUFFERS.give(bufs)
 
 
 class Rows:
