@@ -435,25 +435,33 @@ class _Trickle(io.RawIOBase):
 
 @_examples(80)
 @given(text=st.binary(max_size=300).map(lambda b: b.replace(b"\x00", b"\n")), size=st.integers(1, 40),
-       most=st.lists(st.integers(1, 9), min_size=1, max_size=4), buffers=st.integers(1, 3))
-def test_text_pieces_lose_nothing_and_stay_valid_while_held(text, size, most, buffers):
-    """Joined, the pieces are the text; each but the last ends just after a line break and holds no
-    other piece's line; the last ``buffers`` pieces are intact while the next is read."""
+       most=st.lists(st.integers(1, 9), min_size=1, max_size=4),
+       stale=st.lists(st.one_of(st.none(), st.integers(1, 120)), min_size=1, max_size=3))
+def test_text_pieces_lose_nothing_and_stay_valid_while_held(text, size, most, stale):
+    """Joined, the pieces are the text; each but the last ends just after a line break; the last
+    ``len(bufs)`` pieces are intact while the next is read; buffers kept from an earlier read (too
+    small, or larger and full of its text) change nothing."""
+    import mmap
+
+    bufs = [None if n is None else mmap.mmap(-1, n) for n in stale]
+    for buf in bufs:
+        if buf is not None:
+            buf[:] = b"x\n" * (len(buf) // 2) + b"y" * (len(buf) % 2)
     held, seen = [], []
-    for piece in _columnar.text_pieces(_Trickle(text, most), size, buffers=buffers):
+    for piece in _columnar.text_pieces(_Trickle(text, most), size, bufs):
         seen.append(piece.to_pybytes())
-        held = (held + [(piece, seen[-1])])[-buffers:]
+        held = (held + [(piece, seen[-1])])[-len(bufs):]
         assert all(p.to_pybytes() == b for p, b in held)
         assert seen[-1]
     assert b"".join(seen) == text
     assert all(p.endswith(b"\n") for p in seen[:-1])
     longest = max(len(line) + 1 for line in text.split(b"\n"))
-    assert all(len(p) <= size + longest for p in seen)  # what was carried (part of a line) and a piece's read
+    assert all(len(p) <= max(2 * size, 2 * longest) for p in seen)  # what was carried (part of a line) and a read
 
 
 # --- threads: none left behind --------------------------------------------------------------------
 
-def _many_rows(path, n=3000):
+def _many_rows(path, n=500):
     path.write_text("a,b,y\n" + "".join(f"{i}.5,{i},{i % 3}\n" for i in range(n)))
     return path
 
@@ -476,7 +484,7 @@ def test_abandoned_chunk_readers_leave_no_thread(tmp_path, monkeypatch):
     bad.write_text(path.read_text() + "1,x,2\n")  # found by the parser thread, in the last piece
     for _ in range(30):  # and many reads, good and bad
         read_dataset(path)
-        with pytest.raises(DataError, match="line 3002"):
+        with pytest.raises(DataError, match="line 502"):
             read_dataset(bad)
     assert threading.active_count() == before
 
@@ -510,6 +518,30 @@ def test_reads_in_several_threads_at_once(tmp_path, monkeypatch):
     for w, g in zip(want, got):
         for d in g:
             assert d.X.tobytes() == w.X.tobytes() and d.y.tolist() == w.y.tolist()
+
+
+def test_interleaved_reads_with_pieces_of_changing_sizes(tmp_path, monkeypatch):
+    """Two chunk readers suspended in turn, whole reads between their chunks, the piece size changed
+    between reads: the text buffers one read gives back and another takes never mix two files."""
+    paths = [_many_rows(tmp_path / f"d{i}.csv", n=80 + 70 * i) for i in range(3)]
+    want = [read_dataset(p) for p in paths]
+    features = [read_dataset(p, require_target=False).X for p in paths[:2]]  # what read_chunks gives
+    monkeypatch.setattr(_columnar, "PIECE_BYTES", 200)
+    readers = [read_chunks(p, rows=37) for p in paths[:2]]
+    got, sizes = [[], []], itertools.cycle([50, 200, 4096, 23])
+    for step in itertools.count():
+        monkeypatch.setattr(_columnar, "PIECE_BYTES", next(sizes))
+        chunks = [next(reader, None) for reader in readers]
+        for i, chunk in enumerate(chunks):
+            if chunk is not None:
+                got[i].append(chunk.X)
+        whole = read_dataset(paths[step % 3])
+        assert whole.X.tobytes() == want[step % 3].X.tobytes() and whole.y.tolist() == want[step % 3].y.tolist()
+        if chunks == [None, None]:
+            break
+    for i in range(2):
+        joined = np.concatenate(got[i])
+        assert joined.shape == features[i].shape and joined.tobytes() == features[i].tobytes()
 
 
 # --- a file replaced between the header read and the body read -----------------------------------
