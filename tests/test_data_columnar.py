@@ -398,3 +398,16 @@ def test_evaluate_in_chunks_gives_the_whole_files_scores(kind, suffix, tmp_path,
     assert streamed.keys() == whole.keys()
     for k, v in whole.items():
         assert streamed[k] == pytest.approx(v, rel=1e-12) if isinstance(v, float) else streamed[k] == v
+
+
+def test_a_compressed_file_is_held_to_the_budget_as_it_is_read(tmp_path, monkeypatch):
+    """A compressed CSV's length shows only as it is read: the rows read so far are checked against
+    the budget after every piece, so a small file that inflates past it stops with one line."""
+    path = tmp_path / "d.csv.gz"
+    path.write_bytes(gzip.compress(b"a,b,y\n" + b"1.5,2.5,1\n" * 200_000))
+    monkeypatch.setattr(_columnar, "PIECE_BYTES", 1 << 16)
+    monkeypatch.setenv("FFNN_MEMORY_BUDGET", "1M")
+    with pytest.raises(DataError, match=r"d\.csv\.gz' holds at least [0-9,]+ rows × 2 columns.*FFNN_MEMORY_BUDGET"):
+        read_dataset(path)
+    monkeypatch.delenv("FFNN_MEMORY_BUDGET")
+    assert read_dataset(path).X.shape == (200_000, 2)

@@ -20,6 +20,7 @@ width from its header and its size on disk (at most one cell per byte).
 from __future__ import annotations
 
 import os
+import zlib
 from lzma import LZMAError
 
 import numpy as np
@@ -83,27 +84,26 @@ def body_read_options(header):
     return pcsv.ReadOptions(block_size=1 << 20, skip_rows=1, column_names=header)
 
 
-def header_line(source, delimiter, limit=1 << 26):
-    """The header, as Python's csv module reads the first line (quoted names and all, a BOM skipped);
-    NotSure for a blank first line (the exact reader finds no header there) or a header record that
-    runs past its line."""
+def header_line(stream, delimiter, limit=1 << 26):
+    """(the header as Python's csv module reads the first line, quoted names and all, a BOM skipped;
+    the bytes read from the binary ``stream`` so far: the header line and what follows it, where
+    :func:`csv_pieces` goes on from). NotSure for a blank first line (the exact reader finds no header
+    there), a header record that runs past its line, or a stream that cannot be read."""
     import csv
     import io
 
+    head = bytearray()
     try:
-        f = open(source, "rb") if isinstance(source, (str, os.PathLike)) else source
-        try:
-            head = b""
-            while b"\n" not in head and len(head) < limit:
-                block = f.read(1 << 16)
-                if not block:
-                    break
-                head += block
-        finally:
-            f.close() if hasattr(f, "close") else None
-    except (OSError, EOFError, ValueError) as exc:
+        while len(head) < limit:
+            block = stream.read(1 << 16)
+            if not block:
+                break
+            head += block
+            if b"\n" in block:  # (only the new block is searched: a file with no line break is read once)
+                break
+    except (OSError, EOFError, ValueError, LZMAError, zlib.error) as exc:
         raise NotSure(str(exc)) from None
-    line = head.split(b"\n", 1)[0]
+    line = bytes(head.split(b"\n", 1)[0])
     if line.startswith(b"\xef\xbb\xbf"):
         line = line[3:]
     try:
@@ -113,7 +113,7 @@ def header_line(source, delimiter, limit=1 << 26):
     if not text.strip() or text.count('"') % 2:
         raise NotSure("a blank first line, or a header that runs past its line")
     try:
-        return next(csv.reader(io.StringIO(text), delimiter=delimiter, strict=True))
+        return next(csv.reader(io.StringIO(text), delimiter=delimiter, strict=True)), bytes(head)
     except (csv.Error, StopIteration) as exc:
         raise NotSure(str(exc)) from None
 
@@ -178,18 +178,19 @@ class _Buffers:
 _BUFFERS = _Buffers()
 
 
-def text_pieces(stream, size=None, bufs=None):
+def text_pieces(stream, size=None, bufs=None, start=b""):
     """A binary stream's text as pyarrow buffers of about ``size`` bytes (:data:`PIECE_BYTES`), each
     ending just after a line break, the last at the end of the text. The buffers in ``bufs`` (a list
     of anonymous memory maps or None: a new one is made where needed, and left in the list) are read
     into in turn and reused, so a piece is valid until ``len(bufs)`` more are asked for (pyarrow's CSV
-    reader copies what it keeps); a line longer than a piece grows its buffer."""
+    reader copies what it keeps); a line longer than a piece grows its buffer. ``start``: text already
+    read from the stream (:func:`header_line`'s), which comes first."""
     import mmap
 
     pa, _, _ = _arrow()
     size = size or PIECE_BYTES
     bufs = [None] if bufs is None else bufs
-    turn, carry = 0, b""
+    turn, carry = 0, bytes(start)
     while True:
         held = len(carry)  # the text after the last piece's line break, first in this one
         want = held + max(size, held)  # a line longer than a piece: reading as much again keeps the copies linear
@@ -204,7 +205,7 @@ def text_pieces(stream, size=None, bufs=None):
                 if not n:
                     break
                 got += n
-        except (OSError, ValueError, EOFError, LZMAError, pa.ArrowException) as exc:  # a corrupt stream
+        except (OSError, ValueError, EOFError, LZMAError, zlib.error, pa.ArrowException) as exc:  # a corrupt stream
             raise NotSure(str(exc)) from None
         finally:
             view.release()
@@ -219,13 +220,13 @@ def text_pieces(stream, size=None, bufs=None):
             turn = (turn + 1) % len(bufs)
 
 
-def csv_pieces(stream, header, delimiter, kinds, size=None):
+def csv_pieces(stream, header, delimiter, kinds, size=None, start=b""):
     """(pyarrow Table, bytes of text it was read from) of a CSV's rows after its header line, a piece of
     text at a time (:func:`text_pieces`): every column (the ones not asked for as text: the exact
     reader checks them too, so they must decode as UTF-8 and hold no quote), the asked-for ones typed
     by ``kinds`` ({name: "float" | "text"}); NotSure where pyarrow cannot vouch for a piece. A piece is
     parsed while the caller takes the rows of the one before and the next is read
-    (:data:`PARSED_AHEAD`)."""
+    (:data:`PARSED_AHEAD`). ``start``: the text :func:`header_line` read, the header line first."""
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
@@ -238,6 +239,8 @@ def csv_pieces(stream, header, delimiter, kinds, size=None):
     parse, text = parse_options(delimiter), [h for h in header if kinds.get(h) != "float"]
 
     def table(piece, first):
+        if not first and bytes(memoryview(piece)[:3]) == b"\xef\xbb\xbf":  # pyarrow would drop it: data here
+            raise NotSure("a line starts with a byte-order mark")
         read = pcsv.ReadOptions(block_size=BLOCK_BYTES, skip_rows=1 if first else 0, column_names=header)
         try:
             out = pcsv.read_csv(pa.BufferReader(piece), read_options=read, parse_options=parse,
@@ -252,7 +255,7 @@ def csv_pieces(stream, header, delimiter, kinds, size=None):
     try:
         with ThreadPoolExecutor(ahead, thread_name_prefix="ffnn-csv") as parser:
             pending = deque()
-            for i, piece in enumerate(text_pieces(stream, size, bufs)):
+            for i, piece in enumerate(text_pieces(stream, size, bufs, start)):
                 pending.append(parser.submit(table, piece, i == 0))
                 if len(pending) > ahead:
                     yield pending.popleft().result()

@@ -10,6 +10,8 @@ import csv
 import math
 import os
 import re
+import zlib
+from lzma import LZMAError
 
 import numpy as np
 
@@ -127,7 +129,8 @@ def read_target(path, target):
             import pyarrow.csv as pcsv
 
             delimiter, compression = _columnar.csv_format(path)
-            raw = _columnar.header_line(_binary_source(path, compression), delimiter)
+            with _csv_stream(path, compression) as stream:
+                raw, _ = _columnar.header_line(stream, delimiter)
             matches = [h for h in raw if h.strip() == target]
             if len(matches) != 1 or len(set(raw)) != len(raw):
                 raise _columnar.NotSure("the target is not one named column")
@@ -182,18 +185,24 @@ def _stream_features(path, target, expected_features, rows):
 
 
 def _csv_batches(path, delimiter, compression, target, expected_features):
-    """(feature columns' names as written, Tables of the file's rows a piece at a time)."""
-    raw = _columnar.header_line(_csv_stream(path, compression), delimiter)
-    header = [h.strip() for h in raw]
-    if not any(header):
-        raise _columnar.NotSure("no header")
-    _unique(path, header)
-    _, cols = _select_columns(path, header, target, False, expected_features)
+    """(feature columns' names as written, Tables of the file's rows a piece at a time): the header and
+    the rows from one open of the file."""
+    stream = _csv_stream(path, compression)
+    try:
+        raw, head = _columnar.header_line(stream, delimiter)
+        header = [h.strip() for h in raw]
+        if not any(header):
+            raise _columnar.NotSure("no header")
+        _unique(path, header)
+        _, cols = _select_columns(path, header, target, False, expected_features)
+    except BaseException:
+        stream.close()
+        raise
     names = [raw[c] for c in cols]
 
     def batches():
-        with _csv_stream(path, compression) as stream:
-            for table, _ in _columnar.csv_pieces(stream, raw, delimiter, dict.fromkeys(names, "float")):
+        with stream:
+            for table, _ in _columnar.csv_pieces(stream, raw, delimiter, dict.fromkeys(names, "float"), start=head):
                 yield table
 
     return names, batches()
@@ -340,7 +349,11 @@ def _read_csv_dataset(path, delimiter, compression, target, require_target, expe
             return _fast_csv(path, delimiter, compression, target, require_target, expected_features, data)
         except _columnar.NotSure:
             pass
-    header, rows, lines = _read_csv(path, delimiter, compression, data)
+    def check_header(header):  # as the fast reader does: the header's problems before the rows'
+        _unique(path, header)
+        _select_columns(path, header, target, require_target, expected_features)
+
+    header, rows, lines = _read_csv(path, delimiter, compression, data, check_header)
     return _table_to_dataset(path, header, rows, target, require_target, expected_features,
                              where=lambda i: f"line {lines[i]}")
 
@@ -350,21 +363,21 @@ def _fast_csv(path, delimiter, compression, target, require_target, expected_fea
     (:func:`ffnn._columnar.csv_pieces`); NotSure where it cannot vouch for the result."""
     import pyarrow as pa
 
-    raw = _columnar.header_line(_csv_stream(path, compression, data), delimiter)
-    header = [h.strip() for h in raw]
-    if not any(header):
-        raise _columnar.NotSure("no header")
-    _unique(path, header)
-    t_idx, feature_cols = _select_columns(path, header, target, require_target, expected_features)
-    size = len(data) if data is not None else None if compression else os.path.getsize(path)
-    if size is not None:  # a feature cell takes at least a character and its delimiter
-        _columnar.check_size(path, size // max(1, 2 * len(raw)), len(feature_cols), DataError,
-                             how="may hold (from its size)")
-    need_target = t_idx is not None and require_target
-    kinds = _column_kinds(raw, feature_cols, t_idx, need_target)
-    rows, target_chunks = None, []
-    with _csv_stream(path, compression, data) as stream:
-        for table, nbytes in _columnar.csv_pieces(stream, raw, delimiter, kinds):
+    with _csv_stream(path, compression, data) as stream:  # the header and the rows from one open of the file
+        raw, head = _columnar.header_line(stream, delimiter)
+        header = [h.strip() for h in raw]
+        if not any(header):
+            raise _columnar.NotSure("no header")
+        _unique(path, header)
+        t_idx, feature_cols = _select_columns(path, header, target, require_target, expected_features)
+        size = len(data) if data is not None else None if compression else os.path.getsize(path)
+        if size is not None:  # a feature cell takes at least a character and its delimiter
+            _columnar.check_size(path, size // max(1, 2 * len(raw)), len(feature_cols), DataError,
+                                 how="may hold (from its size)")
+        need_target = t_idx is not None and require_target
+        kinds = _column_kinds(raw, feature_cols, t_idx, need_target)
+        rows, target_chunks = None, []
+        for table, nbytes in _columnar.csv_pieces(stream, raw, delimiter, kinds, start=head):
             cols = _columnar.table_columns(table, list(kinds), kinds)
             if rows is None:  # the rows the file will hold, from the first piece's (over-reserving costs nothing)
                 expect = table.num_rows * (size / max(nbytes, 1) * 1.02 if size else 4) + 1024
@@ -372,6 +385,8 @@ def _fast_csv(path, delimiter, compression, target, require_target, expected_fea
             rows.add([cols[raw[c]] for c in feature_cols])
             if need_target:
                 target_chunks.extend(cols[raw[t_idx]].chunks)
+            if size is None:  # compressed: its length shows as it is read
+                _columnar.check_size(path, rows.n, len(feature_cols), DataError, how="holds at least")
     if rows is None or rows.n == 0:
         raise _columnar.NotSure("no rows")
     y = _target_from_column(path, header[t_idx], pa.chunked_array(target_chunks, type=pa.string())) \
@@ -431,7 +446,10 @@ def _open_text(path, compression, data):
     return open(path, newline="", encoding="utf-8-sig")
 
 
-def _read_csv(path, delimiter=",", compression="", data=None):
+def _read_csv(path, delimiter=",", compression="", data=None, check_header=None):
+    """(header, rows as lists of cells, the line each row starts on) of a CSV file, row by row with
+    Python's csv module; ``check_header(header)`` runs on the header (names stripped) before any row
+    is read."""
     import sys
 
     start = 1  # the line the record being read starts on
@@ -440,6 +458,10 @@ def _read_csv(path, delimiter=",", compression="", data=None):
         with _open_text(path, compression, data) as f:
             reader = csv.reader(f, strict=True, delimiter=delimiter)
             header, rows, lines = next(reader, None), [], []
+            if header is None or not any(h.strip() for h in header):
+                raise DataError(f"data file {path!r} has no header row")
+            if check_header is not None:
+                check_header([h.strip() for h in header])
             start = reader.line_num + 1
             for row in reader:
                 if row and any(cell.strip() for cell in row):
@@ -452,12 +474,10 @@ def _read_csv(path, delimiter=",", compression="", data=None):
         why = ("a quoted cell that starts on this line is never closed" if "unexpected end of data" in str(exc)
                else f"not valid CSV ({_one_line(exc)})")
         raise DataError(f"data file {path!r}, line {start}: {why}") from None
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error, LZMAError) as exc:
         raise DataError(f"data file {path!r} cannot be decompressed: {_one_line(exc)}") from None
     finally:
         csv.field_size_limit(limit)
-    if header is None or not any(h.strip() for h in header):
-        raise DataError(f"data file {path!r} has no header row")
     header = [h.strip() for h in header]
     for lineno, row in zip(lines, rows):
         if len(row) != len(header):
