@@ -189,12 +189,7 @@ def _csv_batches(path, delimiter, compression, target, expected_features):
     the rows from one open of the file."""
     stream = _csv_stream(path, compression)
     try:
-        raw, head = _columnar.header_line(stream, delimiter)
-        header = [h.strip() for h in raw]
-        if not any(header):
-            raise _columnar.NotSure("no header")
-        _unique(path, header)
-        _, cols = _select_columns(path, header, target, False, expected_features)
+        raw, head, _, _, cols = _csv_header(path, stream, delimiter, target, False, expected_features)
     except BaseException:
         stream.close()
         raise
@@ -364,12 +359,8 @@ def _fast_csv(path, delimiter, compression, target, require_target, expected_fea
     import pyarrow as pa
 
     with _csv_stream(path, compression, data) as stream:  # the header and the rows from one open of the file
-        raw, head = _columnar.header_line(stream, delimiter)
-        header = [h.strip() for h in raw]
-        if not any(header):
-            raise _columnar.NotSure("no header")
-        _unique(path, header)
-        t_idx, feature_cols = _select_columns(path, header, target, require_target, expected_features)
+        raw, head, header, t_idx, feature_cols = _csv_header(path, stream, delimiter, target, require_target,
+                                                             expected_features)
         size = len(data) if data is not None else None if compression else os.path.getsize(path)
         if size is not None:  # a feature cell takes at least a character and its delimiter
             _columnar.check_size(path, size // max(1, 2 * len(raw)), len(feature_cols), DataError,
@@ -393,6 +384,18 @@ def _fast_csv(path, delimiter, compression, target, require_target, expected_fea
         if need_target else None
     return Dataset(rows.array(), y, [header[c] for c in feature_cols], header[t_idx] if t_idx is not None else target,
                    path)
+
+
+def _csv_header(path, stream, delimiter, target, require_target, expected_features):
+    """(header as written, the bytes read so far, header names stripped, the target's column or None,
+    the feature columns) of a CSV stream, checked as the exact reader checks them."""
+    raw, head = _columnar.header_line(stream, delimiter)
+    header = [h.strip() for h in raw]
+    if not any(header):
+        raise _columnar.NotSure("no header")
+    _unique(path, header)
+    t_idx, feature_cols = _select_columns(path, header, target, require_target, expected_features)
+    return raw, head, header, t_idx, feature_cols
 
 
 def _csv_stream(path, compression, data=None):
