@@ -4,13 +4,15 @@ Parquet, Arrow IPC/Feather, standard input and in-memory pandas or pyarrow table
 Each reader decodes the file in pyarrow's C++ readers (multithreaded, one typed array per column, no
 Python object per cell) a part at a time — a CSV a piece of text of :data:`PIECE_BYTES` cut at a line
 break (:func:`csv_pieces`), a Parquet file a row group — and turns the columns :mod:`ffnn.data` asks
-for into NumPy arrays as it goes (one array for the file, :class:`Rows`): the features as float64, the target by the same rules as the row-by-row reader (``ffnn.data._target``:
-integers stay integers, ``01`` keeps its text, text labels stay text), applied to the column's
-distinct values. Where the fast reader is not sure its result is the exact reader's — a cell that
-does not parse, a missing or non-finite value, a ragged row, an unclosed quote, text that is not
-UTF-8 — it says so (:class:`NotSure`) and :mod:`ffnn.data` reads the file again row by row, which either
-reads it (the few syntaxes only Python's parser takes) or raises the error naming the line. So a
-fast parse never changes what a file means, and an error costs one slow read.
+for into NumPy arrays as it goes (one array for the file, :class:`Rows`): the features as float64,
+the target by the same rules as the row-by-row reader (``ffnn.data._target``: integers stay
+integers, ``01`` keeps its text, text labels stay text), applied to the column's distinct values.
+Where the fast reader is not sure its result is the exact reader's — a cell that does not parse, a
+missing or non-finite value, a ragged row, an unclosed quote, text that is not UTF-8, a line that
+starts with a byte-order mark — it says so (:class:`NotSure`) and :mod:`ffnn.data` reads the file
+again row by row, which either reads it (the few syntaxes only Python's parser takes) or raises the
+error naming the line. So a fast parse never changes what a file means, and an error costs one slow
+read.
 
 Before anything is decoded, the size the file declares is checked against a memory budget
 (:func:`memory_budget`): Parquet's and Arrow's row and column counts from their metadata, a CSV's

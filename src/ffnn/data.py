@@ -376,7 +376,7 @@ def _fast_csv(path, delimiter, compression, target, require_target, expected_fea
             rows.add([cols[raw[c]] for c in feature_cols])
             if need_target:
                 target_chunks.extend(cols[raw[t_idx]].chunks)
-            if size is None:  # compressed: its length shows as it is read
+            if not size:  # compressed (or a pipe): its length shows as it is read
                 _columnar.check_size(path, rows.n, len(feature_cols), DataError, how="holds at least")
     if rows is None or rows.n == 0:
         raise _columnar.NotSure("no rows")
