@@ -23,9 +23,16 @@ from __future__ import annotations
 
 import os
 import zlib
-from lzma import LZMAError
 
 import numpy as np
+
+try:  # (a Python built without liblzma has no lzma module: .xz files are then refused where they are opened)
+    from lzma import LZMAError
+except ImportError:  # pragma: no cover - depends on how Python was built
+    LZMAError = OSError
+
+#: What a damaged compressed stream raises, besides OSError, EOFError and ValueError.
+DECOMPRESS_ERRORS = (zlib.error, LZMAError)
 
 from ._checks import memory_budget
 
@@ -101,9 +108,9 @@ def header_line(stream, delimiter, limit=1 << 26):
             if not block:
                 break
             head += block
-            if b"\n" in block:  # (only the new block is searched: a file with no line break is read once)
+            if b"\n" in block or b"\r" in block:  # (only the new block is searched: linear in the header)
                 break
-    except (OSError, EOFError, ValueError, LZMAError, zlib.error) as exc:
+    except (OSError, EOFError, ValueError, *DECOMPRESS_ERRORS) as exc:
         raise NotSure(str(exc)) from None
     line = bytes(head.split(b"\n", 1)[0])
     if line.startswith(b"\xef\xbb\xbf"):
@@ -132,13 +139,14 @@ def parse_options(delimiter):
 
 
 def check_text(table, names):
-    """NotSure when a text column holds a quote (the exact reader's to read) or a line break."""
+    """NotSure when a text column holds a quote (the exact reader's to read). A line break cannot be
+    in a cell: with quoting off, pyarrow ends a row at every ``\\n`` and ``\\r``."""
     pa, pc, _ = _arrow()
     for name in names:
         col = table.column(name)
         if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-            if any(pc.any(pc.match_substring(col, c)).as_py() for c in '"\r\n'):  # (a regex: 20× slower)
-                raise NotSure(f"column {name!r} has a quote or a line break")
+            if pc.any(pc.match_substring(col, '"')).as_py():
+                raise NotSure(f"column {name!r} has a quote")
 
 
 #: The text the CSV readers parse at a time, cut at a line break (with quoting off no record spans two
@@ -156,15 +164,19 @@ BLOCK_BYTES = 1 << 20
 PARSED_AHEAD = 1
 
 
-class _Buffers:
-    """Anonymous memory maps for the text, kept between reads (at most ``keep``, none over four pieces'
-    size): a fresh map's pages fault in as text is first read into them, which measured a third of a
-    7.5 MB file's read. A page costs memory only once text is read into it."""
+#: Room for the end of a line beyond a piece, in each text buffer.
+_SLACK = 1 << 16
 
-    def __init__(self, keep=2):
+
+class _Buffers:
+    """Anonymous memory maps for the text, kept between reads (as many as one read uses, none over
+    :data:`_KEPT_UP_TO`): a fresh map's pages fault in as text is first read into them, which measured
+    a third of a 7.5 MB file's read. A page costs memory only once text is read into it."""
+
+    def __init__(self):
         import threading
 
-        self.free, self.keep, self.lock = [], keep, threading.Lock()
+        self.free, self.lock = [], threading.Lock()
 
     def take(self, n):
         with self.lock:
@@ -173,9 +185,13 @@ class _Buffers:
     def give(self, bufs):
         with self.lock:
             for buf in bufs:
-                if buf is not None and len(buf) <= 4 * (PIECE_BYTES + (1 << 16)) and len(self.free) < self.keep:
+                if buf is not None and len(buf) <= _KEPT_UP_TO * (PIECE_BYTES + _SLACK) \
+                        and len(self.free) < PARSED_AHEAD + 1:
                     self.free.append(buf)
 
+
+#: A buffer grown past this many pieces' size (a line longer than a piece) is not kept.
+_KEPT_UP_TO = 4
 
 _BUFFERS = _Buffers()
 
@@ -197,7 +213,7 @@ def text_pieces(stream, size=None, bufs=None, start=b""):
         held = len(carry)  # the text after the last piece's line break, first in this one
         want = held + max(size, held)  # a line longer than a piece: reading as much again keeps the copies linear
         if bufs[turn] is None or want > len(bufs[turn]):
-            bufs[turn] = mmap.mmap(-1, want + (1 << 16))  # a new one: a piece given may still view the old
+            bufs[turn] = mmap.mmap(-1, want + _SLACK)  # a new one: a piece given may still view the old
         buf = bufs[turn]
         buf[:held] = carry
         view, got = memoryview(buf), held
@@ -207,7 +223,7 @@ def text_pieces(stream, size=None, bufs=None, start=b""):
                 if not n:
                     break
                 got += n
-        except (OSError, ValueError, EOFError, LZMAError, zlib.error, pa.ArrowException) as exc:  # a corrupt stream
+        except (OSError, ValueError, EOFError, *DECOMPRESS_ERRORS, pa.ArrowException) as exc:  # a corrupt stream
             raise NotSure(str(exc)) from None
         finally:
             view.release()
@@ -223,7 +239,7 @@ def text_pieces(stream, size=None, bufs=None, start=b""):
 
 
 def csv_pieces(stream, header, delimiter, kinds, size=None, start=b""):
-    """(pyarrow Table, bytes of text it was read from) of a CSV's rows after its header line, a piece of
+    """(pyarrow Table, the number of bytes of text it was parsed from) of a CSV's rows after its header line, a piece of
     text at a time (:func:`text_pieces`): every column (the ones not asked for as text: the exact
     reader checks them too, so they must decode as UTF-8 and hold no quote), the asked-for ones typed
     by ``kinds`` ({name: "float" | "text"}); NotSure where pyarrow cannot vouch for a piece. A piece is
@@ -258,7 +274,10 @@ def csv_pieces(stream, header, delimiter, kinds, size=None, start=b""):
         with ThreadPoolExecutor(ahead, thread_name_prefix="ffnn-csv") as parser:
             pending = deque()
             for i, piece in enumerate(text_pieces(stream, size, bufs, start)):
-                pending.append(parser.submit(table, piece, i == 0))
+                try:
+                    pending.append(parser.submit(table, piece, i == 0))
+                except RuntimeError:  # no thread can start (a process at its limit): parse it here
+                    pending.append(_done(table(piece, i == 0)))
                 if len(pending) > ahead:
                     yield pending.popleft().result()
             while pending:
@@ -267,26 +286,38 @@ def csv_pieces(stream, header, delimiter, kinds, size=None, start=b""):
         _BUFFERS.give(bufs)
 
 
+def _done(value):
+    from concurrent.futures import Future
+
+    future = Future()
+    future.set_result(value)
+    return future
+
+
 class Rows:
     """Float64 rows gathered a piece at a time into one C-ordered array whose length is known only at
-    the end: ``expect`` rows are reserved (pages never written cost no memory), the array grows by
-    reallocation where they run out (a large array's pages are remapped, not copied) and is trimmed
-    to the rows given by :meth:`array`."""
+    the end: ``expect`` rows are reserved (pages of the reservation never written cost no memory), the
+    array grows by half where they run out (a reallocation: a large array's pages are remapped, not
+    copied, but NumPy zeroes the new rows, so they cost memory at once) and is trimmed to the rows given
+    by :meth:`array`, after which no row can be added."""
 
     def __init__(self, width, expect):
         self.X, self.n = np.empty((max(int(expect), 1), width)), 0
 
     def add(self, columns):
         """Append the rows of ``columns`` (float64 pyarrow columns of one length, as :func:`stack`)."""
+        if self.X is None:
+            raise RuntimeError("the rows were already given")
         n = len(columns[0]) if columns else 0
-        if self.n + n > self.X.shape[0]:
+        if self.n + n > self.X.shape[0]:  # (refcheck=False is safe: no view of X outlives add)
             self.X.resize((max(self.n + n, self.X.shape[0] * 3 // 2), self.X.shape[1]), refcheck=False)
         stack(columns, out=self.X, start=self.n)
         self.n += n
 
     def array(self):
-        self.X.resize((self.n, self.X.shape[1]), refcheck=False)
-        return self.X
+        X, self.X = self.X, None
+        X.resize((self.n, X.shape[1]), refcheck=False)
+        return X
 
 
 def parquet_file(path):

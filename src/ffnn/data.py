@@ -10,8 +10,7 @@ import csv
 import math
 import os
 import re
-import zlib
-from lzma import LZMAError
+import weakref
 
 import numpy as np
 
@@ -200,7 +199,9 @@ def _csv_batches(path, delimiter, compression, target, expected_features):
             for table, _ in _columnar.csv_pieces(stream, raw, delimiter, dict.fromkeys(names, "float"), start=head):
                 yield table
 
-    return names, batches()
+    rows = batches()
+    weakref.finalize(rows, stream.close)  # (a generator dropped before it starts never enters its ``with``)
+    return names, rows
 
 
 def _is_memory_table(obj):
@@ -344,6 +345,7 @@ def _read_csv_dataset(path, delimiter, compression, target, require_target, expe
             return _fast_csv(path, delimiter, compression, target, require_target, expected_features, data)
         except _columnar.NotSure:
             pass
+
     def check_header(header):  # as the fast reader does: the header's problems before the rows'
         _unique(path, header)
         _select_columns(path, header, target, require_target, expected_features)
@@ -376,7 +378,7 @@ def _fast_csv(path, delimiter, compression, target, require_target, expected_fea
             rows.add([cols[raw[c]] for c in feature_cols])
             if need_target:
                 target_chunks.extend(cols[raw[t_idx]].chunks)
-            if not size:  # compressed (or a pipe): its length shows as it is read
+            if size is None:  # compressed: its length shows as it is read
                 _columnar.check_size(path, rows.n, len(feature_cols), DataError, how="holds at least")
     if rows is None or rows.n == 0:
         raise _columnar.NotSure("no rows")
@@ -477,7 +479,7 @@ def _read_csv(path, delimiter=",", compression="", data=None, check_header=None)
         why = ("a quoted cell that starts on this line is never closed" if "unexpected end of data" in str(exc)
                else f"not valid CSV ({_one_line(exc)})")
         raise DataError(f"data file {path!r}, line {start}: {why}") from None
-    except (OSError, EOFError, zlib.error, LZMAError) as exc:
+    except (OSError, EOFError, *_columnar.DECOMPRESS_ERRORS) as exc:
         raise DataError(f"data file {path!r} cannot be decompressed: {_one_line(exc)}") from None
     finally:
         csv.field_size_limit(limit)
