@@ -411,3 +411,42 @@ def test_a_compressed_file_is_held_to_the_budget_as_it_is_read(tmp_path, monkeyp
         read_dataset(path)
     monkeypatch.delenv("FFNN_MEMORY_BUDGET")
     assert read_dataset(path).X.shape == (200_000, 2)
+
+
+def test_rows_are_given_once():
+    rows = _columnar.Rows(2, 4)
+    rows.add([pa.chunked_array([[1.0, 2.0]]), pa.chunked_array([[3.0, 4.0]])])
+    assert rows.array().tolist() == [[1.0, 3.0], [2.0, 4.0]]
+    with pytest.raises(RuntimeError, match="already given"):
+        rows.add([pa.chunked_array([[5.0]]), pa.chunked_array([[6.0]])])
+
+
+def test_a_piece_is_parsed_in_the_calling_thread_when_no_thread_can_start(tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,y\n" + "".join(f"{i}.5,{-i},{i % 3}\n" for i in range(2000)))
+    want = read_dataset(path)
+
+    def refuse(self, *a, **k):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(ThreadPoolExecutor, "submit", refuse)
+    monkeypatch.setattr(_columnar, "PIECE_BYTES", 512)
+    got = read_dataset(path)
+    np.testing.assert_array_equal(got.X, want.X)
+    assert got.y.tolist() == want.y.tolist()
+
+
+def test_ffnn_reads_csv_on_a_python_without_lzma(tmp_path):
+    """lzma is optional in a Python build: without it, ``import ffnn`` and a plain CSV still work."""
+    import subprocess
+
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,y\n1,2,0\n3,4,1\n")
+    code = ("import sys; sys.modules['lzma'] = None\n"
+            "from ffnn.data import read_dataset\n"
+            f"print(read_dataset({str(path)!r}).X.tolist())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[[1.0, 2.0], [3.0, 4.0]]"
