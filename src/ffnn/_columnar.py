@@ -167,6 +167,9 @@ PARSED_AHEAD = 1
 #: Room for the end of a line beyond a piece, in each text buffer.
 _SLACK = 1 << 16
 
+#: A buffer grown past this many pieces' size (a line longer than a piece) is not kept.
+_KEPT_UP_TO = 4
+
 
 class _Buffers:
     """Anonymous memory maps for the text, kept between reads (as many as one read uses, none over
@@ -189,9 +192,6 @@ class _Buffers:
                         and len(self.free) < PARSED_AHEAD + 1:
                     self.free.append(buf)
 
-
-#: A buffer grown past this many pieces' size (a line longer than a piece) is not kept.
-_KEPT_UP_TO = 4
 
 _BUFFERS = _Buffers()
 
@@ -239,8 +239,8 @@ def text_pieces(stream, size=None, bufs=None, start=b""):
 
 
 def csv_pieces(stream, header, delimiter, kinds, size=None, start=b""):
-    """(pyarrow Table, the number of bytes of text it was parsed from) of a CSV's rows after its header line, a piece of
-    text at a time (:func:`text_pieces`): every column (the ones not asked for as text: the exact
+    """(pyarrow Table, the number of bytes of text it was parsed from) of a CSV's rows after its header
+    line, a piece of text at a time (:func:`text_pieces`): every column (the ones not asked for as text: the exact
     reader checks them too, so they must decode as UTF-8 and hold no quote), the asked-for ones typed
     by ``kinds`` ({name: "float" | "text"}); NotSure where pyarrow cannot vouch for a piece. A piece is
     parsed while the caller takes the rows of the one before and the next is read
