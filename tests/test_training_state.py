@@ -253,6 +253,8 @@ def _set(path, value):
     (None, _set(("schedule",), {"scale": 1.0, "evil": 2}),
      "lacks the field 'schedule.best' (the schedule state does not match this run's schedule)"),
     (None, lambda m: m["schedule"].update(evil=2), "has a field ffnn does not know: 'schedule.evil' (the schedule"),
+    (None, lambda m: m["schedule"].update(scale=-1.0), "schedule or early-stopping state is not this run's: scale"),
+    (None, lambda m: m["schedule"].update(scale=2.0), "schedule or early-stopping state is not this run's: scale"),
     (None, _set(("stopper",), {"best": "x", "best_epoch": 1, "wait": 0}),
      "field 'stopper.best' must be a finite number or null (the early stopping state does not match"),
     (None, _set(("stopper",), {"best": 1.0, "wait": 0}), "lacks the field 'stopper.best_epoch'"),

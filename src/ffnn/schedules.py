@@ -167,7 +167,8 @@ class ReduceOnPlateau(Schedule):
         return {"scale": self.scale, **self._plateau.state()}
 
     def load_state(self, state):
-        self.scale = state["scale"]
+        # the factor only ever shrinks from 1, never below min_factor: a stored one outside that is not this run's
+        self.scale = number("scale", state["scale"], low=self.min_factor, high=1)
         self._plateau.load_state(state)
 
 

@@ -194,17 +194,20 @@ def restore_run(run, path):
     except (TypeError, ValueError, KeyError, OverflowError):
         run.rng.bit_generator.state = rng_state
         raise FileFormatError(f"{where}: its random generator state is malformed or of another kind") from None
+    try:  # before the network is written (the fields were checked above; a state may also bound its values)
+        if hasattr(s.schedule, "load_state") and meta["schedule"]:
+            s.schedule.load_state(meta["schedule"])
+        if s.stopper is not None and meta["stopper"]:
+            s.stopper.load_state(meta["stopper"])
+    except (TypeError, ValueError) as exc:
+        raise FileFormatError(f"{where}: its schedule or early-stopping state is not this run's: {exc}") from None
     d, place = resolve_dtype(xp, net.dtype), net.placement()  # a checkpoint is read onto the run's device
     for l in range(1, net.n_layers + 1):
         net.weights[l][...] = asarray_on(xp, np.asarray(arrays[f"W.{l}"]), d, place)
         net.biases[l][...] = asarray_on(xp, np.asarray(arrays[f"b.{l}"]), d, place)
     run.state = optimizer_state_from(arrays, meta, xp, d, place)
-    if hasattr(s.schedule, "load_state") and meta["schedule"]:
-        s.schedule.load_state(meta["schedule"])
-    if s.stopper is not None and meta["stopper"]:
-        s.stopper.load_state(meta["stopper"])
-        if "best.W.1" in arrays:
-            run.best_params = [asarray_on(xp, np.asarray(arrays[name]), d, place)
-                               for name in layer_names(net.n_layers, "best.")]
+    if s.stopper is not None and meta["stopper"] and "best.W.1" in arrays:
+        run.best_params = [asarray_on(xp, np.asarray(arrays[name]), d, place)
+                           for name in layer_names(net.n_layers, "best.")]
     run.history = history
     return meta["epoch"] + 1
