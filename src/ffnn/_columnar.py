@@ -86,11 +86,12 @@ def _arrow():
     return pa, pc, pcsv
 
 
-def body_read_options(header):
-    """pyarrow's options for the rows after the header line, the columns named as the header names them."""
+def body_read_options(header, after_header=True):
+    """pyarrow's options for the rows of a text that starts with the header line (or, with
+    ``after_header=False``, with rows: a later piece), the columns named as the header names them."""
     import pyarrow.csv as pcsv
 
-    return pcsv.ReadOptions(block_size=1 << 20, skip_rows=1, column_names=header)
+    return pcsv.ReadOptions(block_size=BLOCK_BYTES, skip_rows=1 if after_header else 0, column_names=header)
 
 
 def header_line(stream, delimiter, limit=1 << 26):
@@ -259,10 +260,9 @@ def csv_pieces(stream, header, delimiter, kinds, size=None, start=b""):
     def table(piece, first):
         if not first and bytes(memoryview(piece)[:3]) == b"\xef\xbb\xbf":  # pyarrow would drop it: data here
             raise NotSure("a line starts with a byte-order mark")
-        read = pcsv.ReadOptions(block_size=BLOCK_BYTES, skip_rows=1 if first else 0, column_names=header)
         try:
-            out = pcsv.read_csv(pa.BufferReader(piece), read_options=read, parse_options=parse,
-                                convert_options=convert)
+            out = pcsv.read_csv(pa.BufferReader(piece), read_options=body_read_options(header, first),
+                                parse_options=parse, convert_options=convert)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, OSError) as exc:
             raise NotSure(str(exc)) from None
         check_text(out, text)
